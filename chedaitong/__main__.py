@@ -1,0 +1,3 @@
+from chedaitong.cli import main
+
+main()

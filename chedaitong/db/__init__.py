@@ -1,0 +1,21 @@
+"""The domain schema (below Flask, so the API and the cron jobs share it) and its plumbing."""
+
+from chedaitong.db.base import Base
+from chedaitong.db.entities import Dealer, Role, User
+from chedaitong.db.session import (
+    DatabaseUnavailable,
+    check_reachable,
+    make_engine,
+    make_session_factory,
+)
+
+__all__ = [
+    "Base",
+    "DatabaseUnavailable",
+    "Dealer",
+    "Role",
+    "User",
+    "check_reachable",
+    "make_engine",
+    "make_session_factory",
+]

@@ -1,0 +1,1 @@
+"""Decision service: features → rules → model → decision and offers, recorded for audit."""

@@ -1,0 +1,1 @@
+"""Credit models: LightGBM training, evaluation, registry and reason codes."""

@@ -1,0 +1,78 @@
+"""Shared fixtures: every database test runs on SQLite and, when TEST_DATABASE_URL is set, on
+PostgreSQL too — each test in its own throw-away schema so tests can run in parallel."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+from sqlalchemy.engine import make_url
+
+from chedaitong.config import Settings
+from chedaitong.db import make_engine
+from chedaitong.db import migrate as migrations
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=BACKENDS)
+def database_url(request, tmp_path) -> Iterator[str]:
+    """An empty database: a SQLite file, or a fresh PostgreSQL schema dropped afterwards."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'test.db'}"
+        return
+    if not PG_URL:
+        pytest.skip("TEST_DATABASE_URL is not set")
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = make_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture
+def settings(database_url, tmp_path) -> Settings:
+    return Settings.from_env(
+        {},
+        env="test",
+        database_url=database_url,
+        var_dir=tmp_path / "var",
+        rules_dir=ROOT / "rules",
+    )
+
+
+@pytest.fixture
+def engine(settings) -> Iterator[Engine]:
+    """A migrated database."""
+    eng = make_engine(settings.database_url)
+    migrations.upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+@pytest.fixture
+def app(settings, engine):
+    from webapp import create_app
+
+    application = create_app(settings)
+    yield application
+    from webapp.database import EXTENSION
+
+    application.extensions[EXTENSION]["engine"].dispose()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
