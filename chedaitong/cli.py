@@ -78,6 +78,7 @@ def serve(host: str, port: int) -> None:
     """Serve the API and pages with the development server (gunicorn in production)."""
     from webapp import create_app
 
+    settings_engine()  # refuse to start on an unreachable database, with one line
     create_app().run(host=host, port=port)
 
 
