@@ -2,6 +2,7 @@
 
 from chedaitong.db.base import Base
 from chedaitong.db.entities import Dealer, Role, User
+from chedaitong.db.featuredata import Customer, FeatureFact, FeatureVector, RawEvent
 from chedaitong.db.session import (
     DatabaseUnavailable,
     check_reachable,
@@ -11,6 +12,10 @@ from chedaitong.db.session import (
 
 __all__ = [
     "Base",
+    "Customer",
+    "FeatureFact",
+    "FeatureVector",
+    "RawEvent",
     "DatabaseUnavailable",
     "Dealer",
     "Role",
