@@ -82,5 +82,14 @@ def serve(host: str, port: int) -> None:
     create_app().run(host=host, port=port)
 
 
+def _register_subcommands() -> None:
+    """Each part of the platform owns its command group; the console script collects them."""
+    from featurestore.cli import features
+
+    main.add_command(features)
+
+
+_register_subcommands()
+
 if __name__ == "__main__":  # pragma: no cover
     main()

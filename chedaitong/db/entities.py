@@ -29,7 +29,7 @@ class Dealer(TimestampMixin, Base):
     name: Mapped[str] = mapped_column(String(200))
     city: Mapped[str] = mapped_column(String(64))
     province: Mapped[str] = mapped_column(String(64))
-    channel: Mapped[str] = mapped_column(String(32), default="4s_regional")
+    channel: Mapped[str] = mapped_column(String(32), default="4s_store")
     active: Mapped[bool] = mapped_column(default=True)
 
     staff: Mapped[list[User]] = relationship(back_populates="dealer")

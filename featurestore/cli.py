@@ -1,0 +1,44 @@
+"""`chedaitong features …`: list the catalog, write its docs, build historical frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from featurestore.definitions import catalog
+from featurestore.docs import features_markdown
+
+DOCS_PATH = Path("docs/features.md")
+
+
+@click.group()
+def features() -> None:
+    """Feature catalog and retrieval."""
+
+
+@features.command("list")
+@click.option("--entity", type=click.Choice(["application", "loan", "decision"]))
+def list_features(entity: str | None) -> None:
+    """Print every feature: name, type, entity, source, direction."""
+    for f in catalog().values():
+        if entity and f.entity != entity:
+            continue
+        click.echo(f"{f.name:36} {f.dtype:9} {f.entity:12} {f.source:18} {f.direction:+d}  "
+                   f"{f.description}")
+
+
+@features.command("docs")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=DOCS_PATH,
+              show_default=True)
+@click.option("--check", is_flag=True, help="Exit 1 if the file is out of date instead.")
+def write_docs(out: Path, check: bool) -> None:
+    """Write the catalog as Markdown."""
+    text = features_markdown(catalog())
+    if check:
+        if not out.exists() or out.read_text(encoding="utf-8") != text:
+            raise click.ClickException(f"{out} is out of date: run `chedaitong features docs`")
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(text, encoding="utf-8")
+    click.echo(f"wrote {out}")
