@@ -1,0 +1,27 @@
+"""External vendors behind small interfaces (`vendors.interfaces`), reached through one
+resilient HTTP client (`vendors.http`) and assembled by `vendors.registry`. The sandbox in
+`vendors.sandbox` plays every vendor locally, failures included."""
+
+from vendors.breaker import BreakerPolicy, CircuitBreaker
+from vendors.errors import CircuitOpen, VendorError, VendorRejected, VendorUnavailable
+from vendors.http import RetryPolicy, Timeouts, VendorHttpClient
+from vendors.masking import mask, scrub
+from vendors.registry import DEFAULT_TIMEOUTS, Vendors, build_vendors, vendors_from_settings
+
+__all__ = [
+    "DEFAULT_TIMEOUTS",
+    "BreakerPolicy",
+    "CircuitBreaker",
+    "CircuitOpen",
+    "RetryPolicy",
+    "Timeouts",
+    "VendorError",
+    "VendorHttpClient",
+    "VendorRejected",
+    "VendorUnavailable",
+    "Vendors",
+    "build_vendors",
+    "mask",
+    "scrub",
+    "vendors_from_settings",
+]

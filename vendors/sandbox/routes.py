@@ -1,0 +1,308 @@
+"""The sandbox vendors' endpoints: validate like the real service (400 on malformed input,
+without echoing the value), then answer from the oracle or the sandbox's own records.
+
+Handlers return ``(status, json_body)`` or a finished `Response`; faults, latency, idempotency
+and the call log are applied around them by `vendors.sandbox.app`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from flask import Response
+
+from vendors import wire
+from vendors.masking import mask
+from vendors.sandbox.answers import LIVENESS_THRESHOLD, unit
+from vendors.sandbox.state import now
+
+if TYPE_CHECKING:
+    from vendors.sandbox.app import Sandbox
+
+Reply = tuple[int, dict[str, Any]] | Response
+Handler = Callable[..., Reply]
+
+ID_RE = re.compile(r"^\d{17}[\dX]$")
+PHONE_RE = re.compile(r"^1\d{10}$")
+CARD_RE = re.compile(r"^\d{12,19}$")
+OTP_RE = re.compile(r"^\d{6}$")
+TEMPLATE_RE = re.compile(r"^[A-Z][A-Z0-9_]{1,39}$")
+AGENCIES = ("华信资产管理有限公司", "诚达商务咨询有限公司", "安和信息服务有限公司")
+QUERY_REASONS = ("loan_approval", "post_loan_management")
+OPEN_CASE = ("assigned", "in_progress", "promised_to_pay")
+SEAL_KEY = b"chedaitong-sandbox-esign-seal"  # a sandbox, not a secret
+
+
+class Invalid(Exception):
+    """A request the vendor refuses; the message never contains the offending value."""
+
+    def __init__(self, code: str, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+# --- input checks --------------------------------------------------------------------------
+def _text(body: dict[str, Any], key: str, max_len: int = 64) -> str:
+    value = body.get(key)
+    if not isinstance(value, str) or not value.strip() or len(value) > max_len:
+        raise Invalid(f"INVALID_{key.upper()}", f"{key} is required (1-{max_len} characters)")
+    return value.strip()
+
+
+def _match(body: dict[str, Any], key: str, pattern: re.Pattern[str], what: str) -> str:
+    value = body.get(key)
+    value = value.strip().upper() if isinstance(value, str) else None
+    if not value or not pattern.match(value):
+        raise Invalid(f"INVALID_{key.upper()}", f"{key} must be {what}")
+    return value
+
+
+def _id(body: dict[str, Any], key: str = "id_number") -> str:
+    return _match(body, key, ID_RE, "18 characters: 17 digits and a digit or X")
+
+
+def _phone(body: dict[str, Any], key: str = "phone") -> str:
+    return _match(body, key, PHONE_RE, "an 11-digit mainland mobile number")
+
+
+def _b64(body: dict[str, Any], key: str, max_bytes: int = 5_000_000) -> bytes:
+    try:
+        data = base64.b64decode(body.get(key) or "", validate=True)
+    except (binascii.Error, TypeError, ValueError):
+        data = b""
+    if not data or len(data) > max_bytes:
+        raise Invalid(f"INVALID_{key.upper()}", f"{key} must be non-empty base64")
+    return data
+
+
+def _int(body: dict[str, Any], key: str, minimum: int) -> int:
+    value = body.get(key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise Invalid(f"INVALID_{key.upper()}", f"{key} must be an integer >= {minimum}")
+    return value
+
+
+def _as_of(body: dict[str, Any]) -> Any:
+    raw = body.get("as_of")
+    if raw is None:
+        return None
+    try:
+        return wire.parse_time(str(raw))
+    except ValueError:
+        raise Invalid("INVALID_AS_OF", "as_of must be an ISO-8601 time") from None
+
+
+# --- identity ------------------------------------------------------------------------------
+def id_check(sb: Sandbox, body: dict[str, Any]) -> Reply:
+    a = sb.oracle.id_check(_text(body, "name"), _id(body))
+    return 200, {"request_id": sb.state.next_id("RQ"), "result": a.verdict.value,
+                 "code": a.code, "message": a.message}
+
+
+def liveness(sb: Sandbox, body: dict[str, Any]) -> Reply:
+    _text(body, "name")
+    id_number, selfie = _id(body), _b64(body, "selfie_b64")
+    a = sb.oracle.liveness(id_number, selfie, sb.state.next_attempt("liveness", id_number))
+    return 200, {"request_id": sb.state.next_id("RQ"), "passed": a.passed, "score": a.score,
+                 "threshold": LIVENESS_THRESHOLD, "code": a.code, "message": a.message}
+
+
+def four_element(sb: Sandbox, body: dict[str, Any]) -> Reply:
+    name, id_number, phone = _text(body, "name"), _id(body), _phone(body)
+    card = _match(body, "card_number", CARD_RE, "12 to 19 digits")
+    attempt = sb.state.next_attempt("four_element", id_number)
+    a = sb.oracle.four_element(name, id_number, card, phone, attempt)
+    return 200, {"request_id": sb.state.next_id("RQ"), "result": a.verdict.value,
+                 "code": a.code, "message": a.message}
+
+
+# --- bureaus -------------------------------------------------------------------------------
+def _inquiry(sb: Sandbox, bureau: str, id_number: str, body: dict[str, Any]) -> None:
+    sb.state.inquiries.append({"bureau": bureau, "id_number": mask(id_number, "id_number"),
+                               "authorization_ref": body.get("authorization_ref"),
+                               "reason": body.get("query_reason", "loan_approval"),
+                               "at": wire.iso(now())})
+
+
+def _reason(body: dict[str, Any]) -> str:
+    reason = body.get("query_reason", "loan_approval")
+    if reason not in QUERY_REASONS:
+        raise Invalid("INVALID_QUERY_REASON", f"query_reason must be one of {QUERY_REASONS}")
+    return reason
+
+
+def pboc(sb: Sandbox, body: dict[str, Any]) -> Reply:
+    name, id_number, as_of = _text(body, "name"), _id(body), _as_of(body)
+    reason = _reason(body)
+    if not isinstance(body.get("authorization_ref"), str) or not body["authorization_ref"]:
+        raise Invalid("AUTHORIZATION_REQUIRED", "a credit-inquiry authorisation is required")
+    _inquiry(sb, "pboc", id_number, body)
+    report = sb.oracle.pboc(name, id_number, as_of, reason)
+    reply: dict[str, Any] = {"request_id": sb.state.next_id("RQ"), "found": report is not None}
+    if report is None:
+        return 200, {**reply, "code": "4004", "message": "无信用记录"}
+    return 200, {**reply, "code": "0000", "message": "成功", "report_id": report.report_id,
+                 "reported_at": wire.iso(report.reported_at), "report_json": report.report_json}
+
+
+def third_party(sb: Sandbox, body: dict[str, Any]) -> Reply:
+    name, id_number, as_of = _text(body, "name"), _id(body), _as_of(body)
+    _reason(body)
+    if body.get("phone") is not None:
+        _phone(body)
+    _inquiry(sb, "third_party", id_number, body)
+    found = sb.oracle.third_party(name, id_number, as_of)
+    reply: dict[str, Any] = {"request_id": sb.state.next_id("RQ"), "found": found is not None}
+    if found is None:
+        return 200, {**reply, "code": "4004", "message": "查无此人"}
+    report, head = found
+    return 200, {**reply, "code": "0000", "message": "成功", "report_id": report.report_id,
+                 "reported_at": wire.iso(report.reported_at), **head,
+                 "report_json": report.report_json}
+
+
+# --- e-signature ---------------------------------------------------------------------------
+def _contract_view(c: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "contract_id": c["contract_id"], "status": c["status"],
+        "document_sha256": c["document_sha256"], "created_at": wire.iso(c["created_at"]),
+        "signed_at": wire.iso(c["signed_at"]) if c["signed_at"] else None,
+    }
+
+
+def _contract(sb: Sandbox, contract_id: str) -> dict[str, Any]:
+    c = sb.state.contracts.get(contract_id)
+    if c is None:
+        raise Invalid("CONTRACT_NOT_FOUND", "no such contract", 404)
+    return c
+
+
+def create_contract(sb: Sandbox, body: dict[str, Any]) -> Reply:
+    application_id, title = _text(body, "application_id"), _text(body, "title", 200)
+    document = _b64(body, "document_b64")
+    raw_signers = body.get("signers")
+    if not isinstance(raw_signers, list) or not raw_signers:
+        raise Invalid("INVALID_SIGNERS", "signers must be a non-empty list")
+    signers = []
+    for s in raw_signers:
+        if not isinstance(s, dict):
+            raise Invalid("INVALID_SIGNERS", "each signer needs name, id_number and phone")
+        signers.append({"name": _text(s, "name"), "id_number": _id(s), "phone": _phone(s)})
+    c = {
+        "contract_id": sb.state.next_id("CT"), "application_id": application_id, "title": title,
+        "document": document, "document_sha256": hashlib.sha256(document).hexdigest(),
+        "signers": signers, "signatures": {}, "status": "awaiting_signature",
+        "created_at": now(), "signed_at": None,
+    }
+    sb.state.contracts[c["contract_id"]] = c
+    return 201, _contract_view(c)
+
+
+def sign_contract(sb: Sandbox, body: dict[str, Any], contract_id: str) -> Reply:
+    c = _contract(sb, contract_id)
+    signer = _id(body, "signer_id_number")
+    _match(body, "verification_code", OTP_RE, "the 6-digit code sent to the signer")
+    if signer not in {s["id_number"] for s in c["signers"]}:
+        raise Invalid("NOT_A_SIGNER", "this person is not a party to the contract", 403)
+    c["signatures"].setdefault(signer, now())  # signing twice changes nothing
+    if c["status"] != "signed" and len(c["signatures"]) == len(c["signers"]):
+        c["status"], c["signed_at"] = "signed", now()
+    return 200, _contract_view(c)
+
+
+def contract_status(sb: Sandbox, body: None, contract_id: str) -> Reply:
+    return 200, _contract_view(_contract(sb, contract_id))
+
+
+def signed_document(sb: Sandbox, body: None, contract_id: str) -> Reply:
+    """The document as sent, followed by a signature block: the document's hash, each signer
+    (masked) with the signing time, and an HMAC seal over all of it."""
+    c = _contract(sb, contract_id)
+    if c["status"] != "signed":
+        raise Invalid("NOT_SIGNED", "the contract is not signed by every party yet", 409)
+    lines = [
+        f"contract_id: {c['contract_id']}",
+        f"application_id: {c['application_id']}",
+        f"title: {c['title']}",
+        f"document_sha256: {c['document_sha256']}",
+    ]
+    for s in c["signers"]:
+        lines.append(f"signer: {mask(s['name'], 'name')} {mask(s['id_number'], 'id_number')} "
+                     f"signed_at={wire.iso(c['signatures'][s['id_number']])}")
+    lines.append(f"signed_at: {wire.iso(c['signed_at'])}")
+    seal = hmac.new(SEAL_KEY, "\n".join(lines).encode(), hashlib.sha256).hexdigest()
+    block = "\n".join(["", "-----BEGIN SANDBOX E-SIGNATURE-----", *lines, f"seal: {seal}",
+                       "-----END SANDBOX E-SIGNATURE-----", ""])
+    content = c["document"] + block.encode()
+    return Response(content, 200, content_type="text/plain; charset=utf-8",
+                    headers={"X-Document-SHA256": hashlib.sha256(content).hexdigest()})
+
+
+# --- SMS -----------------------------------------------------------------------------------
+def send_sms(sb: Sandbox, body: dict[str, Any]) -> Reply:
+    phone = _phone(body)
+    template = _match(body, "template", TEMPLATE_RE, "an approved template code (A-Z, 0-9, _)")
+    params = body.get("params", {})
+    if not isinstance(params, dict) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in params.items()
+    ):
+        raise Invalid("INVALID_PARAMS", "params must map names to strings")
+    msg = {"message_id": sb.state.next_id("SM"), "phone": phone, "template": template,
+           "params": params, "accepted_at": now()}
+    sb.state.messages.append(msg)
+    return 202, {"message_id": msg["message_id"], "status": "accepted",
+                 "accepted_at": wire.iso(msg["accepted_at"])}
+
+
+# --- collection ----------------------------------------------------------------------------
+def _case_view(c: dict[str, Any]) -> dict[str, Any]:
+    return {"case_id": c["case_id"], "status": c["status"], "updated_at": wire.iso(c["updated_at"]),
+            "recovered_cents": c["recovered_cents"], "note": c["note"]}
+
+
+def assign_case(sb: Sandbox, body: dict[str, Any]) -> Reply:
+    loan_id = _text(body, "loan_id")
+    case = {
+        "loan_id": loan_id, "name": _text(body, "name"), "id_number": _id(body),
+        "phone": _phone(body), "overdue_amount_cents": _int(body, "overdue_amount_cents", 1),
+        "days_past_due": _int(body, "days_past_due", 1), "bucket": _text(body, "bucket", 8),
+    }
+    if any(c["loan_id"] == loan_id and c["status"] in OPEN_CASE for c in sb.state.cases.values()):
+        raise Invalid("CASE_EXISTS", "this loan already has an open case", 409)
+    t = now()
+    case.update(case_id=sb.state.next_id("CC"), status="assigned", assigned_at=t, updated_at=t,
+                recovered_cents=0, note="",
+                agency=AGENCIES[int(unit("agency", loan_id) * len(AGENCIES))])
+    sb.state.cases[case["case_id"]] = case
+    return 201, {"case_id": case["case_id"], "agency": case["agency"], "status": "assigned",
+                 "assigned_at": wire.iso(t)}
+
+
+def case_status(sb: Sandbox, body: None, case_id: str) -> Reply:
+    c = sb.state.cases.get(case_id)
+    if c is None:
+        raise Invalid("CASE_NOT_FOUND", "no such case", 404)
+    return 200, _case_view(c)
+
+
+#: (vendor, method, rule, handler)
+ROUTES: list[tuple[str, str, str, Handler]] = [
+    ("id_check", "POST", wire.ID_CHECK, id_check),
+    ("liveness", "POST", wire.LIVENESS, liveness),
+    ("four_element", "POST", wire.FOUR_ELEMENT, four_element),
+    ("pboc", "POST", wire.PBOC, pboc),
+    ("third_party", "POST", wire.THIRD_PARTY, third_party),
+    ("esign", "POST", wire.CONTRACTS, create_contract),
+    ("esign", "POST", f"{wire.CONTRACTS}/<contract_id>/sign", sign_contract),
+    ("esign", "GET", f"{wire.CONTRACTS}/<contract_id>", contract_status),
+    ("esign", "GET", f"{wire.CONTRACTS}/<contract_id>/document", signed_document),
+    ("sms", "POST", wire.SMS, send_sms),
+    ("collection", "POST", wire.CASES, assign_case),
+    ("collection", "GET", f"{wire.CASES}/<case_id>", case_status),
+]
