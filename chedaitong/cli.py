@@ -85,8 +85,10 @@ def serve(host: str, port: int) -> None:
 def _register_subcommands() -> None:
     """Each part of the platform owns its command group; the console script collects them."""
     from featurestore.cli import features
+    from worldgen.cli import data
 
     main.add_command(features)
+    main.add_command(data)
 
 
 _register_subcommands()

@@ -1,0 +1,297 @@
+"""What happens after the application: app installs/uninstalls, the app's continuing uploads,
+vehicle GPS tracks and the borrower's bureau trail.
+
+Bad loans leave traces before and around default that post-loan monitoring can pick up: the app
+is uninstalled, the GPS tracker goes offline or the car leaves the province, other lenders start
+sending overdue notices and new credit inquiries appear on the bureau report.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+
+import numpy as np
+
+from worldgen import device, geo
+from worldgen.customers import Customers
+from worldgen.events import expand, rank_within
+from worldgen.outcomes import Loans, Repayments
+from worldgen.timeutil import DAY, HOUR, WORLD_END, add_months_days, sec
+
+END = sec(WORLD_END)
+INF = np.iinfo(np.int64).max // 4
+INSTALL, UNINSTALL, REINSTALL = range(3)
+PING_RATE = 0.35  # share of days a financed car is driven (the tracker reports when moving)
+APP_EVENT_TYPES = ["install", "uninstall", "reinstall"]
+
+
+def app_lifecycle(
+    rng: np.random.Generator,
+    c: Customers,
+    last_applied: np.ndarray,
+    loan_of_cust: np.ndarray,
+    L: Loans,
+) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Install at registration, maybe uninstall, maybe reinstall.
+
+    Returns (event rows, uninstall time, reinstall time) per customer (INF when none)."""
+    n = c.n
+    uninst = np.full(n, INF)
+    reinst = np.full(n, INF)
+    has = loan_of_cust >= 0
+    li = loan_of_cust[has]
+    bad = L.bad[li]
+    ring = c.ring[has] >= 0
+    disb = L.disbursed_at[li]
+    # borrowers
+    u = rng.random(len(li))
+    t_bad = L.default_day[li] * DAY + rng.normal(-5 * DAY, 15 * DAY, len(li)).astype(np.int64)
+    t_good = disb + (rng.random(len(li)) * np.maximum(END - disb, DAY)).astype(np.int64)
+    drop = np.where(bad, u < np.where(ring, 0.9, 0.65), u < 0.12)
+    t_un = np.maximum(np.where(bad, t_bad, t_good), disb + DAY)
+    back = rng.random(len(li)) < np.where(bad, 0.15, 0.5)
+    gap = np.where(bad, rng.integers(10, 61, len(li)), rng.integers(1, 31, len(li))) * DAY
+    uninst[has] = np.where(drop, t_un, INF)
+    reinst[has] = np.where(drop & back, t_un + gap, INF)
+    # applicants without a loan mostly remove the app within weeks
+    no = ~has
+    k = no.sum()
+    drop = rng.random(k) < 0.7
+    t_un = last_applied[no] + HOUR + rng.exponential(15 * DAY, k).astype(np.int64)
+    uninst[no] = np.where(drop, t_un, INF)
+    reinst[no] = np.where(drop & (rng.random(k) < 0.05), t_un + rng.integers(5, 90, k) * DAY, INF)
+
+    cust = [np.arange(n), np.flatnonzero(uninst < INF), np.flatnonzero(reinst < INF)]
+    typ = [np.full(len(x), i) for i, x in enumerate(cust)]
+    t = [c.registered_at - 90, uninst[cust[1]], reinst[cust[2]]]
+    lag = [
+        rng.integers(3, 30, n),
+        rng.integers(HOUR, 72 * HOUR, len(cust[1])),
+        rng.integers(3, 30, len(cust[2])),
+    ]
+    rows = {
+        "cust": np.concatenate(cust),
+        "kind": np.concatenate(typ),
+        "event_time": np.concatenate(t),
+    }
+    rows["uploaded_at"] = rows["event_time"] + np.concatenate(lag)
+    keep = rows["uploaded_at"] < END
+    rows = {k_: v[keep] for k_, v in rows.items()}
+    return rows, uninst, reinst
+
+
+def _active(t: np.ndarray, cust: np.ndarray, uninst: np.ndarray, reinst: np.ndarray) -> np.ndarray:
+    return (t < uninst[cust]) | (t >= reinst[cust])
+
+
+def continuing_uploads(
+    rng: np.random.Generator,
+    c: Customers,
+    d,
+    L: Loans,
+    R: Repayments,
+    loan_of_cust: np.ndarray,
+    uninst: np.ndarray,
+    reinst: np.ndarray,
+    ev: dict,
+    apps_installment: np.ndarray,
+) -> tuple[dict, dict]:
+    """GPS pings and SMS after the first application, while the app is installed."""
+    start = c.first_applied_at + HOUR
+    days = np.maximum(END - start, 0) / DAY
+    borrower = loan_of_cust >= 0
+    z_obs = ev["z_obs"]
+
+    rate = np.where(borrower, 1.5, 0.4) / 30
+    cu = expand(rng.poisson(rate * days))
+    t = start[cu] + (rng.random(len(cu)) * (END - start[cu])).astype(np.int64)
+    cls = rng.choice(3, len(cu), p=[0.75, 0.15, 0.10])
+    gps = device._gps_points(rng, c, d, cu, t, cls)
+    gps = {k: v[_active(gps["event_time"], cu, uninst, reinst)] for k, v in gps.items()}
+
+    parts = []  # (customer, time, kind, installment no, days past due, amount in cents)
+
+    def part(cu, t, kind, k=None, days=None, amount=None):
+        z = np.zeros(len(cu), np.int64)
+        parts.append(
+            (
+                cu,
+                t,
+                kind,
+                z if k is None else k,
+                z - 1 if days is None else days,
+                z - 1 if amount is None else amount,
+            )
+        )
+
+    benign = np.array(
+        [
+            device.VERIFY,
+            device.VERIFY2,
+            device.BANK_IN,
+            device.BANK_OUT,
+            device.CARD_BILL,
+            device.DELIVERY,
+            device.PROMO,
+        ]
+    )
+    cu = expand(rng.poisson(1.0 / 30 * days))
+    t = start[cu] + (rng.random(len(cu)) * (END - start[cu])).astype(np.int64)
+    part(cu, t, benign[rng.integers(0, len(benign), len(cu))])
+    # other lenders' overdue notices for risky people
+    cu = expand(rng.poisson(np.exp(-4.0 + z_obs) / 30 * days))
+    t = start[cu] + (rng.random(len(cu)) * (END - start[cu])).astype(np.int64)
+    part(cu, t, np.full(len(cu), device.LOAN_OVERDUE))
+    # our repayment reminders three days before each due date, quoting the installment
+    part(
+        L.cust[R.loan],
+        (R.due_day - 3) * DAY + 10 * HOUR,
+        np.full(len(R.loan), device.OUR_REMIND),
+        k=R.k,
+        amount=R.amount_due,
+    )
+    # around default: others chase them first, then we do, weekly, quoting days past due
+    bl = np.flatnonzero(L.bad)
+    d0 = L.default_day[bl] * DAY
+    stop = np.where(L.chargeoff_day[bl] >= 0, L.chargeoff_day[bl] * DAY + 30 * DAY, END)
+    span = np.maximum(stop - d0, 0)
+    own = expand((span // (7 * DAY)).astype(np.int64))
+    week = rank_within(own) + 1
+    inst = apps_installment[L.app[bl]][own]
+    part(
+        L.cust[bl][own],
+        d0[own] + week * 7 * DAY + 11 * HOUR,
+        np.full(len(own), device.OUR_OVERDUE),
+        days=week * 7,
+        amount=inst * np.minimum(1 + week * 7 // 30, 6),
+    )
+    oth = expand(rng.poisson(2.0 / 30 * (span + 30 * DAY) / DAY))
+    t = d0[oth] - 30 * DAY + (rng.random(len(oth)) * (span[oth] + 30 * DAY)).astype(np.int64)
+    part(
+        L.cust[bl][oth],
+        t,
+        rng.choice([device.LOAN_OVERDUE, device.COLLECT_PLATFORM, device.COLLECT_AGENCY], len(oth)),
+    )
+
+    cu, t, kind, k, dpd, amt = (np.concatenate([p[i] for p in parts]) for i in range(6))
+    keep = (t > c.first_applied_at[cu]) & (t < END - 3600) & _active(t, cu, uninst, reinst)
+    cu, t, kind, k, dpd, amt = cu[keep], t[keep], kind[keep], k[keep], dpd[keep], amt[keep]
+    sms = device._sms_rows(rng, cu, kind, t, c, z_obs, ev["platform_set"], ev["n_plat"])
+    sms["k"] = k
+    sms["days"] = np.where(dpd >= 0, dpd, sms["days"])
+    sms["amount"] = np.where(amt >= 0, amt, sms["amount"])
+    sms["uploaded_at"] = t + rng.integers(2, 120, len(cu))
+    return gps, sms
+
+
+def refresh_reports(rng: np.random.Generator, L: Loans) -> tuple[np.ndarray, np.ndarray]:
+    """(loan, report time) of the monthly bureau refresh of every loan: at 02:00 on each monthly
+    anniversary, until maturity, charge-off or the cut-off."""
+    loan = expand(L.term)
+    k = rank_within(loan) + 1
+    day = add_months_days(L.disbursed_at[loan] // DAY, k)
+    t = day * DAY + 2 * HOUR + rng.integers(0, HOUR, len(loan))
+    stop = np.where(L.chargeoff_day[loan] >= 0, L.chargeoff_day[loan] * DAY, END)
+    keep = t < np.minimum(stop, END)
+    return loan[keep], t[keep]
+
+
+def _episodes(
+    owner: np.ndarray,
+    start_off: np.ndarray,
+    length: np.ndarray,
+    ndays: np.ndarray,
+    base: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Day-grid rows covered by episodes (gaps, trips): (episode number, grid position) per
+    covered day, clipped to each loan's observation window."""
+    start_off = np.clip(start_off, 0, ndays[owner])
+    length = np.clip(length, 0, ndays[owner] - start_off)
+    e = expand(length)
+    return e, base[owner[e]] + start_off[e] + rank_within(e)
+
+
+def vehicle_gps_chunks(
+    rng: np.random.Generator, c: Customers, L: Loans, chunk: int = 8_000
+) -> Iterator[dict[str, np.ndarray]]:
+    """Daily tracker positions of each financed car, in chunks of loans (bounded memory).
+
+    The tracker reports on ~35% of days (days the car is used); offline gaps (garages, battery)
+    happen to everyone, while before a default the tracker is often removed for good or the car
+    is taken to another province."""
+    end_day = END // DAY
+    prov = geo.CITY_PROVINCE_IDX
+    for s in range(0, max(len(L.app), 1), chunk):  # one (maybe empty) chunk at least
+        idx = np.arange(s, min(s + chunk, len(L.app)))
+        m = len(idx)
+        first = L.disbursed_at[idx] // DAY + 1
+        maturity = add_months_days(L.disbursed_at[idx] // DAY, L.term[idx]) + 1
+        last = np.minimum(end_day, maturity)
+        co = L.chargeoff_day[idx]
+        last = np.where(co >= 0, np.minimum(last, co + 60), last)
+        ndays = np.maximum(last - first, 0)
+        row_loan = expand(ndays)
+        off = rank_within(row_loan)
+        base = np.concatenate([[0], np.cumsum(ndays)])[:-1]
+        day = first[row_loan] + off
+        ping = rng.random(len(day)) < PING_RATE
+        offline = np.zeros(len(day), bool)
+        city = c.actual_city[L.cust[idx]][row_loan].copy()
+        years = ndays / 365
+
+        mark = functools.partial(_episodes, ndays=ndays, base=base)
+
+        own = expand(rng.poisson(0.8 * years))  # ordinary gaps
+        _, pos = mark(
+            own, (rng.random(len(own)) * ndays[own]).astype(np.int64), rng.integers(2, 15, len(own))
+        )
+        offline[pos] = True
+        own = expand(rng.poisson(1.5 * years))  # trips
+        trip_city = rng.choice(geo.N_CITIES, len(own), p=geo.CITY_WEIGHT)
+        e, pos = mark(
+            own, (rng.random(len(own)) * ndays[own]).astype(np.int64), rng.integers(1, 6, len(own))
+        )
+        city[pos] = trip_city[e]
+        bad = L.bad[idx]
+        ring = c.ring[L.cust[idx]] >= 0
+        d_off = L.default_day[idx] - first
+        tamper = bad & (rng.random(m) < np.where(ring, 0.85, 0.55))
+        moved = bad & ~tamper & (rng.random(m) < 0.45)
+        own = np.flatnonzero(tamper)
+        _, pos = mark(own, d_off[own] - rng.integers(0, 41, len(own)), ndays[own])
+        offline[pos] = True
+        own = np.flatnonzero(moved)
+        home = c.actual_city[L.cust[idx]][own]
+        dest = (home + rng.integers(1, geo.N_CITIES, len(own))) % geo.N_CITIES
+        for _ in range(3):  # re-draw destinations that stayed in the home province
+            same = prov[dest] == prov[home]
+            dest[same] = (dest[same] + 11) % geo.N_CITIES
+        e, pos = mark(own, d_off[own] - rng.integers(0, 61, len(own)), ndays[own])
+        city[pos] = dest[e]
+        keep = ping & ~offline
+        r = row_loan[keep]
+        cty = city[keep]
+        at_home = cty == c.actual_city[L.cust[idx]][r]
+        lat = np.where(at_home, c.actual_lat[L.cust[idx]][r], geo.CITY_LAT[cty])
+        lon = np.where(at_home, c.actual_lon[L.cust[idx]][r], geo.CITY_LON[cty])
+        lat, lon = geo.jitter(rng, lat, lon, np.where(at_home, 5.0, 8.0))
+        t = day[keep] * DAY + rng.integers(7 * HOUR, 22 * HOUR, len(r))
+        lag = np.where(
+            rng.random(len(r)) < 0.03,
+            rng.integers(HOUR, 12 * HOUR, len(r)),
+            rng.integers(5, 120, len(r)),
+        )
+        up = t + lag
+        ok = up < END
+        yield {
+            "loan": idx[r][ok],
+            "event_time": t[ok],
+            "uploaded_at": up[ok],
+            "lat": lat[ok],
+            "lon": lon[ok],
+            "city": cty[ok],
+        }
+
+
+__all__ = ["app_lifecycle", "continuing_uploads", "refresh_reports", "vehicle_gps_chunks"]
