@@ -1,0 +1,267 @@
+"""The RuleBook: which compiled version of each ruleset serves, and hot reload.
+
+A reload compiles the new files beside the old ones — each durable ruleset under a new name,
+because durable refuses a name twice — then swaps one reference under a lock. Evaluations pin
+the version they started with (a reference count), so in-flight work finishes on it; the old
+durable rulesets are deleted once the last evaluation using them returns. A reload that fails
+(invalid files, durable error) raises :class:`ReloadError` and leaves the old version serving.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from ruleengine.compiler import CompiledRuleset, compile_ruleset
+from ruleengine.durable_executor import DurableRuleset
+from ruleengine.engine_thread import Engine, default_engine
+from ruleengine.errors import ReloadError, RuleEngineError, UnknownRuleset
+from ruleengine.loader import load_dir
+from ruleengine.model import PRODUCTS
+from ruleengine.outcomes import Evaluation
+from ruleengine.products import ProductOffer, build_offers
+
+log = logging.getLogger(__name__)
+
+
+def default_rules_dir() -> Path:
+    """``$CHEDAITONG_RULES_DIR``, else the repository's ``rules/``."""
+    env = os.environ.get("CHEDAITONG_RULES_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "rules"
+
+
+@dataclass(eq=False)
+class _Loaded:
+    """One ruleset version registered in durable, with the evaluations using it."""
+
+    compiled: CompiledRuleset
+    durable: DurableRuleset
+    refs: int = 0
+    retired: bool = False
+    deleted: bool = False
+
+
+class RuleBook:
+    """The serving versions of every ruleset of a rules directory.
+
+    Thread-safe: evaluate from any number of threads; durable work is serialised on the
+    process's engine thread.
+    """
+
+    def __init__(
+        self,
+        directory: Path | str | None = None,
+        *,
+        catalog: Mapping[str, Any] | None = None,
+        engine: Engine | None = None,
+    ):
+        if catalog is None:
+            from featurestore import catalog as default_catalog
+
+            catalog = default_catalog()
+        self.directory = Path(directory) if directory is not None else default_rules_dir()
+        self.catalog = catalog
+        self.engine = engine or default_engine()
+        self._lock = threading.Lock()
+        self._reload_lock = threading.Lock()
+        self._current: dict[str, _Loaded] = {}
+        self._alive: set[_Loaded] = set()  # serving, or retired with evaluations in flight
+        self.reload()
+
+    # -- versions ----------------------------------------------------------------------------
+    def reload(
+        self, directory: Path | str | None = None, *, allow_removal: bool = False
+    ) -> dict[str, str]:
+        """Load ``directory`` (default: the current one) and swap it in atomically.
+
+        Returns the serving versions. Unchanged rulesets (same version) are kept as they are.
+        A reload that would drop a serving ruleset (a file deleted by mistake) is refused
+        unless ``allow_removal``.
+        """
+        with self._reload_lock:
+            target = Path(directory) if directory is not None else self.directory
+            try:
+                rulesets = load_dir(target, self.catalog)
+            except RuleEngineError as exc:
+                raise ReloadError(
+                    f"reload of {target} failed; still serving {self._describe()}: {exc}"
+                ) from exc
+            except OSError as exc:
+                raise ReloadError(f"reload of {target} failed: {exc}") from exc
+            current = dict(self._current)
+            dropped = sorted(set(current) - set(rulesets))
+            if dropped and not allow_removal:
+                raise ReloadError(
+                    f"reload of {target} would remove ruleset(s) {', '.join(dropped)}; "
+                    f"still serving {self._describe()}"
+                )
+            fresh: dict[str, _Loaded] = {}
+            new: list[_Loaded] = []
+            try:
+                for name, ruleset in rulesets.items():
+                    old = current.get(name)
+                    if old is not None and old.compiled.version == ruleset.version:
+                        fresh[name] = old
+                        continue
+                    compiled = compile_ruleset(ruleset, self.catalog)
+                    base = f"{name}_{ruleset.content_hash}"
+                    durable = DurableRuleset(self.engine, base, compiled.shards, compiled.encoder)
+                    loaded = _Loaded(compiled, durable)
+                    new.append(loaded)
+                    fresh[name] = loaded
+            except Exception as exc:
+                for loaded in new:
+                    loaded.durable.unregister()
+                raise ReloadError(
+                    f"reload of {target} failed; still serving {self._describe()}: {exc}"
+                ) from exc
+            with self._lock:
+                retired = [x for n, x in self._current.items() if fresh.get(n) is not x]
+                self._current = fresh
+                self._alive.update(new)
+                self.directory = target
+            for loaded in retired:
+                self._retire(loaded)
+            versions = self.current_versions()
+            log.info("rules loaded from %s: %s", target, versions)
+            return versions
+
+    def current_versions(self) -> dict[str, str]:
+        """Serving version of each ruleset: declared version + content hash."""
+        with self._lock:
+            return {n: x.compiled.version for n, x in sorted(self._current.items())}
+
+    def compiled(self, ruleset: str) -> CompiledRuleset:
+        with self._lock:
+            loaded = self._current.get(ruleset)
+        if loaded is None:
+            raise UnknownRuleset(f"no ruleset {ruleset!r}; loaded: {', '.join(self._current)}")
+        return loaded.compiled
+
+    def _describe(self) -> str:
+        return ", ".join(f"{n} {v}" for n, v in self.current_versions().items()) or "nothing"
+
+    # -- pinning ---------------------------------------------------------------------------
+    def _acquire(self, ruleset: str) -> _Loaded:
+        with self._lock:
+            loaded = self._current.get(ruleset)
+            if loaded is None:
+                names = ", ".join(self._current) or "none"
+                raise UnknownRuleset(f"no ruleset {ruleset!r}; loaded: {names}")
+            loaded.refs += 1
+            return loaded
+
+    def _release(self, loaded: _Loaded) -> None:
+        with self._lock:
+            loaded.refs -= 1
+            delete = loaded.retired and loaded.refs == 0 and not loaded.deleted
+            if delete:
+                loaded.deleted = True
+                self._alive.discard(loaded)
+        if delete:
+            loaded.durable.unregister()
+
+    def _retire(self, loaded: _Loaded) -> None:
+        with self._lock:
+            loaded.retired = True
+            delete = loaded.refs == 0 and not loaded.deleted
+            if delete:
+                loaded.deleted = True
+                self._alive.discard(loaded)
+        if delete:
+            loaded.durable.unregister()
+
+    @contextmanager
+    def pinned(self, ruleset: str) -> Iterator[CompiledRuleset]:
+        """Hold one version of ``ruleset`` for the duration of the block."""
+        loaded = self._acquire(ruleset)
+        try:
+            yield loaded.compiled
+        finally:
+            self._release(loaded)
+
+    # -- evaluation ------------------------------------------------------------------------
+    def evaluate(self, features: Mapping[str, Any], ruleset: str = "underwriting") -> Evaluation:
+        """Online evaluation of one application (or loan) through durable-rules."""
+        loaded = self._acquire(ruleset)
+        try:
+            fired = loaded.durable.fire(features)
+            return loaded.compiled.combiner.evaluation(fired)
+        finally:
+            self._release(loaded)
+
+    def evaluate_many(
+        self, rows: Sequence[Mapping[str, Any]], ruleset: str = "underwriting"
+    ) -> list[Evaluation]:
+        """:meth:`evaluate` for several rows in one trip to the engine thread."""
+        loaded = self._acquire(ruleset)
+        try:
+            combiner = loaded.compiled.combiner
+            return [combiner.evaluation(f) for f in loaded.durable.fire_many(rows)]
+        finally:
+            self._release(loaded)
+
+    def evaluate_frame(self, df: pd.DataFrame, ruleset: str = "underwriting") -> pd.DataFrame:
+        """Batch evaluation with the vector executor (same rules, same version)."""
+        loaded = self._acquire(ruleset)
+        try:
+            return loaded.compiled.vector.evaluate(df)
+        finally:
+            self._release(loaded)
+
+    def match_products(
+        self, features: Mapping[str, Any], ruleset: str = "products"
+    ) -> list[ProductOffer]:
+        """Offers of every eligible product, requested term first (the first is recommended)."""
+        loaded = self._acquire(ruleset)
+        try:
+            rs = loaded.compiled.ruleset
+            if rs.kind != PRODUCTS:
+                raise UnknownRuleset(f"ruleset {ruleset!r} is not a product catalog")
+            evaluation = loaded.compiled.combiner.evaluation(loaded.durable.fire(features))
+            eligible = [rs.product(pid) for pid in evaluation.fired_ids]
+            return build_offers(features, eligible, rs.version)
+        finally:
+            self._release(loaded)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def durable_names(self) -> list[str]:
+        """Durable rulesets this book still holds (serving or waiting for in-flight work)."""
+        with self._lock:
+            return sorted(n for x in self._alive for n in x.durable.names)
+
+    def close(self) -> None:
+        """Retire every version; their durable rulesets go once nothing uses them."""
+        with self._reload_lock:
+            with self._lock:
+                retired, self._current = list(self._current.values()), {}
+            for loaded in retired:
+                self._retire(loaded)
+
+
+def install_sighup_handler(book: RuleBook, directory: Path | str | None = None) -> Any:
+    """Reload ``book`` on SIGHUP (call from the main thread). Returns the previous handler.
+
+    The handler only starts a thread: a signal handler runs between bytecodes of the main
+    thread, possibly while it holds the book's lock, so reloading inline could deadlock.
+    """
+
+    def reload_in_background() -> None:
+        try:
+            book.reload(directory)
+        except ReloadError as exc:
+            log.error("SIGHUP reload failed: %s", exc)
+
+    def handler(signum: int, frame: Any) -> None:
+        threading.Thread(target=reload_in_background, name="rules-reload", daemon=True).start()
+
+    return signal.signal(signal.SIGHUP, handler)
