@@ -1,0 +1,5 @@
+"""``python -m models …`` — the same commands as ``chedaitong model …``."""
+
+from models.cli import model
+
+model(prog_name="python -m models")
