@@ -85,10 +85,12 @@ def serve(host: str, port: int) -> None:
 def _register_subcommands() -> None:
     """Each part of the platform owns its command group; the console script collects them."""
     from featurestore.cli import features
+    from models.cli import model
+    from ruleengine.cli import rules
     from worldgen.cli import data
 
-    main.add_command(features)
-    main.add_command(data)
+    for group in (data, features, rules, model):
+        main.add_command(group)
 
 
 _register_subcommands()

@@ -24,13 +24,15 @@ def list_features(entity: str | None) -> None:
     for f in catalog().values():
         if entity and f.entity != entity:
             continue
-        click.echo(f"{f.name:36} {f.dtype:9} {f.entity:12} {f.source:18} {f.direction:+d}  "
-                   f"{f.description}")
+        click.echo(
+            f"{f.name:36} {f.dtype:9} {f.entity:12} {f.source:18} {f.direction:+d}  {f.description}"
+        )
 
 
 @features.command("docs")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=DOCS_PATH,
-              show_default=True)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), default=DOCS_PATH, show_default=True
+)
 @click.option("--check", is_flag=True, help="Exit 1 if the file is out of date instead.")
 def write_docs(out: Path, check: bool) -> None:
     """Write the catalog as Markdown."""

@@ -16,12 +16,18 @@ def features_markdown(cat: FeatureCatalog) -> str:
         "monotone constraint. *Missing* says what an empty value means.",
     ]
     for entity in ("application", "loan", "decision"):
-        lines += ["", f"## {entity} features", "",
-                  "| name | type | source | description | missing | direction | owner |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            f"## {entity} features",
+            "",
+            "| name | type | source | description | missing | direction | owner |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for f in cat.for_entity(entity):
             dtype = f.dtype + (f" ({', '.join(f.categories)})" if f.categories else "")
             dtype += f" [{f.unit}]" if f.unit else ""
-            lines.append(f"| `{f.name}` | {dtype} | {f.source} | {f.description} | {f.missing} "
-                         f"| {DIRECTION[f.direction]} | {f.owner} |")
+            lines.append(
+                f"| `{f.name}` | {dtype} | {f.source} | {f.description} | {f.missing} "
+                f"| {DIRECTION[f.direction]} | {f.owner} |"
+            )
     return "\n".join(lines) + "\n"

@@ -20,22 +20,25 @@ from featurestore.facts import FACT_COLUMNS, empty_facts, normalise_facts
 Digest = Callable[[str], str]
 
 
-def _facts(customer_id, source: str, kind, event_time, uploaded_at, value=np.nan,
-           key=None) -> pd.DataFrame:
+def facts_frame(
+    customer_id, source: str, kind, event_time, uploaded_at, value=np.nan, key=None
+) -> pd.DataFrame:
     n = len(customer_id)
-    frame = pd.DataFrame({
-        "customer_id": np.asarray(customer_id),
-        "source": source,
-        "kind": kind if not isinstance(kind, str) else [kind] * n,
-        "event_time": np.asarray(event_time),
-        "uploaded_at": np.asarray(uploaded_at),
-        "value": value,
-        "key": key if key is not None else [None] * n,
-    })
+    frame = pd.DataFrame(
+        {
+            "customer_id": np.asarray(customer_id),
+            "source": source,
+            "kind": kind if not isinstance(kind, str) else [kind] * n,
+            "event_time": np.asarray(event_time),
+            "uploaded_at": np.asarray(uploaded_at),
+            "value": value,
+            "key": key if key is not None else [None] * n,
+        }
+    )
     return normalise_facts(frame) if n else empty_facts()
 
 
-def _digest_all(values: pd.Series, digest: Digest) -> pd.Series:
+def digest_all(values: pd.Series, digest: Digest) -> pd.Series:
     """Digest each distinct value once (platform and device names repeat a lot)."""
     present = values.dropna().astype(str)
     mapping = {v: digest(v) for v in present.unique()}
@@ -44,8 +47,9 @@ def _digest_all(values: pd.Series, digest: Digest) -> pd.Series:
 
 def _upload_markers(raw: pd.DataFrame, source: str) -> pd.DataFrame:
     batches = raw[["customer_id", "uploaded_at"]].drop_duplicates()
-    return _facts(batches["customer_id"], source, "upload", batches["uploaded_at"],
-                  batches["uploaded_at"])
+    return facts_frame(
+        batches["customer_id"], source, "upload", batches["uploaded_at"], batches["uploaded_at"]
+    )
 
 
 def sms_facts(raw: pd.DataFrame, digest: Digest) -> pd.DataFrame:
@@ -53,17 +57,27 @@ def sms_facts(raw: pd.DataFrame, digest: Digest) -> pd.DataFrame:
     kind, lender = sms_rules.classify(raw["text"])
     hit = kind.notna().to_numpy()
     risky = raw[hit]
-    facts = _facts(risky["customer_id"], "sms", kind[hit].to_numpy(dtype=object),
-                   risky["event_time"], risky["uploaded_at"],
-                   key=_digest_all(lender[hit], digest).to_numpy(dtype=object))
+    facts = facts_frame(
+        risky["customer_id"],
+        "sms",
+        kind[hit].to_numpy(dtype=object),
+        risky["event_time"],
+        risky["uploaded_at"],
+        key=digest_all(lender[hit], digest).to_numpy(dtype=object),
+    )
     return pd.concat([_upload_markers(raw, "sms"), facts], ignore_index=True)
 
 
 def contact_facts(raw: pd.DataFrame) -> pd.DataFrame:
     """raw: customer_id, uploaded_at, phone, tag (blacklist | loan_company | None)."""
     flagged = raw[raw["tag"].isin(["blacklist", "loan_company"])]
-    facts = _facts(flagged["customer_id"], "contact", flagged["tag"].to_numpy(dtype=object),
-                   flagged["uploaded_at"], flagged["uploaded_at"])
+    facts = facts_frame(
+        flagged["customer_id"],
+        "contact",
+        flagged["tag"].to_numpy(dtype=object),
+        flagged["uploaded_at"],
+        flagged["uploaded_at"],
+    )
     return pd.concat([_upload_markers(raw, "contact"), facts], ignore_index=True)
 
 
@@ -72,15 +86,21 @@ def located_facts(raw: pd.DataFrame, homes: pd.DataFrame, source: str, kind: str
     home_lon. The coordinate is reduced to its distance from the declared home."""
     m = raw.merge(homes, on="customer_id", how="inner")
     km = haversine_km(m["lat"], m["lon"], m["home_lat"], m["home_lon"])
-    return _facts(m["customer_id"], source, kind, m["event_time"], m["uploaded_at"],
-                  value=np.round(km, 3))
+    return facts_frame(
+        m["customer_id"], source, kind, m["event_time"], m["uploaded_at"], value=np.round(km, 3)
+    )
 
 
 def device_facts(customers: pd.DataFrame, digest: Digest) -> pd.DataFrame:
     """customers: customer_id, device_id, registered_at."""
-    return _facts(customers["customer_id"], "device", "registration",
-                  customers["registered_at"], customers["registered_at"],
-                  key=_digest_all(customers["device_id"], digest).to_numpy(dtype=object))
+    return facts_frame(
+        customers["customer_id"],
+        "device",
+        "registration",
+        customers["registered_at"],
+        customers["registered_at"],
+        key=digest_all(customers["device_id"], digest).to_numpy(dtype=object),
+    )
 
 
 def identity_facts(raw: pd.DataFrame) -> pd.DataFrame:
@@ -90,21 +110,39 @@ def identity_facts(raw: pd.DataFrame) -> pd.DataFrame:
     passed = raw["passed"].astype(bool)
     value = np.where(is_live, raw["score"].astype("float64"), passed.astype("float64"))
     key = np.where(is_live, np.where(passed, "pass", "fail"), None)
-    return _facts(raw["customer_id"], "identity", raw["check_type"].to_numpy(dtype=object),
-                  raw["checked_at"], raw["checked_at"], value=value, key=key)
+    return facts_frame(
+        raw["customer_id"],
+        "identity",
+        raw["check_type"].to_numpy(dtype=object),
+        raw["checked_at"],
+        raw["checked_at"],
+        value=value,
+        key=key,
+    )
 
 
 def vehicle_gps_facts(raw: pd.DataFrame) -> pd.DataFrame:
     """raw: customer_id, event_time, uploaded_at, province, home_province."""
     outside = (raw["province"] != raw["home_province"]).astype("float64")
-    return _facts(raw["customer_id"], "vehicle_gps", "fix", raw["event_time"],
-                  raw["uploaded_at"], value=outside.to_numpy())
+    return facts_frame(
+        raw["customer_id"],
+        "vehicle_gps",
+        "fix",
+        raw["event_time"],
+        raw["uploaded_at"],
+        value=outside.to_numpy(),
+    )
 
 
 def app_event_facts(raw: pd.DataFrame) -> pd.DataFrame:
     """raw: customer_id, event_time, uploaded_at, event (install | uninstall)."""
-    return _facts(raw["customer_id"], "app", raw["event"].to_numpy(dtype=object),
-                  raw["event_time"], raw["uploaded_at"])
+    return facts_frame(
+        raw["customer_id"],
+        "app",
+        raw["event"].to_numpy(dtype=object),
+        raw["event_time"],
+        raw["uploaded_at"],
+    )
 
 
 def concat_facts(parts: list[pd.DataFrame]) -> pd.DataFrame:
@@ -112,5 +150,6 @@ def concat_facts(parts: list[pd.DataFrame]) -> pd.DataFrame:
     if not parts:
         return empty_facts()
     out = pd.concat(parts, ignore_index=True)[FACT_COLUMNS]
-    return out.sort_values(["customer_id", "source", "event_time", "kind"],
-                           kind="stable").reset_index(drop=True)
+    return out.sort_values(
+        ["customer_id", "source", "event_time", "kind"], kind="stable"
+    ).reset_index(drop=True)

@@ -64,13 +64,13 @@ def empty_facts() -> pd.DataFrame:
 def normalise_facts(facts: pd.DataFrame) -> pd.DataFrame:
     """Canonical column order and dtypes (UTC timestamps, float values, string keys)."""
     out = facts.loc[:, FACT_COLUMNS].copy()
-    out["customer_id"] = out["customer_id"].astype("string")
-    out["source"] = out["source"].astype("string")
-    out["kind"] = out["kind"].astype("string")
+    out["customer_id"] = out["customer_id"].astype(object)
+    out["source"] = out["source"].astype(object)
+    out["kind"] = out["kind"].astype(object)
     for col in ("event_time", "uploaded_at"):
         out[col] = to_utc(out[col])
     out["value"] = pd.to_numeric(out["value"], errors="raise").astype("float64")
-    out["key"] = out["key"].astype("string")
+    out["key"] = out["key"].astype(object).where(out["key"].notna(), None)
     return out.reset_index(drop=True)
 
 

@@ -21,7 +21,9 @@ KIND_PATTERNS: list[tuple[str, str]] = [
 # A sender signature at the start or end: 【平台名】.
 SIGNATURE = re.compile(r"【([^】]{1,20})】")
 # Signatures that are banks, card issuers, couriers and the like are not lending platforms.
-NON_LENDER_SIGNATURE = re.compile(r"银行|快递|顺丰|京东物流|中通|圆通|韵达|运营商|移动|联通|电信|淘宝|美团")
+NON_LENDER_SIGNATURE = re.compile(
+    r"银行|快递|顺丰|京东物流|中通|圆通|韵达|运营商|移动|联通|电信|淘宝|美团"
+)
 
 
 def classify(texts: pd.Series) -> tuple[pd.Series, pd.Series]:

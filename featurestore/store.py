@@ -15,10 +15,11 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from chedaitong.crypto import DataCipher, mask_id_number, mask_phone
@@ -82,8 +83,14 @@ class FeatureStore:
         self.version = catalog_version(self.catalog)
 
     # ---- customers ---------------------------------------------------------------------
-    def register_customer(self, session: Session, external_ref: str, profile: CustomerProfile,
-                          registered_at: datetime, user_id: int | None = None) -> Customer:
+    def register_customer(
+        self,
+        session: Session,
+        external_ref: str,
+        profile: CustomerProfile,
+        registered_at: datetime,
+        user_id: int | None = None,
+    ) -> Customer:
         pii = json.dumps(asdict(profile), default=str, ensure_ascii=False).encode()
         customer = Customer(
             external_ref=external_ref,
@@ -97,9 +104,13 @@ class FeatureStore:
         session.flush()
         customer.pii_enc = self.cipher.encrypt(pii, aad=self._aad("customers", customer.id))
         if profile.device_id:
-            reg = pd.DataFrame({"customer_id": [str(customer.id)],
-                                "device_id": [profile.device_id],
-                                "registered_at": [registered_at]})
+            reg = pd.DataFrame(
+                {
+                    "customer_id": [str(customer.id)],
+                    "device_id": [profile.device_id],
+                    "registered_at": [registered_at],
+                }
+            )
             self._add_facts(session, extract.device_facts(reg, self.cipher.blind_index))
         return customer
 
@@ -109,14 +120,21 @@ class FeatureStore:
 
     def profile(self, customer: Customer) -> CustomerProfile:
         """Decrypted profile — for feature computation and vendor calls only."""
-        raw = json.loads(self.cipher.decrypt(customer.pii_enc,
-                                             aad=self._aad("customers", customer.id)))
+        raw = json.loads(
+            self.cipher.decrypt(customer.pii_enc, aad=self._aad("customers", customer.id))
+        )
         raw["birth_date"] = date.fromisoformat(raw["birth_date"])
         return CustomerProfile(**raw)
 
     # ---- ingest ------------------------------------------------------------------------
-    def ingest_device(self, session: Session, customer: Customer, source: str,
-                      records: list[dict], uploaded_at: datetime | None = None) -> IngestResult:
+    def ingest_device(
+        self,
+        session: Session,
+        customer: Customer,
+        source: str,
+        records: list[dict],
+        uploaded_at: datetime | None = None,
+    ) -> IngestResult:
         """Validate, de-duplicate, encrypt and reduce one app upload (all or nothing)."""
         uploaded_at = uploaded_at or datetime.now(UTC)
         parsed = validate_upload(source, records, now=uploaded_at)
@@ -124,24 +142,53 @@ class FeatureStore:
         raw_rows = [self._raw_event(customer, source, rec, uploaded_at, key) for key, rec in keep]
         session.add_all(raw_rows)
         session.flush()
-        frame = pd.DataFrame([{**rec, "customer_id": str(customer.id), "uploaded_at": uploaded_at}
-                              for _, rec in keep])
+        frame = pd.DataFrame(
+            [
+                {**rec, "customer_id": str(customer.id), "uploaded_at": uploaded_at}
+                for _, rec in keep
+            ]
+        )
         if len(frame):
             frame["event_time"] = frame.get("event_time", uploaded_at)
             self._add_facts(session, self._device_facts(customer, source, frame))
         return IngestResult(stored=len(keep), duplicates=duplicates)
 
-    def ingest_identity(self, session: Session, customer: Customer, check_type: str,
-                        passed: bool, score: float | None, checked_at: datetime) -> None:
-        raw = pd.DataFrame({"customer_id": [str(customer.id)], "check_type": [check_type],
-                            "passed": [passed], "score": [score], "checked_at": [checked_at]})
+    def ingest_identity(
+        self,
+        session: Session,
+        customer: Customer,
+        check_type: str,
+        passed: bool,
+        score: float | None,
+        checked_at: datetime,
+    ) -> None:
+        raw = pd.DataFrame(
+            {
+                "customer_id": [str(customer.id)],
+                "check_type": [check_type],
+                "passed": [passed],
+                "score": [score],
+                "checked_at": [checked_at],
+            }
+        )
         self._add_facts(session, extract.identity_facts(raw))
 
-    def ingest_bureau(self, session: Session, customer: Customer, bureau: str,
-                      report_json: str, reported_at: datetime) -> IngestResult:
+    def ingest_bureau(
+        self,
+        session: Session,
+        customer: Customer,
+        bureau: str,
+        report_json: str,
+        reported_at: datetime,
+    ) -> IngestResult:
         """Store a bureau report (encrypted) and its facts; raises `BureauReportError`."""
-        raw = pd.DataFrame({"customer_id": [str(customer.id)], "reported_at": [reported_at],
-                            "report_json": [report_json]})
+        raw = pd.DataFrame(
+            {
+                "customer_id": [str(customer.id)],
+                "reported_at": [reported_at],
+                "report_json": [report_json],
+            }
+        )
         parse = pboc_facts if bureau == "pboc" else thirdparty_facts
         facts = parse(raw, self.cipher.blind_index)  # parse before storing anything
         record = {"report_json": report_json}
@@ -152,17 +199,76 @@ class FeatureStore:
         self._add_facts(session, facts)
         return IngestResult(1, 0)
 
+    def import_world(
+        self,
+        session: Session,
+        world: Path,
+        customer_refs: list[str] | None = None,
+        facts: pd.DataFrame | None = None,
+    ) -> dict[str, int]:
+        """Register a world's customers (PII encrypted) and load their facts; returns
+        world customer id → database id. Used by the demo seed and the parity tests.
+
+        Facts come from `offline.world_facts` — the extractors online ingest runs — so the
+        database holds exactly what ingesting each upload would have produced.
+        """
+        from featurestore import offline
+
+        people = offline.read_world_table(world, "customers")
+        if customer_refs is not None:
+            people = people[people["customer_id"].isin(customer_refs)]
+        ids: dict[str, int] = {}
+        for r in people.itertuples(index=False):
+            profile = CustomerProfile(
+                name=r.name,
+                id_number=r.id_number,
+                phone=r.mobile,
+                birth_date=r.birth_date.date(),
+                home_lat=r.home_lat,
+                home_lon=r.home_lon,
+                home_city=r.home_city,
+                home_province=r.home_province,
+                monthly_income=float(r.monthly_income),
+                device_id=None,
+                extra={name: getattr(r, name) for name in compute.PROFILE_CATEGORIES},
+            )
+            ids[r.customer_id] = self.register_customer(
+                session, r.customer_id, profile, r.registered_at.to_pydatetime()
+            ).id
+        facts = facts if facts is not None else offline.world_facts(world, self.cipher.blind_index)
+        mine = facts[facts["customer_id"].isin(list(ids))]
+        rows = [
+            {
+                "customer_id": ids[r.customer_id],
+                "source": r.source,
+                "kind": r.kind,
+                "event_time": r.event_time.to_pydatetime(),
+                "uploaded_at": r.uploaded_at.to_pydatetime(),
+                "value": None if pd.isna(r.value) else float(r.value),
+                "key": None if pd.isna(r.key) else r.key,
+            }
+            for r in mine.itertuples(index=False)
+        ]
+        if rows:
+            session.execute(insert(FeatureFact), rows)
+        return ids
+
     # ---- serving -----------------------------------------------------------------------
     def facts(self, session: Session, customer_ids: list[int]) -> pd.DataFrame:
         """Facts of these customers, plus other customers' registrations on shared devices."""
         ids = list(customer_ids)
-        rows = session.execute(select(*self._fact_columns()).where(
-            FeatureFact.customer_id.in_(ids))).all()
+        rows = session.execute(
+            select(*self._fact_columns()).where(FeatureFact.customer_id.in_(ids))
+        ).all()
         keys = {r.key for r in rows if r.source == "device" and r.key}
         if keys:
-            rows += session.execute(select(*self._fact_columns()).where(
-                FeatureFact.source == "device", FeatureFact.key.in_(keys),
-                FeatureFact.customer_id.notin_(ids))).all()
+            rows += session.execute(
+                select(*self._fact_columns()).where(
+                    FeatureFact.source == "device",
+                    FeatureFact.key.in_(keys),
+                    FeatureFact.customer_id.notin_(ids),
+                )
+            ).all()
         if not rows:
             return empty_facts()
         frame = pd.DataFrame(rows, columns=FACT_COLUMNS)
@@ -171,33 +277,51 @@ class FeatureStore:
 
         return normalise_facts(frame)
 
-    def application_vector(self, session: Session, app: ApplicationInput,
-                           as_of: datetime | None = None) -> dict[str, Any]:
+    def application_vector(
+        self, session: Session, app: ApplicationInput, as_of: datetime | None = None
+    ) -> dict[str, Any]:
         """Compute, materialise and return the application's feature vector at ``as_of``."""
         as_of = as_of or datetime.now(UTC)
         customer = session.get(Customer, app.customer_id)
         if customer is None:
             raise LookupError(f"no customer {app.customer_id}")
         p = self.profile(customer)
-        entity = pd.DataFrame([{
-            "entity_id": app.application_id, "customer_id": str(customer.id), "as_of": as_of,
-            "birth_date": pd.Timestamp(p.birth_date), "monthly_income": p.monthly_income,
-            "vehicle_price": app.vehicle_price, "loan_amount": app.loan_amount,
-            "down_payment": app.down_payment, "term_months": app.term_months,
-            "lease_type": app.lease_type, "dealer_channel": app.dealer_channel,
-            "home_lat": p.home_lat, "home_lon": p.home_lon,
-            "dealer_lat": app.dealer_lat, "dealer_lon": app.dealer_lon,
-        }])
-        frame = compute.application_features(entity, self.facts(session, [customer.id]),
-                                             self.catalog)
+        entity = pd.DataFrame(
+            [
+                {
+                    "entity_id": app.application_id,
+                    "customer_id": str(customer.id),
+                    "as_of": as_of,
+                    "birth_date": pd.Timestamp(p.birth_date),
+                    "monthly_income": p.monthly_income,
+                    "vehicle_price": app.vehicle_price,
+                    "loan_amount": app.loan_amount,
+                    "down_payment": app.down_payment,
+                    "term_months": app.term_months,
+                    "lease_type": app.lease_type,
+                    "dealer_channel": app.dealer_channel,
+                    "home_lat": p.home_lat,
+                    "home_lon": p.home_lon,
+                    "dealer_lat": app.dealer_lat,
+                    "dealer_lon": app.dealer_lon,
+                    **{name: p.extra.get(name) for name in compute.PROFILE_CATEGORIES},
+                }
+            ]
+        )
+        frame = compute.application_features(
+            entity, self.facts(session, [customer.id]), self.catalog
+        )
         values = vector_from_row(frame.iloc[0], self.catalog)
         self._materialise(session, "application", app.application_id, as_of, values)
         return values
 
     def online(self, session: Session, entity: str, entity_id: str) -> dict[str, Any] | None:
         """The latest materialised vector (one indexed row read), or None."""
-        row = session.execute(select(FeatureVector.values, FeatureVector.catalog_version).where(
-            FeatureVector.entity == entity, FeatureVector.entity_id == entity_id)).first()
+        row = session.execute(
+            select(FeatureVector.values, FeatureVector.catalog_version).where(
+                FeatureVector.entity == entity, FeatureVector.entity_id == entity_id
+            )
+        ).first()
         if row is None or row.catalog_version != self.version:
             return None
         return row.values
@@ -209,32 +333,49 @@ class FeatureStore:
 
     @staticmethod
     def _fact_columns():
-        return [FeatureFact.customer_id, FeatureFact.source, FeatureFact.kind,
-                FeatureFact.event_time, FeatureFact.uploaded_at, FeatureFact.value,
-                FeatureFact.key]
+        return [
+            FeatureFact.customer_id,
+            FeatureFact.source,
+            FeatureFact.kind,
+            FeatureFact.event_time,
+            FeatureFact.uploaded_at,
+            FeatureFact.value,
+            FeatureFact.key,
+        ]
 
-    def _new_records(self, session: Session, customer: Customer, source: str,
-                     records: list[dict]) -> tuple[list[tuple[str, dict]], int]:
+    def _new_records(
+        self, session: Session, customer: Customer, source: str, records: list[dict]
+    ) -> tuple[list[tuple[str, dict]], int]:
         keyed: dict[str, dict] = {}
         for rec in records:
             canonical = json.dumps(rec, sort_keys=True, default=str, ensure_ascii=False)
             keyed.setdefault(self.cipher.blind_index(f"{source}|{canonical}"), rec)
-        existing = set(session.scalars(select(RawEvent.dedupe_key).where(
-            RawEvent.customer_id == customer.id, RawEvent.source == source,
-            RawEvent.dedupe_key.in_(list(keyed)))))
+        existing = set(
+            session.scalars(
+                select(RawEvent.dedupe_key).where(
+                    RawEvent.customer_id == customer.id,
+                    RawEvent.source == source,
+                    RawEvent.dedupe_key.in_(list(keyed)),
+                )
+            )
+        )
         keep = [(k, r) for k, r in keyed.items() if k not in existing]
         return keep, len(records) - len(keep)
 
-    def _raw_event(self, customer: Customer, source: str, record: dict, uploaded_at: datetime,
-                   dedupe_key: str) -> RawEvent:
+    def _raw_event(
+        self, customer: Customer, source: str, record: dict, uploaded_at: datetime, dedupe_key: str
+    ) -> RawEvent:
         payload = json.dumps(record, default=str, ensure_ascii=False).encode()
         return RawEvent(
-            customer_id=customer.id, source=source,
-            event_time=record.get("event_time", uploaded_at), uploaded_at=uploaded_at,
+            customer_id=customer.id,
+            source=source,
+            event_time=record.get("event_time", uploaded_at),
+            uploaded_at=uploaded_at,
             dedupe_key=dedupe_key,
             # bound to customer + source + key: a payload copied to another row won't open
             payload_enc=self.cipher.encrypt(
-                payload, aad=self._aad(f"raw_events:{customer.id}:{source}", dedupe_key)),
+                payload, aad=self._aad(f"raw_events:{customer.id}:{source}", dedupe_key)
+            ),
         )
 
     def _device_facts(self, customer: Customer, source: str, frame: pd.DataFrame) -> pd.DataFrame:
@@ -245,25 +386,35 @@ class FeatureStore:
         if source == "app":
             return extract.app_event_facts(frame)
         p = self.profile(customer)
-        homes = pd.DataFrame({"customer_id": [str(customer.id)], "home_lat": [p.home_lat],
-                              "home_lon": [p.home_lon]})
+        homes = pd.DataFrame(
+            {"customer_id": [str(customer.id)], "home_lat": [p.home_lat], "home_lon": [p.home_lon]}
+        )
         kind = "ping" if source == "gps" else "photo"
         return extract.located_facts(frame, homes, source, kind)
 
     @staticmethod
     def _add_facts(session: Session, facts: pd.DataFrame) -> None:
         session.add_all(
-            FeatureFact(customer_id=int(r.customer_id), source=r.source, kind=r.kind,
-                        event_time=r.event_time.to_pydatetime(),
-                        uploaded_at=r.uploaded_at.to_pydatetime(),
-                        value=None if pd.isna(r.value) else float(r.value),
-                        key=None if pd.isna(r.key) else r.key)
-            for r in facts.itertuples(index=False))
+            FeatureFact(
+                customer_id=int(r.customer_id),
+                source=r.source,
+                kind=r.kind,
+                event_time=r.event_time.to_pydatetime(),
+                uploaded_at=r.uploaded_at.to_pydatetime(),
+                value=None if pd.isna(r.value) else float(r.value),
+                key=None if pd.isna(r.key) else r.key,
+            )
+            for r in facts.itertuples(index=False)
+        )
 
-    def _materialise(self, session: Session, entity: str, entity_id: str, as_of: datetime,
-                     values: dict[str, Any]) -> None:
-        row = session.scalar(select(FeatureVector).where(
-            FeatureVector.entity == entity, FeatureVector.entity_id == entity_id))
+    def _materialise(
+        self, session: Session, entity: str, entity_id: str, as_of: datetime, values: dict[str, Any]
+    ) -> None:
+        row = session.scalar(
+            select(FeatureVector).where(
+                FeatureVector.entity == entity, FeatureVector.entity_id == entity_id
+            )
+        )
         if row is None:
             row = FeatureVector(entity=entity, entity_id=entity_id)
             session.add(row)

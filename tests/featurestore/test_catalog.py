@@ -14,9 +14,16 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_catalog_covers_the_evidence_the_seed_names():
     cat = catalog()
-    for name in ("sms_collection_90d", "contacts_blacklisted", "photo_home_median_km",
-                 "liveness_score", "bureau_inquiries_3m", "installment_to_income",
-                 "vehicle_gps_offline_days_30d", "app_uninstalled"):
+    for name in (
+        "sms_collection_90d",
+        "contacts_blacklisted",
+        "photo_home_median_km",
+        "liveness_score",
+        "bureau_inquiries_3m",
+        "installment_to_income",
+        "vehicle_gps_offline_days_30d",
+        "app_uninstalled",
+    ):
         assert name in cat
     assert {f.entity for f in cat.values()} == {"application", "loan", "decision"}
 
@@ -29,14 +36,26 @@ def test_generated_docs_are_current():
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ("x: {dtype: text, entity: application, source: s, description: d, missing: m,"
-         " direction: 1, owner: o}", "dtype must be one of"),
-        ("x: {dtype: int, entity: application, source: s, description: d, missing: m,"
-         " direction: 2, owner: o}", "direction must be"),
-        ("x: {dtype: int, entity: application, source: s, description: d, missing: m,"
-         " direction: 1}", "missing field"),
-        ("x: {dtype: category, entity: application, source: s, description: d, missing: m,"
-         " direction: 0, owner: o}", "categories are required"),
+        (
+            "x: {dtype: text, entity: application, source: s, description: d, missing: m,"
+            " direction: 1, owner: o}",
+            "dtype must be one of",
+        ),
+        (
+            "x: {dtype: int, entity: application, source: s, description: d, missing: m,"
+            " direction: 2, owner: o}",
+            "direction must be",
+        ),
+        (
+            "x: {dtype: int, entity: application, source: s, description: d, missing: m,"
+            " direction: 1}",
+            "missing field",
+        ),
+        (
+            "x: {dtype: category, entity: application, source: s, description: d, missing: m,"
+            " direction: 0, owner: o}",
+            "categories are required",
+        ),
     ],
 )
 def test_malformed_catalog_entries_are_refused_with_the_feature_named(tmp_path, body, message):

@@ -26,10 +26,22 @@ def store() -> FeatureStore:
 @pytest.fixture
 def customer(engine, store):
     with Session(engine) as s:
-        c = store.register_customer(s, "CU1", CustomerProfile(
-            name="李娜", id_number=ID_NUMBER, phone="13912345678", birth_date=date(1990, 3, 7),
-            home_lat=39.90, home_lon=116.40, home_city="北京", monthly_income=15000.0,
-            device_id="dev-abc"), registered_at=NOW - timedelta(days=200))
+        c = store.register_customer(
+            s,
+            "CU1",
+            CustomerProfile(
+                name="李娜",
+                id_number=ID_NUMBER,
+                phone="13912345678",
+                birth_date=date(1990, 3, 7),
+                home_lat=39.90,
+                home_lon=116.40,
+                home_city="北京",
+                monthly_income=15000.0,
+                device_id="dev-abc",
+            ),
+            registered_at=NOW - timedelta(days=200),
+        )
         s.commit()
         return c.id
 
@@ -40,8 +52,13 @@ def load(engine, store, cid):
 
 
 def test_upload_is_stored_once_encrypted_and_reduced_to_facts(engine, store, customer):
-    sms = [{"event_time": (NOW - timedelta(days=3)).isoformat(), "sender": "10690000",
-            "text": SECRET_SMS}]
+    sms = [
+        {
+            "event_time": (NOW - timedelta(days=3)).isoformat(),
+            "sender": "10690000",
+            "text": SECRET_SMS,
+        }
+    ]
     s, c = load(engine, store, customer)
     with s:
         first = store.ingest_device(s, c, "sms", sms, uploaded_at=NOW)
@@ -55,25 +72,43 @@ def test_upload_is_stored_once_encrypted_and_reduced_to_facts(engine, store, cus
         assert SECRET_SMS.encode() not in payload and "闪电贷".encode() not in payload
 
 
-def test_no_plaintext_identifier_or_device_data_anywhere_in_the_database(engine, store,
-                                                                         customer):
+def test_no_plaintext_identifier_or_device_data_anywhere_in_the_database(engine, store, customer):
     s, c = load(engine, store, customer)
     with s:
-        store.ingest_device(s, c, "sms", [{"event_time": NOW.isoformat(), "sender": "1069",
-                                           "text": SECRET_SMS}], uploaded_at=NOW)
-        store.ingest_device(s, c, "contact", [{"phone": "13700001111", "tag": "blacklist"}],
-                            uploaded_at=NOW)
-        store.ingest_device(s, c, "photo", [{"event_time": NOW.isoformat(), "lat": 31.2304,
-                                             "lon": 121.4737}], uploaded_at=NOW)
+        store.ingest_device(
+            s,
+            c,
+            "sms",
+            [{"event_time": NOW.isoformat(), "sender": "1069", "text": SECRET_SMS}],
+            uploaded_at=NOW,
+        )
+        store.ingest_device(
+            s, c, "contact", [{"phone": "13700001111", "tag": "blacklist"}], uploaded_at=NOW
+        )
+        store.ingest_device(
+            s,
+            c,
+            "photo",
+            [{"event_time": NOW.isoformat(), "lat": 31.2304, "lon": 121.4737}],
+            uploaded_at=NOW,
+        )
         s.commit()
         dump = []
         for table in ("customers", "raw_events", "feature_facts", "feature_vectors"):
             for row in s.execute(text(f"SELECT * FROM {table}")):
-                dump.append(" ".join(
-                    v.decode("latin-1") if isinstance(v, bytes) else str(v) for v in row))
+                dump.append(
+                    " ".join(v.decode("latin-1") if isinstance(v, bytes) else str(v) for v in row)
+                )
         everything = "\n".join(dump)
-    for secret in (ID_NUMBER, "13912345678", "13700001111", "李娜", "闪电贷", "31.2304",
-                   "121.4737"):
+    for secret in (
+        ID_NUMBER,
+        "13912345678",
+        "13700001111",
+        "李娜",
+        "闪电贷",
+        "31.2304",
+        "121.4737",
+    ):
         assert secret not in everything, secret
 
 
@@ -86,11 +121,14 @@ def test_no_plaintext_identifier_or_device_data_anywhere_in_the_database(engine,
         ("contact", {"phone": "call me"}, "phone"),
     ],
 )
-def test_malformed_upload_is_rejected_whole_and_nothing_stored(engine, store, customer, source,
-                                                               record, field):
-    good = {"gps": {"event_time": "2026-06-01T09:00:00Z", "lat": 39.9, "lon": 116.4},
-            "sms": {"event_time": "2026-06-01T09:00:00Z", "sender": "1", "text": "逾期"},
-            "contact": {"phone": "13700001111"}}[source]
+def test_malformed_upload_is_rejected_whole_and_nothing_stored(
+    engine, store, customer, source, record, field
+):
+    good = {
+        "gps": {"event_time": "2026-06-01T09:00:00Z", "lat": 39.9, "lon": 116.4},
+        "sms": {"event_time": "2026-06-01T09:00:00Z", "sender": "1", "text": "逾期"},
+        "contact": {"phone": "13700001111"},
+    }[source]
     s, c = load(engine, store, customer)
     with s:
         with pytest.raises(UploadRejected) as err:
@@ -110,15 +148,30 @@ def test_oversize_batch_is_rejected(engine, store, customer):
 def test_application_vector_is_materialised_and_served(engine, store, customer):
     s, c = load(engine, store, customer)
     with s:
-        store.ingest_device(s, c, "gps", [
-            {"event_time": (NOW - timedelta(days=d)).isoformat(), "lat": 39.91, "lon": 116.41}
-            for d in range(1, 6)] + [
-            {"event_time": (NOW - timedelta(days=2)).isoformat(), "lat": 31.23, "lon": 121.47}],
-            uploaded_at=NOW)
+        store.ingest_device(
+            s,
+            c,
+            "gps",
+            [
+                {"event_time": (NOW - timedelta(days=d)).isoformat(), "lat": 39.91, "lon": 116.41}
+                for d in range(1, 6)
+            ]
+            + [{"event_time": (NOW - timedelta(days=2)).isoformat(), "lat": 31.23, "lon": 121.47}],
+            uploaded_at=NOW,
+        )
         store.ingest_identity(s, c, "liveness", True, 0.93, NOW - timedelta(hours=1))
-        app = ApplicationInput("AP1", c.id, vehicle_price=200000, loan_amount=140000,
-                               down_payment=60000, term_months=36, lease_type="leaseback",
-                               dealer_channel="4s_store", dealer_lat=39.95, dealer_lon=116.30)
+        app = ApplicationInput(
+            "AP1",
+            c.id,
+            vehicle_price=200000,
+            loan_amount=140000,
+            down_payment=60000,
+            term_months=36,
+            lease_type="leaseback",
+            dealer_channel="4s_store",
+            dealer_lat=39.95,
+            dealer_lon=116.30,
+        )
         vec = store.application_vector(s, app, as_of=NOW)
         s.commit()
         assert vec["gps_pings_90d"] == 6

@@ -1,0 +1,179 @@
+"""Point-in-time join and grouped reductions on numpy arrays.
+
+Feature computation runs for one entity per request (online) and for 100,000+ entities
+(historical); pandas merges and groupbys cost milliseconds each even on a one-row frame, so
+the join and the reductions are done here with sorted arrays, `searchsorted` and `bincount`,
+which cost microseconds at one row and stay linear at a million.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+US_PER_DAY = 86_400_000_000
+
+
+def micros(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
+    """UTC timestamps as int64 microseconds since the epoch (NaT → min int64)."""
+    return (
+        np.asarray(values.astype("datetime64[us, UTC]").astype("int64"), dtype=np.int64)
+        if isinstance(values, pd.Series)
+        else values.asi8
+    )
+
+
+@dataclass(frozen=True)
+class FactIndex:
+    """Facts sorted by (source, customer) so each entity's facts of a source are one slice."""
+
+    source: np.ndarray
+    customer: np.ndarray
+    kind: np.ndarray
+    event_us: np.ndarray
+    uploaded_us: np.ndarray
+    value: np.ndarray
+    key: np.ndarray
+
+    @classmethod
+    def build(cls, facts: pd.DataFrame) -> FactIndex:
+        src = facts["source"].to_numpy(dtype=object).astype(str)
+        cust = facts["customer_id"].to_numpy(dtype=object).astype(str)
+        order = np.lexsort((cust, src))
+        return cls(
+            source=src[order],
+            customer=cust[order],
+            kind=facts["kind"].to_numpy(dtype=object)[order].astype(str),
+            event_us=micros(facts["event_time"])[order],
+            uploaded_us=micros(facts["uploaded_at"])[order],
+            value=facts["value"].to_numpy(dtype="float64")[order],
+            key=facts["key"].to_numpy(dtype=object)[order],
+        )
+
+
+@dataclass(frozen=True)
+class Visible:
+    """(entity row, fact) pairs of one source that the row may see at its as-of time."""
+
+    n_rows: int
+    row: np.ndarray
+    kind: np.ndarray
+    age_days: np.ndarray
+    event_us: np.ndarray
+    uploaded_us: np.ndarray
+    value: np.ndarray
+    key: np.ndarray
+
+    @classmethod
+    def join(
+        cls, index: FactIndex, source: str, customers: np.ndarray, as_of_us: np.ndarray
+    ) -> Visible:
+        lo_s = np.searchsorted(index.source, source, side="left")
+        hi_s = np.searchsorted(index.source, source, side="right")
+        cust = index.customer[lo_s:hi_s]
+        lo = np.searchsorted(cust, customers, side="left")
+        hi = np.searchsorted(cust, customers, side="right")
+        counts = hi - lo
+        row = np.repeat(np.arange(len(customers)), counts)
+        # positions lo[r] .. hi[r]-1 for each row, without a Python loop
+        starts = np.repeat(lo - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+        pos = lo_s + starts + np.arange(counts.sum())
+        as_of = as_of_us[row]
+        ok = (index.event_us[pos] <= as_of) & (index.uploaded_us[pos] <= as_of)
+        row, pos = row[ok], pos[ok]
+        return cls(
+            n_rows=len(customers),
+            row=row,
+            kind=index.kind[pos],
+            age_days=(as_of_us[row] - index.event_us[pos]) / US_PER_DAY,
+            event_us=index.event_us[pos],
+            uploaded_us=index.uploaded_us[pos],
+            value=index.value[pos],
+            key=index.key[pos],
+        )
+
+    def subset(self, mask: np.ndarray) -> Visible:
+        return Visible(
+            self.n_rows,
+            self.row[mask],
+            self.kind[mask],
+            self.age_days[mask],
+            self.event_us[mask],
+            self.uploaded_us[mask],
+            self.value[mask],
+            self.key[mask],
+        )
+
+    def of_kind(self, *kinds: str) -> Visible:
+        return self.subset(np.isin(self.kind, kinds))
+
+    def within_days(self, days: float) -> Visible:
+        return self.subset(self.age_days < days)
+
+    # ---- reductions: one value per entity row -------------------------------------------
+    def count(self) -> np.ndarray:
+        return np.bincount(self.row, minlength=self.n_rows).astype("float64")
+
+    def has_any(self) -> np.ndarray:
+        return self.count() > 0
+
+    def total(self) -> np.ndarray:
+        return np.bincount(self.row, weights=self.value, minlength=self.n_rows)
+
+    def mean(self) -> np.ndarray:
+        n = self.count()
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(n > 0, self.total() / n, np.nan)
+
+    def count_distinct_keys(self) -> np.ndarray:
+        has_key = (
+            np.array([k is not None and k == k for k in self.key], dtype=bool)
+            if len(self.key)
+            else np.zeros(0, dtype=bool)
+        )
+        rows, keys = self.row[has_key], self.key[has_key].astype(str)
+        if not len(rows):
+            return np.zeros(self.n_rows)
+        codes = np.unique(keys, return_inverse=True)[1]
+        pairs = np.unique(rows.astype(np.int64) * (codes.max() + 1) + codes)
+        return np.bincount(pairs // (codes.max() + 1), minlength=self.n_rows).astype("float64")
+
+    def median(self) -> np.ndarray:
+        out = np.full(self.n_rows, np.nan)
+        if not len(self.row):
+            return out
+        order = np.lexsort((self.value, self.row))
+        rows, vals = self.row[order], self.value[order]
+        starts = np.searchsorted(rows, np.arange(self.n_rows), side="left")
+        n = np.bincount(rows, minlength=self.n_rows)
+        has = n > 0
+        lo = starts[has] + (n[has] - 1) // 2
+        hi = starts[has] + n[has] // 2
+        out[has] = (vals[lo] + vals[hi]) / 2
+        return out
+
+    def latest(self, kind: str | None = None, column: str = "value") -> np.ndarray:
+        """The value (or key) of the most recent fact per row: latest event, then upload."""
+        v = self if kind is None else self.of_kind(kind)
+        out = (
+            np.full(self.n_rows, np.nan)
+            if column == "value"
+            else np.full(self.n_rows, None, dtype=object)
+        )
+        if not len(v.row):
+            return out
+        order = np.lexsort((v.uploaded_us, v.event_us, v.row))
+        rows = v.row[order]
+        last = np.flatnonzero(np.r_[rows[1:] != rows[:-1], True])
+        out[rows[last]] = getattr(v, column)[order][last]
+        return out
+
+    def latest_upload_only(self) -> Visible:
+        """Facts delivered with the most recent upload per row (one report's snapshot)."""
+        if not len(self.row):
+            return self
+        newest = np.full(self.n_rows, np.iinfo(np.int64).min)
+        np.maximum.at(newest, self.row, self.uploaded_us)
+        return self.subset(self.uploaded_us == newest[self.row])
