@@ -12,6 +12,7 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from ruleengine.model import Product
+from servicing.schedule import offer_summary
 
 CENT = Decimal("0.01")
 
@@ -47,23 +48,9 @@ def _decimal(value: Any) -> Decimal | None:
 def schedule_figures(
     principal: Decimal, annual_rate: Decimal, term: int, method: str
 ) -> tuple[Decimal, Decimal]:
-    """(first monthly installment, total interest), both rounded to the fen.
-
-    equal_installment (等额本息): constant payment P·r·(1+r)^n / ((1+r)^n − 1).
-    equal_principal (等额本金): P/n of principal each month plus interest on the balance.
-    """
-    r = annual_rate / 12
-    n = term
-    if r == 0:
-        first, interest = principal / n, Decimal(0)
-    elif method == "equal_installment":
-        growth = (1 + r) ** n
-        first = principal * r * growth / (growth - 1)
-        interest = first * n - principal
-    else:
-        first = principal / n + principal * r
-        interest = principal * r * (n + 1) / 2
-    return first.quantize(CENT, ROUND_HALF_UP), interest.quantize(CENT, ROUND_HALF_UP)
+    """(first monthly installment, total interest) from the schedule servicing will bill."""
+    summary = offer_summary(principal, annual_rate, term, method)
+    return summary.monthly_installment, summary.total_interest
 
 
 def build_offers(

@@ -3,6 +3,7 @@
 from chedaitong.db.base import Base
 from chedaitong.db.entities import Dealer, Role, User
 from chedaitong.db.featuredata import Customer, FeatureFact, FeatureVector, RawEvent
+from chedaitong.db.lending import Application, DecisionRecord
 from chedaitong.db.session import (
     DatabaseUnavailable,
     check_reachable,
@@ -11,6 +12,8 @@ from chedaitong.db.session import (
 )
 
 __all__ = [
+    "Application",
+    "DecisionRecord",
     "Base",
     "Customer",
     "FeatureFact",

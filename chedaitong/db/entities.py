@@ -30,6 +30,8 @@ class Dealer(TimestampMixin, Base):
     city: Mapped[str] = mapped_column(String(64))
     province: Mapped[str] = mapped_column(String(64))
     channel: Mapped[str] = mapped_column(String(32), default="4s_store")
+    lat: Mapped[float | None]
+    lon: Mapped[float | None]
     active: Mapped[bool] = mapped_column(default=True)
 
     staff: Mapped[list[User]] = relationship(back_populates="dealer")
