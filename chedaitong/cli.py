@@ -46,9 +46,9 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@click.argument("revision", default="head")
+@click.argument("revision", default="heads")
 def db_upgrade(revision: str) -> None:
-    """Migrate the database up to REVISION (default: head)."""
+    """Migrate the database up to REVISION (default: every head)."""
     engine = settings_engine()
     migrations.upgrade(engine, revision)
     click.echo(f"database at revision {migrations.current_revision(engine)}")
@@ -84,12 +84,13 @@ def serve(host: str, port: int) -> None:
 
 def _register_subcommands() -> None:
     """Each part of the platform owns its command group; the console script collects them."""
+    from decisioning.cli import decisions
     from featurestore.cli import features
     from models.cli import model
     from ruleengine.cli import rules
     from worldgen.cli import data
 
-    for group in (data, features, rules, model):
+    for group in (data, features, rules, model, decisions):
         main.add_command(group)
 
 

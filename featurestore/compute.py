@@ -246,19 +246,38 @@ def _frame(
     return pd.DataFrame(data)
 
 
-def application_features(
+def customer_evidence(
     entities: pd.DataFrame, facts: pd.DataFrame | FactIndex, cat: FeatureCatalog | None = None
 ) -> pd.DataFrame:
-    """Application features for each entity row (`APPLICATION_ENTITY_COLUMNS`), in row order."""
-    cat = cat or catalog()
-    e = _prepare(entities, APPLICATION_ENTITY_COLUMNS)
+    """The application features that depend on the customer's data only (device, identity,
+    bureau) — what the online store materialises per customer between uploads."""
+    e = _prepare(entities, ["entity_id", "customer_id", "as_of"])
     index = facts if isinstance(facts, FactIndex) else FactIndex.build(facts)
     cols: dict[str, np.ndarray] = {}
     cols.update(_device_features(e, index))
     cols.update(_identity_features(e, index))
     cols.update(_bureau_features(e, index))
-    cols.update(_application_fields(e))
-    return _frame(e, cols, cat, "application")
+    return _frame(e, cols, cat or catalog(), "application")
+
+
+def application_terms(entities: pd.DataFrame, cat: FeatureCatalog | None = None) -> pd.DataFrame:
+    """The application features computed from the application and the declared profile."""
+    e = _prepare(entities, APPLICATION_ENTITY_COLUMNS)
+    return _frame(e, _application_fields(e), cat or catalog(), "application")
+
+
+def application_features(
+    entities: pd.DataFrame, facts: pd.DataFrame | FactIndex, cat: FeatureCatalog | None = None
+) -> pd.DataFrame:
+    """Every application feature for each entity row (`APPLICATION_ENTITY_COLUMNS`), in
+    catalog order: `customer_evidence` and `application_terms` side by side."""
+    cat = cat or catalog()
+    evidence = customer_evidence(entities, facts, cat)
+    terms = application_terms(entities, cat).drop(columns=["entity_id", "as_of"])
+    both = pd.concat([evidence, terms], axis=1)
+    order = ["entity_id", "as_of"] + [f.name for f in cat.for_entity("application")
+                                      if f.name in both.columns]
+    return both[order]
 
 
 LOAN_ENTITY_COLUMNS = ["entity_id", "customer_id", "as_of", "disbursed_at"]

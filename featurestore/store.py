@@ -151,6 +151,7 @@ class FeatureStore:
         if len(frame):
             frame["event_time"] = frame.get("event_time", uploaded_at)
             self._add_facts(session, self._device_facts(customer, source, frame))
+            self.materialise_customer(session, customer.id, uploaded_at)
         return IngestResult(stored=len(keep), duplicates=duplicates)
 
     def ingest_identity(
@@ -172,6 +173,7 @@ class FeatureStore:
             }
         )
         self._add_facts(session, extract.identity_facts(raw))
+        self.materialise_customer(session, customer.id, checked_at)
 
     def ingest_bureau(
         self,
@@ -197,6 +199,7 @@ class FeatureStore:
             return IngestResult(0, duplicates)
         session.add(self._raw_event(customer, bureau, record, reported_at, keep[0][0]))
         self._add_facts(session, facts)
+        self.materialise_customer(session, customer.id, reported_at)
         return IngestResult(1, 0)
 
     def import_world(
@@ -277,43 +280,66 @@ class FeatureStore:
 
         return normalise_facts(frame)
 
-    def application_vector(
-        self, session: Session, app: ApplicationInput, as_of: datetime | None = None
-    ) -> dict[str, Any]:
-        """Compute, materialise and return the application's feature vector at ``as_of``."""
+    def _entity_row(self, customer: Customer, app: ApplicationInput | None,
+                    as_of: datetime, entity_id: str) -> pd.DataFrame:
+        row: dict[str, Any] = {"entity_id": entity_id, "customer_id": str(customer.id),
+                               "as_of": as_of}
+        if app is not None:
+            p = self.profile(customer)
+            row.update({
+                "birth_date": pd.Timestamp(p.birth_date), "monthly_income": p.monthly_income,
+                "vehicle_price": app.vehicle_price, "loan_amount": app.loan_amount,
+                "down_payment": app.down_payment, "term_months": app.term_months,
+                "lease_type": app.lease_type, "dealer_channel": app.dealer_channel,
+                "home_lat": p.home_lat, "home_lon": p.home_lon,
+                "dealer_lat": app.dealer_lat, "dealer_lon": app.dealer_lon,
+                **{name: p.extra.get(name) for name in compute.PROFILE_CATEGORIES},
+            })
+        return pd.DataFrame([row])
+
+    def application_vector(self, session: Session, app: ApplicationInput,
+                           as_of: datetime | None = None) -> dict[str, Any]:
+        """Compute every feature from the facts at ``as_of``, materialise and return it."""
         as_of = as_of or datetime.now(UTC)
-        customer = session.get(Customer, app.customer_id)
-        if customer is None:
-            raise LookupError(f"no customer {app.customer_id}")
-        p = self.profile(customer)
-        entity = pd.DataFrame(
-            [
-                {
-                    "entity_id": app.application_id,
-                    "customer_id": str(customer.id),
-                    "as_of": as_of,
-                    "birth_date": pd.Timestamp(p.birth_date),
-                    "monthly_income": p.monthly_income,
-                    "vehicle_price": app.vehicle_price,
-                    "loan_amount": app.loan_amount,
-                    "down_payment": app.down_payment,
-                    "term_months": app.term_months,
-                    "lease_type": app.lease_type,
-                    "dealer_channel": app.dealer_channel,
-                    "home_lat": p.home_lat,
-                    "home_lon": p.home_lon,
-                    "dealer_lat": app.dealer_lat,
-                    "dealer_lon": app.dealer_lon,
-                    **{name: p.extra.get(name) for name in compute.PROFILE_CATEGORIES},
-                }
-            ]
-        )
-        frame = compute.application_features(
-            entity, self.facts(session, [customer.id]), self.catalog
-        )
+        customer = self._customer(session, app.customer_id)
+        entity = self._entity_row(customer, app, as_of, app.application_id)
+        frame = compute.application_features(entity, self.facts(session, [customer.id]),
+                                             self.catalog)
         values = vector_from_row(frame.iloc[0], self.catalog)
         self._materialise(session, "application", app.application_id, as_of, values)
         return values
+
+    def materialise_customer(self, session: Session, customer_id: int,
+                             as_of: datetime | None = None) -> dict[str, Any]:
+        """Recompute and store the customer's evidence features (after an upload or a
+        bureau pull, and nightly as windows roll)."""
+        as_of = as_of or datetime.now(UTC)
+        customer = self._customer(session, customer_id)
+        entity = self._entity_row(customer, None, as_of, str(customer.id))
+        frame = compute.customer_evidence(entity, self.facts(session, [customer.id]),
+                                          self.catalog)
+        values = vector_from_row(frame.iloc[0], self.catalog)
+        self._materialise(session, "customer", str(customer.id), as_of, values)
+        return values
+
+    def decision_vector(self, session: Session, app: ApplicationInput,
+                        as_of: datetime | None = None) -> dict[str, Any]:
+        """What a decision reads: the customer's materialised evidence (one row; computed
+        now if absent) plus the application's own terms, computed from the application."""
+        as_of = as_of or datetime.now(UTC)
+        customer = self._customer(session, app.customer_id)
+        evidence = self.online(session, "customer", str(customer.id))
+        if evidence is None:
+            evidence = self.materialise_customer(session, customer.id, as_of)
+        terms = compute.application_terms(
+            self._entity_row(customer, app, as_of, app.application_id), self.catalog)
+        return {**evidence, **vector_from_row(terms.iloc[0], self.catalog)}
+
+    def _customer(self, session: Session, customer_id: int) -> Customer:
+        customer = session.get(Customer, customer_id)
+        if customer is None:
+            raise LookupError(f"no customer {customer_id}")
+        return customer
 
     def online(self, session: Session, entity: str, entity_id: str) -> dict[str, Any] | None:
         """The latest materialised vector (one indexed row read), or None."""
@@ -418,8 +444,15 @@ class FeatureStore:
         if row is None:
             row = FeatureVector(entity=entity, entity_id=entity_id)
             session.add(row)
+        elif row.catalog_version == self.version and _aware(row.as_of) > as_of:
+            return  # a back-dated upload never replaces a newer vector
         row.as_of, row.computed_at = as_of, datetime.now(UTC)
         row.catalog_version, row.values = self.version, values
+
+
+def _aware(when: datetime) -> datetime:
+    """SQLite returns naive datetimes for timezone-aware columns; they are UTC."""
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def vector_from_row(row: pd.Series, cat: FeatureCatalog) -> dict[str, Any]:

@@ -219,6 +219,14 @@ class Split:
                 "test_from": self.test_from, **parts}
 
 
+def _naive_utc(value):
+    """Compare times in UTC without zones: feature-store frames carry UTC-aware timestamps,
+    analysts' tables and cut-off dates usually none."""
+    if isinstance(value, pd.Series):
+        return value.dt.tz_convert("UTC").dt.tz_localize(None) if value.dt.tz else value
+    return value.tz_convert("UTC").tz_localize(None) if value.tzinfo else value
+
+
 def split_frame(prepared: Prepared, spec: SplitSpec = SplitSpec()) -> Split:
     """Cut ``prepared.frame`` into train / validation / OOT test; refuses empty or one-class
     parts (each needs ``MIN_PER_CLASS_PER_PART`` bads and goods)."""
@@ -229,9 +237,10 @@ def split_frame(prepared: Prepared, spec: SplitSpec = SplitSpec()) -> Split:
         pos = np.arange(n)
         split = Split(pos[:a], pos[a:b], pos[b:], "row order (no time column)", None, None)
     else:
-        ts = frame[time]
+        ts = _naive_utc(frame[time])
         if spec.valid_from is not None:
-            vf, tf = pd.Timestamp(spec.valid_from), pd.Timestamp(spec.test_from)
+            vf, tf = (_naive_utc(pd.Timestamp(spec.valid_from)),
+                      _naive_utc(pd.Timestamp(spec.test_from)))
         else:
             ordered = ts.sort_values(kind="stable").to_numpy()
             # cut-offs to the second, so the stated dates are exactly the ones applied

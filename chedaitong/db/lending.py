@@ -51,7 +51,7 @@ class DecisionRecord(Base):
     decided_at: Mapped[datetime]
     as_of: Mapped[datetime]
     outcome: Mapped[str] = mapped_column(String(16))  # approve | decline | refer
-    rules_version: Mapped[str] = mapped_column(String(64))
+    rules_version: Mapped[str] = mapped_column(String(255))
     model_version: Mapped[str | None] = mapped_column(String(32))
     challenger_version: Mapped[str | None] = mapped_column(String(32))
     features: Mapped[dict[str, Any]] = mapped_column(JSON)

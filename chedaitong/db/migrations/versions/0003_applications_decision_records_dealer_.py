@@ -52,7 +52,7 @@ def upgrade() -> None:
     sa.Column('decided_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('as_of', sa.DateTime(timezone=True), nullable=False),
     sa.Column('outcome', sa.String(length=16), nullable=False),
-    sa.Column('rules_version', sa.String(length=64), nullable=False),
+    sa.Column('rules_version', sa.String(length=255), nullable=False),
     sa.Column('model_version', sa.String(length=32), nullable=True),
     sa.Column('challenger_version', sa.String(length=32), nullable=True),
     sa.Column('features', sa.JSON(), nullable=False),

@@ -1,0 +1,1 @@
+"""Origination workflow tables (tokens, reviews, contracts, vouchers, documents, idempotency)."""

@@ -1,0 +1,1 @@
+"""Loan servicing tables: loans, schedules, repayments, penalty accruals, post-loan runs."""

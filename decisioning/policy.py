@@ -1,0 +1,123 @@
+"""The decision core: features → model → underwriting rules → products → outcome.
+
+Pure (no database, no vendors): `decide` gets the feature vector and the versions to use and
+returns everything the record keeps. The live path and `replay` both call it, so a replay
+with the same versions and features recomputes the very same answer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from models.errors import ModelError
+from models.scoring import ScoringModel, score_with_shadow
+from ruleengine.registry import RuleBook
+
+APPROVE, DECLINE, REFER = "approve", "decline", "refer"
+NO_PRODUCT = {
+    "id": "DECISION_NO_PRODUCT", "reason_code": "NO_PRODUCT",
+    "reason_zh": "没有符合条件的金融方案", "reason_en": "No financial plan fits the application",
+}
+
+
+@dataclass
+class Outcome:
+    """What one decision concluded, JSON-ready (money as strings, exact)."""
+
+    outcome: str
+    rules_version: str
+    model_version: str | None
+    features: dict[str, Any]
+    fired_rules: list[dict[str, Any]]
+    model: dict[str, Any] | None
+    challenger: dict[str, Any] | None
+    challenger_version: str | None
+    offers: list[dict[str, Any]]
+    reasons: list[dict[str, Any]]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def comparable(self) -> dict[str, Any]:
+        """The parts a replay must reproduce exactly (timings excluded)."""
+        d = asdict(self)
+        d.pop("timings_ms")
+        return d
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    return value
+
+
+def rules_version_of(book: RuleBook) -> str:
+    """One string naming every ruleset version a decision used (sorted, stable)."""
+    return ",".join(f"{k}={v}" for k, v in sorted(book.current_versions().items()))
+
+
+def _score(model: ScoringModel | None, challenger: ScoringModel | None,
+           features: Mapping[str, Any]) -> tuple[dict | None, dict | None]:
+    if model is None:
+        return None, None
+    try:
+        shadow = score_with_shadow(model, challenger, features)
+    except ModelError:
+        return None, None  # the rules refer an unscored application (UW_MODEL_UNAVAILABLE)
+
+    def as_dict(s) -> dict[str, Any] | None:
+        if s is None:
+            return None
+        return {"pd": s.pd, "score": s.score, "grade": s.grade, "version": s.version,
+                "reasons": [{"feature": r.feature, "contribution": r.contribution,
+                             "reason_zh": r.text_zh, "reason_en": r.text_en} for r in s.reasons]}
+
+    return as_dict(shadow.champion), as_dict(shadow.challenger)
+
+
+def decide(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | None,
+           challenger: ScoringModel | None = None) -> Outcome:
+    """Decide one application from its feature vector."""
+    t0 = time.perf_counter()
+    scored, shadow = _score(model, challenger, features)
+    t1 = time.perf_counter()
+    full = dict(features)
+    full.update(model_pd=scored and scored["pd"], model_score=scored and scored["score"],
+                risk_grade=scored and scored["grade"])
+    underwriting = book.evaluate(full, "underwriting")
+    t2 = time.perf_counter()
+    offers = [] if underwriting.outcome == "decline" or scored is None else [
+        {k: _json_safe(v) for k, v in asdict(o).items()} for o in book.match_products(full)]
+    t3 = time.perf_counter()
+
+    fired = [asdict(f) for f in underwriting.fired]
+    if underwriting.outcome == "decline":
+        outcome = DECLINE
+    elif underwriting.outcome == "refer":
+        outcome = REFER
+    else:
+        outcome = APPROVE if offers else REFER
+    reasons = [{"source": "rule", **{k: f[k] for k in ("id", "reason_code", "reason_zh",
+                                                       "reason_en")}} for f in fired]
+    if outcome == REFER and underwriting.outcome == "pass":
+        reasons.append({"source": "decision", **NO_PRODUCT})
+    if scored:
+        reasons += [{"source": "model", "id": r["feature"], "reason_code": "MODEL_FACTOR",
+                     "reason_zh": r["reason_zh"], "reason_en": r["reason_en"]}
+                    for r in scored["reasons"]]
+    return Outcome(
+        outcome=outcome,
+        rules_version=rules_version_of(book),
+        model_version=scored["version"] if scored else None,
+        features=full,
+        fired_rules=fired,
+        model=scored,
+        challenger=shadow,
+        challenger_version=shadow["version"] if shadow else None,
+        offers=offers,
+        reasons=reasons,
+        timings_ms={"score": (t1 - t0) * 1e3, "rules": (t2 - t1) * 1e3,
+                    "products": (t3 - t2) * 1e3},
+    )

@@ -1,0 +1,203 @@
+"""The decision service: gather evidence, read features, decide, record — and replay.
+
+`DecisionService.decide` is what submitting an application calls. Vendors are asked for the
+bureau reports first (a vendor that is down or slow leaves a gap, which the rules refer —
+never approve blind), then the feature vector is read, `policy.decide` concludes and a
+`DecisionRecord` keeps the versions, features, fired rules, score, offers and timings.
+`replay` recomputes a record with the versions it names and reports any difference.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from chedaitong.db import Application, Customer, Dealer, DecisionRecord, FeatureFact
+from decisioning.policy import Outcome, decide, rules_version_of
+from featurestore.store import ApplicationInput, FeatureStore
+from models.errors import ModelError
+from models.scoring import ScoringModel, load_model
+from ruleengine.registry import RuleBook
+from vendors.errors import VendorError
+from vendors.interfaces import BureauQuery
+from vendors.registry import Vendors
+
+log = logging.getLogger(__name__)
+REPORT_MAX_AGE = timedelta(days=30)  # a fresher bureau report is reused, not re-queried
+MODEL_KEYS = ("model_pd", "model_score", "risk_grade")
+
+
+class ReplayError(LookupError):
+    """A record cannot be replayed (unknown id, or a version no longer available)."""
+
+
+@dataclass
+class DecisionService:
+    store: FeatureStore
+    rules: RuleBook
+    model: ScoringModel | None
+    challenger: ScoringModel | None = None
+    vendors: Vendors | None = None
+    model_root: Path | None = None
+    rules_archive: Path | None = None
+
+    # ---- deciding ---------------------------------------------------------------------
+    def decide(self, session: Session, application: Application,
+               as_of: datetime | None = None, authorization_ref: str | None = None
+               ) -> DecisionRecord:
+        """Decide one submitted application and add its record to ``session``."""
+        started = time.perf_counter()
+        as_of = as_of or datetime.now(UTC)
+        customer = session.get(Customer, application.customer_id)
+        gaps, pulled = self._gather_bureau_evidence(
+            session, customer, as_of, authorization_ref or f"auth:{application.ref}")
+        if pulled:  # new reports: the materialised evidence must include them as of now
+            self.store.materialise_customer(session, customer.id, as_of)
+        t_evidence = time.perf_counter()
+        features = self.store.decision_vector(session, self._input(session, application), as_of)
+        t_features = time.perf_counter()
+        result = decide(features, self.rules, self.model, self.challenger)
+        self._archive_rules(result.rules_version)
+        timings = {"evidence": (t_evidence - started) * 1e3,
+                   "features": (t_features - t_evidence) * 1e3, **result.timings_ms,
+                   "total": (time.perf_counter() - started) * 1e3}
+        record = DecisionRecord(
+            application_id=application.id, decided_at=datetime.now(UTC), as_of=as_of,
+            outcome=result.outcome, rules_version=result.rules_version,
+            model_version=result.model_version, challenger_version=result.challenger_version,
+            features=result.features, fired_rules=result.fired_rules, model=result.model,
+            challenger=result.challenger, offers=result.offers, reasons=result.reasons,
+            evidence_gaps=gaps, timings_ms=timings,
+        )
+        session.add(record)
+        session.flush()
+        return record
+
+    def _input(self, session: Session, app: Application) -> ApplicationInput:
+        dealer = session.get(Dealer, app.dealer_id)
+        return ApplicationInput(
+            application_id=app.ref, customer_id=app.customer_id,
+            vehicle_price=float(app.vehicle_price), loan_amount=float(app.loan_amount),
+            down_payment=float(app.down_payment), term_months=app.term_months,
+            lease_type=app.lease_type, dealer_channel=dealer.channel,
+            dealer_lat=dealer.lat if dealer.lat is not None else float("nan"),
+            dealer_lon=dealer.lon if dealer.lon is not None else float("nan"),
+        )
+
+    def _gather_bureau_evidence(self, session: Session, customer: Customer, as_of: datetime,
+                                authorization_ref: str) -> tuple[list[str], int]:
+        """Pull PBOC and third-party reports unless a fresh one is on file; return the gaps
+        and how many reports were stored.
+
+        A vendor failure is not an error here: the decision goes on without that evidence
+        and the missing-evidence rules refer it to a person.
+        """
+        if self.vendors is None:
+            return [], 0
+        gaps: list[str] = []
+        pulled = 0
+        profile = self.store.profile(customer)
+        for bureau, vendor in (("pboc", self.vendors.pboc), ("thirdparty",
+                                                            self.vendors.third_party)):
+            if self._has_fresh_report(session, customer.id, bureau, as_of):
+                continue
+            query = BureauQuery(name=profile.name, id_number=profile.id_number,
+                                phone=profile.phone, authorization_ref=authorization_ref,
+                                idempotency_key=f"{bureau}:{authorization_ref}")
+            try:
+                report = vendor.query(query)
+            except VendorError as exc:
+                log.warning("bureau %s unavailable for customer %s: %s", bureau, customer.id,
+                            type(exc).__name__)
+                gaps.append(f"{bureau}_unavailable")
+                continue
+            if not report.found or not report.report_json:
+                gaps.append(f"{bureau}_no_file")
+                continue
+            pulled += self.store.ingest_bureau(session, customer, bureau, report.report_json,
+                                               min(report.reported_at or as_of, as_of)).stored
+        return gaps, pulled
+
+    @staticmethod
+    def _has_fresh_report(session: Session, customer_id: int, bureau: str,
+                          as_of: datetime) -> bool:
+        newest = session.scalar(select(FeatureFact.uploaded_at).where(
+            FeatureFact.customer_id == customer_id, FeatureFact.source == bureau,
+            FeatureFact.uploaded_at <= as_of).order_by(FeatureFact.uploaded_at.desc()).limit(1))
+        if newest is None:
+            return False
+        newest = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
+        return as_of - newest <= REPORT_MAX_AGE
+
+    # ---- replay -----------------------------------------------------------------------
+    def replay(self, session: Session, record_id: int) -> list[str]:
+        """Recompute a recorded decision with its own versions and features; list differences."""
+        record = session.get(DecisionRecord, record_id)
+        if record is None:
+            raise ReplayError(f"no decision record {record_id}")
+        book = self._book_for(record.rules_version)
+        model = self._model_for(record.model_version)
+        challenger = self._model_for(record.challenger_version)
+        features = {k: v for k, v in record.features.items() if k not in MODEL_KEYS}
+        again = decide(features, book, model, challenger)
+        recorded = Outcome(
+            outcome=record.outcome, rules_version=record.rules_version,
+            model_version=record.model_version, features=record.features,
+            fired_rules=record.fired_rules, model=record.model, challenger=record.challenger,
+            challenger_version=record.challenger_version, offers=record.offers,
+            reasons=record.reasons,
+        ).comparable()
+        return [f"{key}: recorded {recorded[key]!r}, replayed {value!r}"
+                for key, value in _normalised(again.comparable()).items()
+                if _normalised(recorded)[key] != value]
+
+    def _book_for(self, version: str) -> RuleBook:
+        if version == rules_version_of(self.rules):
+            return self.rules
+        archived = self._archive_dir(version)
+        if archived is None or not archived.exists():
+            raise ReplayError(f"rules version {version} is not archived")
+        return RuleBook(archived)
+
+    def _model_for(self, version: str | None) -> ScoringModel | None:
+        if version is None:
+            return None
+        for loaded in (self.model, self.challenger):
+            if loaded is not None and loaded.version == version:
+                return loaded
+        try:
+            return load_model(version, self.model_root)
+        except ModelError as exc:
+            raise ReplayError(f"model version {version} cannot be loaded: {exc}") from None
+
+    def _archive_dir(self, version: str) -> Path | None:
+        if self.rules_archive is None:
+            return None
+        import hashlib
+
+        return self.rules_archive / hashlib.sha256(version.encode()).hexdigest()[:16]
+
+    def _archive_rules(self, version: str) -> None:
+        """Keep a copy of the rule files each recorded version was decided with."""
+        target = self._archive_dir(version)
+        if target is None or target.exists():
+            return
+        tmp = target.with_name(target.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(self.rules.directory, tmp)
+        tmp.rename(target)
+
+
+def _normalised(d: dict[str, Any]) -> dict[str, Any]:
+    """JSON round-trip, so floats/ints/tuples compare as the database stored them."""
+    import json
+
+    return json.loads(json.dumps(d, sort_keys=True, default=str))

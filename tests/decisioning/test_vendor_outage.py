@@ -1,0 +1,60 @@
+"""A bureau outage mid-run: decisions turn to refer, nothing crashes, nothing approved blind."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from chedaitong.db import Application
+from decisioning.worldload import load_world
+from featurestore import offline
+from vendors.sandbox.server import running_sandbox
+from vendors.testing import fast_vendors
+
+from .conftest import WORLD
+
+
+def test_bureau_taken_down_mid_run(engine, service, world_facts):
+    # Customers whose bureau reports are not on file yet: every decision must ask the vendors.
+    no_reports = world_facts[~world_facts["source"].isin(["pboc", "thirdparty"])]
+    with Session(engine) as s:
+        load_world(s, service.store, WORLD, customers=60, facts=no_reports)
+        s.commit()
+    decided_at = offline.application_entities(WORLD).set_index("application_id")["as_of"]
+
+    with running_sandbox(WORLD, latency_ms=2, seed=1) as sandbox, \
+            fast_vendors(sandbox.base_url) as vendors, \
+            Session(engine, expire_on_commit=False) as s:
+        service.vendors = vendors
+        apps = s.scalars(select(Application).order_by(Application.id)).all()
+        by_customer: dict[int, Application] = {}
+        for a in apps:  # one application per customer, so no report is reused across phases
+            by_customer.setdefault(a.customer_id, a)
+        firsts = list(by_customer.values())
+        up, down, back = firsts[:20], firsts[20:40], firsts[40:55]
+
+        def run(batch):
+            return [service.decide(s, a, as_of=decided_at[a.ref].to_pydatetime())
+                    for a in batch]
+
+        before = run(up)
+        httpx.post(f"{sandbox.base_url}/_admin/outage", json={"vendor": "pboc", "down": True})
+        during = run(down)
+        httpx.post(f"{sandbox.base_url}/_admin/outage", json={"vendor": "pboc", "down": False})
+        time.sleep(0.5)  # the adapters' circuit breaker half-opens after its cool-down
+        after = run(back)
+        s.commit()
+
+    assert all(r.evidence_gaps == [] for r in before)
+    fired = [[f["id"] for f in r.fired_rules] for r in before]
+    assert {r.outcome for r in before} & {"approve"}, fired
+    assert all("pboc_unavailable" in r.evidence_gaps for r in during)
+    # never approved blind; a decline rule that needs no bureau data may still decline
+    assert {r.outcome for r in during} <= {"refer", "decline"}
+    assert sum(r.outcome == "refer" for r in during) >= len(during) // 2
+    assert all(any(x["reason_code"] == "MISSING_EVIDENCE" for x in r.reasons)
+               for r in during if r.outcome == "refer")
+    assert sum(r.evidence_gaps == [] for r in after) >= len(after) - 1
