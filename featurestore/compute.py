@@ -163,6 +163,18 @@ def _bureau_features(e: pd.DataFrame, index: FactIndex) -> dict[str, np.ndarray]
     return out
 
 
+def whole_years(born: np.ndarray, on: np.ndarray) -> np.ndarray:
+    """Completed years between two datetime64[D] arrays (a birthday counts on its day)."""
+    def parts(d: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        y, m = d.astype("datetime64[Y]"), d.astype("datetime64[M]")
+        return (y.astype(int), (m - y.astype("datetime64[M]")).astype(int),
+                (d - m.astype("datetime64[D]")).astype(int))
+
+    (by, bm, bd), (oy, om, od) = parts(born), parts(on)
+    before_birthday = (om < bm) | ((om == bm) & (od < bd))
+    return (oy - by - before_birthday).astype("float64")
+
+
 def _home_to_dealer_km(e: pd.DataFrame) -> np.ndarray:
     """From coordinates online; the offline store keeps only the distance (no home address)."""
     if "home_to_dealer_km" in e.columns:
@@ -171,12 +183,8 @@ def _home_to_dealer_km(e: pd.DataFrame) -> np.ndarray:
 
 
 def _application_fields(e: pd.DataFrame) -> dict[str, np.ndarray]:
-    birth = to_utc(e["birth_date"])
-    as_of = e["as_of"]
-    had_birthday = (as_of.dt.month > birth.dt.month) | (
-        (as_of.dt.month == birth.dt.month) & (as_of.dt.day >= birth.dt.day)
-    )
-    age = as_of.dt.year - birth.dt.year - (~had_birthday).astype(int)
+    age = whole_years(to_utc(e["birth_date"]).to_numpy("datetime64[D]"),
+                      e["as_of"].to_numpy("datetime64[D]"))
     price = e["vehicle_price"].to_numpy(dtype="float64")
     amount = e["loan_amount"].to_numpy(dtype="float64")
     income = e["monthly_income"].to_numpy(dtype="float64")
@@ -184,7 +192,7 @@ def _application_fields(e: pd.DataFrame) -> dict[str, np.ndarray]:
     with np.errstate(divide="ignore", invalid="ignore"):
         iti = np.where(income > 0, installment / income, np.nan)
     return {
-        "age_at_application": age.to_numpy(dtype="float64"),
+        "age_at_application": age,
         "monthly_income": income,
         "vehicle_price": price,
         "loan_amount": amount,
@@ -264,6 +272,12 @@ def application_terms(entities: pd.DataFrame, cat: FeatureCatalog | None = None)
     """The application features computed from the application and the declared profile."""
     e = _prepare(entities, APPLICATION_ENTITY_COLUMNS)
     return _frame(e, _application_fields(e), cat or catalog(), "application")
+
+
+def application_term_columns(entities: pd.DataFrame) -> dict[str, np.ndarray]:
+    """`application_terms` as raw columns — the decision path reads one row without building
+    a frame (same computation, less packaging)."""
+    return _application_fields(_prepare(entities, APPLICATION_ENTITY_COLUMNS))
 
 
 def application_features(

@@ -331,9 +331,9 @@ class FeatureStore:
         evidence = self.online(session, "customer", str(customer.id))
         if evidence is None:
             evidence = self.materialise_customer(session, customer.id, as_of)
-        terms = compute.application_terms(
-            self._entity_row(customer, app, as_of, app.application_id), self.catalog)
-        return {**evidence, **vector_from_row(terms.iloc[0], self.catalog)}
+        terms = compute.application_term_columns(
+            self._entity_row(customer, app, as_of, app.application_id))
+        return {**evidence, **vector_from_row({k: v[0] for k, v in terms.items()}, self.catalog)}
 
     def _customer(self, session: Session, customer_id: int) -> Customer:
         customer = session.get(Customer, customer_id)
@@ -455,10 +455,11 @@ def _aware(when: datetime) -> datetime:
     return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
-def vector_from_row(row: pd.Series, cat: FeatureCatalog) -> dict[str, Any]:
-    """One frame row → a JSON-safe vector: None for missing, int/bool/str by catalog dtype."""
+def vector_from_row(row: pd.Series | dict[str, Any], cat: FeatureCatalog) -> dict[str, Any]:
+    """One frame row → a JSON-safe vector: None for missing, int/bool/str by catalog dtype;
+    category values outside the catalog's categories count as missing, as in frames."""
     out: dict[str, Any] = {}
-    for name in row.index:
+    for name in (row.index if isinstance(row, pd.Series) else list(row)):
         if name not in cat:
             continue
         v, dtype = row[name], cat[name].dtype
@@ -469,7 +470,7 @@ def vector_from_row(row: pd.Series, cat: FeatureCatalog) -> dict[str, Any]:
         elif dtype == "bool":
             out[name] = bool(v)
         elif dtype == "category":
-            out[name] = str(v)
+            out[name] = str(v) if str(v) in cat[name].categories else None
         else:
             out[name] = float(v)
     return out
