@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install test lint demo clean
+.PHONY: install test lint demo demo-model clean
 
 $(STAMP): setup.cfg pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: need python3.11 or python3.12 on PATH" >&2; exit 1; }
@@ -26,7 +26,20 @@ lint: install
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-demo: install
+# Demo data and model, built from the committed sample world only when absent.
+var/offline/facts.parquet: data/sample/manifest.json | install
+	$(BIN)/chedaitong features build --world data/sample --out var/offline
+
+var/frame.parquet: var/offline/facts.parquet
+	$(BIN)/chedaitong features historical --store var/offline --out var/frame.parquet
+
+var/models/aliases.json: var/frame.parquet
+	$(BIN)/chedaitong model train var/frame.parquet --registry var/models
+	$(BIN)/chedaitong model promote "$$(ls var/models | grep '^v' | sort | tail -1)" --registry var/models
+
+demo-model: var/models/aliases.json
+
+demo: install demo-model
 	mkdir -p var
 	$(BIN)/chedaitong db upgrade
 	$(BIN)/chedaitong serve --host 127.0.0.1 --port 5000

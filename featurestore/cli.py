@@ -6,6 +6,9 @@ from pathlib import Path
 
 import click
 
+from chedaitong.config import Settings
+from chedaitong.crypto import DataCipher
+from featurestore import offline
 from featurestore.definitions import catalog
 from featurestore.docs import features_markdown
 
@@ -44,3 +47,32 @@ def write_docs(out: Path, check: bool) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text, encoding="utf-8")
     click.echo(f"wrote {out}")
+
+
+@features.command("build")
+@click.option("--world", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              required=True, help="A generated world (data/sample or `chedaitong data generate`).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Offline store directory (replaced atomically).")
+def build(world: Path, out: Path) -> None:
+    """Reduce a world's raw tables to the offline store (facts + entity tables)."""
+    counts = offline.build_offline_store(world, out, _cipher().blind_index)
+    click.echo(" ".join(f"{k}={v}" for k, v in counts.items()) + f" → {out}")
+
+
+@features.command("historical")
+@click.option("--store", type=click.Path(file_okay=False, exists=True, path_type=Path),
+              required=True, help="Offline store built by `features build`.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Parquet file for the point-in-time application frame.")
+def historical(store: Path, out: Path) -> None:
+    """Point-in-time application features (plus labels and segments) for training."""
+    frame = offline.historical_applications(store)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(out, index=False)
+    click.echo(f"{len(frame)} applications × {frame.shape[1]} columns → {out}")
+
+
+def _cipher() -> DataCipher:
+    """The configured data key: digests in the offline store match the online store's."""
+    return DataCipher(Settings.from_env().data_key)
