@@ -1,0 +1,416 @@
+"""The nightly post-loan inspection against the database (flows: side effects live here).
+
+Per business day `as_of`: for every active loan whose `last_closed_date` < as_of, in chunks of
+loans ordered by id, run `postloan_core.inspect_partition` and write its output — penalty
+accruals, installment penalty totals, the DPD snapshot, the actions (status pending) — and move
+`last_closed_date` to as_of *in the same transaction*. Then send the pending actions through
+the vendors, each with an idempotency key derived from (as_of, loan, action), and write the run
+report from what is stored.
+
+Why this is safe to run again: a loan closed for as_of is never selected again for it (so a
+second run changes nothing), a crash loses at most the uncommitted chunk (a rerun picks up the
+loans still behind: same end state as one clean run), the unique keys refuse a second penalty
+day or action, and a send interrupted between the vendor call and the status update is retried
+with the same idempotency key, which the vendor deduplicates. Exclusivity: `postloan_lock`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy.orm import Session
+
+from chedaitong.db import Customer, DecisionRecord
+from chedaitong.db.base import utcnow
+from chedaitong.db.servicing import (
+    DelinquencySnapshot,
+    Loan,
+    PenaltyAccrual,
+    PostloanAction,
+    PostloanRun,
+    ScheduledInstallment,
+)
+from decisioning import postloan_lock
+from decisioning.postloan_core import Partition, PartitionResult, Resources, inspect_partition
+from servicing.batch import rate_to_ppm
+
+log = logging.getLogger("chedaitong.postloan")
+
+LOCK_NAME = "postloan"
+CRASH_ENV = "POSTLOAN_CRASH_AFTER_CHUNKS"  # test hook: SIGKILL self after N committed chunks
+VENDOR_ACTIONS = {"sms_reminder", "outsourced_collection"}  # others are internal work queues
+SCORE_BANDS = [0, 450, 500, 550, 600, 650, 700, 10_000]
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass
+class RunOutcome:
+    as_of: date
+    status: str  # finished | already_finished | failed
+    loans: int = 0
+    chunks: int = 0
+    sent: int = 0
+    failed_sends: int = 0
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+# ---- reading a partition ------------------------------------------------------------------
+def pending_loan_ids(session: Session, as_of: date) -> list[int]:
+    stmt = (
+        select(Loan.id)
+        .where(Loan.status == "active", Loan.last_closed_date < as_of, Loan.disbursed_on < as_of)
+        .order_by(Loan.id)
+    )
+    return list(session.scalars(stmt))
+
+
+def _cents(values: list[Any]) -> np.ndarray:
+    return np.fromiter((int(Decimal(v) * 100) for v in values), np.int64, len(values))
+
+
+def load_partition(
+    session: Session, loan_ids: list[int], store: Any, feature_names: list[str]
+) -> Partition:
+    """Everything `inspect_partition` needs for these loans (rows locked on PostgreSQL)."""
+    loans = session.execute(
+        select(Loan).where(Loan.id.in_(loan_ids)).order_by(Loan.id).with_for_update()
+    ).scalars().all()
+    lf = pd.DataFrame({
+        "loan_id": [x.id for x in loans],
+        "customer_id": [x.customer_id for x in loans],
+        "disbursed_on": pd.to_datetime([x.disbursed_on for x in loans]),
+        "rate_ppm": [rate_to_ppm(Decimal(x.annual_rate)) for x in loans],
+        "penalty_multiplier": [str(Decimal(x.penalty_multiplier).normalize()) for x in loans],
+        "penalty_grace_days": [x.penalty_grace_days for x in loans],
+        "penalty_include_interest": [bool(x.penalty_include_interest) for x in loans],
+        "penalty_day_basis": [x.penalty_day_basis for x in loans],
+    })
+    s = ScheduledInstallment
+    rows = session.execute(
+        select(s.id, s.loan_id, s.number, s.due_date, s.principal_due, s.principal_paid,
+               s.interest_due, s.interest_paid, s.penalty_through, s.settled_on)
+        .where(s.loan_id.in_(loan_ids)).order_by(s.loan_id, s.number)
+    ).all()
+    inst = pd.DataFrame({
+        "id": [r.id for r in rows],
+        "loan_id": [r.loan_id for r in rows],
+        "number": [r.number for r in rows],
+        "due_date": pd.to_datetime([r.due_date for r in rows]),
+        "unpaid_principal": _cents([r.principal_due - r.principal_paid for r in rows]),
+        "unpaid_interest": _cents([r.interest_due - r.interest_paid for r in rows]),
+        "penalty_through": pd.to_datetime([r.penalty_through for r in rows]),
+        "settled_on": pd.to_datetime([r.settled_on for r in rows]),
+    })
+    apps = {x.id: x.application_id for x in loans if x.application_id is not None}
+    decided: dict[int, dict[str, Any]] = {}
+    if apps:
+        for app_id, features in session.execute(
+            select(DecisionRecord.application_id, DecisionRecord.features)
+            .where(DecisionRecord.application_id.in_(set(apps.values())))
+            .order_by(DecisionRecord.id)
+        ):
+            decided[app_id] = features  # the latest decision wins
+    records = {lid: decided[a] for lid, a in apps.items() if a in decided}
+    decision = pd.DataFrame.from_dict(records, orient="index").reindex(columns=feature_names)
+    facts = store.facts(session, sorted({x.customer_id for x in loans})) if store else None
+    return Partition(lf, inst, decision, facts)
+
+
+# ---- writing a partition ------------------------------------------------------------------
+def _date(value: Any) -> date:
+    return pd.Timestamp(value).date()
+
+
+def persist(session: Session, part: Partition, result: PartitionResult, as_of: date) -> None:
+    """Write one partition's day close; the caller commits (one transaction per chunk)."""
+    if len(result.accruals):
+        a = result.accruals
+        session.execute(insert(PenaltyAccrual), [
+            {"loan_id": int(r.loan_id), "installment_no": int(r.installment_no),
+             "accrual_date": _date(r.accrual_date), "base": Decimal(int(r.base)) / 100,
+             "amount": Decimal(int(r.amount)) / 100}
+            for r in a.itertuples(index=False)
+        ])
+    if len(result.charged):
+        ids = part.installments.set_index(["loan_id", "number"])["id"]
+        keys = pd.MultiIndex.from_arrays([result.charged["loan_id"], result.charged["number"]])
+        table = ScheduledInstallment.__table__
+        session.connection().execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(
+                penalty_charged=table.c.penalty_charged + bindparam("b_add"),
+                penalty_through=as_of,
+            ),
+            [{"b_id": int(i), "b_add": Decimal(int(c)) / 100}
+             for i, c in zip(ids.loc[keys].to_numpy(), result.charged["penalty_cents"],
+                             strict=True)],
+        )
+    loans = result.loans
+    session.execute(insert(DelinquencySnapshot), [
+        {"loan_id": int(r.loan_id), "as_of": as_of, "dpd": int(r.dpd), "bucket": r.bucket,
+         "model_score": int(r.model_score), "model_pd": round(float(r.model_pd), 6)}
+        for r in loans.itertuples(index=False)
+    ])
+    if len(result.actions):
+        session.execute(insert(PostloanAction), [
+            {"loan_id": int(r.loan_id), "as_of": as_of, "action": r.action,
+             "rule_ids": list(r.rule_ids), "dpd": int(r.dpd), "bucket": r.bucket,
+             "status": "pending" if r.action in VENDOR_ACTIONS else "queued",
+             "created_at": utcnow()}
+            for r in result.actions.itertuples(index=False)
+        ])
+    table = Loan.__table__
+    session.connection().execute(
+        update(table).where(table.c.id == bindparam("b_id")).values(
+            last_closed_date=as_of,
+            accrued_through=func.max(table.c.accrued_through, as_of)
+            if session.bind.dialect.name == "sqlite"
+            else func.greatest(table.c.accrued_through, as_of),
+        ),
+        [{"b_id": int(i)} for i in loans["loan_id"]],
+    )
+
+
+# ---- the run ------------------------------------------------------------------------------
+def chunks(ids: list[int], size: int) -> Iterator[list[int]]:
+    for start in range(0, len(ids), size):
+        yield ids[start:start + size]
+
+
+def _maybe_crash(done_chunks: int) -> None:
+    limit = os.environ.get(CRASH_ENV)
+    if limit and done_chunks >= int(limit):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+def _start_run(engine: Engine, as_of: date, engine_kind: str) -> PostloanRun:
+    with Session(engine, expire_on_commit=False) as session:
+        run = session.scalar(select(PostloanRun).where(PostloanRun.as_of == as_of))
+        if run is None:
+            run = PostloanRun(as_of=as_of, status="running", engine=engine_kind, counts={},
+                              report={})
+            session.add(run)
+        elif run.status != "finished":
+            run.status, run.engine = "running", engine_kind
+        session.commit()
+        return run
+
+
+def close_day(
+    engine: Engine,
+    as_of: date,
+    *,
+    resources: Resources,
+    store: Any,
+    feature_names: list[str],
+    holder: str,
+    chunk_size: int = 5_000,
+    mapper: Callable[[list[Partition], date, Resources], list[PartitionResult]] | None = None,
+    progress: Progress | None = None,
+) -> tuple[int, int]:
+    """Process every loan still behind `as_of`; returns (loans, chunks) done by this call.
+
+    `mapper` runs `inspect_partition` over a batch of partitions (the Dask engine); by default
+    they run here, one by one."""
+    with Session(engine) as session:
+        ids = pending_loan_ids(session, as_of)
+    total, done, n_chunks = len(ids), 0, 0
+    batch = 1 if mapper is None else 4
+    groups = list(chunks(ids, chunk_size))
+    for start in range(0, len(groups), batch):
+        group = groups[start:start + batch]
+        sessions = [Session(engine) for _ in group]
+        try:
+            parts = [load_partition(s, g, store, feature_names) for s, g in zip(
+                sessions, group, strict=True)]
+            if mapper is None:
+                results = [inspect_partition(p, as_of, resources) for p in parts]
+            else:
+                results = mapper(parts, as_of, resources)
+            for session, part, result in zip(sessions, parts, results, strict=True):
+                persist(session, part, result, as_of)
+                postloan_lock.heartbeat(session, LOCK_NAME, holder)
+                session.commit()
+                n_chunks += 1
+                done += len(part.loans)
+                if progress:
+                    progress(done, total)
+                _maybe_crash(n_chunks)
+        finally:
+            for s in sessions:
+                s.close()
+    return done, n_chunks
+
+
+def send_pending(engine: Engine, as_of: date, vendors: Any, store: Any) -> tuple[int, int]:
+    """Send pending (or previously failed) vendor actions of `as_of`; returns (sent, failed)."""
+    from vendors.interfaces import CollectionCase, SmsMessage
+
+    sent = failed = 0
+    with Session(engine) as session:
+        todo = session.scalars(
+            select(PostloanAction)
+            .where(PostloanAction.as_of == as_of, PostloanAction.status.in_(["pending", "failed"]))
+            .order_by(PostloanAction.id)
+        ).all()
+        for act in todo:
+            loan = session.get(Loan, act.loan_id)
+            customer = session.get(Customer, loan.customer_id)
+            key = f"postloan-{as_of.isoformat()}-{loan.id}-{act.action}"
+            try:
+                profile = store.profile(customer)
+                if act.action == "sms_reminder":
+                    receipt = vendors.sms.send(SmsMessage(
+                        phone=profile.phone, template="postloan_reminder",
+                        params=(("loan", loan.ref), ("dpd", str(act.dpd))),
+                        idempotency_key=key,
+                    ))
+                    act.vendor_ref = receipt.message_id
+                else:
+                    case = vendors.collection.assign(CollectionCase(
+                        loan_id=loan.ref, name=profile.name, id_number=profile.id_number,
+                        phone=profile.phone, overdue_amount_cents=overdue_cents(session, loan.id,
+                                                                                as_of),
+                        days_past_due=act.dpd, bucket=act.bucket, idempotency_key=key,
+                    ))
+                    act.vendor_ref = case.case_id
+                act.status, act.error = "sent", None
+                sent += 1
+            except Exception as exc:  # a vendor outage must not stop the other sends
+                act.status, act.error = "failed", f"{type(exc).__name__}: {exc}"[:255]
+                failed += 1
+            session.commit()
+    return sent, failed
+
+
+def overdue_cents(session: Session, loan_id: int, as_of: date) -> int:
+    s = ScheduledInstallment
+    row = session.execute(
+        select(func.coalesce(func.sum(s.principal_due - s.principal_paid + s.interest_due
+                                      - s.interest_paid + s.penalty_charged - s.penalty_paid), 0))
+        .where(s.loan_id == loan_id, s.due_date < as_of)
+    ).scalar_one()
+    return int(Decimal(row) * 100)
+
+
+# ---- the report ---------------------------------------------------------------------------
+def build_report(engine: Engine, as_of: date) -> dict[str, Any]:
+    """Counts by bucket and action, score distribution and shift from the previous run, all
+    read back from what is stored (so a resumed run reports the same as a clean one)."""
+    with Session(engine) as session:
+        snap = pd.DataFrame(session.execute(
+            select(DelinquencySnapshot.bucket, DelinquencySnapshot.model_score)
+            .where(DelinquencySnapshot.as_of == as_of)
+        ).all(), columns=["bucket", "model_score"])
+        acts = session.execute(
+            select(PostloanAction.action, PostloanAction.status, func.count())
+            .where(PostloanAction.as_of == as_of)
+            .group_by(PostloanAction.action, PostloanAction.status)
+        ).all()
+        accrued = session.execute(
+            select(func.count(), func.coalesce(func.sum(PenaltyAccrual.amount), 0))
+            .where(PenaltyAccrual.accrual_date <= as_of,
+                   PenaltyAccrual.loan_id.in_(
+                       select(DelinquencySnapshot.loan_id)
+                       .where(DelinquencySnapshot.as_of == as_of)))
+        ).one()
+        previous = session.scalar(
+            select(PostloanRun).where(PostloanRun.as_of < as_of, PostloanRun.status == "finished")
+            .order_by(PostloanRun.as_of.desc()).limit(1)
+        )
+    by_action: dict[str, dict[str, int]] = {}
+    for action, status, n in acts:
+        by_action.setdefault(action, {})[status] = n
+    bands = _bands(snap["model_score"])
+    scores = snap["model_score"].astype(float)
+    report: dict[str, Any] = {
+        "as_of": as_of.isoformat(),
+        "loans": len(snap),
+        "by_bucket": {k: int(v) for k, v in snap["bucket"].value_counts().sort_index().items()},
+        "by_action": by_action,
+        "penalty_accruals_to_date": {"rows": int(accrued[0]), "amount": str(accrued[1])},
+        "score": {
+            "mean": round(float(scores.mean()), 2) if len(scores) else None,
+            "p10": _q(scores, 0.1), "p50": _q(scores, 0.5), "p90": _q(scores, 0.9),
+            "bands": bands,
+        },
+    }
+    if previous is not None and previous.report.get("score"):
+        old = previous.report["score"]
+        report["shift"] = {
+            "since": previous.as_of.isoformat(),
+            "mean_delta": None if old.get("mean") is None or report["score"]["mean"] is None
+            else round(report["score"]["mean"] - old["mean"], 2),
+            "psi": psi(old.get("bands", {}), bands),
+        }
+    return report
+
+
+def _q(values: pd.Series, q: float) -> float | None:
+    return round(float(values.quantile(q)), 1) if len(values) else None
+
+
+def _bands(scores: pd.Series) -> dict[str, int]:
+    labels = [f"{lo}-{hi}" for lo, hi in zip(SCORE_BANDS, SCORE_BANDS[1:], strict=False)]
+    cut = pd.cut(scores.astype(float), SCORE_BANDS, right=False, labels=labels)
+    return {str(k): int(v) for k, v in cut.value_counts().reindex(labels, fill_value=0).items()}
+
+
+def psi(old: dict[str, int], new: dict[str, int]) -> float | None:
+    """Population stability index between two band histograms (0.1 small, 0.25 large)."""
+    keys = sorted(set(old) | set(new))
+    a = np.array([old.get(k, 0) for k in keys], float)
+    b = np.array([new.get(k, 0) for k in keys], float)
+    if a.sum() == 0 or b.sum() == 0:
+        return None
+    a = np.clip(a / a.sum(), 1e-4, None)
+    b = np.clip(b / b.sum(), 1e-4, None)
+    return round(float(np.sum((b - a) * np.log(b / a))), 4)
+
+
+def run_day(
+    engine: Engine,
+    as_of: date,
+    *,
+    resources: Resources,
+    store: Any,
+    vendors: Any,
+    holder: str,
+    engine_kind: str = "pandas",
+    chunk_size: int = 5_000,
+    mapper: Any = None,
+    progress: Progress | None = None,
+) -> RunOutcome:
+    """One business day end to end; the caller holds the lock."""
+    from models.scoring import load_model
+
+    run = _start_run(engine, as_of, engine_kind)
+    feature_names = list(load_model("champion", resources.model_root).feature_names)
+    loans, n_chunks = close_day(
+        engine, as_of, resources=resources, store=store, feature_names=feature_names,
+        holder=holder, chunk_size=chunk_size, mapper=mapper, progress=progress,
+    )
+    sent, failed = send_pending(engine, as_of, vendors, store) if vendors else (0, 0)
+    if run.status == "finished" and loans == 0 and sent == 0 and failed == 0:
+        return RunOutcome(as_of, "already_finished", report=run.report)
+    report = build_report(engine, as_of)
+    with Session(engine) as session:
+        row = session.get(PostloanRun, run.id)
+        row.status = "finished"
+        row.finished_at = utcnow()
+        row.counts = {"loans_closed_by_this_run": loans, "chunks": n_chunks, "sent": sent,
+                      "failed_sends": failed}
+        row.report = json.loads(json.dumps(report))
+        session.commit()
+    return RunOutcome(as_of, "finished", loans, n_chunks, sent, failed, report)

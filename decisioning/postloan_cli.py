@@ -1,0 +1,135 @@
+"""`chedaitong postloan run`: the nightly inspection, for cron.
+
+Exit codes: 0 every day finished; 1 a day failed (or vendor sends failed: they are retried by
+the next run); 75 (EX_TEMPFAIL) another run holds the lock — try again later. Progress is a bar
+on a terminal and one JSON line per chunk and per day otherwise (for the cron log).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from datetime import date, timedelta
+
+import click
+
+from chedaitong.config import Settings
+from chedaitong.crypto import DataCipher
+from chedaitong.db import check_reachable, make_engine
+from decisioning import postloan as job
+from decisioning import postloan_lock
+from decisioning.postloan_core import Resources
+
+EX_OK, EX_FAILED, EX_TEMPFAIL = 0, 1, 75
+
+
+def _log(event: str, **fields: object) -> None:
+    click.echo(json.dumps({"ts": round(time.time(), 3), "event": event, **fields},
+                          default=str), err=True)
+
+
+def _days(as_of: date | None, start: date | None, end: date | None) -> list[date]:
+    if as_of and (start or end):
+        raise click.UsageError("give --as-of or --from/--to, not both")
+    if as_of:
+        return [as_of]
+    if not (start and end) or end < start:
+        raise click.UsageError("give --as-of DATE, or --from D --to D with D ≤ D")
+    return [start + timedelta(days=k) for k in range((end - start).days + 1)]
+
+
+@click.group("postloan")
+def postloan_group() -> None:
+    """Post-loan inspection: penalty, delinquency, rescoring and collection actions."""
+
+
+@postloan_group.command("run")
+@click.option("--as-of", "as_of", type=click.DateTime(["%Y-%m-%d"]), help="Business day.")
+@click.option("--from", "start", type=click.DateTime(["%Y-%m-%d"]), help="First day to catch up.")
+@click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last day to catch up.")
+@click.option("--engine", "engine_kind", type=click.Choice(["pandas", "dask"]), default="pandas",
+              show_default=True)
+@click.option("--scheduler", help="Dask scheduler address (host:port); default a local cluster.")
+@click.option("--chunk-size", default=5_000, show_default=True, help="Loans per transaction.")
+@click.option("--no-send", is_flag=True, help="Create actions but do not call the vendors.")
+def run(as_of, start, end, engine_kind, scheduler, chunk_size, no_send) -> None:
+    """Close one business day, or each day of --from..--to in order, one at a time."""
+    days = _days(as_of and as_of.date(), start and start.date(), end and end.date())
+    logging.basicConfig(level=logging.WARNING)
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
+    check_reachable(engine)
+    try:
+        holder = postloan_lock.acquire(engine, job.LOCK_NAME)
+    except postloan_lock.LockHeld as exc:
+        _log("lock_held", detail=str(exc))
+        sys.exit(EX_TEMPFAIL)
+    code = EX_OK
+    client = None
+    try:
+        from featurestore.store import FeatureStore
+
+        store = FeatureStore(DataCipher(settings.data_key))
+        vendors = None
+        if not no_send and settings.vendor_url:
+            from vendors.registry import build_vendors
+
+            vendors = build_vendors(settings.vendor_url)
+        mapper = None
+        if engine_kind == "dask":
+            from decisioning.postloan_dask import connect, make_mapper
+
+            client = connect(scheduler)
+            mapper = make_mapper(client)
+        resources = Resources(str(settings.model_dir), str(settings.rules_dir))
+        for day in days:
+            code = max(code, _run_one(engine, day, resources, store, vendors, holder,
+                                      engine_kind, chunk_size, mapper))
+            if code == EX_FAILED:
+                break
+    finally:
+        if client is not None:
+            client.close()
+        postloan_lock.release(engine, job.LOCK_NAME, holder)
+        engine.dispose()
+    sys.exit(code)
+
+
+def _run_one(engine, day, resources, store, vendors, holder, engine_kind, chunk_size,
+             mapper) -> int:
+    tty = sys.stderr.isatty()
+    bar = None
+    started = time.perf_counter()
+
+    def progress(done: int, total: int) -> None:
+        nonlocal bar
+        if tty:
+            if bar is None:
+                bar = click.progressbar(length=total, label=f"postloan {day}", file=sys.stderr)
+                bar.__enter__()
+            bar.update(done - bar.pos)
+        else:
+            _log("chunk", as_of=day, done=done, total=total)
+
+    _log("day_started", as_of=day, engine=engine_kind) if not tty else None
+    try:
+        outcome = job.run_day(
+            engine, day, resources=resources, store=store, vendors=vendors, holder=holder,
+            engine_kind=engine_kind, chunk_size=chunk_size, mapper=mapper, progress=progress,
+        )
+    except Exception as exc:  # reported for cron; the committed chunks stay committed
+        logging.getLogger("chedaitong.postloan").exception("post-loan run failed")
+        _log("day_failed", as_of=day, error=f"{type(exc).__name__}: {exc}")
+        return EX_FAILED
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    _log("day_finished", as_of=day, status=outcome.status, loans=outcome.loans,
+         sent=outcome.sent, failed_sends=outcome.failed_sends,
+         seconds=round(time.perf_counter() - started, 2), report=outcome.report)
+    return EX_FAILED if outcome.failed_sends else EX_OK
+
+
+postloan = postloan_group  # the name `chedaitong.cli` registers

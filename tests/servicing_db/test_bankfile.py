@@ -1,0 +1,73 @@
+"""Bank files: good lines post, bad lines are reported with line numbers, re-import is a no-op."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from click.testing import CliRunner
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from chedaitong.db import make_session_factory
+from chedaitong.db.servicing import LoanRepayment
+from servicing.bankfile import import_bank_file
+from servicing.booking import book_loan
+from tests.servicing_db.conftest import plan
+
+FILE = """loan_ref,amount,paid_on,txn_id
+BK1,3133.64,2025-02-15,T1
+NOPE,100.00,2025-02-15,T2
+BK1,-5.00,2025-02-16,T3
+BK1,12x.00,2025-02-16,T4
+BK1,3133.64,2025-02-15,T1
+BK1,1.005,2025-02-16,T5
+BK1,100.00,2025-13-01,T6
+BK1,50.00,2025-02-20,T7
+"""
+
+
+def _setup(engine, world, tmp_path):
+    with Session(engine) as session:
+        app_id = next(iter(world["applications"].values()))
+        book_loan(session, application_id=app_id, plan=plan(), disbursed_on=date(2025, 1, 15),
+                  loan_ref="BK1")
+        session.commit()
+    path = tmp_path / "bank.csv"
+    path.write_text(FILE, encoding="utf-8")
+    return path
+
+
+def _count(engine) -> int:
+    with Session(engine) as session:
+        return session.scalar(select(func.count()).select_from(LoanRepayment))
+
+
+def test_bad_lines_reported_good_lines_posted_reimport_posts_nothing(engine, world, tmp_path):
+    path = _setup(engine, world, tmp_path)
+    factory = make_session_factory(engine)
+    report = import_bank_file(factory, path)
+    assert report.posted == 2
+    bad = dict(report.errors)
+    assert sorted(bad) == [3, 4, 5, 6, 7, 8]
+    assert "unknown loan" in bad[3]
+    assert "positive" in bad[4]
+    assert "malformed amount" in bad[5]
+    assert "duplicate of line 2" in bad[6]
+    assert "whole cents" in bad[7]
+    assert "paid_on" in bad[8]
+    again = import_bank_file(factory, path)
+    assert again.posted == 0 and again.already_posted == 2
+    assert _count(engine) == 2
+
+
+def test_cli_exit_code_and_report(engine, world, tmp_path, settings, monkeypatch):
+    from servicing.cli import servicing
+
+    path = _setup(engine, world, tmp_path)
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    result = CliRunner().invoke(servicing, ["import-bank-file", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "posted 2" in result.output and "line 3: unknown loan" in result.output
+    result = CliRunner().invoke(servicing, ["import-bank-file", str(path)])
+    assert "posted 0, already posted 2" in result.output
+    assert _count(engine) == 2
