@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import timedelta
 from typing import Any
 
 from flask import Flask
@@ -10,7 +11,8 @@ from flask_smorest import Api
 
 from chedaitong import __version__
 from chedaitong.config import Settings
-from webapp import database, errors, health
+from webapp import applications, backoffice, customers, database, errors, health, services
+from webapp.pages import bp as pages_bp
 
 
 def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
@@ -32,9 +34,22 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         OPENAPI_JSON_PATH="openapi.json",
         OPENAPI_SWAGGER_UI_PATH="docs",
         OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
+        # the back-office pages sign in with a cookie: keep it from scripts and other sites
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=settings.is_production,
+        SESSION_COOKIE_NAME="cdt_session",
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
     )
     database.init_app(app, settings)
+    services.init_app(app, settings)
+    app.config["MAX_CONTENT_LENGTH"] = 12 * 1024 * 1024  # uploads: 10 MB + form overhead
     api = Api(app)
     errors.init_app(app)  # after Api: ours replace flask-smorest's handlers
     api.register_blueprint(health.blp)
+    for blp in (customers.blp, applications.blp, backoffice.blp):
+        api.register_blueprint(blp)
+    api.spec.components.security_scheme(
+        "bearerAuth", {"type": "http", "scheme": "bearer"})
+    app.register_blueprint(pages_bp)  # HTML back-office pages, outside the OpenAPI spec
     return app

@@ -1,0 +1,96 @@
+"""The reviewer's queue: referred applications and disbursement reviews, worked through the
+same `flows.review` as ``POST /reviews/{id}`` so the state machine and the single voucher hold."""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from flask import flash, redirect, render_template, request, url_for
+from sqlalchemy import select
+from werkzeug.exceptions import HTTPException
+
+from chedaitong.db import Application, Customer, Dealer
+from chedaitong.db.origination import Review
+from webapp import database, flows, workflow
+from webapp.access import application as visible_application
+from webapp.backoffice import QUEUES
+from webapp.pages import bp
+from webapp.pages.present import model_summary, safe_features
+from webapp.pages.session import REVIEWS, page_user, roles
+
+
+@bp.route("/reviews")
+@roles(*REVIEWS)
+def review_queue():
+    session = database.session()
+    rows = session.execute(
+        select(Application, Customer.id_number_masked)
+        .join(Customer, Customer.id == Application.customer_id)
+        .where(Application.state.in_(list(QUEUES)))
+        .order_by(Application.submitted_at, Application.id).limit(200)).all()
+    items = []
+    for app, masked in rows:
+        record = flows.latest_decision(session, app.id)
+        items.append({"app": app, "queue": QUEUES[app.state], "masked_id": masked,
+                      "outcome": record.outcome if record else None})
+    return render_template("pages/reviews.html", items=items)
+
+
+@bp.route("/reviews/<int:application_id>", methods=["GET", "POST"])
+@roles(*REVIEWS)
+def review_case(application_id: int):
+    session = database.session()
+    app = visible_application(application_id, page_user())
+    if request.method == "POST":
+        outcome = _submit(app)
+        if outcome is not None:
+            return outcome
+    record = flows.latest_decision(session, app.id)
+    customer = session.get(Customer, app.customer_id)
+    history = session.scalars(select(Review).where(Review.application_id == app.id)
+                              .order_by(Review.id)).all()
+    return render_template(
+        "pages/review.html", app=app, queue=QUEUES.get(app.state), record=record,
+        customer=customer, dealer=session.get(Dealer, app.dealer_id),
+        features=safe_features(record.features if record else None),
+        model=model_summary(record.model if record else None),
+        offers=flows.available_offers(session, app), history=history,
+        needs_rate=app.state == workflow.REFERRED and not flows.available_offers(session, app),
+    ), 200 if request.method == "GET" else 422
+
+
+def _submit(app: Application):
+    """Validate the form like `ReviewIn`, run the flow; a redirect on success, else None
+    (the page re-renders with the flashed error)."""
+    decision = request.form.get("decision", "")
+    notes = request.form.get("notes", "").strip()
+    rate_text = request.form.get("annual_rate", "").strip()
+    if decision not in ("approve", "reject"):
+        flash("请选择批准或拒绝 / Choose approve or reject", "error")
+        return None
+    if not 1 <= len(notes) <= 2000:
+        flash("请填写审核意见 / Notes are required (up to 2000 characters)", "error")
+        return None
+    offer = None
+    if rate_text:
+        try:
+            rate = Decimal(rate_text)
+        except InvalidOperation:
+            rate = Decimal(-1)
+        if not Decimal(0) <= rate <= Decimal("0.36"):
+            flash("年利率须在 0 与 0.36 之间 / Annual rate must be between 0 and 0.36", "error")
+            return None
+        offer = {"annual_rate": str(rate.quantize(Decimal("0.0001"))),
+                 "repayment_method": "equal_installment"}
+    try:
+        row, voucher = flows.review(database.session(), application=app, reviewer=page_user(),
+                                    decision=decision, notes=notes, offer=offer)
+    except HTTPException as exc:
+        database.session().rollback()
+        flash(f"未能提交 / Not saved: {exc.description}", "error")
+        return None
+    if voucher is not None:
+        flash(f"放款凭证已签发 / Voucher issued: {voucher.number}", "ok")
+        return redirect(url_for("pages.voucher_lookup", number=voucher.number))
+    flash(f"{app.ref}: {row.kind} review {row.decision} → {app.state}", "ok")
+    return redirect(url_for("pages.review_queue"))

@@ -1,0 +1,84 @@
+"""Page sessions: the user id (and the token used to sign in) in the signed Flask cookie,
+a per-session CSRF token, and a role gate that refuses before any data is read."""
+
+from __future__ import annotations
+
+import functools
+import hmac
+import secrets
+from collections.abc import Callable
+
+from flask import abort, g, redirect, request, session, url_for
+from sqlalchemy import select
+
+from chedaitong.db import Role, User
+from chedaitong.db.origination import ApiToken
+from webapp import database
+
+REVIEWS = (Role.REVIEWER, Role.ADMIN)
+ANALYSIS = (Role.ANALYST, Role.ADMIN)
+POSTLOAN = (Role.COLLECTOR, Role.ANALYST, Role.ADMIN)
+
+
+def csrf_token() -> str:
+    """The session's CSRF token (created on first use); forms send it back as ``csrf``."""
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(32)
+    return session["csrf"]
+
+
+def check_csrf() -> None:
+    """Refuse a POST whose ``csrf`` field does not match the session's token."""
+    sent, kept = request.form.get("csrf", ""), session.get("csrf", "")
+    if not kept or not hmac.compare_digest(sent, kept):
+        abort(400, "the form expired or did not come from this site; reload and try again")
+
+
+def sign_in(user: User, token_id: int) -> None:
+    """A fresh session (no fixation): user, the token that signed in, a new CSRF token."""
+    session.clear()
+    session.permanent = True
+    session["uid"], session["tid"] = user.id, token_id
+    csrf_token()
+
+
+def page_user() -> User | None:
+    """The signed-in user, or None; signing out happens when the token is revoked or the
+    user deactivated, since the session is re-checked on every request."""
+    if "page_user" in g:
+        return g.page_user
+    uid, tid = session.get("uid"), session.get("tid")
+    user = None
+    if uid is not None and tid is not None:
+        user = database.session().scalar(
+            select(User).join(ApiToken, ApiToken.user_id == User.id)
+            .where(User.id == uid, ApiToken.id == tid, ApiToken.revoked_at.is_(None)))
+        if user is not None and not user.active:
+            user = None
+    g.page_user = user
+    return user
+
+
+def roles(*allowed: Role) -> Callable:
+    """Anonymous → login page; a signed-in user without one of ``allowed`` → 403."""
+
+    def decorator(view: Callable) -> Callable:
+        @functools.wraps(view)
+        def wrapper(*args, **kwargs):
+            user = page_user()
+            if user is None:
+                return redirect(url_for("pages.login", next=request.full_path))
+            if user.role not in allowed:
+                abort(403, f"the {user.role.value} role may not open this page")
+            return view(*args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def safe_next(target: str | None) -> str | None:
+    """Only our own page paths are followed after login (no open redirect)."""
+    if target and target.startswith("/pages/") and "//" not in target and "\\" not in target:
+        return target
+    return None

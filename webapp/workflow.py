@@ -1,0 +1,104 @@
+"""The application state machine: the only place an application's `state` changes.
+
+Each step is a conditional UPDATE (``… WHERE id = :id AND state = :from``), so two requests
+racing for the same step (two reviewers approving one disbursement) cannot both win: the loser
+updates no row and gets 409 with the current state and the steps allowed from it.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlalchemy.orm import Session
+from werkzeug.exceptions import Conflict
+
+from chedaitong.db import Application
+from chedaitong.db.origination import StateTransition
+
+DRAFT = "draft"
+SUBMITTED = "submitted"
+APPROVED = "approved"
+DECLINED = "declined"
+REFERRED = "referred"
+SUPERSEDED = "superseded"  # a re-application replaced it
+PLAN_CHOSEN = "plan_chosen"
+CONTRACT_CREATED = "contract_created"
+CONTRACT_SIGNED = "contract_signed"
+LIVENESS_PASSED = "liveness_passed"
+DISBURSEMENT_REVIEW = "disbursement_review"
+REJECTED = "rejected"  # back office refused the disbursement
+DISBURSED = "disbursed"  # voucher issued
+PICKED_UP = "picked_up"
+DOCUMENTS_COMPLETE = "documents_complete"
+BOOKED = "booked"
+
+#: state → {action: next state}. Actions are what the API calls the step.
+TRANSITIONS: dict[str, dict[str, str]] = {
+    DRAFT: {"submit": SUBMITTED},
+    SUBMITTED: {"decide_approve": APPROVED, "decide_decline": DECLINED,
+                "decide_refer": REFERRED},
+    REFERRED: {"review_approve": APPROVED, "review_reject": DECLINED, "reapply": SUPERSEDED},
+    APPROVED: {"choose_plan": PLAN_CHOSEN, "reapply": SUPERSEDED},
+    DECLINED: {"reapply": SUPERSEDED},
+    PLAN_CHOSEN: {"create_contract": CONTRACT_CREATED},
+    CONTRACT_CREATED: {"sign_contract": CONTRACT_SIGNED},
+    CONTRACT_SIGNED: {"pass_liveness": LIVENESS_PASSED},
+    LIVENESS_PASSED: {"queue_disbursement": DISBURSEMENT_REVIEW},
+    DISBURSEMENT_REVIEW: {"approve_disbursement": DISBURSED,
+                          "reject_disbursement": REJECTED},
+    DISBURSED: {"confirm_pickup": PICKED_UP},
+    PICKED_UP: {"complete_documents": DOCUMENTS_COMPLETE},
+    DOCUMENTS_COMPLETE: {"book": BOOKED},
+    SUPERSEDED: {},
+    REJECTED: {},
+    BOOKED: {},
+}
+STATES = tuple(TRANSITIONS)
+
+
+class IllegalTransition(Conflict):
+    """409 naming the current state and the allowed next steps."""
+
+    def __init__(self, application: Application, action: str, state: str):
+        allowed = sorted(TRANSITIONS.get(state, {}))
+        super().__init__(f"cannot {action} an application in state {state}")
+        self.data = {"extra": {"current_state": state, "allowed_actions": allowed,
+                               "application_id": application.id}}
+
+
+def allowed_actions(state: str) -> list[str]:
+    return sorted(TRANSITIONS.get(state, {}))
+
+
+def check(application: Application, action: str) -> str:
+    """The state ``action`` leads to from the application's current state (409 otherwise)."""
+    target = TRANSITIONS.get(application.state, {}).get(action)
+    if target is None:
+        raise IllegalTransition(application, action, application.state)
+    return target
+
+
+def advance(session: Session, application: Application, action: str,
+            actor_id: int | None, note: str = "") -> str:
+    """Move the application by ``action`` atomically and record the step; return the new state.
+
+    Flushes, does not commit: the caller commits the step with its side effects (a voucher, a
+    review) in one transaction.
+    """
+    source = application.state
+    target = check(application, action)
+    result = session.execute(
+        update(Application)
+        .where(Application.id == application.id, Application.state == source)
+        .values(state=target)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        session.rollback()
+        current = session.get(Application, application.id)
+        session.refresh(current)
+        raise IllegalTransition(current, action, current.state)
+    application.state = target
+    session.add(StateTransition(application_id=application.id, from_state=source,
+                                to_state=target, actor_id=actor_id, note=note[:500]))
+    session.flush()
+    return target
