@@ -24,6 +24,7 @@ lint: install
 	$(BIN)/ruff check .
 
 test: lint
+	@if [ -z "$$CHEDAITONG_SKIP_BROWSER" ]; then bash scripts/ensure-chromium.sh; fi
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Demo data and model, built from the committed sample world only when absent.

@@ -85,12 +85,15 @@ def serve(host: str, port: int) -> None:
 def _register_subcommands() -> None:
     """Each part of the platform owns its command group; the console script collects them."""
     from decisioning.cli import decisions
+    from decisioning.postloan_cli import postloan
     from featurestore.cli import features
     from models.cli import model
     from ruleengine.cli import rules
+    from servicing.cli import servicing
+    from webapp.demo import demo
     from worldgen.cli import data
 
-    for group in (data, features, rules, model, decisions):
+    for group in (data, features, rules, model, decisions, servicing, postloan, demo):
         main.add_command(group)
 
 

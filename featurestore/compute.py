@@ -339,9 +339,13 @@ def loan_features(
     cols["months_on_book"] = months.clip(lower=0).to_numpy(dtype="float64")
 
     index = facts if isinstance(facts, FactIndex) else FactIndex.build(facts)
-    vg30 = _visible(e, index, "vehicle_gps").within_days(30)
+    vehicle_gps = _visible(e, index, "vehicle_gps")
+    vg30 = vehicle_gps.within_days(30)
     fix_days = replace(vg30, key=(vg30.event_us // US_PER_DAY).astype(object))
-    cols["vehicle_gps_offline_days_30d"] = 30 - fix_days.count_distinct_keys()
+    # A car whose tracker never reported is unknown, not dark: only a tracker that worked
+    # and stopped counts as offline.
+    cols["vehicle_gps_offline_days_30d"] = _or_missing(vehicle_gps.has_any(),
+                                                       30 - fix_days.count_distinct_keys())
     cols["vehicle_out_of_province_share_30d"] = vg30.mean()
 
     app = _visible(e, index, "app")

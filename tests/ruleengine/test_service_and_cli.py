@@ -44,7 +44,7 @@ def test_evaluate_frame_matches_evaluate(svc, catalog):
 
 
 def test_postloan_and_products_through_the_service(svc):
-    ev = svc.evaluate({"days_past_due": 45, "vehicle_gps_offline_days_30d": 10}, "postloan")
+    ev = svc.evaluate({"days_past_due": 45, "vehicle_gps_offline_days_30d": 29}, "postloan")
     assert ev.actions == ("outsourced_collection", "gps_alert")
     offers = svc.match_products(
         {
