@@ -40,10 +40,18 @@ var/models/aliases.json: var/frame.parquet
 
 demo-model: var/models/aliases.json
 
-demo: install demo-model
-	mkdir -p var
+var/demo-tokens.json: var/models/aliases.json
 	$(BIN)/chedaitong db upgrade
-	$(BIN)/chedaitong serve --host 127.0.0.1 --port 5000
+	$(BIN)/chedaitong demo seed
+
+# Serves the API and pages on 127.0.0.1:5000 with the vendor sandbox on 127.0.0.1:5100
+# (answering from the sample world); Ctrl-C stops both.
+demo: install demo-model var/demo-tokens.json
+	$(BIN)/chedaitong db upgrade
+	@$(BIN)/python -m vendors.sandbox --port 5100 --world data/sample & sandbox=$$!; \
+	trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \
+	echo "demo tokens: var/demo-tokens.json; pages: http://127.0.0.1:5000/pages/login"; \
+	CHEDAITONG_VENDOR_URL=http://127.0.0.1:5100 $(BIN)/chedaitong serve --host 127.0.0.1 --port 5000
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
