@@ -20,10 +20,13 @@ KIND_PATTERNS: list[tuple[str, str]] = [
 ]
 # A sender signature at the start or end: 【平台名】.
 SIGNATURE = re.compile(r"【([^】]{1,20})】")
-# Signatures that are banks, card issuers, couriers and the like are not lending platforms.
+# Signatures that are banks, card issuers, couriers, collection agencies and the like are not
+# lending platforms; an agency collecting for a lender names it: 受<lender>委托.
 NON_LENDER_SIGNATURE = re.compile(
-    r"银行|快递|顺丰|京东物流|中通|圆通|韵达|运营商|移动|联通|电信|淘宝|美团"
+    r"银行|快递|顺丰|京东物流|中通|圆通|韵达|运营商|移动|联通|电信|淘宝|美团|车贷通"
+    r"|资产管理|商务咨询|信息服务|法务|律师"
 )
+DELEGATED_BY = re.compile(r"受【?([^】，,。\s]{2,12}?)】?委托")
 
 
 def classify(texts: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -34,6 +37,7 @@ def classify(texts: pd.Series) -> tuple[pd.Series, pd.Series]:
         kind = kind.mask(texts.str.contains(pattern, regex=True), name)
     signature = texts.str.extract(SIGNATURE, expand=False).astype("string")
     lender = signature.where(~signature.fillna("").str.contains(NON_LENDER_SIGNATURE))
+    lender = texts.str.extract(DELEGATED_BY, expand=False).astype("string").fillna(lender)
     # Only lending and collection messages name a lending platform worth counting.
     lender = lender.where(kind.isin(["lending", "collection"]))
     return kind, lender

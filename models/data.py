@@ -219,7 +219,7 @@ class Split:
                 "test_from": self.test_from, **parts}
 
 
-def _naive_utc(value):
+def naive_utc(value):
     """Compare times in UTC without zones: feature-store frames carry UTC-aware timestamps,
     analysts' tables and cut-off dates usually none."""
     if isinstance(value, pd.Series):
@@ -237,10 +237,10 @@ def split_frame(prepared: Prepared, spec: SplitSpec = SplitSpec()) -> Split:
         pos = np.arange(n)
         split = Split(pos[:a], pos[a:b], pos[b:], "row order (no time column)", None, None)
     else:
-        ts = _naive_utc(frame[time])
+        ts = naive_utc(frame[time])
         if spec.valid_from is not None:
-            vf, tf = (_naive_utc(pd.Timestamp(spec.valid_from)),
-                      _naive_utc(pd.Timestamp(spec.test_from)))
+            vf, tf = (naive_utc(pd.Timestamp(spec.valid_from)),
+                      naive_utc(pd.Timestamp(spec.test_from)))
         else:
             ordered = ts.sort_values(kind="stable").to_numpy()
             # cut-offs to the second, so the stated dates are exactly the ones applied

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from models.data import naive_utc
 from models.features import FeatureSpec
 
 if TYPE_CHECKING:
@@ -233,11 +234,11 @@ def evaluate(
     data: dict[str, Any] = {"label": label, "rows": int(len(y)), "bads": int(y.sum()),
                             "bad_rate": float(y.mean())}
     if time and time in frame.columns:
-        ts = pd.to_datetime(frame[time])
+        ts = naive_utc(pd.to_datetime(frame[time]))
         data.update({"time_column": time, "from": str(ts.min()), "to": str(ts.max())})
         if oot_from:
             data["oot_from"] = oot_from
-            data["rows_before_oot"] = int((ts < pd.Timestamp(oot_from)).sum())
+            data["rows_before_oot"] = int((ts < naive_utc(pd.Timestamp(oot_from))).sum())
     summary: dict[str, Any] = {
         "version": model.version,
         "data": data,
@@ -324,7 +325,7 @@ def evaluate_version(
         columns[col] = replace(s, source_column=col)
     mapping = ColumnMapping(columns=columns)
     if since and time and time in frame.columns:
-        frame = frame[pd.to_datetime(frame[time]) >= pd.Timestamp(since)]
+        frame = frame[naive_utc(pd.to_datetime(frame[time])) >= naive_utc(pd.Timestamp(since))]
     prepared = prepare(frame, target=target, mapping=mapping, time=time or "",
                        min_rows=1, min_per_class=1)
     baseline = None

@@ -63,3 +63,18 @@ def test_malformed_catalog_entries_are_refused_with_the_feature_named(tmp_path, 
     path.write_text("features:\n  " + body + "\n", encoding="utf-8")
     with pytest.raises(CatalogError, match=message):
         load_catalog(path)
+
+
+def test_sms_classifier_names_the_lender_not_the_collection_agency():
+    import pandas as pd
+
+    from featurestore.sms import classify
+
+    kind, lender = classify(pd.Series([
+        "【恒信资产管理】受锦程小贷委托，您的借款已逾期，请尽快处理。",
+        "【锦程小贷】您的借款已逾期3天，请立即还款。",
+        "【招商银行】您的信用卡账单已出，最低还款100元。",
+        "【顺丰速运】您的快递已送达。",
+    ]))
+    assert list(kind.fillna("-")) == ["collection", "collection", "credit_card", "-"]
+    assert list(lender.fillna("-")) == ["锦程小贷", "锦程小贷", "-", "-"]
