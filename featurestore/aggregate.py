@@ -25,10 +25,21 @@ def micros(values: pd.Series | pd.DatetimeIndex) -> np.ndarray:
     )
 
 
+def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """Integer codes (-1 for missing) and the distinct values they index."""
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    return codes.astype(np.int32), pd.Index(uniques, dtype=object)
+
+
 @dataclass(frozen=True)
 class FactIndex:
-    """Facts sorted by (source, customer) so each entity's facts of a source are one slice."""
+    """Facts as integer codes sorted by (source, customer), so each entity's facts of one
+    source are one contiguous slice; text lives once in the `*_names` indexes."""
 
+    source_names: pd.Index
+    customer_names: pd.Index
+    kind_names: pd.Index
+    key_names: pd.Index
     source: np.ndarray
     customer: np.ndarray
     kind: np.ndarray
@@ -39,24 +50,43 @@ class FactIndex:
 
     @classmethod
     def build(cls, facts: pd.DataFrame) -> FactIndex:
-        src = facts["source"].to_numpy(dtype=object).astype(str)
-        cust = facts["customer_id"].to_numpy(dtype=object).astype(str)
+        src, src_names = _codes(facts["source"])
+        cust, cust_names = _codes(facts["customer_id"].astype(str)
+                                  if not isinstance(facts["customer_id"].dtype,
+                                                    pd.CategoricalDtype)
+                                  else facts["customer_id"])
+        kind, kind_names = _codes(facts["kind"])
+        key, key_names = _codes(facts["key"])
         order = np.lexsort((cust, src))
         return cls(
-            source=src[order],
-            customer=cust[order],
-            kind=facts["kind"].to_numpy(dtype=object)[order].astype(str),
+            source_names=src_names, customer_names=pd.Index(cust_names.astype(str)),
+            kind_names=kind_names, key_names=key_names,
+            source=src[order], customer=cust[order], kind=kind[order],
             event_us=micros(facts["event_time"])[order],
             uploaded_us=micros(facts["uploaded_at"])[order],
-            value=facts["value"].to_numpy(dtype="float64")[order],
-            key=facts["key"].to_numpy(dtype=object)[order],
+            value=facts["value"].to_numpy(dtype="float64")[order], key=key[order],
         )
+
+    def source_slice(self, source: str) -> slice:
+        code = self.source_names.get_indexer([source])[0]
+        if code < 0:
+            return slice(0, 0)
+        return slice(np.searchsorted(self.source, code, "left"),
+                     np.searchsorted(self.source, code, "right"))
+
+    def customer_codes(self, customers: np.ndarray) -> np.ndarray:
+        """Codes of entity customers (-1 for a customer without any fact)."""
+        return self.customer_names.get_indexer(pd.Index(customers).astype(str))
+
+    def kind_codes(self, *kinds: str) -> np.ndarray:
+        return self.kind_names.get_indexer(list(kinds))
 
 
 @dataclass(frozen=True)
 class Visible:
     """(entity row, fact) pairs of one source that the row may see at its as-of time."""
 
+    index: FactIndex
     n_rows: int
     row: np.ndarray
     kind: np.ndarray
@@ -67,47 +97,35 @@ class Visible:
     key: np.ndarray
 
     @classmethod
-    def join(
-        cls, index: FactIndex, source: str, customers: np.ndarray, as_of_us: np.ndarray
-    ) -> Visible:
-        lo_s = np.searchsorted(index.source, source, side="left")
-        hi_s = np.searchsorted(index.source, source, side="right")
-        cust = index.customer[lo_s:hi_s]
-        lo = np.searchsorted(cust, customers, side="left")
-        hi = np.searchsorted(cust, customers, side="right")
-        counts = hi - lo
+    def join(cls, index: FactIndex, source: str, customers: np.ndarray,
+             as_of_us: np.ndarray) -> Visible:
+        sl = index.source_slice(source)
+        cust = index.customer[sl]
+        wanted = index.customer_codes(customers)
+        lo = np.searchsorted(cust, wanted, side="left")
+        hi = np.searchsorted(cust, wanted, side="right")
+        counts = np.where(wanted >= 0, hi - lo, 0)
         row = np.repeat(np.arange(len(customers)), counts)
         # positions lo[r] .. hi[r]-1 for each row, without a Python loop
         starts = np.repeat(lo - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
-        pos = lo_s + starts + np.arange(counts.sum())
+        pos = sl.start + starts + np.arange(counts.sum())
         as_of = as_of_us[row]
         ok = (index.event_us[pos] <= as_of) & (index.uploaded_us[pos] <= as_of)
         row, pos = row[ok], pos[ok]
         return cls(
-            n_rows=len(customers),
-            row=row,
-            kind=index.kind[pos],
+            index=index, n_rows=len(customers), row=row, kind=index.kind[pos],
             age_days=(as_of_us[row] - index.event_us[pos]) / US_PER_DAY,
-            event_us=index.event_us[pos],
-            uploaded_us=index.uploaded_us[pos],
-            value=index.value[pos],
-            key=index.key[pos],
+            event_us=index.event_us[pos], uploaded_us=index.uploaded_us[pos],
+            value=index.value[pos], key=index.key[pos],
         )
 
     def subset(self, mask: np.ndarray) -> Visible:
-        return Visible(
-            self.n_rows,
-            self.row[mask],
-            self.kind[mask],
-            self.age_days[mask],
-            self.event_us[mask],
-            self.uploaded_us[mask],
-            self.value[mask],
-            self.key[mask],
-        )
+        return Visible(self.index, self.n_rows, self.row[mask], self.kind[mask],
+                       self.age_days[mask], self.event_us[mask], self.uploaded_us[mask],
+                       self.value[mask], self.key[mask])
 
     def of_kind(self, *kinds: str) -> Visible:
-        return self.subset(np.isin(self.kind, kinds))
+        return self.subset(np.isin(self.kind, self.index.kind_codes(*kinds)))
 
     def within_days(self, days: float) -> Visible:
         return self.subset(self.age_days < days)
@@ -128,17 +146,14 @@ class Visible:
             return np.where(n > 0, self.total() / n, np.nan)
 
     def count_distinct_keys(self) -> np.ndarray:
-        has_key = (
-            np.array([k is not None and k == k for k in self.key], dtype=bool)
-            if len(self.key)
-            else np.zeros(0, dtype=bool)
-        )
-        rows, keys = self.row[has_key], self.key[has_key].astype(str)
+        """Distinct non-negative key codes per row (digests, or any integer key)."""
+        has_key = self.key >= 0
+        rows, keys = self.row[has_key].astype(np.int64), self.key[has_key].astype(np.int64)
         if not len(rows):
             return np.zeros(self.n_rows)
-        codes = np.unique(keys, return_inverse=True)[1]
-        pairs = np.unique(rows.astype(np.int64) * (codes.max() + 1) + codes)
-        return np.bincount(pairs // (codes.max() + 1), minlength=self.n_rows).astype("float64")
+        span = int(keys.max()) + 1
+        pairs = np.unique(rows * span + keys)
+        return np.bincount(pairs // span, minlength=self.n_rows).astype("float64")
 
     def median(self) -> np.ndarray:
         out = np.full(self.n_rows, np.nan)
@@ -155,19 +170,23 @@ class Visible:
         return out
 
     def latest(self, kind: str | None = None, column: str = "value") -> np.ndarray:
-        """The value (or key) of the most recent fact per row: latest event, then upload."""
+        """The value (or the key / kind text) of the most recent fact per row: latest event,
+        then latest upload."""
         v = self if kind is None else self.of_kind(kind)
-        out = (
-            np.full(self.n_rows, np.nan)
-            if column == "value"
+        text = {"key": self.index.key_names, "kind": self.index.kind_names}.get(column)
+        out = np.full(self.n_rows, np.nan) if text is None \
             else np.full(self.n_rows, None, dtype=object)
-        )
         if not len(v.row):
             return out
         order = np.lexsort((v.uploaded_us, v.event_us, v.row))
         rows = v.row[order]
         last = np.flatnonzero(np.r_[rows[1:] != rows[:-1], True])
-        out[rows[last]] = getattr(v, column)[order][last]
+        picked = getattr(v, column)[order][last]
+        if text is not None:
+            names = np.asarray(text, dtype=object)
+            picked = np.where(picked >= 0, names[np.clip(picked, 0, None)], None) \
+                if len(names) else np.full(len(picked), None, dtype=object)
+        out[rows[last]] = picked
         return out
 
     def latest_upload_only(self) -> Visible:

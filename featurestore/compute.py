@@ -104,17 +104,17 @@ def _shared_device_customers(e: pd.DataFrame, index: FactIndex) -> np.ndarray:
     """
     own = _visible(e, index, "device")
     out = np.zeros(len(e))
-    lo = np.searchsorted(index.source, "device", side="left")
-    hi = np.searchsorted(index.source, "device", side="right")
-    if not len(own.row) or lo == hi:
+    sl = index.source_slice("device")
+    if not len(own.row) or sl.start == sl.stop:
         return out
-    dev_key = index.key[lo:hi].astype(str)
-    dev_cust, dev_up = index.customer[lo:hi], index.uploaded_us[lo:hi]
-    order = np.argsort(dev_key, kind="stable")
-    dev_key, dev_cust, dev_up = dev_key[order], dev_cust[order], dev_up[order]
-    customers = e["customer_id"].to_numpy(dtype=object).astype(str)
+    order = np.argsort(index.key[sl], kind="stable")
+    dev_key = index.key[sl][order]
+    dev_cust, dev_up = index.customer[sl][order], index.uploaded_us[sl][order]
+    customers = index.customer_codes(e["customer_id"].to_numpy(dtype=object))
     as_of = micros(e["as_of"])
-    for row, key in zip(own.row, own.key.astype(str), strict=True):
+    for row, key in zip(own.row, own.key, strict=True):
+        if key < 0:
+            continue
         a, b = np.searchsorted(dev_key, key, "left"), np.searchsorted(dev_key, key, "right")
         others = dev_cust[a:b][(dev_cust[a:b] != customers[row]) & (dev_up[a:b] <= as_of[row])]
         out[row] = max(out[row], len(np.unique(others)))
@@ -341,7 +341,7 @@ def loan_features(
     index = facts if isinstance(facts, FactIndex) else FactIndex.build(facts)
     vehicle_gps = _visible(e, index, "vehicle_gps")
     vg30 = vehicle_gps.within_days(30)
-    fix_days = replace(vg30, key=(vg30.event_us // US_PER_DAY).astype(object))
+    fix_days = replace(vg30, key=vg30.event_us // US_PER_DAY)
     # A car whose tracker never reported is unknown, not dark: only a tracker that worked
     # and stopped counts as offline.
     cols["vehicle_gps_offline_days_30d"] = _or_missing(vehicle_gps.has_any(),

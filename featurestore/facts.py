@@ -62,15 +62,18 @@ def empty_facts() -> pd.DataFrame:
 
 
 def normalise_facts(facts: pd.DataFrame) -> pd.DataFrame:
-    """Canonical column order and dtypes (UTC timestamps, float values, string keys)."""
+    """Canonical column order and dtypes: UTC timestamps, float values, and the four text
+    columns as categoricals — a world has tens of millions of facts over a few thousand
+    distinct strings, so codes (not one Python string per cell) keep it in memory."""
     out = facts.loc[:, FACT_COLUMNS].copy()
-    out["customer_id"] = out["customer_id"].astype(object)
-    out["source"] = out["source"].astype(object)
-    out["kind"] = out["kind"].astype(object)
+    for col in ("customer_id", "source", "kind", "key"):
+        values = out[col]
+        if not isinstance(values.dtype, pd.CategoricalDtype):
+            values = values.astype(object).where(values.notna(), None).astype("category")
+        out[col] = values
     for col in ("event_time", "uploaded_at"):
         out[col] = to_utc(out[col])
     out["value"] = pd.to_numeric(out["value"], errors="raise").astype("float64")
-    out["key"] = out["key"].astype(object).where(out["key"].notna(), None)
     return out.reset_index(drop=True)
 
 
