@@ -122,8 +122,10 @@ class DecisionService:
             if not report.found or not report.report_json:
                 gaps.append(f"{bureau}_no_file")
                 continue
+            # Stamped with when we pulled it: that is what freshness and point-in-time
+            # visibility are about (a sandbox may answer with a historical report date).
             pulled += self.store.ingest_bureau(session, customer, bureau, report.report_json,
-                                               min(report.reported_at or as_of, as_of)).stored
+                                               as_of).stored
         return gaps, pulled
 
     @staticmethod

@@ -200,7 +200,11 @@ def build_offline_store(world: Path, out: Path, digest: Digest) -> dict[str, int
 
 
 def load_facts(store: Path) -> pd.DataFrame:
-    return normalise_facts(pd.read_parquet(Path(store) / "facts.parquet"))
+    """The store's facts; text columns are read straight into categoricals (no per-cell
+    Python strings for tens of millions of rows)."""
+    text = ["customer_id", "source", "kind", "key"]
+    return normalise_facts(pd.read_parquet(Path(store) / "facts.parquet",
+                                           read_dictionary=text))
 
 
 def historical_applications(

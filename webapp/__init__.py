@@ -8,11 +8,28 @@ from typing import Any
 
 from flask import Flask
 from flask_smorest import Api
+from werkzeug.routing import IntegerConverter
 
 from chedaitong import __version__
 from chedaitong.config import Settings
 from webapp import applications, backoffice, customers, database, errors, health, services
 from webapp.pages import bp as pages_bp
+
+
+def _numeric_bounds(self, field, ret, **kwargs) -> dict:
+    """Decimal fields serialise as strings, and so would their Range bounds: the OpenAPI
+    document must give ``minimum``/``maximum`` as numbers."""
+    return {k: float(ret[k]) for k in ("minimum", "maximum")
+            if isinstance(ret.get(k), str)}
+
+
+class IdConverter(IntegerConverter):
+    """``<int:…>`` path ids within the databases' integer range: a larger one is 404, not an
+    overflow in the driver."""
+
+    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's signature
+        kwargs.setdefault("max", 2**31 - 1)
+        super().__init__(map, *args, **kwargs)
 
 
 def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
@@ -23,6 +40,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     """
     settings = config if isinstance(config, Settings) else Settings.from_env(**dict(config or {}))
     app = Flask(__name__)
+    app.url_map.converters["int"] = IdConverter
     app.config.update(
         SECRET_KEY=settings.secret_key,
         CHEDAITONG=settings,
@@ -45,6 +63,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     services.init_app(app, settings)
     app.config["MAX_CONTENT_LENGTH"] = 12 * 1024 * 1024  # uploads: 10 MB + form overhead
     api = Api(app)
+    api.ma_plugin.converter.add_attribute_function(_numeric_bounds)
     errors.init_app(app)  # after Api: ours replace flask-smorest's handlers
     api.register_blueprint(health.blp)
     for blp in (customers.blp, applications.blp, backoffice.blp):

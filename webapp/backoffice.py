@@ -113,7 +113,7 @@ def create_staff(body):
 @blp.response(200, RulesOut)
 @blp.doc(security=[BEARER])
 def rules_versions():
-    return {"versions": services().decision_service().rules.current_versions()}
+    return {"versions": services().rulebook().current_versions()}
 
 
 @blp.route("/admin/rules/reload", methods=["POST"])
@@ -123,7 +123,7 @@ def rules_versions():
 @blp.doc(security=[BEARER])
 def rules_reload():
     """Hot-reload the rule files; on error the previous version keeps serving."""
-    rules = services().decision_service().rules
+    rules = services().rulebook()
     try:
         rules.reload()
     except ReloadError as exc:

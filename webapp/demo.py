@@ -27,8 +27,9 @@ def demo() -> None:
               default=WORLD, show_default=True)
 @click.option("--customers", type=int, default=50, show_default=True)
 def seed(world: Path, customers: int) -> None:
-    """Load the sample world (dealers, consultants, staff, customers with their data) and print
-    demo tokens (also written to <var dir>/demo-tokens.json)."""
+    """Load the sample world (dealers, consultants, staff, customers with their data, booked
+    loans) and print demo tokens (also written to <var dir>/demo-tokens.json), with a world
+    customer whose application the configured rules and model approve, for `demo journey`."""
     import pandas as pd
     from sqlalchemy import select
     from sqlalchemy.orm import Session
@@ -45,18 +46,20 @@ def seed(world: Path, customers: int) -> None:
     engine = make_engine(settings.database_url)
     migrations.upgrade(engine)
     store = FeatureStore(DataCipher(settings.data_key))
-    tokens: dict[str, str] = {}
+    tokens: dict[str, object] = {}
     with Session(engine) as s:
         if s.scalar(select(User).where(User.username == "demo-admin")) is not None:
             raise click.ClickException("already seeded (demo-admin exists); use a fresh database")
         ids = load_world(s, store, world, customers=customers)
         dealers = dict(s.execute(select(Dealer.code, Dealer.id)).all())
+        users: dict[str, User] = {}
 
         def user(name: str, role: Role, dealer_id: int | None = None) -> User:
             u = User(username=name, display_name=name, role=role, dealer_id=dealer_id)
             s.add(u)
             s.flush()
             tokens[name] = issue_token(s, u, label="demo")
+            users[name] = u
             return u
 
         consultants = pd.read_parquet(world / "consultants.parquet")
@@ -69,28 +72,97 @@ def seed(world: Path, customers: int) -> None:
         for world_id, customer_id in list(ids["customers"].items())[:5]:
             u = user(f"cust-{world_id}", Role.CUSTOMER)
             s.get(Customer, customer_id).user_id = u.id
+        s.commit()
+        journey_case = _approvable_case(s, settings, store, world, ids, users, user)
+        if journey_case:
+            tokens["journey"] = journey_case
         _load_portfolio(s, world, ids)
         s.commit()
     out = Path(settings.var_dir) / TOKENS_FILE
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(tokens, indent=1))
+    out.write_text(json.dumps(tokens, indent=1, ensure_ascii=False))
+    out.chmod(0o600)  # bearer tokens
     click.echo(f"seeded {len(ids['dealers'])} dealers, {len(ids['customers'])} customers, "
-               f"{len(ids['applications'])} applications, {len(tokens)} users")
+               f"{len(ids['applications'])} applications, {len(users)} users")
     for name in ("demo-admin", "demo-reviewer", "demo-analyst"):
         click.echo(f"  {name:16} {tokens[name]}")
     first = next(k for k in tokens if k.startswith("SC"))
     click.echo(f"  {first:16} {tokens[first]}  (consultant)")
+    if journey_case:
+        click.echo(f"  journey: customer {journey_case['customer']} with consultant "
+                   f"{journey_case['consultant']} (world application {journey_case['world_ref']}"
+                   f", approved by model {journey_case['model_version']})")
     click.echo(f"all tokens: {out}")
 
 
+def _approvable_case(session, settings, store, world: Path, ids: dict, users: dict,
+                     user) -> dict | None:
+    """Probe the loaded world applications with the configured decision service (no vendors,
+    each probe rolled back) and give the first approved one's customer a login, for
+    `demo journey`. None (with a message) when nothing is approved, e.g. without a model."""
+    import pandas as pd
+
+    from chedaitong.db import Application, Customer, Role
+    from decisioning.factory import build_service
+
+    service = build_service(settings)
+    service.vendors = None  # the world's reports are on file; seeding calls no vendor
+    service.rules_archive = None
+    if service.model is None:
+        click.echo(f"no champion model in {settings.model_dir}: no approvable journey case "
+                   "(train one with `make demo-model`)")
+        return None
+    world_apps = pd.read_parquet(world / "applications.parquet",
+                                 columns=["application_id", "consultant_id"])
+    consultant_of = dict(zip(world_apps["application_id"], world_apps["consultant_id"],
+                             strict=True))
+    world_id = {v: k for k, v in ids["customers"].items()}
+    for ref, app_id in ids["applications"].items():
+        consultant = consultant_of.get(ref)
+        if consultant not in users:
+            continue
+        app = session.get(Application, app_id)
+        with session.begin_nested() as probe:
+            outcome = service.decide(session, app).outcome  # as of now, like the server
+            probe.rollback()
+        if outcome != "approve":
+            continue
+        customer = session.get(Customer, app.customer_id)
+        login = next((n for n, u in users.items() if u.id == customer.user_id), None)
+        if login is None:
+            login = f"cust-{world_id[customer.id]}"
+            customer.user_id = user(login, Role.CUSTOMER).id
+            session.flush()
+        return {"customer": login, "consultant": consultant, "world_ref": ref,
+                "model_version": service.model.version,
+                "id_number": store.profile(customer).id_number,
+                "application": {k: (str(v) if not isinstance(v, int) else v) for k, v in (
+                    ("vehicle_brand", app.vehicle_brand), ("vehicle_model", app.vehicle_model),
+                    ("vehicle_price", app.vehicle_price), ("lease_type", app.lease_type),
+                    ("down_payment", app.down_payment), ("loan_amount", app.loan_amount),
+                    ("term_months", app.term_months))}}
+    click.echo("no loaded world application is approved by the configured rules and model; "
+               "`demo journey` will register a new customer instead")
+    return None
+
+
 def _load_portfolio(session, world: Path, ids: dict) -> None:
-    """Hook for the sample world's booked loans and repayments (servicing owns the loader)."""
+    """The sample world's booked loans with their repayment history (servicing owns the
+    loader). A failing loader leaves the rest of the seed in place and says so."""
     try:
         from servicing.worldload import load_world_loans  # type: ignore[import-not-found]
     except ImportError:
-        click.echo("servicing.worldload.load_world_loans not available: no portfolio loaded")
+        click.echo("servicing.worldload.load_world_loans not available: loans were not loaded")
         return
-    load_world_loans(session, world, ids)
+    try:
+        with session.begin_nested():
+            loaded = load_world_loans(session, world, ids)
+    except Exception as exc:  # noqa: BLE001 - the portfolio is optional for the demo
+        click.echo(f"loans were not loaded: servicing.worldload.load_world_loans failed "
+                   f"({type(exc).__name__}: {exc})")
+        return
+    count = len(loaded) if hasattr(loaded, "__len__") else loaded
+    click.echo(f"loaded the sample world's booked loans with repayments ({count})")
 
 
 @demo.command()
@@ -98,15 +170,19 @@ def _load_portfolio(session, world: Path, ids: dict) -> None:
 @click.option("--tokens", "tokens_path", type=click.Path(exists=True, path_type=Path),
               help="demo-tokens.json written by `demo seed` (default: <var dir>/...)")
 def journey(base_url: str, tokens_path: Path | None) -> None:
-    """Walk one new customer's loan through every step against a running server."""
+    """Walk one loan through every step against a running server, printing each step and the
+    elapsed time: the seeded world customer whose application the rules approve (or, from an
+    older seed, a newly registered customer). Exits 1 with the reasons on a decline/refer."""
     import httpx
 
     from chedaitong.config import Settings
-    from vendors.testing import make_id_number
 
     path = tokens_path or Path(Settings.from_env().var_dir) / TOKENS_FILE
+    if not Path(path).exists():
+        raise click.ClickException(f"{path} not found: run `chedaitong demo seed` first")
     tokens = json.loads(Path(path).read_text())
-    consultant = next(k for k in tokens if k.startswith("SC"))
+    case = tokens.get("journey")
+    consultant = case["consultant"] if case else next(k for k in tokens if k.startswith("SC"))
     staff = {"c": {"Authorization": f"Bearer {tokens[consultant]}"},
              "r": {"Authorization": f"Bearer {tokens['demo-reviewer']}"}}
     started = time.perf_counter()
@@ -114,47 +190,56 @@ def journey(base_url: str, tokens_path: Path | None) -> None:
 
     def step(label: str, method: str, url: str, who: dict, ok: int = 200, **kw) -> dict:
         t0 = time.perf_counter()
-        r = client.request(method, url, headers=who, **kw)
+        try:
+            r = client.request(method, url, headers=who, **kw)
+        except httpx.HTTPError as exc:
+            raise click.ClickException(f"{label}: cannot reach {base_url}{url} ({exc}); "
+                                       "is the server running?") from None
         ms = (time.perf_counter() - t0) * 1e3
-        state = r.json().get("state", "") if r.headers.get("content-type", "").startswith(
-            "application/json") and isinstance(r.json(), dict) else ""
+        try:
+            body = r.json()
+        except ValueError:
+            body = {}
+        state = body.get("state", "") if isinstance(body, dict) else ""
         click.echo(f"{time.perf_counter() - started:7.2f}s {ms:7.1f} ms  {r.status_code}  "
                    f"{label:38} {state}")
         if r.status_code != ok:
-            raise click.ClickException(f"{label} failed: {r.text[:300]}")
-        return r.json()
+            raise click.ClickException(f"{label} failed with HTTP {r.status_code}: "
+                                       f"{r.text[:300]}")
+        return body
 
-    seq = secrets.randbelow(1000)
-    idn = make_id_number(f"11010119900101{seq:03d}")
-    reg = step("customer registers", "POST", "/customers/register", {}, 201,
-               json={"username": f"demo{secrets.token_hex(4)}", "display_name": "演示用户"})
-    me = {"Authorization": f"Bearer {reg['token']}"}
-    step("completes personal information", "PUT", "/customers/me/profile", me, 201,
-         json={"name": "演示用户", "id_number": idn, "phone": f"1390000{seq:04d}",
-               "birth_date": "1990-01-01", "home_lat": 39.9, "home_lon": 116.4,
-               "monthly_income": 20000})
-    step("ID card check", "POST", "/customers/me/id-check", me, 201)
-    step("four-element check", "POST", "/customers/me/four-element", me, 201,
-         json={"card_number": "6222020200112233445", "phone": f"1390000{seq:04d}"})
+    if case:
+        click.echo(f"world customer {case['customer']} (world application "
+                   f"{case['world_ref']}), consultant {consultant}")
+        me = {"Authorization": f"Bearer {tokens[case['customer']]}"}
+        step("customer signs in", "GET", "/customers/me", me)
+        idn, order = case["id_number"], case["application"]
+    else:
+        click.echo("no journey case in the tokens file (seeded without a model?): "
+                   "registering a new customer, whom the rules may refer")
+        me, idn = _register_new_customer(step)
+        order = {"vehicle_brand": "比亚迪", "vehicle_model": "汉 EV",
+                 "vehicle_price": "250000.00", "lease_type": "direct_lease",
+                 "down_payment": "60000.00", "loan_amount": "150000.00", "term_months": 36}
     step("credit authorisation", "POST", "/customers/me/credit-authorization", me, 201,
          json={"consent": True})
-    step("GPS upload", "POST", "/customers/me/device/gps", me, 201,
-         json={"records": [{"event_time": "2026-01-01T08:00:00+00:00", "lat": 39.9,
-                            "lon": 116.4}]})
     app = step("consultant creates application", "POST", "/applications", staff["c"], 201,
-               json={"id_number": idn, "vehicle_brand": "比亚迪", "vehicle_model": "汉 EV",
-                     "vehicle_price": "250000.00", "lease_type": "direct",
-                     "down_payment": "60000.00", "loan_amount": "150000.00",
-                     "term_months": 36})
+               json={"id_number": idn, **order})
     aid = app["id"]
     step("uploads credit authorisation", "POST", f"/applications/{aid}/authorization",
          staff["c"], 201, files={"file": ("auth.pdf", b"%PDF-1.4 demo", "application/pdf")})
     detail = step("submits → decision", "POST", f"/applications/{aid}/submit", staff["c"])
-    if detail["state"] == "referred":
-        step("back office approves referral", "POST", f"/reviews/{aid}", staff["r"], 201,
-             json={"decision": "approve", "notes": "demo", "annual_rate": "0.0899"})
-    elif detail["state"] != "approved":
-        raise click.ClickException(f"declined: {detail['decision']['reasons']}")
+    if detail["state"] != "approved":
+        reasons = "; ".join(f"{x.get('reason_code')}: {x.get('reason_en')}"
+                            for x in (detail.get("decision") or {}).get("reasons", []))
+        raise click.ClickException(
+            f"application {aid} was {detail['state']} ({reasons or 'no reasons given'}); "
+            "the journey needs an approval — re-seed with a champion model (`make demo-model`"
+            " then `chedaitong demo seed` on a fresh database)")
+    offer = detail["offers"][0]
+    click.echo(f"{'':27}offer {offer['product_id']}: {offer['financed_amount']} at "
+               f"{offer['annual_rate']} over {offer['term']} months, first installment "
+               f"{offer['first_installment']}")
     step("customer accepts the plan", "POST", f"/applications/{aid}/plan", me, json={})
     step("consultant generates contract", "POST", f"/applications/{aid}/contract", staff["c"],
          201)
@@ -166,6 +251,8 @@ def journey(base_url: str, tokens_path: Path | None) -> None:
                                    "image/jpeg")})
         if v["passed"]:
             break
+    else:
+        raise click.ClickException("liveness did not pass in 10 attempts")
     step("back office approves disbursement", "POST", f"/reviews/{aid}", staff["r"], 201,
          json={"decision": "approve", "notes": "demo"})
     voucher = step("consultant gets voucher", "GET", f"/applications/{aid}/voucher", staff["c"])
@@ -180,3 +267,23 @@ def journey(base_url: str, tokens_path: Path | None) -> None:
     final = step("final state", "GET", f"/applications/{aid}", staff["c"])
     click.echo(f"journey done in {time.perf_counter() - started:.2f}s: {final['state']} "
                f"loan {final.get('loan_ref')}")
+    if final["state"] != "booked":
+        raise click.ClickException(f"the loan was not booked (state {final['state']})")
+
+
+def _register_new_customer(step) -> tuple[dict, str]:
+    from vendors.testing import make_id_number
+
+    seq = secrets.randbelow(1000)
+    idn = make_id_number(f"11010119900101{seq:03d}")
+    reg = step("customer registers", "POST", "/customers/register", {}, 201,
+               json={"username": f"demo{secrets.token_hex(4)}", "display_name": "演示用户"})
+    me = {"Authorization": f"Bearer {reg['token']}"}
+    step("completes personal information", "PUT", "/customers/me/profile", me, 201,
+         json={"name": "演示用户", "id_number": idn, "phone": f"1390000{seq:04d}",
+               "birth_date": "1990-01-01", "home_lat": 39.9, "home_lon": 116.4,
+               "monthly_income": 20000})
+    step("ID card check", "POST", "/customers/me/id-check", me, 201)
+    step("four-element check", "POST", "/customers/me/four-element", me, 201,
+         json={"card_number": "6222020200112233445", "phone": f"1390000{seq:04d}"})
+    return me, idn

@@ -368,7 +368,7 @@ def contract_text(session: Session, svc: Services, application: Application,
         f"  {application.vehicle_brand} {application.vehicle_model}, price "
         f"CNY {application.vehicle_price}",
         f"  Lease type: {application.lease_type}; "
-        f"{'deposit' if application.lease_type == 'direct' else 'down payment'} "
+        f"{'deposit' if application.lease_type in ('direct', 'direct_lease') else 'down payment'} "
         f"CNY {application.down_payment}",
         "",
         "Plan",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask_smorest.fields import Upload
-from marshmallow import RAISE, Schema, fields, validate, validates_schema
+from marshmallow import RAISE, Schema, fields, post_load, validate, validates_schema
 from marshmallow.exceptions import ValidationError
 
 from webapp import flows, workflow
@@ -113,12 +113,21 @@ class ApplicationIn(Strict):
     vehicle_model = fields.String(required=True, validate=validate.Length(1, 64))
     vehicle_price = fields.Decimal(required=True, validate=validate.Range(10_000, 5_000_000),
                                    **MONEY)
-    lease_type = fields.String(required=True, validate=validate.OneOf(["direct", "leaseback"]))
+    lease_type = fields.String(
+        required=True, validate=validate.OneOf(["direct_lease", "leaseback", "direct"]),
+        metadata={"description": "direct_lease or leaseback (the products' lease types); "
+                                 "'direct' is accepted as direct_lease"})
     down_payment = fields.Decimal(required=True, validate=validate.Range(0, 5_000_000), **MONEY)
     loan_amount = fields.Decimal(required=True, validate=validate.Range(1_000, 5_000_000),
                                  **MONEY)
     term_months = fields.Integer(required=True, strict=True,
                                  validate=validate.OneOf([12, 18, 24, 36, 48, 60]))
+
+    @post_load
+    def _canonical_lease_type(self, data, **kwargs):
+        if data.get("lease_type") == "direct":  # the products (rules/products.yaml) say so
+            data["lease_type"] = "direct_lease"
+        return data
 
 
 class ReapplyIn(Strict):

@@ -36,6 +36,13 @@ class Services:
             self.decisions = build_service(self.settings)  # type: ignore[arg-type]
         return self.decisions
 
+    def rulebook(self):
+        """The serving rule book, or 503 when the decision service has none."""
+        rules = getattr(self.decision_service(), "rules", None)
+        if rules is None:
+            raise ServiceUnavailable("no rule book is loaded")
+        return rules
+
     def vendor(self, name: str):
         """The named vendor adapter, or 503 when no vendor URL is configured."""
         if self.vendors is None:

@@ -1,0 +1,64 @@
+"""OpenAPI fuzzing: schemathesis generates requests for every operation in /openapi.json and
+sends them to the app in-process (WSGI) as a consultant, a customer, a reviewer and an
+analyst. Whatever it sends, the API must answer 4xx, never 5xx."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis.errors import Unsatisfiable
+
+from ruleengine.registry import RuleBook
+from webapp.services import EXTENSION
+
+from .conftest import ROOT, new_application, register_customer
+
+schemathesis = pytest.importorskip("schemathesis")
+from schemathesis.checks import not_a_server_error  # noqa: E402
+
+EXAMPLES = 15  # per operation; each example is sent once per role
+ROLES = ("c1", "customer", "r1", "an")
+
+
+def test_no_operation_answers_5xx_to_generated_requests(api, staff):
+    rulebook = RuleBook(ROOT / "rules")  # the stub decision service has none
+    api.extensions[EXTENSION].decisions.rules = rulebook
+    client = api.test_client()
+    token, idn = register_customer(client, "fuzzy", 7)
+    staff.tokens["customer"] = token
+    new_application(client, staff, "c1", idn)  # something to find at /applications/1
+    schema = schemathesis.openapi.from_wsgi("/openapi.json", api)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 30
+    failures: list[str] = []
+
+    def fuzzer(operation):
+        label = f"{operation.method.upper()} {operation.path}"
+
+        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
+                  suppress_health_check=list(HealthCheck), print_blob=False)
+        @given(case=operation.as_strategy())
+        def fuzz(case):
+            for role in ROLES:
+                try:
+                    response = case.call(headers=staff.h(role))
+                except Exception as exc:  # noqa: BLE001 - an exception escaping the app
+                    failures.append(f"{label} as {role}: {case.method} {case.formatted_path} "
+                                    f"raised {type(exc).__name__}: {exc}")
+                    return
+                try:
+                    case.validate_response(response, checks=[not_a_server_error])
+                except Exception as exc:  # noqa: BLE001 - collect them all, then fail once
+                    failures.append(f"{label} as {role}: {case.method} {case.formatted_path} "
+                                    f"→ {response.status_code}: {str(exc)[:300]}")
+                    return
+
+        return fuzz
+
+    for operation in operations:
+        try:
+            fuzzer(operation)()
+        except Unsatisfiable:
+            continue
+    rulebook.close()
+    assert not failures, "\n".join(failures[:20])
