@@ -76,3 +76,23 @@ def app(settings, engine):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def sample_champion_root(tmp_path_factory) -> Path:
+    """A champion trained and promoted on the sample world's point-in-time frame, the way
+    `make demo` builds one (once per test process)."""
+    from chedaitong.crypto import DataCipher
+    from featurestore import offline
+    from models.registry import Registry
+    from models.train import train_and_register
+
+    world = ROOT / "data" / "sample"
+    facts = offline.world_facts(world, DataCipher(bytes(32)).blind_index)
+    frame = offline.historical_applications(Path("-"), offline.application_entities(world),
+                                            facts=facts)
+    root = tmp_path_factory.mktemp("sample-models")
+    registry = Registry(root)
+    version, _ = train_and_register(frame, registry, report=False, source="data/sample")
+    registry.promote(version, "champion")
+    return root

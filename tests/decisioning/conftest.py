@@ -12,9 +12,7 @@ from decisioning.service import DecisionService
 from decisioning.worldload import load_world
 from featurestore import offline
 from featurestore.store import FeatureStore
-from models.registry import Registry
 from models.scoring import load_champion
-from models.train import train_and_register
 from ruleengine.registry import RuleBook
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -28,15 +26,8 @@ def world_facts():
 
 
 @pytest.fixture(scope="session")
-def model_root(tmp_path_factory, world_facts) -> Path:
-    """A champion trained on the sample world's point-in-time frame (as training would)."""
-    root = tmp_path_factory.mktemp("models")
-    frame = offline.historical_applications(Path("-"), offline.application_entities(WORLD),
-                                            facts=world_facts)
-    registry = Registry(root)
-    version, _ = train_and_register(frame, registry, report=False, source="data/sample")
-    registry.promote(version, "champion")
-    return root
+def model_root(sample_champion_root) -> Path:
+    return sample_champion_root
 
 
 @pytest.fixture(scope="session")

@@ -18,9 +18,7 @@ from decisioning.service import DecisionService
 from decisioning.worldload import load_world
 from featurestore import offline
 from featurestore.store import FeatureStore
-from models.registry import Registry
 from models.scoring import load_champion
-from models.train import train_and_register
 from ruleengine.registry import RuleBook
 from servicing.schedule import offer_summary
 from vendors.testing import fast_vendors
@@ -50,14 +48,8 @@ def world_entities():
 
 
 @pytest.fixture(scope="session")
-def champion_root(tmp_path_factory, world_facts, world_entities) -> Path:
-    """A champion trained on the sample world's point-in-time frame, promoted."""
-    root = tmp_path_factory.mktemp("models")
-    frame = offline.historical_applications(Path("-"), world_entities, facts=world_facts)
-    registry = Registry(root)
-    version, _ = train_and_register(frame, registry, report=False, source="data/sample")
-    registry.promote(version, "champion")
-    return root
+def champion_root(sample_champion_root) -> Path:
+    return sample_champion_root
 
 
 @pytest.fixture(scope="session")
