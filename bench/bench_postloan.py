@@ -7,8 +7,9 @@ batch scoring, the post-loan rules (vector executor) and the action list. Not me
 the portfolio from and writing results to the database, and vendor sends. The portfolio holds
 the installments already due (those are all the job reads for features, penalty and DPD);
 ~8 % of loans stopped paying at a random installment. No device/GPS/bureau facts (features from
-them are missing, NaN). The model is a champion trained on a synthetic application frame, and
-each loan carries decision-time features resampled from that frame.
+them are missing, NaN — a tracker that never reported is unknown, not 30 days dark, so no
+`gps_alert` may fire; the run checks it). The model is a champion trained on a synthetic
+application frame, and each loan carries decision-time features resampled from that frame.
 
     .venv/bin/python bench/bench_postloan.py [--loans 1000000] [--partition 100000]
 
@@ -119,6 +120,8 @@ def main() -> None:
     print(f"bare LightGBM predict (encode + predict, 2 threads): {t_lgb:.1f} s; "
           f"ratio {t_job / t_lgb:.2f}× (goal ≤ 3×)")
     print("buckets/actions:", dict(sorted(counts.items())))
+    if counts.get("gps_alert"):
+        sys.exit("gps_alert fired without any tracker fact: missing GPS was read as offline")
 
 
 if __name__ == "__main__":

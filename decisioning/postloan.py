@@ -317,6 +317,7 @@ def build_report(engine: Engine, as_of: date) -> dict[str, Any]:
             select(PostloanAction.action, PostloanAction.status, func.count())
             .where(PostloanAction.as_of == as_of)
             .group_by(PostloanAction.action, PostloanAction.status)
+            .order_by(PostloanAction.action, PostloanAction.status)  # same report on any DB
         ).all()
         accrued = session.execute(
             select(func.count(), func.coalesce(func.sum(PenaltyAccrual.amount), 0))

@@ -175,19 +175,29 @@ def delinquency(
 
 
 def postloan_features(part: Partition, as_of: date) -> pd.DataFrame:
-    """Feature-store post-loan features, one row per loan in `part.loans` order."""
+    """Feature-store post-loan features, one row per loan in `part.loans` order.
+
+    Only the installments already due are handed over (`loan_features` ignores the others),
+    and their loan keys are taken from the loans' keys (an array take, not one int → str
+    conversion per schedule line)."""
     loans = part.loans
     when = pd.Timestamp(as_of, tz="UTC")
+    keys = pd.array(loans["loan_id"].to_numpy().astype(str), dtype="string")
+    inst = part.installments
+    due = _days(inst["due_date"]) < np.datetime64(as_of, "D")
+    pos = pd.Index(loans["loan_id"]).get_indexer(inst["loan_id"].to_numpy()[due])
     entities = pd.DataFrame({
-        "entity_id": loans["loan_id"].astype(str).to_numpy(),
-        "customer_id": loans["customer_id"].astype(str).to_numpy(),
+        "entity_id": keys,
+        "customer_id": loans["customer_id"].to_numpy().astype(str),
         "as_of": when,
-        "disbursed_at": pd.to_datetime(loans["disbursed_on"]).dt.tz_localize("UTC").to_numpy(),
+        # a DatetimeIndex, not `.to_numpy()`: tz-aware to_numpy is an object array of
+        # Timestamps (one Python object per loan; it was a quarter of the partition's time)
+        "disbursed_at": pd.DatetimeIndex(loans["disbursed_on"]).tz_localize("UTC"),
     })
     inst = pd.DataFrame({
-        "loan_id": part.installments["loan_id"].astype(str).to_numpy(),
-        "due_date": pd.to_datetime(part.installments["due_date"]).dt.tz_localize("UTC"),
-        "settled_at": pd.to_datetime(part.installments["settled_on"]).dt.tz_localize("UTC"),
+        "loan_id": keys.take(pos, allow_fill=True),
+        "due_date": pd.DatetimeIndex(inst["due_date"].to_numpy()[due]).tz_localize("UTC"),
+        "settled_at": pd.DatetimeIndex(inst["settled_on"].to_numpy()[due]).tz_localize("UTC"),
     })
     facts = part.facts if part.facts is not None and len(part.facts) else empty_facts()
     out = loan_features(entities, facts, inst)

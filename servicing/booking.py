@@ -36,14 +36,18 @@ class BackDatedPayment(ServicingError):
 def book_loan(
     session: Session,
     *,
-    application_id: int,
+    application_id: int | None,
     plan: dict[str, Any],
     disbursed_on: date,
     loan_ref: str | None = None,
+    customer_id: int | None = None,
 ) -> Loan:
-    """Create the loan and its schedule from the chosen plan (flushes, does not commit)."""
-    app = session.get(Application, application_id)
-    if app is None:
+    """Create the loan and its schedule from the chosen plan (flushes, does not commit).
+
+    Without an application (a migrated or world loan whose application is not on file) the
+    loan needs `customer_id` and a `loan_ref`."""
+    app = session.get(Application, application_id) if application_id is not None else None
+    if app is None and (application_id is not None or customer_id is None or not loan_ref):
         raise ServicingError(f"no application {application_id}")
     principal = money(str(plan["financed_amount"]), "financed_amount")
     annual_rate = rate(str(plan["annual_rate"]))
@@ -52,8 +56,8 @@ def book_loan(
     schedule = build_schedule(method, principal, annual_rate, term, disbursed_on)
     loan = Loan(
         ref=loan_ref or f"L{app.ref}"[:32],
-        application_id=app.id,
-        customer_id=app.customer_id,
+        application_id=app.id if app else None,
+        customer_id=app.customer_id if app else customer_id,
         product_id=plan.get("product_id"),
         principal=principal,
         annual_rate=annual_rate,
