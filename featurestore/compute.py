@@ -240,7 +240,7 @@ def _frame(
 ) -> pd.DataFrame:
     data: dict[str, object] = {
         "entity_id": e["entity_id"].to_numpy(),
-        "as_of": e["as_of"].to_numpy(),
+        "as_of": e["as_of"].array,  # tz-aware: no per-row Timestamp objects
     }
     for f in cat.for_entity(entity):
         values = columns.get(f.name)
