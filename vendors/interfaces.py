@@ -30,7 +30,10 @@ class IdCheckRequest:
 
 
 @dataclass(frozen=True)
-class IdCheckResult:
+class VerificationResult:
+    """A match / mismatch / not-found verdict: what both the ID-card and the bank-card
+    four-element vendors answer."""
+
     request_id: str
     verdict: Verdict
     code: str
@@ -39,6 +42,9 @@ class IdCheckResult:
     @property
     def passed(self) -> bool:
         return self.verdict is Verdict.MATCH
+
+
+IdCheckResult = VerificationResult
 
 
 @runtime_checkable
@@ -78,16 +84,7 @@ class FourElementRequest:
     phone: str = field(repr=False)
 
 
-@dataclass(frozen=True)
-class FourElementResult:
-    request_id: str
-    verdict: Verdict
-    code: str
-    message: str
-
-    @property
-    def passed(self) -> bool:
-        return self.verdict is Verdict.MATCH
+FourElementResult = VerificationResult
 
 
 @runtime_checkable
