@@ -9,6 +9,8 @@ never approve blind), then the feature vector is read, `policy.decide` concludes
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import shutil
 import time
@@ -183,8 +185,6 @@ class DecisionService:
     def _archive_dir(self, version: str) -> Path | None:
         if self.rules_archive is None:
             return None
-        import hashlib
-
         return self.rules_archive / hashlib.sha256(version.encode()).hexdigest()[:16]
 
     def _archive_rules(self, version: str) -> None:
@@ -200,6 +200,4 @@ class DecisionService:
 
 def _normalised(d: dict[str, Any]) -> dict[str, Any]:
     """JSON round-trip, so floats/ints/tuples compare as the database stored them."""
-    import json
-
     return json.loads(json.dumps(d, sort_keys=True, default=str))

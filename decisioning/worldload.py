@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from chedaitong.db import Application, Dealer
 from featurestore import offline
 from featurestore.store import FeatureStore
+from servicing.money import to_cents
 
 
 def load_world(session: Session, store: FeatureStore, world: Path, customers: int | None = None,
@@ -61,4 +62,5 @@ def _dealers(session: Session, world: Path) -> dict[str, int]:
 
 
 def _money(value: float | Decimal) -> Decimal:
-    return Decimal(str(value)).quantize(Decimal("0.01"))
+    """World amounts are exact cents read as floats; the shortest repr restores them."""
+    return to_cents(str(value))

@@ -24,10 +24,10 @@ from sqlalchemy.orm import Session
 
 from chedaitong.crypto import DataCipher, mask_id_number, mask_phone
 from chedaitong.db import Customer, FeatureFact, FeatureVector, RawEvent
-from featurestore import compute, extract
+from featurestore import compute, extract, offline
 from featurestore.bureau import pboc_facts, thirdparty_facts
 from featurestore.definitions import FeatureCatalog, catalog
-from featurestore.facts import FACT_COLUMNS, empty_facts
+from featurestore.facts import FACT_COLUMNS, empty_facts, normalise_facts
 from featurestore.uploads import validate_upload
 
 
@@ -215,8 +215,6 @@ class FeatureStore:
         Facts come from `offline.world_facts` — the extractors online ingest runs — so the
         database holds exactly what ingesting each upload would have produced.
         """
-        from featurestore import offline
-
         people = offline.read_world_table(world, "customers")
         if customer_refs is not None:
             people = people[people["customer_id"].isin(customer_refs)]
@@ -276,8 +274,6 @@ class FeatureStore:
             return empty_facts()
         frame = pd.DataFrame(rows, columns=FACT_COLUMNS)
         frame["customer_id"] = frame["customer_id"].astype(str)
-        from featurestore.facts import normalise_facts
-
         return normalise_facts(frame)
 
     def _entity_row(self, customer: Customer, app: ApplicationInput | None,

@@ -10,9 +10,15 @@ negation of its whole condition, so ``not (x < 5)`` is true when ``x`` is missin
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Union
+
+# Comparisons that read the same for a scalar and a numpy column (`!=`, `in` do not: a missing
+# value must stay "no match" in both executors, which needs the presence mask in batch).
+ORDERING = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge,
+            "==": operator.eq}
 
 COMPARE_OPS = ("<", "<=", ">", ">=")
 EQUALITY_OPS = ("==", "!=")
@@ -106,17 +112,9 @@ def evaluate_python(cond: Condition, facts: dict[str, Any]) -> bool:
     if x is None:
         return False
     v = cond.value
+    if cond.op in ORDERING:
+        return ORDERING[cond.op](x, v)
     match cond.op:
-        case "<":
-            return x < v
-        case "<=":
-            return x <= v
-        case ">":
-            return x > v
-        case ">=":
-            return x >= v
-        case "==":
-            return x == v
         case "!=":
             return x != v
         case "in":

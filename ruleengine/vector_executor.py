@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ruleengine.conditions import All, AnyOf, Condition, Leaf, Not
+from ruleengine.conditions import ORDERING, All, AnyOf, Condition, Leaf, Not
 from ruleengine.facts import frame_columns
 from ruleengine.model import ACTIONS, PRODUCTS, RuleSet
 from ruleengine.outcomes import Combiner
@@ -84,17 +84,9 @@ class VectorPlan:
             return present
         if fd.dtype == "bool":
             v = tuple(float(b) for b in v) if isinstance(v, tuple) else float(v)
+        if op in ORDERING:
+            return ORDERING[op](x, v)
         match op:
-            case "<":
-                return x < v
-            case "<=":
-                return x <= v
-            case ">":
-                return x > v
-            case ">=":
-                return x >= v
-            case "==":
-                return x == v
             case "!=":
                 return (x != v) & present
             case "between":
