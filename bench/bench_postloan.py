@@ -1,6 +1,6 @@
 """Nightly post-loan inspection throughput: 1,000,000 active loans, pandas, vendor sends excluded.
 
-What is measured: `decisioning.postloan_core.inspect_partition` — the very function the job runs
+What is measured: `decisioning.postloan.inspection.inspect_partition` — the function the job runs
 per chunk — over a synthetic portfolio held in memory, in partitions of `--partition` loans:
 罚息 accrual (vectorised, int64 cents), DPD and bucket, feature-store post-loan features, champion
 batch scoring, the post-loan rules (vector executor) and the action list. Not measured: reading
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from decisioning.postloan_core import Partition, Resources, _model, inspect_partition  # noqa: E402
+from decisioning.postloan.inspection import Partition, Resources, _model, inspect_partition  # noqa: E402
 from featurestore.facts import empty_facts  # noqa: E402
 from models.registry import Registry  # noqa: E402
 from models.synthetic import synthetic_frame  # noqa: E402

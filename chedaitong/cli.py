@@ -85,7 +85,7 @@ def serve(host: str, port: int) -> None:
 def _register_subcommands() -> None:
     """Each part of the platform owns its command group; the console script collects them."""
     from decisioning.cli import decisions
-    from decisioning.postloan_cli import postloan
+    from decisioning.postloan.cli import postloan
     from featurestore.cli import features
     from models.cli import model
     from ruleengine.cli import rules

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from chedaitong.crypto import DataCipher
 from chedaitong.db.servicing import ScheduledInstallment
-from decisioning.postloan_core import Resources
+from decisioning.postloan.inspection import Resources
 from decisioning.worldload import load_world
 from featurestore.store import FeatureStore
 from models.registry import Registry

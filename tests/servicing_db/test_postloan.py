@@ -22,8 +22,8 @@ from chedaitong.db.servicing import (
     PostloanRun,
     ScheduledInstallment,
 )
-from decisioning import postloan
-from decisioning.postloan_lock import acquire, this_holder
+from decisioning.postloan import run as postloan
+from decisioning.postloan.lock import acquire, this_holder
 from servicing.booking import post_repayment
 from servicing.ledger import installments_of, load_state
 from servicing.loan import Repayment, state_at
@@ -136,7 +136,7 @@ def _cli(settings, args, **env):
     environ.update(DATABASE_URL=settings.database_url, CHEDAITONG_MODEL_DIR=str(settings.model_dir),
                    CHEDAITONG_RULES_DIR=str(settings.rules_dir),
                    CHEDAITONG_VAR_DIR=str(settings.var_dir), **env)
-    code = "from decisioning.postloan_cli import postloan; postloan()"
+    code = "from decisioning.postloan.cli import postloan; postloan()"
     return subprocess.run([sys.executable, "-c", code, "run", *args], cwd=ROOT, env=environ,
                           capture_output=True, text=True, timeout=300)
 

@@ -7,8 +7,8 @@ import shutil
 import pytest
 
 from chedaitong.db import make_engine
-from decisioning import postloan
-from decisioning.postloan_dask import make_mapper
+from decisioning.postloan import run as postloan
+from decisioning.postloan.engines import make_mapper
 from tests.servicing_db.conftest import AS_OF
 from tests.servicing_db.test_postloan import dump, run
 

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from decisioning.postloan_core import Partition, inspect_partition, postloan_features
+from decisioning.postloan.inspection import Partition, inspect_partition, postloan_features
 from featurestore.facts import empty_facts
 
 AS_OF = date(2025, 7, 10)
@@ -50,6 +50,6 @@ def test_never_reported_tracker_is_missing_and_fires_no_gps_alert(model_root, re
 def resources(model_root):
     from pathlib import Path
 
-    from decisioning.postloan_core import Resources
+    from decisioning.postloan.inspection import Resources
 
     return Resources(str(model_root), str(Path(__file__).resolve().parents[2] / "rules"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from decisioning.postloan_core import Partition, PartitionResult, Resources, inspect_partition
+from decisioning.postloan.inspection import Partition, PartitionResult, Resources, inspect_partition
 
 
 def make_mapper(client: Any):

@@ -18,9 +18,9 @@ import click
 from chedaitong.config import Settings
 from chedaitong.crypto import DataCipher
 from chedaitong.db import check_reachable, make_engine
-from decisioning import postloan as job
-from decisioning import postloan_lock
-from decisioning.postloan_core import Resources
+from decisioning.postloan import lock as postloan_lock
+from decisioning.postloan import run as job
+from decisioning.postloan.inspection import Resources
 
 EX_OK, EX_FAILED, EX_TEMPFAIL = 0, 1, 75
 
@@ -79,7 +79,7 @@ def run(as_of, start, end, engine_kind, scheduler, chunk_size, no_send) -> None:
             vendors = build_vendors(settings.vendor_url)
         mapper = None
         if engine_kind == "dask":
-            from decisioning.postloan_dask import connect, make_mapper
+            from decisioning.postloan.engines import connect, make_mapper
 
             client = connect(scheduler)
             mapper = make_mapper(client)

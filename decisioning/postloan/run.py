@@ -1,7 +1,7 @@
 """The nightly post-loan inspection against the database (flows: side effects live here).
 
 Per business day `as_of`: for every active loan whose `last_closed_date` < as_of, in chunks of
-loans ordered by id, run `postloan_core.inspect_partition` and write its output — penalty
+loans ordered by id, run `inspection.inspect_partition` and write its output — penalty
 accruals, installment penalty totals, the DPD snapshot, the actions (status pending) — and move
 `last_closed_date` to as_of *in the same transaction*. Then send the pending actions through
 the vendors, each with an idempotency key derived from (as_of, loan, action), and write the run
@@ -11,7 +11,7 @@ Why this is safe to run again: a loan closed for as_of is never selected again f
 second run changes nothing), a crash loses at most the uncommitted chunk (a rerun picks up the
 loans still behind: same end state as one clean run), the unique keys refuse a second penalty
 day or action, and a send interrupted between the vendor call and the status update is retried
-with the same idempotency key, which the vendor deduplicates. Exclusivity: `postloan_lock`.
+with the same idempotency key, which the vendor deduplicates. Exclusivity: `lock`.
 """
 
 from __future__ import annotations
@@ -41,8 +41,8 @@ from chedaitong.db.servicing import (
     PostloanRun,
     ScheduledInstallment,
 )
-from decisioning import postloan_lock
-from decisioning.postloan_core import Partition, PartitionResult, Resources, inspect_partition
+from decisioning.postloan import lock as postloan_lock
+from decisioning.postloan.inspection import Partition, PartitionResult, Resources, inspect_partition
 from servicing.batch import rate_to_ppm
 
 log = logging.getLogger("chedaitong.postloan")
