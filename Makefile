@@ -11,11 +11,11 @@ PYTEST_ARGS ?= -n 2
 
 .PHONY: install test lint demo demo-model clean
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml sim/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: need python3.11 or python3.12 on PATH" >&2; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q -e '.[dev]' -e ./sim
 	touch $@
 
 install: $(STAMP)
@@ -48,7 +48,7 @@ var/demo-tokens.json: var/models/aliases.json
 # (answering from the sample world); Ctrl-C stops both.
 demo: install demo-model var/demo-tokens.json
 	$(BIN)/chedaitong db upgrade
-	@$(BIN)/python -m vendors.sandbox --port 5100 --world data/sample & sandbox=$$!; \
+	@$(BIN)/python -m chedaitong_sim.sandbox --port 5100 --world data/sample & sandbox=$$!; \
 	trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \
 	echo "demo tokens: var/demo-tokens.json; pages: http://127.0.0.1:5000/pages/login"; \
 	CHEDAITONG_VENDOR_URL=http://127.0.0.1:5100 $(BIN)/chedaitong serve --host 127.0.0.1 --port 5000

@@ -101,7 +101,7 @@ def run(label: str, database_url: str, requests_per_client: int, threads: int) -
     tokens = json.loads((var / "demo-tokens.json").read_text())
     case = tokens["journey"]
     procs = [
-        subprocess.Popen([str(BIN / "python"), "-m", "vendors.sandbox", "--port",
+        subprocess.Popen([str(BIN / "python"), "-m", "chedaitong_sim.sandbox", "--port",
                           str(sandbox_port), "--world", "data/sample"], cwd=ROOT, env=env,
                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL),
         subprocess.Popen([str(BIN / "gunicorn"), "-w", "2", "--threads", str(threads),

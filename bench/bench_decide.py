@@ -28,9 +28,9 @@ from sqlalchemy.orm import Session  # noqa: E402
 
 from chedaitong.crypto import DataCipher  # noqa: E402
 from chedaitong.db import Application, migrate  # noqa: E402
+from chedaitong_sim.worldload.origination import load_world  # noqa: E402
 from decisioning.policy import decide  # noqa: E402
 from decisioning.service import DecisionService  # noqa: E402
-from decisioning.worldload import load_world  # noqa: E402
 from featurestore import offline  # noqa: E402
 from featurestore.store import FeatureStore  # noqa: E402
 from models.registry import Registry  # noqa: E402

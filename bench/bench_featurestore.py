@@ -106,7 +106,7 @@ def ensure_world(world: Path, customers: int, seed: int) -> str:
         return f"reused {world} (seed {m.get('seed')}, {m.get('row_counts', {})})"
     t0 = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "worldgen", "generate", "--customers", str(customers),
+        [sys.executable, "-m", "chedaitong_sim.worldgen", "generate", "--customers", str(customers),
          "--seed", str(seed), "--out", str(world), "--overwrite"],
         check=True, cwd=ROOT,
     )

@@ -21,11 +21,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from chedaitong_sim.synthetic.credit_frames import synthetic_frame  # noqa: E402
 from models.data import SplitSpec, prepare, read_table, split_frame  # noqa: E402
 from models.reasons import top_k_indices  # noqa: E402
 from models.registry import Registry  # noqa: E402
 from models.scoring import load_model  # noqa: E402
-from models.synthetic import synthetic_frame  # noqa: E402
 from models.train import TrainConfig, describe, fit  # noqa: E402
 
 

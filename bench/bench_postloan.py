@@ -30,10 +30,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from chedaitong_sim.synthetic.credit_frames import synthetic_frame  # noqa: E402
 from decisioning.postloan.inspection import Partition, Resources, _model, inspect_partition  # noqa: E402
 from featurestore.facts import empty_facts  # noqa: E402
 from models.registry import Registry  # noqa: E402
-from models.synthetic import synthetic_frame  # noqa: E402
 from models.train import TrainConfig, train_and_register  # noqa: E402
 
 AS_OF = date(2027, 6, 30)

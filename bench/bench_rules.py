@@ -18,12 +18,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout
     sys.path.insert(0, str(ROOT))
 
+from chedaitong_sim.synthetic import rule_frames  # noqa: E402
 from featurestore import catalog  # noqa: E402
-from ruleengine import service, synthetic  # noqa: E402
+from ruleengine import service  # noqa: E402
 
 
 def _rows(n: int, seed: int) -> list[dict]:
-    frame = synthetic.applications(n, catalog(), seed=seed)
+    frame = rule_frames.applications(n, catalog(), seed=seed)
     frame = frame.astype(object).where(frame.notna(), None)
     return frame.to_dict("records")
 
@@ -53,7 +54,7 @@ def online(n: int) -> dict[str, float]:
 
 
 def batch(n: int, repeat: int) -> dict[str, float]:
-    frame = synthetic.applications(n, catalog(), seed=2)
+    frame = rule_frames.applications(n, catalog(), seed=2)
     compiled = service.book().compiled("underwriting")
     totals, matrices = [], []
     for _ in range(repeat):

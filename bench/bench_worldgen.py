@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from worldgen.generate import generate  # noqa: E402
+from chedaitong_sim.worldgen.generate import generate  # noqa: E402
 
 
 def main() -> int:

@@ -83,18 +83,22 @@ def serve(host: str, port: int) -> None:
 
 
 def _register_subcommands() -> None:
-    """Each part of the platform owns its command group; the console script collects them."""
+    """Each part of the platform owns its command group; the console script collects them,
+    plus the groups other installed distributions declare under the ``chedaitong.commands``
+    entry point (the simulation's `data` and `demo`), which the runtime never imports itself."""
+    from importlib.metadata import entry_points
+
     from decisioning.cli import decisions
     from decisioning.postloan.cli import postloan
     from featurestore.cli import features
     from models.cli import model
     from ruleengine.cli import rules
     from servicing.cli import servicing
-    from webapp.demo import demo
-    from worldgen.cli import data
 
-    for group in (data, features, rules, model, decisions, servicing, postloan, demo):
+    for group in (features, rules, model, decisions, servicing, postloan):
         main.add_command(group)
+    for point in entry_points(group="chedaitong.commands"):
+        main.add_command(point.load(), point.name)
 
 
 _register_subcommands()

@@ -1,6 +1,6 @@
 """External vendors behind small interfaces (`vendors.interfaces`), reached through one
 resilient HTTP client (`vendors.http`) and assembled by `vendors.registry`. The sandbox in
-`vendors.sandbox` plays every vendor locally, failures included."""
+`chedaitong_sim.sandbox` plays every vendor locally, failures included."""
 
 from vendors.breaker import BreakerPolicy, CircuitBreaker
 from vendors.errors import CircuitOpen, VendorError, VendorRejected, VendorUnavailable

@@ -119,5 +119,5 @@ def vendors_from_settings(settings: Any = None, **options: Any) -> Vendors:
         from chedaitong.config import ConfigError
 
         raise ConfigError("CHEDAITONG_VENDOR_URL is not set; start the sandbox with "
-                          "`python -m vendors.sandbox` and point it there")
+                          "`python -m chedaitong_sim.sandbox` and point it there")
     return build_vendors(url, **options)

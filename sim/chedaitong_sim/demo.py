@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-WORLD = Path(__file__).resolve().parents[1] / "data" / "sample"
+WORLD = Path(__file__).resolve().parents[2] / "data" / "sample"  # the repository's sample world
 TOKENS_FILE = "demo-tokens.json"
 
 
@@ -38,7 +38,7 @@ def seed(world: Path, customers: int) -> None:
     from chedaitong.crypto import DataCipher
     from chedaitong.db import Customer, Dealer, Role, User, make_engine
     from chedaitong.db import migrate as migrations
-    from decisioning.worldload import load_world
+    from chedaitong_sim.worldload.origination import load_world
     from featurestore.store import FeatureStore
     from webapp.auth import issue_token
 
@@ -147,22 +147,18 @@ def _approvable_case(session, settings, store, world: Path, ids: dict, users: di
 
 
 def _load_portfolio(session, world: Path, ids: dict) -> None:
-    """The sample world's booked loans with their repayment history (servicing owns the
-    loader). A failing loader leaves the rest of the seed in place and says so."""
-    try:
-        from servicing.worldload import load_world_loans  # type: ignore[import-not-found]
-    except ImportError:
-        click.echo("servicing.worldload.load_world_loans not available: loans were not loaded")
-        return
+    """The sample world's booked loans with their repayment history. A failing loader leaves
+    the rest of the seed in place and says so."""
+    from chedaitong_sim.worldload.servicing import load_world_loans
+
     try:
         with session.begin_nested():
             loaded = load_world_loans(session, world, ids)
     except Exception as exc:  # noqa: BLE001 - the portfolio is optional for the demo
-        click.echo(f"loans were not loaded: servicing.worldload.load_world_loans failed "
+        click.echo(f"loans were not loaded: load_world_loans failed "
                    f"({type(exc).__name__}: {exc})")
         return
-    count = len(loaded) if hasattr(loaded, "__len__") else loaded
-    click.echo(f"loaded the sample world's booked loans with repayments ({count})")
+    click.echo(f"loaded the sample world's booked loans with repayments ({len(loaded)})")
 
 
 @demo.command()
@@ -272,7 +268,7 @@ def journey(base_url: str, tokens_path: Path | None) -> None:
 
 
 def _register_new_customer(step) -> tuple[dict, str]:
-    from vendors.testing import make_id_number
+    from chedaitong_sim.testing import make_id_number
 
     seq = secrets.randbelow(1000)
     idn = make_id_number(f"11010119900101{seq:03d}")

@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy.orm import Session
 
 from chedaitong.crypto import DataCipher
+from chedaitong_sim.worldload.origination import load_world
 from decisioning.service import DecisionService
-from decisioning.worldload import load_world
 from featurestore import offline
 from featurestore.store import FeatureStore
 from models.scoring import load_champion

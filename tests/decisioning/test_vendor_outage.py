@@ -9,10 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application
-from decisioning.worldload import load_world
+from chedaitong_sim.sandbox.server import running_sandbox
+from chedaitong_sim.testing import fast_vendors
+from chedaitong_sim.worldload.origination import load_world
 from featurestore import offline
-from vendors.sandbox.server import running_sandbox
-from vendors.testing import fast_vendors
 
 from .conftest import WORLD
 

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from chedaitong_sim.synthetic.credit_frames import synthetic_frame
 from models.registry import Registry
-from models.synthetic import synthetic_frame
 from models.train import TrainConfig, train_and_register
 
 # one LightGBM thread: on a shared 2-core machine, two spinning OpenMP threads slow tests down

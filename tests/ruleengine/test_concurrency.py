@@ -9,7 +9,7 @@ import threading
 import durable_rules_engine
 import pytest
 
-from ruleengine import synthetic
+from chedaitong_sim.synthetic import rule_frames
 from ruleengine.engine_thread import default_engine
 
 THREADS = 10
@@ -17,7 +17,7 @@ PER_THREAD = 2_000
 
 
 def test_concurrent_evaluations_match_the_batch_executor(book, catalog):
-    frame = synthetic.applications(THREADS * PER_THREAD, catalog, seed=11)
+    frame = rule_frames.applications(THREADS * PER_THREAD, catalog, seed=11)
     expected = book.evaluate_frame(frame, "underwriting")
     want = list(zip(expected["outcome"].astype(str), expected["fired_rules"], strict=True))
     rows = frame.astype(object).where(frame.notna(), None).to_dict("records")

@@ -15,13 +15,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from chedaitong_sim.synthetic.rule_frames import boundary_frame
 from ruleengine.compiler import SHARD_PATH_BUDGET, casts_for, compile_ruleset, paths, to_durable
 from ruleengine.conditions import All, AnyOf, Leaf, Not, evaluate_python
 from ruleengine.durable_executor import DurableRuleset
 from ruleengine.engine_thread import default_engine
 from ruleengine.facts import rows_to_frame
 from ruleengine.model import DECISION, Rule, RuleSet
-from ruleengine.synthetic import boundary_frame
 
 N = 12_000
 SEEDS = {"underwriting": 1, "products": 2, "postloan": 3}

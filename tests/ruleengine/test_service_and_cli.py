@@ -9,7 +9,8 @@ from decimal import Decimal
 import pytest
 from click.testing import CliRunner
 
-from ruleengine import FactError, UnknownRuleset, service, synthetic
+from chedaitong_sim.synthetic import rule_frames
+from ruleengine import FactError, UnknownRuleset, service
 from ruleengine.cli import rules as rules_cli
 
 from .conftest import ROOT, RULES
@@ -34,7 +35,7 @@ def test_evaluate_returns_reasons_in_priority_order_with_the_version(svc):
 
 
 def test_evaluate_frame_matches_evaluate(svc, catalog):
-    frame = synthetic.applications(300, catalog, seed=5)
+    frame = rule_frames.applications(300, catalog, seed=5)
     batch = svc.evaluate_frame(frame)
     assert list(batch.columns) == ["outcome", "fired_rules", "version"]
     rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
@@ -67,7 +68,7 @@ def test_bad_input_is_a_clear_error(svc):
     with pytest.raises(UnknownRuleset, match="no ruleset 'pricing'"):
         svc.evaluate({}, "pricing")
     with pytest.raises(FactError, match="frame lacks column"):
-        svc.evaluate_frame(synthetic.applications(3, {}, seed=1))
+        svc.evaluate_frame(rule_frames.applications(3, {}, seed=1))
 
 
 def test_cli_versions():

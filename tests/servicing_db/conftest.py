@@ -18,11 +18,11 @@ from sqlalchemy.orm import Session
 
 from chedaitong.crypto import DataCipher
 from chedaitong.db.servicing import ScheduledInstallment
+from chedaitong_sim.synthetic.credit_frames import synthetic_frame
+from chedaitong_sim.worldload.origination import load_world
 from decisioning.postloan.inspection import Resources
-from decisioning.worldload import load_world
 from featurestore.store import FeatureStore
 from models.registry import Registry
-from models.synthetic import synthetic_frame
 from models.train import TrainConfig, train_and_register
 from servicing.booking import book_loan, post_repayment
 
@@ -107,7 +107,7 @@ def portfolio(engine, world) -> list[int]:
 
 @pytest.fixture(scope="session")
 def sandbox():
-    from vendors.sandbox.server import running_sandbox
+    from chedaitong_sim.sandbox.server import running_sandbox
 
     with running_sandbox(WORLD) as server:
         yield server
@@ -115,7 +115,7 @@ def sandbox():
 
 @pytest.fixture
 def vendors(sandbox):
-    from vendors.testing import fast_vendors
+    from chedaitong_sim.testing import fast_vendors
 
     sandbox.reset()
     v = fast_vendors(sandbox.base_url)

@@ -18,7 +18,7 @@ from chedaitong.db.servicing import (
     PostloanRun,
     ScheduledInstallment,
 )
-from servicing.worldload import load_world_loans
+from chedaitong_sim.worldload.servicing import load_world_loans
 from tests.servicing_db.conftest import WORLD
 from tests.servicing_db.test_postloan import _cli
 

@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from chedaitong_sim.sandbox import SandboxServer, running_sandbox
+from chedaitong_sim.testing import fast_vendors
 from vendors import Vendors
-from vendors.sandbox import SandboxServer, running_sandbox
-from vendors.testing import fast_vendors
 
 HANG_S = 1.0  # how long a sandbox "timeout" hangs: well past the 0.3 s read timeout
 

@@ -10,6 +10,9 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from chedaitong_sim.sandbox import running_sandbox
+from chedaitong_sim.sandbox.answers import LIVENESS_THRESHOLD, Oracle, unit
+from chedaitong_sim.testing import fast_vendors, find_id_number, make_id_number
 from vendors import VendorError, VendorHttpClient, VendorRejected
 from vendors.esign import HttpESign
 from vendors.identity import HttpIdCheck
@@ -35,9 +38,6 @@ from vendors.interfaces import (
     ThirdPartyBureauVendor,
     Verdict,
 )
-from vendors.sandbox import running_sandbox
-from vendors.sandbox.answers import LIVENESS_THRESHOLD, Oracle, unit
-from vendors.testing import fast_vendors, find_id_number, make_id_number
 
 ID = find_id_number(lambda i: unit("id_check", i) >= 0.006 and unit("pboc-file", i) >= 0.08
                     and unit("tp-file", i) >= 0.03)

@@ -7,9 +7,9 @@ import time
 
 import pytest
 
+from chedaitong_sim.testing import FAST_BREAKER, make_id_number
 from vendors import CircuitOpen, VendorUnavailable
 from vendors.interfaces import BureauQuery, IdCheckRequest
-from vendors.testing import FAST_BREAKER, make_id_number
 
 ID = make_id_number("11010119900307123")
 QUERY = BureauQuery("张三", ID, authorization_ref="AUTH-1")

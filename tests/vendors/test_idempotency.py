@@ -10,6 +10,7 @@ import time
 import httpx
 import pytest
 
+from chedaitong_sim.testing import make_id_number
 from vendors import VendorRejected, wire
 from vendors.interfaces import (
     BureauQuery,
@@ -18,7 +19,6 @@ from vendors.interfaces import (
     Signer,
     SmsMessage,
 )
-from vendors.testing import make_id_number
 
 ID = make_id_number("11010119900307123")
 PHONE = "13812345678"

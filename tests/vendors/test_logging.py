@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+from chedaitong_sim.testing import make_id_number
 from vendors import VendorError, mask
 from vendors.interfaces import (
     BureauQuery,
@@ -19,7 +20,6 @@ from vendors.interfaces import (
     SignRequest,
     SmsMessage,
 )
-from vendors.testing import make_id_number
 
 ID = make_id_number("11010119900307123")
 PHONE = "13812345678"

@@ -12,10 +12,10 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
+from chedaitong_sim.testing import FAST_RETRY, fast_vendors, make_id_number
 from vendors import RetryPolicy, VendorError, VendorHttpClient, VendorRejected, VendorUnavailable
 from vendors.http import parse_retry_after
 from vendors.interfaces import BureauQuery, IdCheckRequest, SmsMessage
-from vendors.testing import FAST_RETRY, fast_vendors, make_id_number
 
 ID = make_id_number("11010119900307123")
 QUERY = BureauQuery("张三", ID, authorization_ref="AUTH-1")

@@ -13,10 +13,10 @@ import httpx
 import pytest
 
 from chedaitong.config import ConfigError, Settings
+from chedaitong_sim.sandbox.faults import Faults, default_configs
+from chedaitong_sim.testing import make_id_number
 from vendors import DEFAULT_TIMEOUTS, Timeouts, build_vendors, mask, vendors_from_settings, wire
 from vendors.interfaces import IdCheckRequest
-from vendors.sandbox.faults import Faults, default_configs
-from vendors.testing import make_id_number
 
 ROOT = Path(__file__).resolve().parents[2]
 ID = make_id_number("11010119900307123")
@@ -118,7 +118,7 @@ def test_malformed_json_is_a_400(sandbox):
 
 def test_cli_serves_on_a_free_port():
     proc = subprocess.Popen(
-        [sys.executable, "-m", "vendors.sandbox", "--port", "0", "--latency-ms", "0"],
+        [sys.executable, "-m", "chedaitong_sim.sandbox", "--port", "0", "--latency-ms", "0"],
         cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     try:

@@ -13,6 +13,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from chedaitong_sim.sandbox import SandboxServer, create_sandbox_app, running_sandbox
+from chedaitong_sim.sandbox.world import World
+from chedaitong_sim.testing import fast_vendors, make_id_number
 from vendors import Vendors
 from vendors.interfaces import (
     BureauQuery,
@@ -21,9 +24,6 @@ from vendors.interfaces import (
     LivenessRequest,
     Verdict,
 )
-from vendors.sandbox import SandboxServer, create_sandbox_app, running_sandbox
-from vendors.sandbox.world import World
-from vendors.testing import fast_vendors, make_id_number
 
 ALICE = make_id_number("11010119900307123")  # clean record, two bureau reports
 BOB = make_id_number("44030519850712456")  # failed ID check; liveness fails then passes
@@ -166,11 +166,11 @@ def test_world_with_only_customers(tmp_path):
 
 def test_against_a_generated_world(tmp_path):
     """Contract check with the real generator (its CLI): table and column names still match."""
-    pytest.importorskip("worldgen.generate")
+    pytest.importorskip("chedaitong_sim.worldgen.generate")
     out = tmp_path / "generated"
-    subprocess.run([sys.executable, "-m", "worldgen", "generate", "--customers", "60",
-                    "--seed", "1", "--out", str(out)], check=True, capture_output=True,
-                   cwd=Path(__file__).resolve().parents[2])
+    subprocess.run([sys.executable, "-m", "chedaitong_sim.worldgen", "generate",
+                    "--customers", "60", "--seed", "1", "--out", str(out)], check=True,
+                   capture_output=True, cwd=Path(__file__).resolve().parents[2])
     customers = pd.read_parquet(out / "customers.parquet")
     checks = pd.read_parquet(out / "identity_checks.parquet").sort_values("requested_at")
     pboc = pd.read_parquet(out / "bureau_pboc.parquet")

@@ -12,9 +12,9 @@ import pytest
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Dealer, DecisionRecord, Role, User
+from chedaitong_sim.sandbox.server import running_sandbox
+from chedaitong_sim.testing import fast_vendors, make_id_number
 from servicing.schedule import offer_summary
-from vendors.sandbox.server import running_sandbox
-from vendors.testing import fast_vendors, make_id_number
 from webapp.auth import issue_token
 from webapp.services import EXTENSION
 

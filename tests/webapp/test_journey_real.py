@@ -14,14 +14,14 @@ from sqlalchemy.orm import Session
 from chedaitong.config import Settings
 from chedaitong.crypto import DataCipher
 from chedaitong.db import Application, Customer, DecisionRecord, Role, User
+from chedaitong_sim.testing import fast_vendors
+from chedaitong_sim.worldload.origination import load_world
 from decisioning.service import DecisionService
-from decisioning.worldload import load_world
 from featurestore import offline
 from featurestore.store import FeatureStore
 from models.scoring import load_champion
 from ruleengine.registry import RuleBook
 from servicing.schedule import offer_summary
-from vendors.testing import fast_vendors
 from webapp.auth import issue_token
 from webapp.flows import CHECKLIST
 from webapp.services import EXTENSION

@@ -38,8 +38,8 @@ STAFF = ("c1", "r1", "an", "co", "ad")
 @pytest.fixture(scope="session")
 def model_root(tmp_path_factory) -> tuple[Path, str]:
     """A registry with one small champion trained with its report (ROC, calibration, …)."""
+    from chedaitong_sim.synthetic.credit_frames import synthetic_frame
     from models.registry import Registry
-    from models.synthetic import synthetic_frame
     from models.train import TrainConfig, train_and_register
 
     root = tmp_path_factory.mktemp("pages-registry")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from worldgen.generate import generate
+from chedaitong_sim.worldgen.generate import generate
 
 
 class WorldDir:

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from worldgen.cli import data
-from worldgen.writer import atomic_dir
+from chedaitong_sim.worldgen.cli import data
+from chedaitong_sim.worldgen.writer import atomic_dir
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -66,7 +66,7 @@ def test_python_m_worldgen(tmp_path):
         [
             sys.executable,
             "-m",
-            "worldgen",
+            "chedaitong_sim.worldgen",
             "generate",
             "--customers",
             "60",
@@ -88,7 +88,7 @@ def test_python_m_worldgen(tmp_path):
         [
             sys.executable,
             "-m",
-            "worldgen",
+            "chedaitong_sim.worldgen",
             "generate",
             "--customers",
             "0",

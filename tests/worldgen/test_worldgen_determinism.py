@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from worldgen.generate import TABLES
-from worldgen.writer import sha256
+from chedaitong_sim.worldgen.generate import TABLES
+from chedaitong_sim.worldgen.writer import sha256
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,7 +57,7 @@ def test_identical_across_processes(small_world, tmp_path):
     wall-clock dependence)."""
     out = tmp_path / "w"
     code = (
-        "import json, sys; from worldgen.generate import generate; "
+        "import json, sys; from chedaitong_sim.worldgen.generate import generate; "
         "print(json.dumps(generate(sys.argv[1], 400, 11)['sha256']))"
     )
     env = {**os.environ, "PYTHONHASHSEED": "12345"}

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from worldgen import identity
+from chedaitong_sim.worldgen import identity
 
 
 def test_check_character_known_example():

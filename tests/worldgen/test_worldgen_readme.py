@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
-from worldgen.generate import TABLES
+from chedaitong_sim.worldgen.generate import TABLES
 
 README = Path(__file__).resolve().parents[2] / "data" / "README.md"
 

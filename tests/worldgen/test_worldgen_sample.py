@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from worldgen.generate import TABLES, generate
-from worldgen.writer import sha256
+from chedaitong_sim.worldgen.generate import TABLES, generate
+from chedaitong_sim.worldgen.writer import sha256
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample"
 
@@ -31,6 +31,7 @@ def test_sample_files_match_manifest(manifest):
 
 def test_sample_is_up_to_date(manifest, tmp_path):
     """Fails when the generator changed without regenerating the sample:
-    python -m worldgen generate --customers 2000 --seed 42 --out data/sample --overwrite"""
+    python -m chedaitong_sim.worldgen generate --customers 2000 --seed 42 --out data/sample \
+    --overwrite"""
     fresh = generate(tmp_path / "w", 2000, 42)
     assert fresh["sha256"] == manifest["sha256"]

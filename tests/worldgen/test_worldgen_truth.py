@@ -7,7 +7,7 @@ import math
 import pandas as pd
 import pytest
 
-import worldgen
+from chedaitong_sim import worldgen
 
 
 def test_bad_rate_and_oracle_auc(medium_world):

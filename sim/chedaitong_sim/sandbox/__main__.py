@@ -1,4 +1,5 @@
-"""``python -m vendors.sandbox --port 5100 --world data/sample``: serve the sandbox vendors."""
+"""Serve the sandbox vendors: ``python -m chedaitong_sim.sandbox --port 5100 --world
+data/sample``."""
 
 from __future__ import annotations
 
@@ -8,11 +9,11 @@ import sys
 
 from werkzeug.serving import make_server
 
-from vendors.sandbox.app import create_sandbox_app, sandbox_of
+from chedaitong_sim.sandbox.app import create_sandbox_app, sandbox_of
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m vendors.sandbox", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m chedaitong_sim.sandbox", description=__doc__)
     parser.add_argument("--host", default="127.0.0.1",
                         help="interface to bind (default 127.0.0.1; the admin API is open)")
     parser.add_argument("--port", type=int, default=5100, help="0 picks a free port")

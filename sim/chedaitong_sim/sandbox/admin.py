@@ -8,9 +8,9 @@ from typing import Any
 from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
+from chedaitong_sim.sandbox.faults import Fault
 from vendors import wire
 from vendors.masking import mask
-from vendors.sandbox.faults import Fault
 
 admin = Blueprint("sandbox_admin", __name__, url_prefix="/_admin")
 RECORDS = ("contracts", "messages", "cases", "inquiries")
@@ -18,7 +18,7 @@ CASE_STATUSES = ("assigned", "in_progress", "promised_to_pay", "recovered", "ret
 
 
 def _sb():
-    from vendors.sandbox.app import sandbox_of
+    from chedaitong_sim.sandbox.app import sandbox_of
 
     return sandbox_of(current_app)
 
@@ -128,7 +128,7 @@ def update_case(case_id: str) -> ResponseReturnValue:
     if status not in CASE_STATUSES:
         raise ValueError(f"status must be one of {', '.join(CASE_STATUSES)}")
     state = _sb().state
-    from vendors.sandbox.state import now
+    from chedaitong_sim.sandbox.state import now
 
     with state.lock:
         case = state.cases.get(case_id)

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from chedaitong_sim.sandbox.world import CST, Check, World
 from vendors.interfaces import Verdict
-from vendors.sandbox.world import CST, Check, World
 
 LIVENESS_THRESHOLD = 0.70
 INSTITUTIONS = ("工商银行", "建设银行", "招商银行", "中信银行", "光大银行", "平安普惠",

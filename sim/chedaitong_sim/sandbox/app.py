@@ -15,12 +15,12 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
+from chedaitong_sim.sandbox.answers import Oracle
+from chedaitong_sim.sandbox.faults import Fault, Faults, default_configs
+from chedaitong_sim.sandbox.routes import ROUTES, Handler, Invalid, Reply
+from chedaitong_sim.sandbox.state import SandboxState, StoredResponse
+from chedaitong_sim.sandbox.world import World
 from vendors.masking import mask
-from vendors.sandbox.answers import Oracle
-from vendors.sandbox.faults import Fault, Faults, default_configs
-from vendors.sandbox.routes import ROUTES, Handler, Invalid, Reply
-from vendors.sandbox.state import SandboxState, StoredResponse
-from vendors.sandbox.world import World
 
 EXTENSION = "vendor_sandbox"
 
@@ -54,14 +54,14 @@ def create_sandbox_app(
     sandbox = Sandbox(Oracle(world), faults, SandboxState(),
                       str(world_dir) if world is not None else None)
 
-    app = Flask("vendors.sandbox")
+    app = Flask("chedaitong_sim.sandbox")
     app.json.ensure_ascii = False  # type: ignore[attr-defined]
     app.extensions[EXTENSION] = sandbox
     for vendor, method, rule, handler in ROUTES:
         app.add_url_rule(rule, endpoint=f"{vendor}:{handler.__name__}", methods=[method],
                          view_func=_view(sandbox, vendor, handler))
 
-    from vendors.sandbox.admin import admin
+    from chedaitong_sim.sandbox.admin import admin
 
     app.register_blueprint(admin)
     return app

@@ -2,7 +2,7 @@
 without echoing the value), then answer from the oracle or the sandbox's own records.
 
 Handlers return ``(status, json_body)`` or a finished `Response`; faults, latency, idempotency
-and the call log are applied around them by `vendors.sandbox.app`.
+and the call log are applied around them by `chedaitong_sim.sandbox.app`.
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from typing import TYPE_CHECKING, Any
 
 from flask import Response
 
+from chedaitong_sim.sandbox.answers import LIVENESS_THRESHOLD, unit
+from chedaitong_sim.sandbox.state import now
 from vendors import wire
 from vendors.masking import mask
-from vendors.sandbox.answers import LIVENESS_THRESHOLD, unit
-from vendors.sandbox.state import now
 
 if TYPE_CHECKING:
-    from vendors.sandbox.app import Sandbox
+    from chedaitong_sim.sandbox.app import Sandbox
 
 Reply = tuple[int, dict[str, Any]] | Response
 Handler = Callable[..., Reply]

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
-from vendors.sandbox.app import create_sandbox_app, sandbox_of
+from chedaitong_sim.sandbox.app import create_sandbox_app, sandbox_of
 
 
 class _QuietHandler(WSGIRequestHandler):

@@ -21,7 +21,7 @@ from typing import Any
 import pandas as pd
 import pyarrow.dataset as ds
 
-log = logging.getLogger("vendors.sandbox")
+log = logging.getLogger("chedaitong_sim.sandbox")
 CST = timezone(timedelta(hours=8), "CST")
 
 TABLES = {

@@ -9,6 +9,6 @@ from __future__ import annotations
 
 __version__ = "1.0.0"
 
-from worldgen.evaluation import bad_rate, oracle_auc  # noqa: E402
+from chedaitong_sim.worldgen.evaluation import bad_rate, oracle_auc  # noqa: E402
 
 __all__ = ["__version__", "bad_rate", "oracle_auc"]

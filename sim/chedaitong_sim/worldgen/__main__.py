@@ -1,6 +1,6 @@
-"""`python -m worldgen generate --customers N --seed S --out DIR`."""
+"""`python -m chedaitong_sim.worldgen generate --customers N --seed S --out DIR`."""
 
-from worldgen.cli import data
+from chedaitong_sim.worldgen.cli import data
 
 if __name__ == "__main__":
-    data(prog_name="python -m worldgen")
+    data(prog_name="python -m chedaitong_sim.worldgen")

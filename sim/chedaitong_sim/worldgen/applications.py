@@ -11,10 +11,10 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from worldgen import vocab
-from worldgen.customers import Customers
-from worldgen.dealers import Dealers
-from worldgen.timeutil import DAY, HOUR, WORLD_END, sec
+from chedaitong_sim.worldgen import vocab
+from chedaitong_sim.worldgen.customers import Customers
+from chedaitong_sim.worldgen.dealers import Dealers
+from chedaitong_sim.worldgen.timeutil import DAY, HOUR, WORLD_END, sec
 
 DIRECT_LEASE, LEASEBACK = 0, 1
 LEASE_TYPES = ["direct_lease", "leaseback"]

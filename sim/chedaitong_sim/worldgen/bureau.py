@@ -16,10 +16,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from worldgen import text, vocab
-from worldgen.customers import Customers
-from worldgen.events import expand
-from worldgen.timeutil import DAY, WORLD_END, WORLD_START, add_months_days, month_index, sec
+from chedaitong_sim.worldgen import text, vocab
+from chedaitong_sim.worldgen.customers import Customers
+from chedaitong_sim.worldgen.events import expand
+from chedaitong_sim.worldgen.timeutil import (
+    DAY,
+    WORLD_END,
+    WORLD_START,
+    add_months_days,
+    month_index,
+    sec,
+)
 
 #: First month simulated: 24 months before the first application month.
 T0 = int(month_index(sec(WORLD_START))) - 24

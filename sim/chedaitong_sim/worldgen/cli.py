@@ -1,5 +1,5 @@
 """Command line: `chedaitong data generate` (the lead wires the `data` group into the console
-script) and `python -m worldgen generate`."""
+script) and `python -m chedaitong_sim.worldgen generate`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from worldgen.generate import MAX_CUSTOMERS, generate
+from chedaitong_sim.worldgen.generate import MAX_CUSTOMERS, generate
 
 
 def _check_out(out: Path, overwrite: bool) -> None:

@@ -16,10 +16,18 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
-from worldgen import geo, identity, text, vocab
-from worldgen.dealers import NEW_CHANNEL, Dealers
-from worldgen.rng import stream
-from worldgen.timeutil import DAY, HOUR, MINUTE, NEW_CHANNEL_OPEN, WORLD_END, WORLD_START, sec
+from chedaitong_sim.worldgen import geo, identity, text, vocab
+from chedaitong_sim.worldgen.dealers import NEW_CHANNEL, Dealers
+from chedaitong_sim.worldgen.rng import stream
+from chedaitong_sim.worldgen.timeutil import (
+    DAY,
+    HOUR,
+    MINUTE,
+    NEW_CHANNEL_OPEN,
+    WORLD_END,
+    WORLD_START,
+    sec,
+)
 
 
 @dataclass

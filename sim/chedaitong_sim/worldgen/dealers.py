@@ -13,9 +13,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from worldgen import geo, text, vocab
-from worldgen.rng import stream
-from worldgen.timeutil import DAY, NEW_CHANNEL_OPEN, WORLD_START, sec, ts_array
+from chedaitong_sim.worldgen import geo, text, vocab
+from chedaitong_sim.worldgen.rng import stream
+from chedaitong_sim.worldgen.timeutil import DAY, NEW_CHANNEL_OPEN, WORLD_START, sec, ts_array
 
 CHANNELS = ["4s_store", "dealer_group", "sub_dealer"]
 NEW_CHANNEL = 2

@@ -12,11 +12,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from worldgen import geo, text, vocab
-from worldgen.customers import Customers
-from worldgen.dealers import Dealers
-from worldgen.events import concat, expand
-from worldgen.timeutil import DAY, MINUTE, ts_array
+from chedaitong_sim.worldgen import geo, text, vocab
+from chedaitong_sim.worldgen.customers import Customers
+from chedaitong_sim.worldgen.dealers import Dealers
+from chedaitong_sim.worldgen.events import concat, expand
+from chedaitong_sim.worldgen.timeutil import DAY, MINUTE, ts_array
 
 # ---------------------------------------------------------------- SMS
 SMS_TEMPLATES: list[str] = [

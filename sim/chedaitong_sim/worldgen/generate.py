@@ -8,11 +8,16 @@ from pathlib import Path
 
 import pandas as pd
 
-from worldgen import __version__
-from worldgen.evaluation import bad_rate, oracle_auc
-from worldgen.timeutil import NEW_CHANNEL_OPEN, REFERENCE_DATE, WORLD_END, WORLD_START
-from worldgen.world import build
-from worldgen.writer import atomic_dir, sha256, write_parquet
+from chedaitong_sim.worldgen import __version__
+from chedaitong_sim.worldgen.evaluation import bad_rate, oracle_auc
+from chedaitong_sim.worldgen.timeutil import (
+    NEW_CHANNEL_OPEN,
+    REFERENCE_DATE,
+    WORLD_END,
+    WORLD_START,
+)
+from chedaitong_sim.worldgen.world import build
+from chedaitong_sim.worldgen.writer import atomic_dir, sha256, write_parquet
 
 TABLES = [
     "dealers",

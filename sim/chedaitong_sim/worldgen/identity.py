@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from worldgen import text
-from worldgen.timeutil import MINUTE, date_array, ts_array
+from chedaitong_sim.worldgen import text
+from chedaitong_sim.worldgen.timeutil import MINUTE, date_array, ts_array
 
 WEIGHTS = np.array([7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2], dtype=np.int64)
 CHECK_CHARS = np.frombuffer(b"10X98765432", dtype=np.uint8)

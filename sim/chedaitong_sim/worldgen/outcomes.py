@@ -13,9 +13,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from worldgen.applications import Apps
-from worldgen.events import expand, rank_within
-from worldgen.timeutil import DAY, HOUR, MINUTE, WORLD_END, add_months_days, month_index, sec
+from chedaitong_sim.worldgen.applications import Apps
+from chedaitong_sim.worldgen.events import expand, rank_within
+from chedaitong_sim.worldgen.timeutil import (
+    DAY,
+    HOUR,
+    MINUTE,
+    WORLD_END,
+    add_months_days,
+    month_index,
+    sec,
+)
 
 STATUSES = ["on_time", "late", "missed", "cured", "charged_off"]
 ON_TIME, LATE, MISSED, CURED, CHARGED_OFF = range(5)

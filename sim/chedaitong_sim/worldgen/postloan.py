@@ -13,11 +13,11 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from worldgen import device, geo
-from worldgen.customers import Customers
-from worldgen.events import expand, rank_within
-from worldgen.outcomes import Loans, Repayments
-from worldgen.timeutil import DAY, HOUR, WORLD_END, add_months_days, sec
+from chedaitong_sim.worldgen import device, geo
+from chedaitong_sim.worldgen.customers import Customers
+from chedaitong_sim.worldgen.events import expand, rank_within
+from chedaitong_sim.worldgen.outcomes import Loans, Repayments
+from chedaitong_sim.worldgen.timeutil import DAY, HOUR, WORLD_END, add_months_days, sec
 
 END = sec(WORLD_END)
 INF = np.iinfo(np.int64).max // 4

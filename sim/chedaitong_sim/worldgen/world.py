@@ -14,15 +14,30 @@ from dataclasses import dataclass, field
 import numpy as np
 import pyarrow as pa
 
-from worldgen import applications as appl
-from worldgen import bureau, device, geo, identity, postloan, risk, text, vocab
-from worldgen.customers import Customers, make_customers
-from worldgen.dealers import CHANNELS, NEW_CHANNEL, Dealers, make_dealers
-from worldgen.events import sort_events
-from worldgen.outcomes import METHODS, STATUSES, Loans, make_loans, make_repayments, monthly_levels
-from worldgen.rng import stream
-from worldgen.timeutil import DAY, MINUTE, WORLD_END, date_array, month_index, sec, ts_array
-from worldgen.writer import money
+from chedaitong_sim.worldgen import applications as appl
+from chedaitong_sim.worldgen import bureau, device, geo, identity, postloan, risk, text, vocab
+from chedaitong_sim.worldgen.customers import Customers, make_customers
+from chedaitong_sim.worldgen.dealers import CHANNELS, NEW_CHANNEL, Dealers, make_dealers
+from chedaitong_sim.worldgen.events import sort_events
+from chedaitong_sim.worldgen.outcomes import (
+    METHODS,
+    STATUSES,
+    Loans,
+    make_loans,
+    make_repayments,
+    monthly_levels,
+)
+from chedaitong_sim.worldgen.rng import stream
+from chedaitong_sim.worldgen.timeutil import (
+    DAY,
+    MINUTE,
+    WORLD_END,
+    date_array,
+    month_index,
+    sec,
+    ts_array,
+)
+from chedaitong_sim.worldgen.writer import money
 
 END = sec(WORLD_END)
 TableSource = pa.Table | Iterator[pa.Table]

@@ -1,8 +1,9 @@
 """Book the sample world's loans and post their repayment history (the demo portfolio).
 
-`load_world_loans(session, world, ids)` runs after `decisioning.worldload.load_world` (whose
-return value is `ids`): every loan of the world's `loans` table whose customer was loaded is
-booked with `servicing.booking.book_loan` from its own terms (principal, annual_rate, term,
+`load_world_loans(session, world, ids)` runs after
+`chedaitong_sim.worldload.origination.load_world` (whose return value is `ids`): every loan of
+the world's `loans` table whose customer was loaded is booked with
+`servicing.booking.book_loan` from its own terms (principal, annual_rate, term,
 repayment_method, disbursed_at) and its `repayments` rows that were paid are posted in
 payment order through `post_repayment`, source ``world`` and external ref
 ``<loan_id>-<installment_no>``, so loading twice books and posts nothing twice. When the

@@ -1,0 +1,2 @@
+"""Load a synthetic world into the database: origination (dealers, customers,
+applications) then servicing (booked loans and their repayments)."""
