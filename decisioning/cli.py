@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from chedaitong.config import Settings
 from chedaitong.db import DecisionRecord, check_reachable, make_engine
-from decisioning.factory import build_service
+from decisioning.container import build_decision_service
 from decisioning.service import ReplayError
 
 
@@ -27,7 +27,7 @@ def replay(record_ids: tuple[int, ...], replay_all: bool) -> None:
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
     check_reachable(engine)
-    service = build_service(settings)
+    service = build_decision_service(settings)
     differing = 0
     with Session(engine) as session:
         ids = list(record_ids) or []

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 from flask_smorest import Blueprint
-from sqlalchemy import func, select
-from werkzeug.exceptions import NotFound, UnprocessableEntity
 
-from chedaitong.db import Customer, RawEvent, Role
-from chedaitong.db.origination import Verification
-from featurestore.uploads import UploadRejected
-from webapp import database, flows, storage
+from chedaitong.db import Role
+from decisioning.origination import accounts, consent, customers, identity
+from webapp import database
 from webapp.auth import BEARER, STAFF, current_user, roles_required
 from webapp.idempotency import idempotent
 from webapp.schemas import (
@@ -26,20 +23,18 @@ from webapp.schemas import (
     VerificationOut,
 )
 from webapp.services import services
+from webapp.uploads import IMAGES, read_upload
 
 blp = Blueprint("customers", __name__, description="User app: the customer's own data")
-SOURCES = ("gps", "sms", "photo", "contact", "app")
 
 
-def _summary(customer: Customer) -> dict:
-    session = database.session()
-    checks = {}
-    for v in session.scalars(select(Verification).where(
-            Verification.customer_id == customer.id).order_by(Verification.id)):
-        checks[v.kind] = v.passed
-    uploads = dict(session.execute(select(RawEvent.source, func.count()).where(
-        RawEvent.customer_id == customer.id).group_by(RawEvent.source)).all())
-    return {**flows.masked_profile(services(), customer), "checks": checks, "uploads": uploads}
+def _summary(customer) -> dict:
+    return customers.summary(session=database.session(), store=services().store,
+                             customer=customer)
+
+
+def _me():
+    return customers.customer_of(session=database.session(), user=current_user())
 
 
 @blp.route("/customers/register", methods=["POST"])
@@ -47,7 +42,7 @@ def _summary(customer: Customer) -> dict:
 @blp.response(201, TokenOut)
 def register(body):
     """Register in the user app; the answer carries the customer's bearer token (once)."""
-    user, token = flows.register_user(database.session(), **body)
+    user, token = accounts.register_user(session=database.session(), **body)
     return {"user_id": user.id, "role": user.role.value, "token": token}
 
 
@@ -65,9 +60,9 @@ def me():
 @blp.doc(security=[BEARER])
 def complete_profile(body):
     """Complete personal information on first use (encrypted; shown masked from then on)."""
-    customer = flows.complete_profile(database.session(), services(), user=current_user(),
-                                      data=body)
-    return _summary(customer)
+    return _summary(customers.complete_profile(session=database.session(),
+                                               store=services().store, user=current_user(),
+                                               data=body))
 
 
 @blp.route("/customers/me")
@@ -75,7 +70,7 @@ def complete_profile(body):
 @blp.response(200, CustomerOut)
 @blp.doc(security=[BEARER])
 def my_profile():
-    return _summary(flows.customer_of(database.session(), current_user()))
+    return _summary(_me())
 
 
 @blp.route("/customers/<int:customer_id>")
@@ -84,10 +79,7 @@ def my_profile():
 @blp.doc(security=[BEARER])
 def customer_for_staff(customer_id: int):
     """Masked profile, check results and upload counts: staff never see raw device data."""
-    customer = database.session().get(Customer, customer_id)
-    if customer is None:
-        raise NotFound(f"no customer {customer_id}")
-    return _summary(customer)
+    return _summary(customers.get(session=database.session(), customer_id=customer_id))
 
 
 @blp.route("/customers/me/id-check", methods=["POST"])
@@ -96,9 +88,8 @@ def customer_for_staff(customer_id: int):
 @blp.doc(security=[BEARER])
 def id_check():
     """Check the ID card against the authority (the person exists)."""
-    session = database.session()
-    return flows.verify_id_card(session, services(),
-                                customer=flows.customer_of(session, current_user()))
+    return identity.verify_id_card(session=database.session(), services=services(),
+                                   customer=_me())
 
 
 @blp.route("/customers/me/four-element", methods=["POST"])
@@ -108,10 +99,8 @@ def id_check():
 @blp.doc(security=[BEARER])
 def four_element(body):
     """Bank card four-element verification; only the card's last four digits are kept."""
-    session = database.session()
-    return flows.verify_four_elements(session, services(),
-                                      customer=flows.customer_of(session, current_user()),
-                                      **body)
+    return identity.verify_four_elements(session=database.session(), services=services(),
+                                         customer=_me(), **body)
 
 
 @blp.route("/customers/me/liveness", methods=["POST"])
@@ -121,13 +110,9 @@ def four_element(body):
 @blp.doc(security=[BEARER])
 def liveness(files):
     """Liveness / face comparison at registration (the applicant is that person)."""
-    selfie = storage.read_upload(files["selfie"], "selfie", ("image/jpeg", "image/png"))
-    session = database.session()
-    v = flows.check_liveness(session, services(),
-                             customer=flows.customer_of(session, current_user()),
-                             selfie=selfie.content)
-    session.commit()
-    return v
+    selfie = read_upload(files["selfie"], "selfie", IMAGES)
+    return identity.registration_liveness(session=database.session(), services=services(),
+                                          customer=_me(), selfie=selfie.content)
 
 
 @blp.route("/customers/me/credit-authorization", methods=["POST"])
@@ -137,10 +122,8 @@ def liveness(files):
 @blp.doc(security=[BEARER])
 def credit_authorization(body):
     """The customer's consent to credit inquiries (PBOC and third-party bureaus)."""
-    session = database.session()
-    return flows.authorize_credit_inquiry(
-        session, customer=flows.customer_of(session, current_user()),
-        text_version=body["text_version"])
+    return consent.authorize_credit_inquiry(session=database.session(), customer=_me(),
+                                            text_version=body["text_version"])
 
 
 @blp.route("/customers/me/device/<string:source>", methods=["POST"])
@@ -152,16 +135,7 @@ def credit_authorization(body):
 def device_upload(body, source: str):
     """App-collected data (gps, sms, photo, contact, app): validated, encrypted, reduced to
     facts. All or nothing: a bad record rejects the batch with its index, field and reason."""
-    if source not in SOURCES:
-        raise NotFound(f"unknown source {source!r}; one of {', '.join(SOURCES)}")
-    session = database.session()
-    customer = flows.customer_of(session, current_user())
-    try:
-        result = services().store.ingest_device(session, customer, source, body["records"])
-    except UploadRejected as exc:
-        session.rollback()
-        err = UnprocessableEntity(str(exc))
-        err.data = {"messages": {"json": {"records": exc.errors}}}
-        raise err from None
-    session.commit()
-    return {"source": source, "stored": result.stored, "duplicates": result.duplicates}
+    customers.check_source(source)  # before looking the customer up
+    return customers.upload_device_data(session=database.session(), store=services().store,
+                                        customer=_me(), source=source,
+                                        records=body["records"])

@@ -1,7 +1,7 @@
 """Every error leaves the API as JSON: `{"code", "status", "message", "errors"?}`.
 
-Clients (the user app, the store app) never see an HTML page or a traceback; 5xx details go
-to the log, not the response.
+Domain errors (`chedaitong.errors`) are mapped to HTTP here, once; clients (the user app, the
+store app) never see an HTML page or a traceback; 5xx details go to the log, not the response.
 """
 
 from __future__ import annotations
@@ -9,9 +9,44 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.exceptions import (
+    BadGateway,
+    Conflict,
+    HTTPException,
+    InternalServerError,
+    NotFound,
+    ServiceUnavailable,
+    UnprocessableEntity,
+)
+
+from chedaitong import errors as domain
 
 log = logging.getLogger(__name__)
+
+#: domain error → the HTTP error it is answered with
+STATUS: tuple[tuple[type[domain.DomainError], type[HTTPException]], ...] = (
+    (domain.NotFound, NotFound),
+    (domain.Conflict, Conflict),
+    (domain.Invalid, UnprocessableEntity),
+    (domain.Rejected, UnprocessableEntity),
+    (domain.Unavailable, ServiceUnavailable),
+    (domain.VendorFailed, BadGateway),
+)
+
+
+def http_error_for(exc: domain.DomainError) -> HTTPException:
+    """The HTTP error a domain error is answered with (the pages render the same one)."""
+    http = next((h for d, h in STATUS if isinstance(exc, d)), InternalServerError)
+    err = http(exc.message)
+    data: dict = {}
+    if isinstance(exc, domain.Invalid):  # one field of the JSON body, as webargs reports it
+        reasons = exc.reason if isinstance(exc.reason, list | dict) else [exc.reason]
+        data["messages"] = {"json": {exc.field: reasons}}
+    if exc.details:
+        data["extra"] = exc.details
+    if data:
+        err.data = data
+    return err
 
 
 def _http_error(exc: HTTPException):
@@ -26,6 +61,10 @@ def _http_error(exc: HTTPException):
     return jsonify(body), exc.code
 
 
+def _domain_error(exc: domain.DomainError):
+    return _http_error(http_error_for(exc))
+
+
 def _unexpected_error(exc: Exception):
     log.exception("unhandled error")
     return _http_error(InternalServerError())
@@ -33,4 +72,5 @@ def _unexpected_error(exc: Exception):
 
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(domain.DomainError, _domain_error)
     app.register_error_handler(Exception, _unexpected_error)

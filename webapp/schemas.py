@@ -6,7 +6,7 @@ from flask_smorest.fields import Upload
 from marshmallow import RAISE, Schema, fields, post_load, validate, validates_schema
 from marshmallow.exceptions import ValidationError
 
-from webapp import flows, workflow
+from decisioning.origination import applications, states
 
 MONEY = {"as_string": True, "places": 2, "allow_nan": False}
 ID_NUMBER = validate.Regexp(r"^\d{17}[\dX]$", error="must be 18 characters: 17 digits and a "
@@ -138,7 +138,7 @@ class ReapplyIn(Strict):
 
 
 class ListArgs(Strict):
-    state = fields.String(validate=validate.OneOf(workflow.STATES))
+    state = fields.String(validate=validate.OneOf(states.STATES))
     page = fields.Integer(load_default=1, validate=validate.Range(1, 100_000))
     page_size = fields.Integer(load_default=20, validate=validate.Range(1, 100))
 
@@ -296,7 +296,8 @@ class VoucherCheckOut(Schema):
 
 
 class MailingIn(Strict):
-    mailing_status = fields.String(required=True, validate=validate.OneOf(flows.MAILING_STATES))
+    mailing_status = fields.String(required=True,
+                                   validate=validate.OneOf(applications.MAILING_STATES))
     tracking_number = fields.String(load_default=None, allow_none=True,
                                     validate=validate.Length(1, 64))
 

@@ -1,67 +1,18 @@
-"""The domain services one app uses (decision service, vendors, feature store, upload dir).
-
-Built lazily on first use so the app starts without a model or a vendor; tests replace them
-by assigning `app.extensions[EXTENSION]`.
-"""
+"""The process's `decisioning.container.Services` on the app: built once in `create_app`
+(tests replace parts by assigning attributes of ``app.extensions[EXTENSION]``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
-
 from flask import Flask, current_app
-from werkzeug.exceptions import ServiceUnavailable
 
 from chedaitong.config import Settings
-from chedaitong.crypto import DataCipher
-from decisioning.service import DecisionService
-from featurestore.store import FeatureStore
-from vendors.registry import Vendors
+from decisioning.container import Services, build_services
 
 EXTENSION = "chedaitong.services"
 
 
-@dataclass
-class Services:
-    store: FeatureStore
-    upload_dir: Path
-    vendors: Vendors | None = None
-    decisions: DecisionService | None = None
-    settings: Settings | None = None
-
-    def decision_service(self) -> DecisionService:
-        if self.decisions is None:
-            from decisioning.factory import build_service
-
-            self.decisions = build_service(self.settings)  # type: ignore[arg-type]
-        return self.decisions
-
-    def rulebook(self):
-        """The serving rule book, or 503 when the decision service has none."""
-        rules = getattr(self.decision_service(), "rules", None)
-        if rules is None:
-            raise ServiceUnavailable("no rule book is loaded")
-        return rules
-
-    def vendor(self, name: str):
-        """The named vendor adapter, or 503 when no vendor URL is configured."""
-        if self.vendors is None:
-            raise ServiceUnavailable(f"vendor {name} is not configured (CHEDAITONG_VENDOR_URL)")
-        return getattr(self.vendors, name)
-
-
-def init_app(app: Flask, settings: Settings) -> None:
-    vendors = None
-    if settings.vendor_url:
-        from vendors.registry import vendors_from_settings
-
-        vendors = vendors_from_settings(settings)
-    app.extensions[EXTENSION] = Services(
-        store=FeatureStore(DataCipher(settings.data_key)),
-        upload_dir=Path(settings.var_dir) / "uploads",
-        vendors=vendors,
-        settings=settings,
-    )
+def init_app(app: Flask, settings: Settings, services: Services | None = None) -> None:
+    app.extensions[EXTENSION] = services or build_services(settings)
 
 
 def services() -> Services:

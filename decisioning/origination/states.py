@@ -2,17 +2,18 @@
 
 Each step is a conditional UPDATE (``… WHERE id = :id AND state = :from``), so two requests
 racing for the same step (two reviewers approving one disbursement) cannot both win: the loser
-updates no row and gets 409 with the current state and the steps allowed from it.
+updates no row and gets `IllegalTransition` naming the current state and the steps allowed from
+it.
 """
 
 from __future__ import annotations
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
-from werkzeug.exceptions import Conflict
 
 from chedaitong.db import Application
 from chedaitong.db.origination import StateTransition
+from chedaitong.errors import Conflict
 
 DRAFT = "draft"
 SUBMITTED = "submitted"
@@ -56,13 +57,14 @@ STATES = tuple(TRANSITIONS)
 
 
 class IllegalTransition(Conflict):
-    """409 naming the current state and the allowed next steps."""
+    """The step is not allowed from the application's state; names that state and the steps
+    that are."""
 
     def __init__(self, application: Application, action: str, state: str):
-        allowed = sorted(TRANSITIONS.get(state, {}))
-        super().__init__(f"cannot {action} an application in state {state}")
-        self.data = {"extra": {"current_state": state, "allowed_actions": allowed,
-                               "application_id": application.id}}
+        super().__init__(f"cannot {action} an application in state {state}", details={
+            "current_state": state, "allowed_actions": allowed_actions(state),
+            "application_id": application.id})
+        self.current_state = state
 
 
 def allowed_actions(state: str) -> list[str]:
@@ -70,11 +72,21 @@ def allowed_actions(state: str) -> list[str]:
 
 
 def check(application: Application, action: str) -> str:
-    """The state ``action`` leads to from the application's current state (409 otherwise)."""
+    """The state ``action`` leads to from the application's current state (else
+    `IllegalTransition`)."""
     target = TRANSITIONS.get(application.state, {}).get(action)
     if target is None:
         raise IllegalTransition(application, action, application.state)
     return target
+
+
+def start(session: Session, application: Application, actor_id: int | None,
+          note: str = "") -> None:
+    """Record a new application's first state (``draft``); flushes, does not commit."""
+    application.state = DRAFT
+    session.add(StateTransition(application_id=application.id, from_state=None, to_state=DRAFT,
+                                actor_id=actor_id, note=note[:500]))
+    session.flush()
 
 
 def advance(session: Session, application: Application, action: str,

@@ -16,7 +16,6 @@ from datetime import date, timedelta
 import click
 
 from chedaitong.config import Settings
-from chedaitong.crypto import DataCipher
 from chedaitong.db import check_reachable, make_engine
 from decisioning.postloan import lock as postloan_lock
 from decisioning.postloan import run as job
@@ -69,14 +68,10 @@ def run(as_of, start, end, engine_kind, scheduler, chunk_size, no_send) -> None:
     code = EX_OK
     client = None
     try:
-        from featurestore.store import FeatureStore
+        from decisioning.container import build_services
 
-        store = FeatureStore(DataCipher(settings.data_key))
-        vendors = None
-        if not no_send and settings.vendor_url:
-            from vendors.registry import build_vendors
-
-            vendors = build_vendors(settings.vendor_url)
+        services = build_services(settings, with_vendors=not no_send)
+        store, vendors = services.store, services.vendors
         mapper = None
         if engine_kind == "dask":
             from decisioning.postloan.engines import connect, make_mapper

@@ -39,8 +39,8 @@ def seed(world: Path, customers: int) -> None:
     from chedaitong.db import Customer, Dealer, Role, User, make_engine
     from chedaitong.db import migrate as migrations
     from chedaitong_sim.worldload.origination import load_world
+    from decisioning.origination.accounts import issue_token
     from featurestore.store import FeatureStore
-    from webapp.auth import issue_token
 
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
@@ -103,10 +103,10 @@ def _approvable_case(session, settings, store, world: Path, ids: dict, users: di
     import pandas as pd
 
     from chedaitong.db import Application, Customer, Role
-    from decisioning.factory import build_service
+    from decisioning.container import build_decision_service
 
-    service = build_service(settings)
-    service.vendors = None  # the world's reports are on file; seeding calls no vendor
+    # no vendors: the world's reports are on file, seeding calls none; probes are not archived
+    service = build_decision_service(settings, store=store)
     service.rules_archive = None
     if service.model is None:
         click.echo(f"no champion model in {settings.model_dir}: no approvable journey case "

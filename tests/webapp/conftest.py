@@ -14,8 +14,8 @@ from sqlalchemy.orm import Session
 from chedaitong.db import Dealer, DecisionRecord, Role, User
 from chedaitong_sim.sandbox.server import running_sandbox
 from chedaitong_sim.testing import fast_vendors, make_id_number
+from decisioning.origination.accounts import issue_token
 from servicing.schedule import offer_summary
-from webapp.auth import issue_token
 from webapp.services import EXTENSION
 
 ROOT = Path(__file__).resolve().parents[2]

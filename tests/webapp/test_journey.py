@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from webapp.flows import CHECKLIST
+from decisioning.origination.applications import CHECKLIST
 
 from .conftest import JPEG, PDF, file, new_application, register_customer
 

@@ -16,14 +16,14 @@ from chedaitong.crypto import DataCipher
 from chedaitong.db import Application, Customer, DecisionRecord, Role, User
 from chedaitong_sim.testing import fast_vendors
 from chedaitong_sim.worldload.origination import load_world
+from decisioning.origination.accounts import issue_token
+from decisioning.origination.applications import CHECKLIST
 from decisioning.service import DecisionService
 from featurestore import offline
 from featurestore.store import FeatureStore
 from models.scoring import load_champion
 from ruleengine.registry import RuleBook
 from servicing.schedule import offer_summary
-from webapp.auth import issue_token
-from webapp.flows import CHECKLIST
 from webapp.services import EXTENSION
 
 from .conftest import JPEG, PDF, ROOT, WORLD, file

@@ -4,12 +4,9 @@ seed` or issued by an admin); the token itself never goes into the cookie."""
 from __future__ import annotations
 
 from flask import abort, redirect, render_template, request, session, url_for
-from sqlalchemy import select
 
-from chedaitong.db import User
-from chedaitong.db.origination import ApiToken
+from decisioning.origination import accounts
 from webapp import database
-from webapp.auth import hash_token
 from webapp.pages import bp
 from webapp.pages.errors import nav_for
 from webapp.pages.session import check_csrf, page_user, safe_next, sign_in
@@ -39,12 +36,9 @@ def login():
     if request.method == "POST":
         username = request.form.get("username", "").strip()
         token = request.form.get("token", "").strip()
-        found = database.session().execute(
-            select(User, ApiToken.id).join(ApiToken, ApiToken.user_id == User.id)
-            .where(User.username == username, ApiToken.token_hash == hash_token(token),
-                   ApiToken.revoked_at.is_(None))).first()
-        if found is not None and found[0].active and token:
-            sign_in(found[0], found[1])
+        found = accounts.sign_in(session=database.session(), username=username, token=token)
+        if found is not None:
+            sign_in(*found)
             return redirect(safe_next(request.args.get("next")) or url_for("pages.home"))
         error = "用户名或令牌无效 / Unknown username or token"
     return render_template("pages/login.html", error=error), 401 if error else 200

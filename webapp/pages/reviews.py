@@ -7,13 +7,12 @@ from decimal import Decimal, InvalidOperation
 
 from flask import flash, redirect, render_template, request, url_for
 from sqlalchemy import select
-from werkzeug.exceptions import HTTPException
 
 from chedaitong.db import Application, Customer, Dealer
 from chedaitong.db.origination import Review
-from webapp import database, flows, workflow
-from webapp.access import application as visible_application
-from webapp.backoffice import QUEUES
+from chedaitong.errors import DomainError
+from decisioning.origination import access, applications, flows, states
+from webapp import database
 from webapp.pages import bp
 from webapp.pages.present import model_summary, safe_features
 from webapp.pages.session import REVIEWS, page_user, roles
@@ -22,17 +21,9 @@ from webapp.pages.session import REVIEWS, page_user, roles
 @bp.route("/reviews")
 @roles(*REVIEWS)
 def review_queue():
-    session = database.session()
-    rows = session.execute(
-        select(Application, Customer.id_number_masked)
-        .join(Customer, Customer.id == Application.customer_id)
-        .where(Application.state.in_(list(QUEUES)))
-        .order_by(Application.submitted_at, Application.id).limit(200)).all()
-    items = []
-    for app, masked in rows:
-        record = flows.latest_decision(session, app.id)
-        items.append({"app": app, "queue": QUEUES[app.state], "masked_id": masked,
-                      "outcome": record.outcome if record else None})
+    items = [{"app": i["application"], "queue": i["queue"],
+              "masked_id": i["customer_id_number_masked"], "outcome": i["outcome"]}
+             for i in applications.review_queue(session=database.session())]
     return render_template("pages/reviews.html", items=items)
 
 
@@ -40,22 +31,24 @@ def review_queue():
 @roles(*REVIEWS)
 def review_case(application_id: int):
     session = database.session()
-    app = visible_application(application_id, page_user())
+    app = access.application(session=session, application_id=application_id,
+                             user=page_user())
     if request.method == "POST":
         outcome = _submit(app)
         if outcome is not None:
             return outcome
-    record = flows.latest_decision(session, app.id)
+    record = applications.latest_decision(session=session, application_id=app.id)
     customer = session.get(Customer, app.customer_id)
     history = session.scalars(select(Review).where(Review.application_id == app.id)
                               .order_by(Review.id)).all()
+    offers = applications.available_offers(session=session, application=app)
     return render_template(
-        "pages/review.html", app=app, queue=QUEUES.get(app.state), record=record,
+        "pages/review.html", app=app, queue=applications.QUEUES.get(app.state), record=record,
         customer=customer, dealer=session.get(Dealer, app.dealer_id),
         features=safe_features(record.features if record else None),
         model=model_summary(record.model if record else None),
-        offers=flows.available_offers(session, app), history=history,
-        needs_rate=app.state == workflow.REFERRED and not flows.available_offers(session, app),
+        offers=offers, history=history,
+        needs_rate=app.state == states.REFERRED and not offers,
     ), 200 if request.method == "GET" else 422
 
 
@@ -83,11 +76,12 @@ def _submit(app: Application):
         offer = {"annual_rate": str(rate.quantize(Decimal("0.0001"))),
                  "repayment_method": "equal_installment"}
     try:
-        row, voucher = flows.review(database.session(), application=app, reviewer=page_user(),
-                                    decision=decision, notes=notes, offer=offer)
-    except HTTPException as exc:
+        row, voucher = flows.review(session=database.session(), application=app,
+                                    reviewer=page_user(), decision=decision, notes=notes,
+                                    offer=offer)
+    except DomainError as exc:
         database.session().rollback()
-        flash(f"未能提交 / Not saved: {exc.description}", "error")
+        flash(f"未能提交 / Not saved: {exc.message}", "error")
         return None
     if voucher is not None:
         flash(f"放款凭证已签发 / Voucher issued: {voucher.number}", "ok")

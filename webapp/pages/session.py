@@ -9,11 +9,11 @@ import secrets
 from collections.abc import Callable
 
 from flask import abort, g, redirect, request, session, url_for
-from sqlalchemy import select
 
 from chedaitong.db import Role, User
-from chedaitong.db.origination import ApiToken
+from decisioning.origination import accounts
 from webapp import database
+from webapp.auth import check_role
 
 REVIEWS = (Role.REVIEWER, Role.ADMIN)
 ANALYSIS = (Role.ANALYST, Role.ADMIN)
@@ -50,11 +50,7 @@ def page_user() -> User | None:
     uid, tid = session.get("uid"), session.get("tid")
     user = None
     if uid is not None and tid is not None:
-        user = database.session().scalar(
-            select(User).join(ApiToken, ApiToken.user_id == User.id)
-            .where(User.id == uid, ApiToken.id == tid, ApiToken.revoked_at.is_(None)))
-        if user is not None and not user.active:
-            user = None
+        user = accounts.signed_in_user(session=database.session(), user_id=uid, token_id=tid)
     g.page_user = user
     return user
 
@@ -68,8 +64,7 @@ def roles(*allowed: Role) -> Callable:
             user = page_user()
             if user is None:
                 return redirect(url_for("pages.login", next=request.full_path))
-            if user.role not in allowed:
-                abort(403, f"the {user.role.value} role may not open this page")
+            check_role(user, allowed, "open this page")
             return view(*args, **kwargs)
 
         return wrapper

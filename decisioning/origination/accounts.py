@@ -1,0 +1,88 @@
+"""Users and their API tokens.
+
+Tokens are random 32-byte strings given to the client once; the database keeps only their
+SHA-256, so a copy of the database cannot be used to sign in.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from chedaitong.db import Dealer, Role, User
+from chedaitong.db.origination import ApiToken
+from chedaitong.errors import Conflict, Invalid
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, user: User, label: str = "") -> str:
+    """A new token for ``user`` (flushed, not committed); the clear value is returned once."""
+    token = "cdt_" + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), label=label))
+    session.flush()
+    return token
+
+
+def user_for_token(*, session: Session, token: str) -> User | None:
+    """The active user holding the unrevoked ``token``, or None."""
+    user = session.scalar(
+        select(User)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)))
+    return user if user is not None and user.active else None
+
+
+def sign_in(*, session: Session, username: str, token: str) -> tuple[User, int] | None:
+    """(user, token id) when ``token`` is one of ``username``'s live tokens, else None."""
+    if not token:
+        return None
+    found = session.execute(
+        select(User, ApiToken.id).join(ApiToken, ApiToken.user_id == User.id)
+        .where(User.username == username, ApiToken.token_hash == hash_token(token),
+               ApiToken.revoked_at.is_(None))).first()
+    if found is None or not found[0].active:
+        return None
+    return found[0], found[1]
+
+
+def signed_in_user(*, session: Session, user_id: int, token_id: int) -> User | None:
+    """The active user of a page session, while the token it signed in with is not revoked."""
+    user = session.scalar(
+        select(User).join(ApiToken, ApiToken.user_id == User.id)
+        .where(User.id == user_id, ApiToken.id == token_id, ApiToken.revoked_at.is_(None)))
+    return user if user is not None and user.active else None
+
+
+def register_user(*, session: Session, username: str, display_name: str,
+                  role: Role = Role.CUSTOMER, dealer_id: int | None = None) -> tuple[User, str]:
+    """A new user with a first token, committed (Conflict when the username is taken)."""
+    user = User(username=username, display_name=display_name, role=role, dealer_id=dealer_id)
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(f"username {username!r} is taken") from None
+    token = issue_token(session, user, label="register")
+    session.commit()
+    return user, token
+
+
+def create_staff(*, session: Session, username: str, display_name: str, role: Role,
+                 dealer_code: str | None) -> tuple[User, str]:
+    """A staff account; a consultant belongs to an existing dealer (Invalid otherwise)."""
+    dealer_id = None
+    if role is Role.CONSULTANT:
+        dealer_id = session.scalar(select(Dealer.id).where(Dealer.code == dealer_code))
+        if dealer_id is None:
+            raise Invalid("dealer_code", "no such dealer",
+                          message="dealer_code: a consultant needs an existing dealer")
+    return register_user(session=session, username=username, display_name=display_name,
+                         role=role, dealer_id=dealer_id)
