@@ -22,6 +22,7 @@ install: $(STAMP)
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
 
 test: lint
 	@if [ -z "$$CHEDAITONG_SKIP_BROWSER" ]; then bash scripts/ensure-chromium.sh; fi

@@ -31,12 +31,12 @@ from chedaitong.db import Application, migrate  # noqa: E402
 from chedaitong_sim.worldload.origination import load_world  # noqa: E402
 from decisioning.policy import decide  # noqa: E402
 from decisioning.service import DecisionService  # noqa: E402
-from featurestore import offline  # noqa: E402
+from featurestore import catalog, offline  # noqa: E402
 from featurestore.store import FeatureStore  # noqa: E402
 from models.registry import Registry  # noqa: E402
 from models.scoring import load_champion  # noqa: E402
 from models.train import train_and_register  # noqa: E402
-from ruleengine.registry import RuleBook  # noqa: E402
+from ruleengine.rulebook import RuleBook  # noqa: E402
 
 WORLD = ROOT / "data" / "sample"
 OUT = ROOT / "var" / "bench" / "decide"
@@ -67,7 +67,7 @@ def main() -> None:
     engine = create_engine(f"sqlite:///{db}")
     migrate.upgrade(engine)
     store = FeatureStore(cipher)
-    book = RuleBook(ROOT / "rules")
+    book = RuleBook(ROOT / "rules", catalog=catalog())
     service = DecisionService(store, book, load_champion(models_dir), model_root=models_dir)
     decided_at = offline.application_entities(WORLD).set_index("application_id")["as_of"]
 

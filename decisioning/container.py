@@ -22,8 +22,8 @@ from featurestore.store import FeatureStore
 from models.errors import ModelError
 from models.scoring import load_challenger, load_champion
 from ruleengine.errors import ReloadError
-from ruleengine.registry import RuleBook
-from vendors.registry import Vendors, vendors_from_settings
+from ruleengine.rulebook import RuleBook
+from vendors.adapters import Vendors, vendors_from_settings
 
 
 def build_decision_service(settings: Settings, *, store: FeatureStore | None = None,

@@ -1,4 +1,4 @@
-"""The decision core: features → model → underwriting rules → products → outcome.
+"""The decision core: features → model → underwriting rules → priced products → outcome.
 
 Pure (no database, no vendors): `decide` gets the feature vector and the versions to use and
 returns everything the record keeps. The live path and `replay` both call it, so a replay
@@ -13,9 +13,10 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from decisioning import pricing
 from models.errors import ModelError
 from models.scoring import ScoringModel, score_with_shadow
-from ruleengine.registry import RuleBook
+from ruleengine.rulebook import RuleBook
 
 APPROVE, DECLINE, REFER = "approve", "decline", "refer"
 NO_PRODUCT = {
@@ -89,7 +90,8 @@ def decide(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | No
     underwriting = book.evaluate(full, "underwriting")
     t2 = time.perf_counter()
     offers = [] if underwriting.outcome == "decline" or scored is None else [
-        {k: _json_safe(v) for k, v in asdict(o).items()} for o in book.match_products(full)]
+        {k: _json_safe(v) for k, v in asdict(o).items()}
+        for o in pricing.price(full, book.match_products(full))]
     t3 = time.perf_counter()
 
     fired = [asdict(f) for f in underwriting.fired]

@@ -27,10 +27,10 @@ from decisioning.policy import Outcome, decide, rules_version_of
 from featurestore.store import ApplicationInput, FeatureStore
 from models.errors import ModelError
 from models.scoring import ScoringModel, load_model
-from ruleengine.registry import RuleBook
+from ruleengine.rulebook import RuleBook
+from vendors.adapters import Vendors
 from vendors.errors import VendorError
 from vendors.interfaces import BureauQuery
-from vendors.registry import Vendors
 
 log = logging.getLogger(__name__)
 REPORT_MAX_AGE = timedelta(days=30)  # a fresher bureau report is reused, not re-queried
@@ -169,7 +169,7 @@ class DecisionService:
         archived = self._archive_dir(version)
         if archived is None or not archived.exists():
             raise ReplayError(f"rules version {version} is not archived")
-        return RuleBook(archived)
+        return RuleBook(archived, catalog=self.rules.catalog)
 
     def _model_for(self, version: str | None) -> ScoringModel | None:
         if version is None:

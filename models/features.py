@@ -75,17 +75,19 @@ def reason_labels() -> dict[str, dict[str, str]]:
         return yaml.safe_load(fh) or {}
 
 
-def _catalog(cat: Mapping[str, Any] | None) -> Mapping[str, Any]:
+def catalog_or_default(cat: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    """``cat``, else the feature store's catalog: the one place models reads it (the
+    import contract allows models this module of the feature store and nothing else)."""
     if cat is not None:
         return cat
-    from featurestore import catalog
+    from featurestore.definitions import catalog
 
     return catalog()
 
 
 def spec_from_catalog(name: str, cat: Mapping[str, Any] | None = None) -> FeatureSpec:
     """The catalog's definition of ``name`` as a model input."""
-    cat = _catalog(cat)
+    cat = catalog_or_default(cat)
     if name not in cat:
         raise UnknownFeatureError(
             f"feature {name!r} is not in the feature catalog; map it in a --mapping file "
@@ -105,7 +107,7 @@ def spec_from_catalog(name: str, cat: Mapping[str, Any] | None = None) -> Featur
 
 def default_features(cat: Mapping[str, Any] | None = None) -> list[FeatureSpec]:
     """Every application-entity catalog feature, in catalog order (the default model inputs)."""
-    cat = _catalog(cat)
+    cat = catalog_or_default(cat)
     return [spec_from_catalog(n, cat) for n, fd in cat.items() if fd.entity == "application"]
 
 

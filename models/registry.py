@@ -328,10 +328,9 @@ class Registry:
         self, mv: ModelVersion, cat: Mapping[str, Any] | None = None
     ) -> list[str]:
         """Why the feature store could not feed this model (empty list: it can)."""
-        if cat is None:
-            from featurestore import catalog
+        from models.features import catalog_or_default
 
-            cat = catalog()
+        cat = catalog_or_default(cat)
         problems = []
         for spec in mv.features:
             fd = cat.get(spec.name)

@@ -11,8 +11,8 @@ from ruleengine.errors import (
     UnknownRuleset,
 )
 from ruleengine.outcomes import Evaluation, FiredRule
-from ruleengine.products import ProductOffer
-from ruleengine.registry import RuleBook, default_rules_dir, install_sighup_handler
+from ruleengine.products import ProductMatch
+from ruleengine.rulebook import RuleBook, default_rules_dir, install_sighup_handler
 
 __all__ = [
     "EngineError",
@@ -20,7 +20,7 @@ __all__ = [
     "FactError",
     "FiredRule",
     "Issue",
-    "ProductOffer",
+    "ProductMatch",
     "ReloadError",
     "RuleBook",
     "RuleEngineError",

@@ -20,7 +20,7 @@ import pandas as pd
 from ruleengine.compiler import compile_ruleset
 from ruleengine.errors import RuleEngineError, RuleFileError
 from ruleengine.loader import load_dir, parse_texts
-from ruleengine.model import DECISION, RuleSet
+from ruleengine.rulesets import DECISION, RuleSet
 from ruleengine.svg import grouped_bars
 
 OUTCOMES = ("pass", "refer", "decline")
@@ -59,7 +59,7 @@ def _git(repo: Path, *args: str) -> bytes:
 
 
 def rules_at_revision(
-    rev: str, rules_dir: Path | str, catalog: Mapping[str, Any] | None = None
+    rev: str, rules_dir: Path | str, catalog: Mapping[str, Any]
 ) -> dict[str, RuleSet]:
     """The rule files of ``rules_dir`` as committed at ``rev`` (read with ``git show``)."""
     d = Path(rules_dir).resolve()

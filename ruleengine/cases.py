@@ -22,7 +22,7 @@ from typing import Any
 
 from ruleengine.errors import FactError, Issue, RuleEngineError
 from ruleengine.facts import rows_to_frame
-from ruleengine.registry import RuleBook
+from ruleengine.rulebook import RuleBook
 from ruleengine.yaml_lines import LineDict, LineList, load_yaml
 
 EXPECT_KEYS = ("outcome", "fired", "actions", "eligible")

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from ruleengine.errors import Issue, RuleEngineError, RuleFileError
-from ruleengine.registry import default_rules_dir
+from ruleengine.rulebook import default_rules_dir
 
 DIR = click.Path(file_okay=False, path_type=Path)
 
@@ -45,6 +45,14 @@ def _dir(directory: Path | None) -> Path:
     return d
 
 
+def catalog():
+    """The platform's feature catalog: the command line is where the rule engine (which
+    imports nothing of the platform) is handed the feature store's definitions."""
+    from featurestore import catalog as feature_catalog
+
+    return feature_catalog()
+
+
 @click.group(cls=_RulesGroup, name="rules")
 def rules() -> None:
     """Credit rules: validate, test, backtest, versions."""
@@ -54,12 +62,11 @@ def rules() -> None:
 @click.argument("directory", required=False, type=DIR)
 def validate(directory: Path | None) -> None:
     """Check the rule files of DIRECTORY (default: the configured rules directory)."""
-    from featurestore import catalog
     from ruleengine.compiler import compile_ruleset
     from ruleengine.loader import validate_dir
 
     d = _dir(directory)
-    rulesets, issues = validate_dir(d)
+    rulesets, issues = validate_dir(d, catalog())
     if issues:
         _issues(issues)
         sys.exit(1)
@@ -79,14 +86,14 @@ def test(directory: Path | None) -> None:
     """Run the analyst cases in DIRECTORY/tests on both executors."""
     from ruleengine.cases import run_cases
     from ruleengine.loader import validate_dir
-    from ruleengine.registry import RuleBook
+    from ruleengine.rulebook import RuleBook
 
     d = _dir(directory)
-    _, issues = validate_dir(d)
+    _, issues = validate_dir(d, catalog())
     if issues:
         _issues(issues)
         sys.exit(1)
-    book = RuleBook(d)
+    book = RuleBook(d, catalog=catalog())
     try:
         run = run_cases(book)
     finally:
@@ -121,7 +128,6 @@ def test(directory: Path | None) -> None:
 @click.option("--ruleset", default="underwriting", show_default=True)
 def backtest(candidate: Path, baseline: str, data: Path, out: Path, ruleset: str) -> None:
     """Compare the CANDIDATE rules with a BASELINE on historical applications."""
-    from featurestore import catalog
     from ruleengine import backtest as bt
     from ruleengine.loader import load_dir
 
@@ -153,5 +159,5 @@ def versions(directory: Path | None) -> None:
     """Print each ruleset's version (declared + content hash) as it would be loaded."""
     from ruleengine.loader import load_dir
 
-    for rs in load_dir(_dir(directory)).values():
+    for rs in load_dir(_dir(directory), catalog()).values():
         click.echo(f"{rs.name:<14} {rs.version}")

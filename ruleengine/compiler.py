@@ -26,8 +26,8 @@ from typing import Any
 from ruleengine.conditions import All, Condition, Leaf, Not
 from ruleengine.facts import FactEncoder
 from ruleengine.jsontext import dumps
-from ruleengine.model import Rule, RuleSet
 from ruleengine.outcomes import Combiner
+from ruleengine.rulesets import Rule, RuleSet
 from ruleengine.vector_executor import VectorPlan
 
 DURABLE_STACK = 64  # MAX_STACK_SIZE in durable's C core (65 rules matching at once: error 303)

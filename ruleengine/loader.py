@@ -29,7 +29,7 @@ from ruleengine.conditions import (
     Not,
 )
 from ruleengine.errors import Issue, RuleFileError
-from ruleengine.model import (
+from ruleengine.rulesets import (
     ACTION_SEVERITY,
     ACTIONS,
     DECISION,
@@ -585,13 +585,10 @@ def content_hash(data: bytes) -> str:
 
 
 def parse_texts(
-    files: Mapping[str, bytes], catalog: Mapping[str, Any] | None = None
+    files: Mapping[str, bytes], catalog: Mapping[str, Any]
 ) -> tuple[dict[str, RuleSet], list[Issue]]:
-    """Validate rule files given as ``{display path: bytes}`` (also used for ``git show``)."""
-    if catalog is None:
-        from featurestore import catalog as default_catalog
-
-        catalog = default_catalog()
+    """Validate rule files given as ``{display path: bytes}`` (also used for ``git show``)
+    against ``catalog`` (feature name → definition with ``dtype`` and ``categories``)."""
     rulesets: dict[str, RuleSet] = {}
     issues: list[Issue] = []
     first_line: dict[str, str] = {}
@@ -628,7 +625,7 @@ def parse_texts(
 
 
 def validate_dir(
-    directory: Path | str, catalog: Mapping[str, Any] | None = None
+    directory: Path | str, catalog: Mapping[str, Any]
 ) -> tuple[dict[str, RuleSet], list[Issue]]:
     """Every ruleset of ``directory`` that validated, and every issue found."""
     d = Path(directory)
@@ -645,7 +642,7 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def load_dir(directory: Path | str, catalog: Mapping[str, Any] | None = None) -> dict[str, RuleSet]:
+def load_dir(directory: Path | str, catalog: Mapping[str, Any]) -> dict[str, RuleSet]:
     """The rulesets of ``directory``; raises :class:`RuleFileError` listing every issue."""
     rulesets, issues = validate_dir(directory, catalog)
     if issues:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ruleengine.model import ACTION_SEVERITY, ACTIONS, DECISION, RuleSet
+from ruleengine.rulesets import ACTION_SEVERITY, ACTIONS, DECISION, RuleSet
 
 PASS = "pass"
 NONE = "none"

@@ -26,9 +26,9 @@ from ruleengine.durable_executor import DurableRuleset
 from ruleengine.engine_thread import Engine, default_engine
 from ruleengine.errors import ReloadError, RuleEngineError, UnknownRuleset
 from ruleengine.loader import load_dir
-from ruleengine.model import PRODUCTS
 from ruleengine.outcomes import Evaluation
-from ruleengine.products import ProductOffer, build_offers
+from ruleengine.products import ProductMatch, match_offers
+from ruleengine.rulesets import PRODUCTS
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,9 @@ class _Loaded:
 class RuleBook:
     """The serving versions of every ruleset of a rules directory.
 
+    ``catalog`` maps feature names to their definitions (``dtype``, ``categories``): the rule
+    files are checked and compiled against it, and the caller supplies it (the platform
+    passes the feature store's), so the engine depends on no other part of the platform.
     Thread-safe: evaluate from any number of threads; durable work is serialised on the
     process's engine thread.
     """
@@ -61,13 +64,9 @@ class RuleBook:
         self,
         directory: Path | str | None = None,
         *,
-        catalog: Mapping[str, Any] | None = None,
+        catalog: Mapping[str, Any],
         engine: Engine | None = None,
     ):
-        if catalog is None:
-            from featurestore import catalog as default_catalog
-
-            catalog = default_catalog()
         self.directory = Path(directory) if directory is not None else default_rules_dir()
         self.catalog = catalog
         self.engine = engine or default_engine()
@@ -220,8 +219,9 @@ class RuleBook:
 
     def match_products(
         self, features: Mapping[str, Any], ruleset: str = "products"
-    ) -> list[ProductOffer]:
-        """Offers of every eligible product, requested term first (the first is recommended)."""
+    ) -> list[ProductMatch]:
+        """Every eligible product per allowed term at the applicant's grade, requested term
+        first (the first is recommended); the decision layer prices them."""
         loaded = self._acquire(ruleset)
         try:
             rs = loaded.compiled.ruleset
@@ -229,7 +229,7 @@ class RuleBook:
                 raise UnknownRuleset(f"ruleset {ruleset!r} is not a product catalog")
             evaluation = loaded.compiled.combiner.evaluation(loaded.durable.fire(features))
             eligible = [rs.product(pid) for pid in evaluation.fired_ids]
-            return build_offers(features, eligible, rs.version)
+            return match_offers(features, eligible, rs.version)
         finally:
             self._release(loaded)
 

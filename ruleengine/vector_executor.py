@@ -16,8 +16,8 @@ import pandas as pd
 
 from ruleengine.conditions import ORDERING, All, AnyOf, Condition, Leaf, Not
 from ruleengine.facts import frame_columns
-from ruleengine.model import ACTIONS, PRODUCTS, RuleSet
 from ruleengine.outcomes import Combiner
+from ruleengine.rulesets import ACTIONS, PRODUCTS, RuleSet
 
 
 class VectorPlan:

@@ -1,12 +1,12 @@
 """External vendors behind small interfaces (`vendors.interfaces`), reached through one
-resilient HTTP client (`vendors.http`) and assembled by `vendors.registry`. The sandbox in
+resilient HTTP client (`vendors.http`) and assembled by `vendors.adapters`. The sandbox in
 `chedaitong_sim.sandbox` plays every vendor locally, failures included."""
 
+from vendors.adapters import DEFAULT_TIMEOUTS, Vendors, build_vendors, vendors_from_settings
 from vendors.breaker import BreakerPolicy, CircuitBreaker
 from vendors.errors import CircuitOpen, VendorError, VendorRejected, VendorUnavailable
 from vendors.http import RetryPolicy, Timeouts, VendorHttpClient
 from vendors.masking import mask, scrub
-from vendors.registry import DEFAULT_TIMEOUTS, Vendors, build_vendors, vendors_from_settings
 
 __all__ = [
     "DEFAULT_TIMEOUTS",

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from vendors.adapters import Vendors, build_vendors
 from vendors.breaker import BreakerPolicy
 from vendors.http import RetryPolicy, Timeouts
-from vendors.registry import Vendors, build_vendors
 
 FAST_TIMEOUTS = Timeouts(connect=0.5, read=0.3)
 FAST_RETRY = RetryPolicy(max_attempts=3, base_delay_s=0.01, max_delay_s=0.05,

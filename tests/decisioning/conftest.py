@@ -10,10 +10,10 @@ from sqlalchemy.orm import Session
 from chedaitong.crypto import DataCipher
 from chedaitong_sim.worldload.origination import load_world
 from decisioning.service import DecisionService
-from featurestore import offline
+from featurestore import catalog, offline
 from featurestore.store import FeatureStore
 from models.scoring import load_champion
-from ruleengine.registry import RuleBook
+from ruleengine.rulebook import RuleBook
 
 ROOT = Path(__file__).resolve().parents[2]
 WORLD = ROOT / "data" / "sample"
@@ -32,7 +32,7 @@ def model_root(sample_champion_root) -> Path:
 
 @pytest.fixture(scope="session")
 def rulebook():
-    book = RuleBook(ROOT / "rules")
+    book = RuleBook(ROOT / "rules", catalog=catalog())
     yield book
     book.close()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from featurestore import FeatureCatalog, FeatureDef
-from ruleengine.registry import RuleBook
+from ruleengine.rulebook import RuleBook
 
 ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "rules"
@@ -52,9 +52,9 @@ def catalog():
 
 
 @pytest.fixture(scope="session")
-def book() -> Iterator[RuleBook]:
+def book(catalog) -> Iterator[RuleBook]:
     """The repository's rules, loaded once per test session."""
-    b = RuleBook(RULES)
+    b = RuleBook(RULES, catalog=catalog)
     yield b
     b.close()
 

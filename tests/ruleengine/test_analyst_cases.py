@@ -9,7 +9,7 @@ from featurestore import catalog
 from ruleengine.cases import Observed, case_files, compare, load_cases, run_cases
 from ruleengine.cli import rules as rules_cli
 from ruleengine.facts import rows_to_frame
-from ruleengine.registry import RuleBook
+from ruleengine.rulebook import RuleBook
 
 from .conftest import RULES
 
@@ -78,14 +78,14 @@ cases:
 """
 
 
-def test_runner_reports_failures_with_file_and_line(tmp_path, write_rules):
+def test_runner_reports_failures_with_file_and_line(tmp_path, write_rules, catalog):
     rules = write_rules(
         {
             "underwriting.yaml": AGE_RULE,
             "tests/cases.yaml": BROKEN,
         }
     )
-    b = RuleBook(rules)
+    b = RuleBook(rules, catalog=catalog)
     try:
         run = run_cases(b)
     finally:

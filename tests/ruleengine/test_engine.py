@@ -13,7 +13,7 @@ from ruleengine.conditions import Leaf
 from ruleengine.durable_executor import DurableRuleset
 from ruleengine.engine_thread import Engine, QuietHost, SidPool, default_engine, fnv1a_32
 from ruleengine.errors import EngineError, FactError
-from ruleengine.model import ACTIONS, DECISION, Rule, RuleSet
+from ruleengine.rulesets import ACTIONS, DECISION, Rule, RuleSet
 
 from .conftest import ROOT
 
@@ -76,7 +76,7 @@ from ruleengine.durable_executor import DurableRuleset
 from ruleengine.engine_thread import default_engine
 from ruleengine.errors import EngineError
 from ruleengine.jsontext import dumps
-from ruleengine.model import DECISION, Rule, RuleSet
+from ruleengine.rulesets import DECISION, Rule, RuleSet
 
 rules = tuple(Rule(f"R{{i}}", "d", "C", "z", "e", i, "decline", Leaf("age_at_application", ">", i))
               for i in range(-100, -30))

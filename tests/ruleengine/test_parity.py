@@ -21,7 +21,7 @@ from ruleengine.conditions import All, AnyOf, Leaf, Not, evaluate_python
 from ruleengine.durable_executor import DurableRuleset
 from ruleengine.engine_thread import default_engine
 from ruleengine.facts import rows_to_frame
-from ruleengine.model import DECISION, Rule, RuleSet
+from ruleengine.rulesets import DECISION, Rule, RuleSet
 
 N = 12_000
 SEEDS = {"underwriting": 1, "products": 2, "postloan": 3}

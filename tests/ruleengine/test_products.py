@@ -1,10 +1,9 @@
-"""Product offers: exact decimals, one offer per allowed term, the requested term first."""
+"""Product matches: exact decimal rates, one match per allowed term, the requested term first
+(pricing the matches is the decision layer's: tests/decisioning/test_pricing.py)."""
 
 from __future__ import annotations
 
 from decimal import Decimal
-
-from ruleengine.products import schedule_figures
 
 APPLICATION = {
     "risk_grade": "B",
@@ -19,7 +18,7 @@ APPLICATION = {
 }
 
 
-def test_offers_are_priced_per_grade_with_decimals(book):
+def test_matches_carry_the_grade_rate_with_decimals(book):
     offers = book.match_products(APPLICATION)
     assert [(o.product_id, o.term) for o in offers] == [
         ("DL_PRIME", 36),
@@ -35,25 +34,8 @@ def test_offers_are_priced_per_grade_with_decimals(book):
     assert first.down_payment_ratio == Decimal("0.15")
     assert first.repayment_method == "equal_principal"
     assert first.version == book.current_versions()["products"]
-    # 200,000 financed (below 85% of the price), equal principal over 36 months
-    assert first.financed_amount == Decimal("200000.00")
-    assert first.first_installment == Decimal("6435.56")
-    assert first.total_interest == Decimal("16280.00")
-
-
-def test_financed_amount_is_capped_by_the_deposit(book):
-    offers = book.match_products({**APPLICATION, "loan_amount": 230000.0, "loan_to_value": 0.8846})
-    standard = next(o for o in offers if o.product_id == "DL_STANDARD")
-    assert standard.financed_amount == Decimal("221000.00")  # 260,000 × (1 − 0.15)
+    assert not hasattr(first, "financed_amount")  # money is priced by the decision layer
 
 
 def test_refused_grade_gets_no_offer(book):
     assert book.match_products({**APPLICATION, "risk_grade": "E"}) == []
-
-
-def test_schedule_figures():
-    first, interest = schedule_figures(Decimal(120000), Decimal("0.12"), 12, "equal_installment")
-    assert first == Decimal("10661.85")
-    assert interest == Decimal("7942.26")  # 12 × 10661.855… − 120,000
-    first, interest = schedule_figures(Decimal(120000), Decimal("0.12"), 12, "equal_principal")
-    assert (first, interest) == (Decimal("11200.00"), Decimal("7800.00"))

@@ -13,7 +13,7 @@ import pytest
 
 from ruleengine import durable_executor
 from ruleengine.errors import ReloadError
-from ruleengine.registry import RuleBook, install_sighup_handler
+from ruleengine.rulebook import RuleBook, install_sighup_handler
 
 UNDERWRITING = """\
 ruleset: underwriting
@@ -57,8 +57,8 @@ def rules_dir(tmp_path):
 
 
 @pytest.fixture
-def rulebook(rules_dir):
-    b = RuleBook(rules_dir)
+def rulebook(rules_dir, catalog):
+    b = RuleBook(rules_dir, catalog=catalog)
     yield b
     b.close()
 

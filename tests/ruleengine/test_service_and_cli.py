@@ -1,4 +1,4 @@
-"""The public Python API (ruleengine.service) and the remaining CLI commands."""
+"""The RuleBook's public verbs and the remaining CLI commands."""
 
 from __future__ import annotations
 
@@ -10,44 +10,37 @@ import pytest
 from click.testing import CliRunner
 
 from chedaitong_sim.synthetic import rule_frames
-from ruleengine import FactError, UnknownRuleset, service
+from ruleengine import FactError, UnknownRuleset
 from ruleengine.cli import rules as rules_cli
 
 from .conftest import ROOT, RULES
 
 
-@pytest.fixture(scope="module")
-def svc():
-    service.configure(RULES)
-    yield service
-    service.book().close()
-
-
-def test_evaluate_returns_reasons_in_priority_order_with_the_version(svc):
-    ev = svc.evaluate({"age_at_application": 19, "tp_blacklisted": True})
+def test_evaluate_returns_reasons_in_priority_order_with_the_version(book):
+    ev = book.evaluate({"age_at_application": 19, "tp_blacklisted": True})
     assert ev.outcome == "decline"
     assert ev.fired_ids[:2] == ("UW_AGE_UNDER_22", "UW_TP_BLACKLIST")
     priorities = [f.priority for f in ev.fired]
     assert priorities == sorted(priorities)
     assert ev.fired[0].reason_zh == "申请人年龄未满22周岁"
-    assert ev.version == svc.current_versions()["underwriting"]
+    assert ev.version == book.current_versions()["underwriting"]
     assert ev.to_dict()["fired"][0]["reason_code"] == "AGE_OUT_OF_RANGE"
 
 
-def test_evaluate_frame_matches_evaluate(svc, catalog):
+def test_evaluate_frame_matches_evaluate(book, catalog):
     frame = rule_frames.applications(300, catalog, seed=5)
-    batch = svc.evaluate_frame(frame)
+    batch = book.evaluate_frame(frame)
     assert list(batch.columns) == ["outcome", "fired_rules", "version"]
     rows = frame.astype(object).where(frame.notna(), None).to_dict("records")
-    online = svc.evaluate_many(rows)
+    online = book.evaluate_many(rows)
     assert [e.outcome for e in online] == list(batch["outcome"].astype(str))
     assert [e.fired_ids for e in online] == list(batch["fired_rules"])
 
 
-def test_postloan_and_products_through_the_service(svc):
-    ev = svc.evaluate({"days_past_due": 45, "vehicle_gps_offline_days_30d": 29}, "postloan")
+def test_postloan_and_products_through_the_book(book):
+    ev = book.evaluate({"days_past_due": 45, "vehicle_gps_offline_days_30d": 29}, "postloan")
     assert ev.actions == ("outsourced_collection", "gps_alert")
-    offers = svc.match_products(
+    offers = book.match_products(
         {
             "risk_grade": "A",
             "lease_type": "leaseback",
@@ -62,13 +55,13 @@ def test_postloan_and_products_through_the_service(svc):
     assert offers[0].annual_rate == Decimal("0.0688")
 
 
-def test_bad_input_is_a_clear_error(svc):
+def test_bad_input_is_a_clear_error(book):
     with pytest.raises(FactError, match="unknown category 'flagship'"):
-        svc.evaluate({"dealer_channel": "flagship"})
+        book.evaluate({"dealer_channel": "flagship"})
     with pytest.raises(UnknownRuleset, match="no ruleset 'pricing'"):
-        svc.evaluate({}, "pricing")
+        book.evaluate({}, "pricing")
     with pytest.raises(FactError, match="frame lacks column"):
-        svc.evaluate_frame(rule_frames.applications(3, {}, seed=1))
+        book.evaluate_frame(rule_frames.applications(3, {}, seed=1))
 
 
 def test_cli_versions():

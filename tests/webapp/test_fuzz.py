@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 
-from ruleengine.registry import RuleBook
+from featurestore import catalog
+from ruleengine.rulebook import RuleBook
 from webapp.services import EXTENSION
 
 from .conftest import ROOT, new_application, register_customer
@@ -21,7 +22,7 @@ ROLES = ("c1", "customer", "r1", "an")
 
 
 def test_no_operation_answers_5xx_to_generated_requests(api, staff):
-    rulebook = RuleBook(ROOT / "rules")  # the stub decision service has none
+    rulebook = RuleBook(ROOT / "rules", catalog=catalog())  # the stub decision service has none
     api.extensions[EXTENSION].decisions.rules = rulebook
     client = api.test_client()
     token, idn = register_customer(client, "fuzzy", 7)

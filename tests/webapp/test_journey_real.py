@@ -19,10 +19,10 @@ from chedaitong_sim.worldload.origination import load_world
 from decisioning.origination.accounts import issue_token
 from decisioning.origination.applications import CHECKLIST
 from decisioning.service import DecisionService
-from featurestore import offline
+from featurestore import catalog, offline
 from featurestore.store import FeatureStore
 from models.scoring import load_champion
-from ruleengine.registry import RuleBook
+from ruleengine.rulebook import RuleBook
 from servicing.schedule import offer_summary
 from webapp.services import EXTENSION
 
@@ -54,7 +54,7 @@ def champion_root(sample_champion_root) -> Path:
 
 @pytest.fixture(scope="session")
 def rulebook():
-    book = RuleBook(ROOT / "rules")
+    book = RuleBook(ROOT / "rules", catalog=catalog())
     yield book
     book.close()
 

@@ -39,10 +39,11 @@ def serving_versions() -> tuple[dict[str, str], bool]:
     book = getattr(services().decisions, "rules", None)
     if book is not None:
         return book.current_versions(), True
+    from featurestore import catalog
     from ruleengine.loader import load_dir
 
     try:
-        return {n: rs.version for n, rs in sorted(load_dir(rules_dir()).items())}, False
+        return {n: rs.version for n, rs in sorted(load_dir(rules_dir(), catalog()).items())}, False
     except Exception as exc:  # invalid files: show the problem, not a 500
         return {"error": str(exc).splitlines()[0][:300]}, False
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from ruleengine.conditions import All, AnyOf, Leaf, thresholds
-from ruleengine.model import RuleSet
+from ruleengine.rulesets import RuleSet
 
 
 def _typed(fd: Any, values: np.ndarray, missing: np.ndarray) -> pd.Series:
