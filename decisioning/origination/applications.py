@@ -184,15 +184,19 @@ def store_document(*, session: Session, upload_dir, application: Application, ki
     """Keep a file on disk under its hash and (re)point the application's ``kind`` at it
     (flushed, not committed)."""
     files.save(upload_dir, upload)
+    fields = {"filename": upload.filename, "content_type": upload.content_type,
+              "size": upload.size, "sha256": upload.sha256, "uploaded_by": user.id,
+              "uploaded_at": datetime.now(UTC)}  # read before adding: no half-set row flushes
     doc = session.scalar(select(StoredDocument).where(
         StoredDocument.application_id == application.id, StoredDocument.kind == kind))
     if doc is None:
         doc = StoredDocument(application_id=application.id, kind=kind,
-                             mailing_status="pending" if kind in CHECKLIST else "not_required")
+                             mailing_status="pending" if kind in CHECKLIST else "not_required",
+                             **fields)
         session.add(doc)
-    doc.filename, doc.content_type = upload.filename, upload.content_type
-    doc.size, doc.sha256, doc.uploaded_by, doc.uploaded_at = (
-        upload.size, upload.sha256, user.id, datetime.now(UTC))
+    else:
+        for name, value in fields.items():
+            setattr(doc, name, value)
     session.flush()
     return doc
 
