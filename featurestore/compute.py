@@ -22,6 +22,7 @@ import pandas as pd
 from featurestore.aggregate import US_PER_DAY, FactIndex, Visible, micros
 from featurestore.definitions import FeatureCatalog, catalog
 from featurestore.facts import to_utc
+from servicing.schedule import annuity_factor
 
 DAY = pd.Timedelta(days=1)
 HOME_RADIUS_KM = 50.0  # "in the declared city": within 50 km of the declared home
@@ -44,10 +45,10 @@ def haversine_km(lat1, lon1, lat2, lon2) -> np.ndarray:
 
 
 def equal_installment(amount, annual_rate: float, term_months) -> np.ndarray:
-    """Monthly 等额本息 installment (float, for ratios; servicing prices in Decimal cents)."""
-    r = annual_rate / 12
+    """Monthly 等额本息 installment (float, for ratios) by servicing's annuity formula;
+    servicing bills the same formula in Decimal cents."""
     n = np.asarray(term_months, dtype="float64")
-    return np.asarray(amount, dtype="float64") * r / (1 - (1 + r) ** -n)
+    return np.asarray(amount, dtype="float64") * annuity_factor(annual_rate / 12, n)
 
 
 def _visible(e: pd.DataFrame, index: FactIndex, source: str) -> Visible:

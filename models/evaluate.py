@@ -160,6 +160,8 @@ def reference_distribution(
 
 
 def psi(expected: Sequence[float], actual: Sequence[float]) -> float:
+    """Population stability index Σ (a − e)·ln(a / e) between two share vectors; each share
+    is floored at 1e-4, so an empty bin counts heavily instead of being infinite."""
     e = np.maximum(np.asarray(expected, float), _FLOOR)
     a = np.maximum(np.asarray(actual, float), _FLOOR)
     return float(np.sum((a - e) * np.log(a / e)))

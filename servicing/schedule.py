@@ -101,14 +101,21 @@ def monthly_interest(balance: Decimal, annual_rate: Decimal) -> Decimal:
     return to_cents(balance * annual_rate / 12)
 
 
+def annuity_factor(monthly_rate, term_months):
+    """r·(1+r)^n / ((1+r)^n − 1): the 等额本息 payment per unit of principal, r > 0.
+
+    The one annuity formula: exact `Decimal` in, `Decimal` out (servicing's schedules), or
+    numpy float arrays in, arrays out (the feature store's indicative installments)."""
+    growth = (1 + monthly_rate) ** term_months
+    return monthly_rate * growth / (growth - 1)
+
+
 def annuity_payment(principal: DecimalLike, annual_rate: DecimalLike, term_months: int) -> Decimal:
     """The 等额本息 monthly payment P·r·(1+r)^n / ((1+r)^n − 1), r = annual/12, rounded once."""
     p, a, n = _validate(principal, annual_rate, term_months)
     if a == 0:
         return to_cents(p / n)
-    r = a / 12
-    growth = (1 + r) ** n
-    return to_cents(p * r * growth / (growth - 1))
+    return to_cents(p * annuity_factor(a / 12, n))
 
 
 def equal_installment(

@@ -369,15 +369,16 @@ def _bands(scores: pd.Series) -> dict[str, int]:
 
 
 def psi(old: dict[str, int], new: dict[str, int]) -> float | None:
-    """Population stability index between two band histograms (0.1 small, 0.25 large)."""
+    """Population stability index between two band histograms (0.1 small, 0.25 large),
+    by the model monitoring's one formula; None when either run scored nothing."""
+    from models.evaluate import psi as population_stability_index
+
     keys = sorted(set(old) | set(new))
     a = np.array([old.get(k, 0) for k in keys], float)
     b = np.array([new.get(k, 0) for k in keys], float)
     if a.sum() == 0 or b.sum() == 0:
         return None
-    a = np.clip(a / a.sum(), 1e-4, None)
-    b = np.clip(b / b.sum(), 1e-4, None)
-    return round(float(np.sum((b - a) * np.log(b / a))), 4)
+    return round(population_stability_index(a / a.sum(), b / b.sum()), 4)
 
 
 def run_day(
