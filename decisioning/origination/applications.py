@@ -264,6 +264,22 @@ def review_queue(*, session: Session, kind: str | None = None) -> list[dict[str,
     return items
 
 
+def review_case(*, session: Session, application: Application) -> dict[str, Any]:
+    """What a reviewer works from: the decision, masked parties, offers, earlier reviews, and
+    whether approving needs a manual rate (a referral with no plan)."""
+    offers = available_offers(session=session, application=application)
+    return {
+        "record": latest_decision(session=session, application_id=application.id),
+        "queue": QUEUES.get(application.state),
+        "customer": session.get(Customer, application.customer_id),
+        "dealer": session.get(Dealer, application.dealer_id),
+        "offers": offers,
+        "reviews": list(session.scalars(select(Review).where(
+            Review.application_id == application.id).order_by(Review.id))),
+        "needs_rate": application.state == states.REFERRED and not offers,
+    }
+
+
 def financed_amount(application: Application, plan: PlanChoice | None) -> Decimal:
     """What the chosen plan finances (the requested amount when the plan does not say)."""
     return Decimal(str((plan.offer if plan else {}).get("financed_amount")

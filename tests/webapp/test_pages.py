@@ -270,7 +270,7 @@ def test_rules_diff_against_an_archive_and_backtest_report(api, staff, settings)
 
 def test_postloan_runs_and_roll_rates(api, staff, engine):
     from chedaitong.db.servicing import PostloanRun
-    from webapp.pages.postloan_view import roll_rates
+    from decisioning.postloan.monitoring import roll_rates
 
     client = api.test_client()
     login(client, "co", staff.tokens["co"])

@@ -6,12 +6,10 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 
 from flask import flash, redirect, render_template, request, url_for
-from sqlalchemy import select
 
-from chedaitong.db import Application, Customer, Dealer
-from chedaitong.db.origination import Review
+from chedaitong.db import Application
 from chedaitong.errors import DomainError
-from decisioning.origination import access, applications, flows, states
+from decisioning.origination import access, applications, flows
 from webapp import database
 from webapp.pages import bp
 from webapp.pages.present import model_summary, safe_features
@@ -37,18 +35,14 @@ def review_case(application_id: int):
         outcome = _submit(app)
         if outcome is not None:
             return outcome
-    record = applications.latest_decision(session=session, application_id=app.id)
-    customer = session.get(Customer, app.customer_id)
-    history = session.scalars(select(Review).where(Review.application_id == app.id)
-                              .order_by(Review.id)).all()
-    offers = applications.available_offers(session=session, application=app)
+    case = applications.review_case(session=session, application=app)
+    record = case["record"]
     return render_template(
-        "pages/review.html", app=app, queue=applications.QUEUES.get(app.state), record=record,
-        customer=customer, dealer=session.get(Dealer, app.dealer_id),
+        "pages/review.html", app=app, queue=case["queue"], record=record,
+        customer=case["customer"], dealer=case["dealer"],
         features=safe_features(record.features if record else None),
         model=model_summary(record.model if record else None),
-        offers=offers, history=history,
-        needs_rate=app.state == states.REFERRED and not offers,
+        offers=case["offers"], history=case["reviews"], needs_rate=case["needs_rate"],
     ), 200 if request.method == "GET" else 422
 
 
