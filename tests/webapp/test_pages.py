@@ -291,3 +291,11 @@ def test_postloan_runs_and_roll_rates(api, staff, engine):
                                                     ("M1", "M0"): 1, ("M1", "M2"): 1}))])
     assert rates["M0→worse"] == [0.25] and rates["M1→worse"] == [0.5]
     assert rates["M2→worse"] == [None]
+
+
+def test_an_unknown_application_is_an_html_404_page(api, staff):
+    client = api.test_client()
+    assert login(client, "r1", staff.tokens["r1"]).status_code == 302
+    r = client.get("/pages/reviews/999999")
+    assert r.status_code == 404 and r.mimetype == "text/html"
+    assert "no application 999999" in r.get_data(as_text=True)

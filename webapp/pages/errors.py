@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask import render_template, request
 from werkzeug.exceptions import HTTPException
 
+from chedaitong.errors import DomainError
+from webapp.errors import http_error_for
 from webapp.pages import bp
 from webapp.pages.session import ANALYSIS, POSTLOAN, REVIEWS, csrf_token, page_user
 
@@ -35,6 +37,12 @@ def _context() -> dict:
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException):
     return render_template("pages/error.html", error=exc), exc.code
+
+
+@bp.errorhandler(DomainError)
+def _domain_error(exc: DomainError):
+    """The same status as the API answers (webapp.errors), as a page."""
+    return _http_error(http_error_for(exc))
 
 
 @bp.after_request
