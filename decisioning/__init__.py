@@ -1,1 +1,3 @@
-"""Decision service: features → rules → model → decision and offers, recorded for audit."""
+"""The domain: `origination` (an application's steps, from sign-up to a booked loan), the
+decision service (features → rules → model → priced offers, recorded for audit), `postloan`
+(the nightly inspection) and `container` (the services one process builds once)."""
