@@ -4,6 +4,7 @@ simulation absent, and the runtime wheel carries none of it (but all it needs to
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -70,8 +71,19 @@ def test_every_runtime_module_imports_without_the_simulation():
 
 
 def _wheel(source: Path, out: Path) -> zipfile.ZipFile:
+    """Build the distribution in ``source`` from a copy of its tracked files (the build
+    writes build/ and egg-info beside the sources: not in the checkout, not concurrently)."""
+    tracked = subprocess.run(["git", "ls-files", "-z", "--", "."], cwd=source, check=True,
+                             capture_output=True).stdout.decode().split("\0")
+    copy = out / "src"
+    for name in filter(None, tracked):
+        if name.startswith(("data/", "notebooks/", "tests/", "bench/", "sim/")):
+            continue
+        target = copy / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / name, target)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "-q", "-w", str(out), str(source)], check=True, capture_output=True,
+                    "-q", "-w", str(out), str(copy)], check=True, capture_output=True,
                    timeout=300)
     (wheel,) = out.glob("*.whl")
     return zipfile.ZipFile(wheel)
