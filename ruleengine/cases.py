@@ -20,12 +20,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruleengine.errors import FactError, Issue, RuleEngineError
-from ruleengine.facts import rows_to_frame
+from ruleengine.errors import Issue, RuleEngineError
 from ruleengine.rulebook import RuleBook
 from ruleengine.yaml_lines import LineDict, LineList, load_yaml
 
 EXPECT_KEYS = ("outcome", "fired", "actions", "eligible")
+EXECUTORS = ("durable", "vector")  # every case runs on both
 
 
 @dataclass(frozen=True)
@@ -144,12 +144,10 @@ def run_cases(book: RuleBook, rules_dir: Path | str | None = None) -> CaseRun:
             for case in cases:
                 run.failures.append(Issue(case.path, case.line, f"unknown ruleset {name!r}"))
             continue
-        for case, seen in zip(cases, _durable(book, name, cases), strict=True):
-            run.runs += 1
-            run.failures += _issues(case, "durable", seen)
-        for case, seen in zip(cases, _vector(book, name, cases), strict=True):
-            run.runs += 1
-            run.failures += _issues(case, "vector", seen)
+        for executor in EXECUTORS:
+            for case, seen in zip(cases, _observed(book, name, cases, executor), strict=True):
+                run.runs += 1
+                run.failures += _issues(case, executor, seen)
     return run
 
 
@@ -158,29 +156,14 @@ def _issues(case: Case, executor: str, seen: Observed | str) -> list[Issue]:
     return [Issue(case.path, case.line, f"case {case.name!r} [{executor}]: {p}") for p in problems]
 
 
-def _durable(book: RuleBook, ruleset: str, cases: list[Case]) -> list[Observed | str]:
+def _observed(book: RuleBook, ruleset: str, cases: list[Case],
+              executor: str) -> list[Observed | str]:
     out: list[Observed | str] = []
-    for case in cases:
+    for case in cases:  # one case at a time, so one bad value fails only its own case
         try:
-            ev = book.evaluate(case.features, ruleset)
+            (ev,) = book.evaluate_many([case.features], ruleset, executor=executor)
         except RuleEngineError as exc:
             out.append(f"error: {exc}")
             continue
         out.append(Observed(ev.outcome, ev.fired_ids, ev.actions))
-    return out
-
-
-def _vector(book: RuleBook, ruleset: str, cases: list[Case]) -> list[Observed | str]:
-    compiled = book.compiled(ruleset)
-    names = compiled.ruleset.features
-    out: list[Observed | str] = []
-    for case in cases:  # one frame per case, so one bad value fails only its own case
-        try:
-            frame = compiled.vector.evaluate(rows_to_frame([case.features], names))
-        except FactError as exc:
-            out.append(f"error: {exc}")
-            continue
-        row = frame.iloc[0]
-        actions = tuple(row["actions"]) if "actions" in frame else ()
-        out.append(Observed(str(row["outcome"]), tuple(row["fired_rules"]), actions))
     return out

@@ -58,7 +58,10 @@ def _fire_shard(handle: int, sid: str, fact: str, fired: set[str]) -> None:
 
 
 class DurableRuleset:
-    """A ruleset registered in an engine: one durable ruleset per shard."""
+    """A ruleset registered in an engine: one durable ruleset per shard. An
+    `ruleengine.executors.Executor`."""
+
+    name = "durable"
 
     def __init__(
         self, engine: Engine, base_name: str, shards: Sequence[Shard], encoder: FactEncoder

@@ -25,6 +25,7 @@ from ruleengine.compiler import CompiledRuleset, compile_ruleset
 from ruleengine.durable_executor import DurableRuleset
 from ruleengine.engine_thread import Engine, default_engine
 from ruleengine.errors import ReloadError, RuleEngineError, UnknownRuleset
+from ruleengine.executors import Executor
 from ruleengine.loader import load_dir
 from ruleengine.outcomes import Evaluation
 from ruleengine.products import ProductMatch, match_offers
@@ -199,13 +200,19 @@ class RuleBook:
             self._release(loaded)
 
     def evaluate_many(
-        self, rows: Sequence[Mapping[str, Any]], ruleset: str = "underwriting"
+        self, rows: Sequence[Mapping[str, Any]], ruleset: str = "underwriting",
+        *, executor: str = "durable",
     ) -> list[Evaluation]:
-        """:meth:`evaluate` for several rows in one trip to the engine thread."""
+        """:meth:`evaluate` for several rows, by the ``durable`` executor (one trip to the
+        engine thread) or the ``vector`` one (one frame): the same answers either way."""
         loaded = self._acquire(ruleset)
         try:
+            runners: dict[str, Executor] = {"durable": loaded.durable,
+                                            "vector": loaded.compiled.vector}
+            if executor not in runners:
+                raise ValueError(f"no executor {executor!r}; one of {', '.join(runners)}")
             combiner = loaded.compiled.combiner
-            return [combiner.evaluation(f) for f in loaded.durable.fire_many(rows)]
+            return [combiner.evaluation(f) for f in runners[executor].fire_many(rows)]
         finally:
             self._release(loaded)
 

@@ -8,20 +8,23 @@ and ``not`` is a plain ``~`` — exactly the semantics of :mod:`ruleengine.condi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from ruleengine.conditions import ORDERING, All, AnyOf, Condition, Leaf, Not
-from ruleengine.facts import frame_columns
+from ruleengine.facts import frame_columns, rows_to_frame
 from ruleengine.outcomes import Combiner
 from ruleengine.rulesets import ACTIONS, PRODUCTS, RuleSet
 
 
 class VectorPlan:
-    """A ruleset ready for frames: ``fire_matrix`` gives one boolean column per rule."""
+    """A ruleset ready for frames: ``fire_matrix`` gives one boolean column per rule. An
+    `ruleengine.executors.Executor`."""
+
+    name = "vector"
 
     def __init__(self, ruleset: RuleSet, catalog: Mapping[str, Any]):
         self.ruleset = ruleset
@@ -41,6 +44,11 @@ class VectorPlan:
         for j, rule in enumerate(self.ruleset.rules):
             out[:, j] = self._mask(rule.when, cols, n, cache)
         return out
+
+    def fire_many(self, rows: Sequence[Mapping[str, Any]]) -> list[set[str]]:
+        """The ids of the rules matching each row (rows become one frame)."""
+        matrix = self.fire_matrix(rows_to_frame(rows, self.ruleset.features))
+        return [{self.rule_ids[j] for j in np.flatnonzero(row)} for row in matrix]
 
     # -- masks ----------------------------------------------------------------------------
     def _mask(self, cond: Condition, cols: dict, n: int, cache: dict) -> np.ndarray:

@@ -35,6 +35,8 @@ def test_evaluate_frame_matches_evaluate(book, catalog):
     online = book.evaluate_many(rows)
     assert [e.outcome for e in online] == list(batch["outcome"].astype(str))
     assert [e.fired_ids for e in online] == list(batch["fired_rules"])
+    # the same rows through the one executor interface, by the vector executor
+    assert book.evaluate_many(rows, executor="vector") == online
 
 
 def test_postloan_and_products_through_the_book(book):
