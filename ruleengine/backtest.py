@@ -8,9 +8,10 @@ rates and the bad rate among approved; per rule, its hit rate (fires) and unique
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,6 @@ from ruleengine.compiler import compile_ruleset
 from ruleengine.errors import RuleEngineError, RuleFileError
 from ruleengine.loader import load_dir, parse_texts
 from ruleengine.rulesets import DECISION, RuleSet
-from ruleengine.svg import grouped_bars
 
 OUTCOMES = ("pass", "refer", "decline")
 REQUIRED = ("application_id", "bad_12m")
@@ -320,6 +320,35 @@ def chart(report: dict[str, Any]) -> str:
         (f"candidate {c['version']}", [*(c["rates"][o] for o in OUTCOMES), c["approved_bad_rate"]]),
     ]
     return grouped_bars(f"{report['ruleset']}: decision rates", groups, series)
+
+
+def grouped_bars(title: str, groups: Sequence[str],
+                 series: Sequence[tuple[str, Sequence[float | None]]]) -> str:
+    """An SVG bar chart of shares (0..1) per group and series, by matplotlib's object API
+    (its own Figure, no pyplot state: safe beside other threads), text kept as text."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import PercentFormatter
+
+    fig = Figure(figsize=(6.4, 3.2))
+    ax = fig.subplots()
+    width = 0.8 / max(len(series), 1)
+    for s, (name, values) in enumerate(series):
+        xs = [g + (s - (len(series) - 1) / 2) * width for g in range(len(groups))]
+        heights = [float("nan") if v is None else v for v in values]
+        bars = ax.bar(xs, heights, width * 0.92, label=name)
+        ax.bar_label(bars, labels=["" if v is None else f"{v:.1%}" for v in values],
+                     fontsize=7)
+    ax.set_xticks(range(len(groups)), list(groups))
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    buf = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "chedaitong"}):
+        fig.savefig(buf, format="svg", bbox_inches="tight")
+    return buf.getvalue()
 
 
 def write_report(report: dict[str, Any], out_dir: Path | str) -> dict[str, Path]:
