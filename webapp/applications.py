@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 
 from chedaitong.db import Role
-from decisioning.origination import access, applications, flows, states
+from decisioning.origination import access, applications, flows, state_machine
 from webapp import database
 from webapp.auth import BEARER, current_user, roles_required
 from webapp.idempotency import idempotent
@@ -182,7 +182,7 @@ def sign_contract(body, application_id: int):
 def liveness(files, application_id: int):
     """Liveness before disbursement; a pass queues the disbursement review."""
     app = _visible(application_id)
-    states.check(app, "pass_liveness")  # before reading the file
+    state_machine.check(app, "pass_liveness")  # before reading the file
     selfie = read_upload(files["selfie"], "selfie", IMAGES)
     return flows.application_liveness(session=database.session(), services=services(),
                                       application=app, customer_user=current_user(),

@@ -6,7 +6,7 @@ from flask_smorest.fields import Upload
 from marshmallow import RAISE, Schema, fields, post_load, validate, validates_schema
 from marshmallow.exceptions import ValidationError
 
-from decisioning.origination import applications, states
+from decisioning.origination import applications, state_machine
 
 MONEY = {"as_string": True, "places": 2, "allow_nan": False}
 ID_NUMBER = validate.Regexp(r"^\d{17}[\dX]$", error="must be 18 characters: 17 digits and a "
@@ -138,7 +138,7 @@ class ReapplyIn(Strict):
 
 
 class ListArgs(Strict):
-    state = fields.String(validate=validate.OneOf(states.STATES))
+    state = fields.String(validate=validate.OneOf(state_machine.STATES))
     page = fields.Integer(load_default=1, validate=validate.Range(1, 100_000))
     page_size = fields.Integer(load_default=20, validate=validate.Range(1, 100))
 

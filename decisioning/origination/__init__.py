@@ -7,7 +7,7 @@ and cron).
 
 | module | what |
 |---|---|
-| `states` | the state machine: the only place an application's state changes |
+| `state_machine` | the state machine: the only place an application's state changes |
 | `access` | who may see which application |
 | `accounts` | users and API tokens |
 | `customers` | personal information (encrypted), the masked view, device uploads |

@@ -21,7 +21,7 @@ from chedaitong.db.origination import (
     Voucher,
 )
 from chedaitong.errors import Invalid, NotFound
-from decisioning.origination import access, files, states
+from decisioning.origination import access, files, state_machine
 from featurestore.store import FeatureStore
 
 AUTHORIZATION_DOC = "credit_authorization"
@@ -37,7 +37,7 @@ CHECKLIST = (
 DOCUMENT_KINDS = (AUTHORIZATION_DOC, *CHECKLIST)
 MAILING_STATES = ("pending", "mailed", "received")
 #: review queue per state
-QUEUES = {states.REFERRED: "credit", states.DISBURSEMENT_REVIEW: "disbursement"}
+QUEUES = {state_machine.REFERRED: "credit", state_machine.DISBURSEMENT_REVIEW: "disbursement"}
 TERMS_FIELDS = ("vehicle_brand", "vehicle_model", "vehicle_price", "lease_type", "down_payment",
                 "loan_amount", "term_months")
 
@@ -65,10 +65,10 @@ def create(*, session: Session, store: FeatureStore, consultant: User,
         raise Invalid("id_number", "no registered customer has this ID number")
     check_amounts(terms)
     app = Application(ref=new_ref(), customer_id=customer.id, dealer_id=consultant.dealer_id,
-                      consultant_id=consultant.id, state=states.DRAFT, **terms)
+                      consultant_id=consultant.id, state=state_machine.DRAFT, **terms)
     session.add(app)
     session.flush()
-    states.start(session, app, consultant.id, note="created")
+    state_machine.start(session, app, consultant.id, note="created")
     session.commit()
     return app
 
@@ -143,7 +143,7 @@ def loan_ref_of(*, session: Session, application: Application) -> str | None:
     """The servicing loan's ref once booked (noted on the transition to booked)."""
     return session.scalar(select(StateTransition.note).where(
         StateTransition.application_id == application.id,
-        StateTransition.to_state == states.BOOKED))
+        StateTransition.to_state == state_machine.BOOKED))
 
 
 def detail(*, session: Session, application: Application) -> dict[str, Any]:
@@ -162,7 +162,7 @@ def detail(*, session: Session, application: Application) -> dict[str, Any]:
         "consultant_id": application.consultant_id, "previous_id": application.previous_id,
         "vehicle_price": application.vehicle_price, "down_payment": application.down_payment,
         "lease_type": application.lease_type, "customer_phone_masked": customer.phone_masked,
-        "allowed_actions": states.allowed_actions(application.state),
+        "allowed_actions": state_machine.allowed_actions(application.state),
         "decision": latest_decision(session=session, application_id=application.id),
         "offers": available_offers(session=session, application=application),
         "plan": plan.offer if plan else None,
@@ -176,7 +176,7 @@ def detail(*, session: Session, application: Application) -> dict[str, Any]:
 
 def state_view(application: Application, loan_ref: str | None = None) -> dict[str, Any]:
     return {"id": application.id, "state": application.state, "loan_ref": loan_ref,
-            "allowed_actions": states.allowed_actions(application.state)}
+            "allowed_actions": state_machine.allowed_actions(application.state)}
 
 
 def store_document(*, session: Session, upload_dir, application: Application, kind: str,
@@ -202,8 +202,8 @@ def store_document(*, session: Session, upload_dir, application: Application, ki
 
 
 def check_can_upload_authorization(application: Application) -> None:
-    if application.state != states.DRAFT:
-        raise states.IllegalTransition(application, "upload the authorisation",
+    if application.state != state_machine.DRAFT:
+        raise state_machine.IllegalTransition(application, "upload the authorisation",
                                        application.state)
 
 
@@ -276,7 +276,7 @@ def review_case(*, session: Session, application: Application) -> dict[str, Any]
         "offers": offers,
         "reviews": list(session.scalars(select(Review).where(
             Review.application_id == application.id).order_by(Review.id))),
-        "needs_rate": application.state == states.REFERRED and not offers,
+        "needs_rate": application.state == state_machine.REFERRED and not offers,
     }
 
 

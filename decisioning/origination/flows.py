@@ -27,7 +27,7 @@ from chedaitong.db.origination import (
 )
 from chedaitong.errors import Conflict, Invalid
 from decisioning.container import Services
-from decisioning.origination import applications, documents, files, states, vouchers
+from decisioning.origination import applications, documents, files, state_machine, vouchers
 from decisioning.origination.identity import check_liveness, vendor_failed
 from decisioning.origination.notifications import notify_decision
 from servicing.booking import book_loan
@@ -44,16 +44,16 @@ OUTCOME_ACTION = {"approve": "decide_approve", "decline": "decide_decline",
 def submit(*, session: Session, services: Services, application: Application,
            actor: User) -> DecisionRecord:
     """Submit → decide at once (machines first) → SMS the customer."""
-    states.check(application, "submit")
+    state_machine.check(application, "submit")
     auth = applications.authorization_of(session=session, application=application)
     if auth is None:
         raise Conflict("upload the credit-inquiry authorisation document before submitting")
     application.submitted_at = datetime.now(UTC)
-    states.advance(session, application, "submit", actor.id)
+    state_machine.advance(session, application, "submit", actor.id)
     session.commit()  # the submission stands even if deciding fails below
     record = services.decision_service().decide(
         session, application, authorization_ref=f"auth:{application.ref}:{auth.sha256[:12]}")
-    states.advance(session, application, OUTCOME_ACTION[record.outcome], None,
+    state_machine.advance(session, application, OUTCOME_ACTION[record.outcome], None,
                    note=f"decision {record.id}")
     session.commit()
     notify_decision(session=session, services=services, application=application,
@@ -64,7 +64,7 @@ def submit(*, session: Session, services: Services, application: Application,
 def choose_plan(*, session: Session, application: Application, customer_user: User,
                 product_id: str | None) -> PlanChoice:
     """The customer accepts the recommended plan (``product_id`` None) or an alternative."""
-    states.check(application, "choose_plan")
+    state_machine.check(application, "choose_plan")
     offers = applications.available_offers(session=session, application=application)
     if not offers:
         raise Conflict("this application has no plan to choose")
@@ -74,7 +74,7 @@ def choose_plan(*, session: Session, application: Application, customer_user: Us
         chosen = next((o for o in offers if o.get("product_id") == product_id), None)
         if chosen is None:
             raise Invalid("product_id", "not one of this application's offers")
-    states.advance(session, application, "choose_plan", customer_user.id,
+    state_machine.advance(session, application, "choose_plan", customer_user.id,
                    note=str(chosen.get("product_id")))
     choice = PlanChoice(application_id=application.id, offer=chosen, chosen_by=customer_user.id)
     session.add(choice)
@@ -85,17 +85,17 @@ def choose_plan(*, session: Session, application: Application, customer_user: Us
 def reapply(*, session: Session, services: Services, application: Application, actor: User,
             changes: dict[str, Any]) -> tuple[Application, DecisionRecord]:
     """A new application linked to this one (with the customer's changes) and its decision."""
-    states.check(application, "reapply")
+    state_machine.check(application, "reapply")
     terms = {f: changes.get(f, getattr(application, f)) for f in applications.TERMS_FIELDS}
     applications.check_amounts(terms)
-    states.advance(session, application, "reapply", actor.id, note="re-applied")
+    state_machine.advance(session, application, "reapply", actor.id, note="re-applied")
     new = Application(ref=applications.new_ref(), customer_id=application.customer_id,
                       dealer_id=application.dealer_id,
                       consultant_id=application.consultant_id, previous_id=application.id,
-                      state=states.DRAFT, **terms)
+                      state=state_machine.DRAFT, **terms)
     session.add(new)
     session.flush()
-    states.start(session, new, actor.id, note=f"re-application of {application.ref}")
+    state_machine.start(session, new, actor.id, note=f"re-application of {application.ref}")
     auth = applications.authorization_of(session=session, application=application)
     if auth is not None:  # the signed authorisation covers the re-application
         session.add(StoredDocument(
@@ -110,7 +110,7 @@ def reapply(*, session: Session, services: Services, application: Application, a
 def create_contract(*, session: Session, services: Services, application: Application,
                     actor: User) -> LoanContract:
     """Render the contract for the chosen plan and create it with the e-signature vendor."""
-    states.check(application, "create_contract")
+    state_machine.check(application, "create_contract")
     plan = applications.plan_of(session=session, application=application)
     customer = session.get(Customer, application.customer_id)
     p = services.store.profile(customer)
@@ -127,7 +127,7 @@ def create_contract(*, session: Session, services: Services, application: Applic
             idempotency_key=f"contract:{application.ref}"))
     except VendorError as exc:
         raise vendor_failed("esign", exc) from None
-    states.advance(session, application, "create_contract", actor.id, note=c.contract_id)
+    state_machine.advance(session, application, "create_contract", actor.id, note=c.contract_id)
     contract = LoanContract(application_id=application.id, vendor_contract_id=c.contract_id,
                             document_text=text,
                             document_sha256=hashlib.sha256(document).hexdigest(),
@@ -140,7 +140,7 @@ def create_contract(*, session: Session, services: Services, application: Applic
 def sign_contract(*, session: Session, services: Services, application: Application,
                   customer_user: User, verification_code: str) -> LoanContract:
     """The customer signs with the code the e-signature vendor sent; the signed copy is kept."""
-    states.check(application, "sign_contract")
+    state_machine.check(application, "sign_contract")
     contract = session.scalar(select(LoanContract).where(
         LoanContract.application_id == application.id))
     p = services.store.profile(session.get(Customer, application.customer_id))
@@ -161,7 +161,7 @@ def sign_contract(*, session: Session, services: Services, application: Applicat
     contract.status = signed.status.value
     if signed.status.value == "signed":
         contract.signed_at = signed.signed_at or datetime.now(UTC)
-        states.advance(session, application, "sign_contract", customer_user.id)
+        state_machine.advance(session, application, "sign_contract", customer_user.id)
     session.commit()
     return contract
 
@@ -169,13 +169,13 @@ def sign_contract(*, session: Session, services: Services, application: Applicat
 def application_liveness(*, session: Session, services: Services, application: Application,
                          customer_user: User, selfie: bytes) -> Verification:
     """Liveness before disbursement; a pass queues the back-office disbursement review."""
-    states.check(application, "pass_liveness")
+    state_machine.check(application, "pass_liveness")
     customer = session.get(Customer, application.customer_id)
     v = check_liveness(session=session, services=services, customer=customer, selfie=selfie,
                        application_id=application.id)
     if v.passed:
-        states.advance(session, application, "pass_liveness", customer_user.id)
-        states.advance(session, application, "queue_disbursement", None)
+        state_machine.advance(session, application, "pass_liveness", customer_user.id)
+        state_machine.advance(session, application, "queue_disbursement", None)
     session.commit()
     return v
 
@@ -186,19 +186,20 @@ def review(*, session: Session, application: Application, reviewer: User, decisi
     """Approve or reject a referral or a disbursement. Approving a disbursement issues the
     voucher in the same transaction as the state step, so a racing second approval gets
     `IllegalTransition` and no second voucher."""
-    if application.state == states.REFERRED:
+    if application.state == state_machine.REFERRED:
         kind, action = "credit", f"review_{decision}"
-    elif application.state == states.DISBURSEMENT_REVIEW:
+    elif application.state == state_machine.DISBURSEMENT_REVIEW:
         kind, action = "disbursement", f"{decision}_disbursement"
     else:
-        raise states.IllegalTransition(application, f"review ({decision})", application.state)
+        raise state_machine.IllegalTransition(application, f"review ({decision})",
+                                              application.state)
     manual = None
     if kind == "credit" and decision == "approve" and not applications.available_offers(
             session=session, application=application):
         if offer is None:
             raise Invalid("offer", "the decision has no plan: set annual_rate to approve")
         manual = manual_offer(application, offer)
-    states.advance(session, application, action, reviewer.id, note=notes)
+    state_machine.advance(session, application, action, reviewer.id, note=notes)
     row = Review(application_id=application.id, kind=kind, reviewer_id=reviewer.id,
                  decision=decision, notes=notes, offer=manual)
     session.add(row)
@@ -223,13 +224,13 @@ def manual_offer(application: Application, offer: dict[str, Any]) -> dict[str, A
 # ---- pickup, documents, booking -----------------------------------------------------------
 def confirm_pickup(*, session: Session, application: Application, actor: User) -> None:
     """The customer drove the car away."""
-    states.advance(session, application, "confirm_pickup", actor.id)
+    state_machine.advance(session, application, "confirm_pickup", actor.id)
     session.commit()
 
 
 def check_can_upload_checklist(application: Application) -> None:
-    if application.state != states.PICKED_UP:
-        raise states.IllegalTransition(application, "upload documents", application.state)
+    if application.state != state_machine.PICKED_UP:
+        raise state_machine.IllegalTransition(application, "upload documents", application.state)
 
 
 def upload_checklist_document(*, session: Session, services: Services,
@@ -246,7 +247,7 @@ def upload_checklist_document(*, session: Session, services: Services,
     uploaded = set(session.scalars(select(StoredDocument.kind).where(
         StoredDocument.application_id == application.id)))
     if uploaded >= set(applications.CHECKLIST):
-        states.advance(session, application, "complete_documents", actor.id)
+        state_machine.advance(session, application, "complete_documents", actor.id)
         session.commit()
         book(session=session, application=application, actor=actor)
     return doc
@@ -257,14 +258,14 @@ def book(*, session: Session, application: Application, actor: User) -> str | No
 
     The state stays `documents_complete` on failure, so back office can retry the booking.
     """
-    states.check(application, "book")
+    state_machine.check(application, "book")
     plan = applications.plan_of(session=session, application=application)
     voucher = session.scalar(select(Voucher).where(Voucher.application_id == application.id))
     loan_ref = f"LN{application.ref[2:]}"
     try:
         book_loan(session, application_id=application.id, plan=dict(plan.offer),
                   disbursed_on=voucher.issued_at.date(), loan_ref=loan_ref)
-        states.advance(session, application, "book", actor.id, note=loan_ref)
+        state_machine.advance(session, application, "book", actor.id, note=loan_ref)
         session.commit()
     except Exception:  # booking is retryable; never fail the upload that triggered it
         session.rollback()

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, User
 from chedaitong.db.origination import Review, Voucher
-from decisioning.origination import flows, states
+from decisioning.origination import flows, state_machine
 
 from .conftest import new_application, register_customer
 
@@ -22,7 +22,7 @@ def test_double_disbursement_approval_issues_one_voucher(api, staff, engine, dat
     _, idn = register_customer(client, "race", 30)
     app_id = new_application(client, staff, "c1", idn)["id"]
     with Session(engine) as s:  # fast-forward to the review (the journey test walks it)
-        s.get(Application, app_id).state = states.DISBURSEMENT_REVIEW
+        s.get(Application, app_id).state = state_machine.DISBURSEMENT_REVIEW
         s.commit()
     barrier = threading.Barrier(2)
     results: dict[str, object] = {}
@@ -36,7 +36,7 @@ def test_double_disbursement_approval_issues_one_voucher(api, staff, engine, dat
                 _, voucher = flows.review(session=s, application=app, reviewer=reviewer,
                                           decision="approve", notes=name)
                 results[name] = voucher.number
-            except states.IllegalTransition as exc:
+            except state_machine.IllegalTransition as exc:
                 results[name] = exc
 
     threads = [threading.Thread(target=approve, args=(n,)) for n in ("r1", "r2")]
@@ -45,7 +45,7 @@ def test_double_disbursement_approval_issues_one_voucher(api, staff, engine, dat
     for t in threads:
         t.join(30)
     won = [v for v in results.values() if isinstance(v, str)]
-    lost = [v for v in results.values() if isinstance(v, states.IllegalTransition)]
+    lost = [v for v in results.values() if isinstance(v, state_machine.IllegalTransition)]
     assert len(won) == 1 and len(lost) == 1, results
     assert lost[0].current_state == "disbursed"
     with Session(engine) as s:
@@ -58,7 +58,7 @@ def test_second_approval_over_http_is_409(api, staff, engine):
     _, idn = register_customer(client, "twice", 31)
     app_id = new_application(client, staff, "c1", idn)["id"]
     with Session(engine) as s:
-        s.get(Application, app_id).state = states.DISBURSEMENT_REVIEW
+        s.get(Application, app_id).state = state_machine.DISBURSEMENT_REVIEW
         s.commit()
     body = {"decision": "approve", "notes": "ok"}
     assert client.post(f"/reviews/{app_id}", headers=staff.h("r1"), json=body).status_code == 201
