@@ -12,7 +12,6 @@ import importlib
 import sys
 
 import click
-from click.utils import make_default_short_help
 
 from chedaitong import __version__
 
@@ -73,19 +72,15 @@ class LazyGroup(click.Group):
         rows = []
         for name in self.list_commands(ctx):
             if name in self.lazy and name not in self.commands:
-                rows.append((name, self.lazy[name][1]))
-                continue
-            command = super().get_command(ctx, name)
+                command = click.Command(name, help=self.lazy[name][1])  # a stand-in for help
+            else:
+                command = super().get_command(ctx, name)
             if command is not None and not command.hidden:
                 rows.append((name, command))
-        if not rows:
-            return
-        limit = formatter.width - 6 - max(len(name) for name, _ in rows)
-        with formatter.section("Commands"):
-            formatter.write_dl([
-                (name, make_default_short_help(cmd, limit) if isinstance(cmd, str)
-                 else cmd.get_short_help_str(limit)) for name, cmd in rows
-            ])
+        if rows:
+            limit = formatter.width - 6 - max(len(name) for name, _ in rows)
+            with formatter.section("Commands"):
+                formatter.write_dl([(n, c.get_short_help_str(limit)) for n, c in rows])
 
     def invoke(self, ctx: click.Context):
         try:

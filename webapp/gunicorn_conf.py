@@ -26,9 +26,11 @@ def when_ready(server) -> None:
 
 
 def post_worker_init(worker) -> None:
-    """Each worker reloads its rule book on SIGHUP (gunicorn resets the worker's HUP to the
-    default, which would terminate it)."""
+    """Each worker reloads its rule book on SIGHUP. (gunicorn resets a worker's HUP to the
+    default until this hook runs: a worker still booting when HUP arrives is ended and
+    started again by the master — it then reads the new files anyway.)"""
     from webapp.services import install_rules_reload
 
     if hasattr(worker.wsgi, "extensions"):  # not gunicorn's stand-in for an app that failed
         install_rules_reload(worker.wsgi)
+        worker.log.info("Worker %s reloads the rules on SIGHUP", worker.pid)

@@ -7,6 +7,7 @@ reason); otherwise a missing browser fails them with the command that installs i
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import tempfile
@@ -72,6 +73,16 @@ def live_server(api):  # noqa: F811  (the imported fixture)
         thread.join(timeout=10)
 
 
+def requests_made(driver) -> list[str]:
+    """Every URL the page has requested so far (Chromium's network log)."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
+
+
 @pytest.fixture
 def browser(request):
     """A fresh headless Chromium profile per test; a screenshot is saved when it ends."""
@@ -83,6 +94,7 @@ def browser(request):
     options.binary_location = str(CHROMIUM)
     for flag in (*FLAGS, f"--user-data-dir={profile}"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # requests_made()
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)),
                               options=options)
     driver.set_page_load_timeout(30)
