@@ -9,6 +9,7 @@ imports (pandas, scikit-learn, LightGBM, the world generator) happen when it run
 from __future__ import annotations
 
 import importlib
+import os
 import sys
 
 import click
@@ -42,10 +43,7 @@ def operator_error_types() -> tuple[type[Exception], ...]:
 
 class LazyGroup(click.Group):
     """click's lazy-loading group: ``lazy`` maps a sub-command name to where it is defined
-    and its summary; the module is imported the first time that sub-command is looked up.
-
-    Known operator errors (bad settings, unreachable database) become ``error: …`` and exit 1.
-    """
+    and its summary; the module is imported the first time that sub-command is looked up."""
 
     def __init__(self, *args, lazy: dict[str, tuple[str, str]] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
@@ -82,8 +80,19 @@ class LazyGroup(click.Group):
             with formatter.section("Commands"):
                 formatter.write_dl([(n, c.get_short_help_str(limit)) for n, c in rows])
 
+
+
+class CommandLine(LazyGroup):
+    """The `chedaitong` group: a ``CHEDAITONG_*`` typo stops any command (help still answers),
+    and known operator errors (bad settings, unreachable database) become one ``error: …``
+    line and exit code 1."""
+
     def invoke(self, ctx: click.Context):
         try:
+            if not {"--help", "-h"} & set(ctx.args):
+                from chedaitong.config import check_known_variables
+
+                check_known_variables(os.environ)
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise  # --help, usage errors: click's own handling
@@ -94,7 +103,7 @@ class LazyGroup(click.Group):
             raise
 
 
-@click.group(cls=LazyGroup, lazy=COMMAND_GROUPS)
+@click.group(cls=CommandLine, lazy=COMMAND_GROUPS)
 @click.version_option(__version__, prog_name="chedaitong")
 def main() -> None:
     """Chedaitong (车贷通): credit decisioning for dealership new-car loans."""

@@ -37,6 +37,19 @@ class ConfigError(ValueError):
     """A setting is missing or invalid; the message is one sentence for the operator."""
 
 
+def check_known_variables(environ: Mapping[str, str]) -> None:
+    """Raise `ConfigError` for a ``CHEDAITONG_*`` variable this project does not read (a typo
+    that would otherwise be silently ignored)."""
+    unknown = sorted(
+        k for k in environ if k.startswith("CHEDAITONG_") and k not in KNOWN_VARIABLES
+    )
+    if unknown:
+        raise ConfigError(
+            f"unknown setting {unknown[0]}; known: "
+            + ", ".join(k for k in KNOWN_VARIABLES if k.startswith("CHEDAITONG_"))
+        )
+
+
 @dataclass(frozen=True)
 class Settings:
     env: str
@@ -56,14 +69,7 @@ class Settings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> Settings:
         """Build settings from ``environ`` (default ``os.environ``); ``overrides`` win."""
         environ = os.environ if environ is None else environ
-        unknown = sorted(
-            k for k in environ if k.startswith("CHEDAITONG_") and k not in KNOWN_VARIABLES
-        )
-        if unknown:
-            raise ConfigError(
-                f"unknown setting {unknown[0]}; known: "
-                + ", ".join(k for k in KNOWN_VARIABLES if k.startswith("CHEDAITONG_"))
-            )
+        check_known_variables(environ)
         env = str(overrides.pop("env", environ.get("CHEDAITONG_ENV", "development")))
         if env not in ENVIRONMENTS:
             raise ConfigError(

@@ -157,3 +157,12 @@ def test_postloan_accepts_today():
     r = run_cli("postloan", "run", "--as-of", dt.date.today().isoformat(),
                 DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/x")
     assert r.returncode == 1 and r.stderr.startswith("error: cannot reach database")
+
+
+def test_a_typo_stops_even_commands_that_read_no_settings_but_help_answers():
+    typo = run_cli("rules", "validate", CHEDAITONG_RULEZ_DIR="elsewhere")
+    assert typo.returncode == 1 and typo.stdout == ""
+    assert typo.stderr.startswith("error: unknown setting CHEDAITONG_RULEZ_DIR")
+    assert len(typo.stderr.strip().splitlines()) == 1
+    helped = run_cli("rules", "validate", "--help", CHEDAITONG_RULEZ_DIR="elsewhere")
+    assert helped.returncode == 0 and "Usage:" in helped.stdout
