@@ -3,7 +3,6 @@ has no internet: a CDN asset would leave the page blank)."""
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 
 import pytest
@@ -13,24 +12,17 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from webapp import create_app
 
-from .conftest import ARTIFACTS, requests_made
+from .conftest import ARTIFACTS, requests_made, serving
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def docs_server(tmp_path):
-    from werkzeug.serving import make_server
-
-    app = create_app({"env": "test", "var_dir": tmp_path, "rules_dir": ROOT / "rules"})
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, name="docs-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        thread.join(timeout=10)
+    """The app on its defaults (the docs need no database) on a free port."""
+    with serving(create_app({"env": "test", "var_dir": tmp_path, "rules_dir": ROOT / "rules"})
+                 ) as url:
+        yield url
 
 
 def test_docs_render_with_no_outside_request(docs_server, browser):
