@@ -81,7 +81,6 @@ class LazyGroup(click.Group):
                 formatter.write_dl([(n, c.get_short_help_str(limit)) for n, c in rows])
 
 
-
 class CommandLine(LazyGroup):
     """The `chedaitong` group: a ``CHEDAITONG_*`` typo stops any command (help still answers),
     and known operator errors (bad settings, unreachable database) become one ``error: …``
@@ -89,7 +88,7 @@ class CommandLine(LazyGroup):
 
     def invoke(self, ctx: click.Context):
         try:
-            if not {"--help", "-h"} & set(ctx.args):
+            if "--help" not in ctx.args:
                 from chedaitong.config import check_known_variables
 
                 check_known_variables(os.environ)
