@@ -8,8 +8,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n 2
+HOST ?= 127.0.0.1
+PORT ?= 5000
+SANDBOX_PORT ?= 5100
 
-.PHONY: install test lint demo demo-model clean
+.PHONY: install test lint demo demo-data clean
 
 $(STAMP): setup.cfg pyproject.toml sim/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: need python3.11 or python3.12 on PATH" >&2; exit 1; }
@@ -28,31 +31,18 @@ test: lint
 	@if [ -z "$$CHEDAITONG_SKIP_BROWSER" ]; then bash scripts/ensure-chromium.sh; fi
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# Demo data and model, built from the committed sample world only when absent.
-var/offline/facts.parquet: data/sample/manifest.json | install
-	$(BIN)/chedaitong features build --world data/sample --out var/offline
+# Demo data and model from the committed sample world, built the first time only
+# (`chedaitong demo build` keeps what exists; delete var/ to start over).
+demo-data: install
+	$(BIN)/chedaitong demo build
 
-var/frame.parquet: var/offline/facts.parquet
-	$(BIN)/chedaitong features historical --store var/offline --out var/frame.parquet
-
-var/models/aliases.json: var/frame.parquet
-	$(BIN)/chedaitong model train var/frame.parquet --registry var/models
-	$(BIN)/chedaitong model promote "$$(ls var/models | grep '^v' | sort | tail -1)" --registry var/models
-
-demo-model: var/models/aliases.json
-
-var/demo-tokens.json: var/models/aliases.json
-	$(BIN)/chedaitong db upgrade
-	$(BIN)/chedaitong demo seed
-
-# Serves the API and pages on 127.0.0.1:5000 with the vendor sandbox on 127.0.0.1:5100
-# (answering from the sample world); Ctrl-C stops both.
-demo: install demo-model var/demo-tokens.json
-	$(BIN)/chedaitong db upgrade
-	@$(BIN)/python -m chedaitong_sim.sandbox --port 5100 --world data/sample & sandbox=$$!; \
+# Serves the API and pages on $(HOST):$(PORT) with the vendor sandbox on 127.0.0.1:$(SANDBOX_PORT)
+# (answering from the sample world); Ctrl-C stops both. `make demo PORT=8000` to move it.
+demo: demo-data
+	@$(BIN)/python -m chedaitong_sim.sandbox --port $(SANDBOX_PORT) --world data/sample & sandbox=$$!; \
 	trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \
-	echo "demo tokens: var/demo-tokens.json; pages: http://127.0.0.1:5000/pages/login"; \
-	CHEDAITONG_VENDOR_URL=http://127.0.0.1:5100 $(BIN)/chedaitong serve --host 127.0.0.1 --port 5000
+	echo "demo tokens: $${CHEDAITONG_VAR_DIR:-var}/demo-tokens.json; pages: http://$(HOST):$(PORT)/pages/login"; \
+	CHEDAITONG_VENDOR_URL=http://127.0.0.1:$(SANDBOX_PORT) $(BIN)/chedaitong serve --host $(HOST) --port $(PORT)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -190,7 +190,7 @@ def main() -> None:
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
     args = parser.parse_args()
     if not (ROOT / "var" / "models" / "aliases.json").exists():
-        sys.exit("no champion in var/models: run `make demo-model` first")
+        sys.exit("no champion in var/models: run `make demo-data` first")
     results = []
     if args.only in (None, "sqlite"):
         with tempfile.TemporaryDirectory() as tmp:

@@ -1,17 +1,14 @@
-"""`chedaitong decisions …`: replay recorded decisions."""
+"""`chedaitong decisions …`: replay recorded decisions.
+
+Only click is imported at module level (`chedaitong decisions --help` stays instant); the
+decision stack is imported by the command that needs it.
+"""
 
 from __future__ import annotations
 
 import sys
 
 import click
-from sqlalchemy import select
-from sqlalchemy.orm import Session
-
-from chedaitong.config import Settings
-from chedaitong.db import DecisionRecord, check_reachable, make_engine
-from decisioning.container import build_decision_service
-from decisioning.service import ReplayError
 
 
 @click.group()
@@ -24,6 +21,14 @@ def decisions() -> None:
 @click.option("--all", "replay_all", is_flag=True, help="Replay every recorded decision.")
 def replay(record_ids: tuple[int, ...], replay_all: bool) -> None:
     """Recompute decisions with their recorded versions and print any difference (exit 1)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from chedaitong.config import Settings
+    from chedaitong.db import DecisionRecord, check_reachable, make_engine
+    from decisioning.container import build_decision_service
+    from decisioning.service import ReplayError
+
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
     check_reachable(engine)

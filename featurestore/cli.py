@@ -1,16 +1,21 @@
-"""`chedaitong features …`: list the catalog, write its docs, build historical frames."""
+"""`chedaitong features …`: list the catalog, write its docs, build historical frames.
+
+Only click and the catalog at module level, so `chedaitong features --help` stays instant; the
+commands import pandas and the offline store when they run.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
-from chedaitong.config import Settings
-from chedaitong.crypto import DataCipher
-from featurestore import offline
 from featurestore.definitions import catalog
 from featurestore.docs import features_markdown
+
+if TYPE_CHECKING:
+    from chedaitong.crypto import DataCipher
 
 DOCS_PATH = Path("docs/features.md")
 
@@ -56,6 +61,8 @@ def write_docs(out: Path, check: bool) -> None:
               help="Offline store directory (replaced atomically).")
 def build(world: Path, out: Path) -> None:
     """Reduce a world's raw tables to the offline store (facts + entity tables)."""
+    from featurestore import offline
+
     counts = offline.build_offline_store(world, out, _cipher().blind_index)
     click.echo(" ".join(f"{k}={v}" for k, v in counts.items()) + f" → {out}")
 
@@ -67,6 +74,8 @@ def build(world: Path, out: Path) -> None:
               help="Parquet file for the point-in-time application frame.")
 def historical(store: Path, out: Path) -> None:
     """Point-in-time application features (plus labels and segments) for training."""
+    from featurestore import offline
+
     frame = offline.historical_applications(store)
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(out, index=False)
@@ -75,4 +84,7 @@ def historical(store: Path, out: Path) -> None:
 
 def _cipher() -> DataCipher:
     """The configured data key: digests in the offline store match the online store's."""
+    from chedaitong.config import Settings
+    from chedaitong.crypto import DataCipher
+
     return DataCipher(Settings.from_env().data_key)

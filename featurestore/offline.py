@@ -175,11 +175,11 @@ def installments(world: Path) -> pd.DataFrame:
 
 
 def build_offline_store(world: Path, out: Path, digest: Digest) -> dict[str, int]:
-    """Write facts, application entities, loans and installments under ``out`` atomically."""
+    """Write facts, application entities, loans and installments under ``out`` atomically
+    (built beside it, then renamed; missing parent folders are created)."""
     world, out = Path(world), Path(out)
-    tmp = Path(
-        tempfile.mkdtemp(prefix=".offline-", dir=out.parent if out.parent.exists() else None)
-    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".offline-", dir=out.parent))
     try:
         facts = world_facts(world, digest)
         facts.to_parquet(tmp / "facts.parquet", index=False)

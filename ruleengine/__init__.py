@@ -12,7 +12,19 @@ from ruleengine.errors import (
 )
 from ruleengine.outcomes import Evaluation, FiredRule
 from ruleengine.products import ProductMatch
-from ruleengine.rulebook import RuleBook, default_rules_dir, install_sighup_handler
+
+# The rule book imports pandas and durable-rules: loaded on first use of these names, so that
+# `chedaitong rules --help` (which imports `ruleengine.cli`, hence this package) stays instant.
+_REGISTRY_NAMES = ("RuleBook", "default_rules_dir", "install_sighup_handler")
+
+
+def __getattr__(name: str):
+    if name in _REGISTRY_NAMES:
+        from ruleengine import rulebook
+
+        return getattr(rulebook, name)
+    raise AttributeError(f"module 'ruleengine' has no attribute {name!r}")
+
 
 __all__ = [
     "EngineError",

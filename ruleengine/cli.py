@@ -13,7 +13,6 @@ from typing import Any
 import click
 
 from ruleengine.errors import Issue, RuleEngineError, RuleFileError
-from ruleengine.rulebook import default_rules_dir
 
 DIR = click.Path(file_okay=False, path_type=Path)
 
@@ -39,6 +38,8 @@ def _issues(issues: list[Issue]) -> None:
 
 
 def _dir(directory: Path | None) -> Path:
+    from ruleengine.rulebook import default_rules_dir  # pandas + durable: only when run
+
     d = directory or default_rules_dir()
     if not d.is_dir():
         raise click.UsageError(f"rules directory {d} does not exist")

@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -255,16 +255,26 @@ class RuleBook:
                 self._retire(loaded)
 
 
-def install_sighup_handler(book: RuleBook, directory: Path | str | None = None) -> Any:
+def install_sighup_handler(
+    book: RuleBook | Callable[[], RuleBook | None], directory: Path | str | None = None
+) -> Any:
     """Reload ``book`` on SIGHUP (call from the main thread). Returns the previous handler.
 
-    The handler only starts a thread: a signal handler runs between bytecodes of the main
-    thread, possibly while it holds the book's lock, so reloading inline could deadlock.
+    ``book`` may be a callable giving the book at signal time, for a service that builds its
+    book on first use: None then means nothing is loaded yet (the first use reads the files
+    as they are). The handler only starts a thread: a signal handler runs between bytecodes
+    of the main thread, possibly while it holds the book's lock, so reloading inline could
+    deadlock.
     """
+    current = book if callable(book) else (lambda: book)
 
     def reload_in_background() -> None:
+        target = current()
+        if target is None:
+            log.info("SIGHUP: no rules loaded yet; the first decision reads the files")
+            return
         try:
-            book.reload(directory)
+            target.reload(directory)
         except ReloadError as exc:
             log.error("SIGHUP reload failed: %s", exc)
 

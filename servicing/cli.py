@@ -1,4 +1,7 @@
-"""`chedaitong servicing …`: ledger operations run by operators or cron."""
+"""`chedaitong servicing …`: ledger operations run by operators or cron.
+
+Only click at module level, so `chedaitong servicing --help` stays instant.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,6 @@ import sys
 from pathlib import Path
 
 import click
-
-from chedaitong.config import Settings
-from chedaitong.db import check_reachable, make_engine, make_session_factory
-from servicing.bankfile import import_bank_file
 
 
 @click.group()
@@ -23,6 +22,10 @@ def servicing() -> None:
               help="Payment channel; with each line's txn_id it makes the import idempotent.")
 def import_bank_file_cmd(file: Path, source: str) -> None:
     """Post a bank CSV (loan_ref,amount,paid_on,txn_id). Exit 1 when any line was refused."""
+    from chedaitong.config import Settings
+    from chedaitong.db import check_reachable, make_engine, make_session_factory
+    from servicing.bankfile import import_bank_file
+
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
     check_reachable(engine)

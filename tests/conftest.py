@@ -4,6 +4,9 @@ PostgreSQL too — each test in its own throw-away schema so tests can run in pa
 from __future__ import annotations
 
 import os
+import re
+import subprocess
+import threading
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -96,3 +99,72 @@ def sample_champion_root(tmp_path_factory) -> Path:
     version, _ = train_and_register(frame, registry, report=False, source="data/sample")
     registry.promote(version, "champion")
     return root
+
+
+def _operator_env(**env: str) -> dict[str, str]:
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith("CHEDAITONG_") and k != "DATABASE_URL"}
+    return {**clean, **env}
+
+
+@pytest.fixture
+def operator_env():
+    """``operator_env(**env)``: this process's environment without Chedaitong settings, plus
+    ``env`` — what a command run by an operator in a clean shell sees."""
+    return _operator_env
+
+
+class ServerProcess:
+    """A server started as its own process; its output is drained into ``lines``."""
+
+    LISTENING = re.compile(r"(?:Running on|Listening at:) (http://127\.0\.0\.1:\d+)")
+
+    def __init__(self, argv: list[str], env: dict[str, str], timeout: float = 90):
+        self.lines: list[str] = []
+        self.proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True)
+        found = threading.Event()
+        self.url = ""
+
+        def drain() -> None:
+            for line in self.proc.stdout:
+                self.lines.append(line.rstrip("\n"))
+                match = self.LISTENING.search(line)
+                if match and not found.is_set():
+                    self.url = match.group(1)
+                    found.set()
+            found.set()
+
+        threading.Thread(target=drain, name="server-output", daemon=True).start()
+        if not found.wait(timeout) or not self.url:
+            self.stop()
+            raise AssertionError("server did not start:\n" + self.output)
+
+    @property
+    def output(self) -> str:
+        return "\n".join(self.lines)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+
+
+@pytest.fixture
+def server_process() -> Iterator:
+    """Start real server processes on free ports (``start(argv, env)`` → `ServerProcess`);
+    each is stopped when the test ends."""
+    started: list[ServerProcess] = []
+
+    def start(argv: list[str], env: dict[str, str]) -> ServerProcess:
+        server = ServerProcess(argv, env)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

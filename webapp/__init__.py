@@ -1,74 +1,23 @@
-"""Thin Flask API over the decision service: `create_app` is the application factory."""
+"""Thin Flask API over the decision service: `create_app` is the application factory.
+
+The factory lives in `webapp.factory`; this package imports nothing heavy itself, so a module
+under it (the gunicorn config, say) loads Flask and the decision stack only when it needs them.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from flask import Flask
-from flask_smorest import Api
-from werkzeug.routing import IntegerConverter
+if TYPE_CHECKING:
+    from flask import Flask
 
-from chedaitong import __version__
-from chedaitong.config import Settings
-from webapp import applications, backoffice, customers, database, errors, health, services
-from webapp.pages import bp as pages_bp
-
-
-def _numeric_bounds(self, field, ret, **kwargs) -> dict:
-    """Decimal fields serialise as strings, and so would their Range bounds: the OpenAPI
-    document must give ``minimum``/``maximum`` as numbers."""
-    return {k: float(ret[k]) for k in ("minimum", "maximum")
-            if isinstance(ret.get(k), str)}
-
-
-class IdConverter(IntegerConverter):
-    """``<int:…>`` path ids within the databases' integer range: a larger one is 404, not an
-    overflow in the driver."""
-
-    def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's signature
-        kwargs.setdefault("max", 2**31 - 1)
-        super().__init__(map, *args, **kwargs)
+    from chedaitong.config import Settings
 
 
 def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
-    """Build the app from `Settings` (default: from the environment, validated).
+    """The Flask app built by :func:`webapp.factory.create_app` (settings from the environment
+    when ``config`` is None; a mapping overrides them)."""
+    from webapp.factory import create_app as build
 
-    A mapping is taken as overrides of environment settings (e.g. ``{"database_url": …}`` in
-    tests). Raises `chedaitong.config.ConfigError` with one sentence when a setting is invalid.
-    """
-    settings = config if isinstance(config, Settings) else Settings.from_env(**dict(config or {}))
-    app = Flask(__name__)
-    app.url_map.converters["int"] = IdConverter
-    app.config.update(
-        SECRET_KEY=settings.secret_key,
-        CHEDAITONG=settings,
-        TESTING=settings.env == "test",
-        API_TITLE="Chedaitong API",
-        API_VERSION=__version__,
-        OPENAPI_VERSION="3.0.3",
-        OPENAPI_URL_PREFIX="/",
-        OPENAPI_JSON_PATH="openapi.json",
-        OPENAPI_SWAGGER_UI_PATH="docs",
-        OPENAPI_SWAGGER_UI_URL="https://cdn.jsdelivr.net/npm/swagger-ui-dist/",
-        # the back-office pages sign in with a cookie: keep it from scripts and other sites
-        SESSION_COOKIE_HTTPONLY=True,
-        SESSION_COOKIE_SAMESITE="Lax",
-        SESSION_COOKIE_SECURE=settings.is_production,
-        SESSION_COOKIE_NAME="cdt_session",
-        PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
-    )
-    database.init_app(app, settings)
-    services.init_app(app, settings)
-    app.config["MAX_CONTENT_LENGTH"] = 12 * 1024 * 1024  # uploads: 10 MB + form overhead
-    api = Api(app)
-    api.ma_plugin.converter.add_attribute_function(_numeric_bounds)
-    errors.init_app(app)  # after Api: ours replace flask-smorest's handlers
-    api.register_blueprint(health.blp)
-    for blp in (customers.blp, applications.blp, backoffice.blp):
-        api.register_blueprint(blp)
-    api.spec.components.security_scheme(
-        "bearerAuth", {"type": "http", "scheme": "bearer"})
-    app.register_blueprint(pages_bp)  # HTML back-office pages, outside the OpenAPI spec
-    return app
+    return build(config)

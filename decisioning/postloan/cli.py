@@ -1,8 +1,11 @@
 """`chedaitong postloan run`: the nightly inspection, for cron.
 
 Exit codes: 0 every day finished; 1 a day failed (or vendor sends failed: they are retried by
-the next run); 75 (EX_TEMPFAIL) another run holds the lock — try again later. Progress is a bar
-on a terminal and one JSON line per chunk and per day otherwise (for the cron log).
+the next run); 2 a usage mistake, e.g. a day after today without ``--allow-future``; 75
+(EX_TEMPFAIL) another run holds the lock — try again later. Progress is a bar on a terminal and
+one JSON line per chunk and per day otherwise (for the cron log).
+
+Only click at module level, so `chedaitong postloan --help` stays instant.
 """
 
 from __future__ import annotations
@@ -15,13 +18,7 @@ from datetime import date, timedelta
 
 import click
 
-from chedaitong.config import Settings
-from chedaitong.db import check_reachable, make_engine
-from decisioning.postloan import lock as postloan_lock
-from decisioning.postloan import run as job
-from decisioning.postloan.inspection import Resources
-
-EX_OK, EX_FAILED, EX_TEMPFAIL = 0, 1, 75
+EX_OK, EX_FAILED, EX_USAGE, EX_TEMPFAIL = 0, 1, 2, 75
 
 
 def _log(event: str, **fields: object) -> None:
@@ -29,14 +26,31 @@ def _log(event: str, **fields: object) -> None:
                           default=str), err=True)
 
 
-def _days(as_of: date | None, start: date | None, end: date | None) -> list[date]:
+def _days(as_of: date | None, start: date | None, end: date | None, *, allow_future: bool,
+          today: date) -> list[date]:
+    """The business days to close, in order; a usage mistake exits 2 with one line.
+
+    A day after ``today`` is refused unless ``allow_future``: closing it would accrue penalty
+    interest and send reminders for days that have not happened (2099 for 2029 is a typo, and
+    would run for decades of daily accrual)."""
     if as_of and (start or end):
-        raise click.UsageError("give --as-of or --from/--to, not both")
+        _usage("give --as-of or --from/--to, not both")
     if as_of:
-        return [as_of]
-    if not (start and end) or end < start:
-        raise click.UsageError("give --as-of DATE, or --from D --to D with D ≤ D")
-    return [start + timedelta(days=k) for k in range((end - start).days + 1)]
+        days = [as_of]
+    elif not (start and end) or end < start:
+        _usage("give --as-of DATE, or --from D --to D with D ≤ D")
+    else:
+        days = [start + timedelta(days=k) for k in range((end - start).days + 1)]
+    if days[-1] > today and not allow_future:
+        option = "--as-of" if as_of else "--to"
+        _usage(f"{option} {days[-1]} is after today ({today}); give --allow-future to "
+               "simulate days ahead")
+    return days
+
+
+def _usage(message: str) -> None:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(EX_USAGE)
 
 
 @click.group("postloan")
@@ -53,9 +67,18 @@ def postloan_group() -> None:
 @click.option("--scheduler", help="Dask scheduler address (host:port); default a local cluster.")
 @click.option("--chunk-size", default=5_000, show_default=True, help="Loans per transaction.")
 @click.option("--no-send", is_flag=True, help="Create actions but do not call the vendors.")
-def run(as_of, start, end, engine_kind, scheduler, chunk_size, no_send) -> None:
+@click.option("--allow-future", is_flag=True,
+              help="Accept days after today (simulations of a generated world).")
+def run(as_of, start, end, engine_kind, scheduler, chunk_size, no_send, allow_future) -> None:
     """Close one business day, or each day of --from..--to in order, one at a time."""
-    days = _days(as_of and as_of.date(), start and start.date(), end and end.date())
+    days = _days(as_of and as_of.date(), start and start.date(), end and end.date(),
+                 allow_future=allow_future, today=date.today())
+    from chedaitong.config import Settings
+    from chedaitong.db import check_reachable, make_engine
+    from decisioning.postloan import lock as postloan_lock
+    from decisioning.postloan import run as job
+    from decisioning.postloan.inspection import Resources
+
     logging.basicConfig(level=logging.WARNING)
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
@@ -94,6 +117,8 @@ def run(as_of, start, end, engine_kind, scheduler, chunk_size, no_send) -> None:
 
 def _run_one(engine, day, resources, store, vendors, holder, engine_kind, chunk_size,
              mapper) -> int:
+    from decisioning.postloan import run as job
+
     tty = sys.stderr.isatty()
     bar = None
     started = time.perf_counter()

@@ -1,7 +1,8 @@
-"""`chedaitong demo seed` and `chedaitong demo journey`: a populated database and one loan
-walked through every step over HTTP, for demos and smoke tests.
+"""`chedaitong demo build / seed / journey`: what `make demo` serves, built from the committed
+sample world; a populated database; one loan walked through every step over HTTP.
 
-Register with ``main.add_command(demo)`` in `chedaitong.cli`.
+`demo build` is the one definition of the demo's build steps: the Makefile calls it, and a
+test runs it into an empty folder, so the two cannot drift apart.
 """
 
 from __future__ import annotations
@@ -19,7 +20,68 @@ TOKENS_FILE = "demo-tokens.json"
 
 @click.group()
 def demo() -> None:
-    """Demo data and a scripted loan journey."""
+    """Demo data: build it, seed it, walk a loan through it."""
+
+
+@demo.command()
+@click.option("--world", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              default=WORLD, show_default=True)
+def build(world: Path) -> None:
+    """Build everything `make demo` serves, under the var dir, skipping what exists: the
+    offline feature store, its point-in-time training frame, a champion model, the migrated
+    database and the seeded demo data. Delete the var dir (or a part) to rebuild it."""
+    from chedaitong.config import Settings
+    from models.registry import Registry
+
+    settings = Settings.from_env()
+    var, models = Path(settings.var_dir), Path(settings.model_dir)
+    offline, frame = var / "offline", var / "frame.parquet"
+    if not _exists(offline / "facts.parquet"):
+        _step("features", "build", "--world", str(world), "--out", str(offline))
+    if not _exists(frame):
+        _step("features", "historical", "--store", str(offline), "--out", str(frame))
+    champion = Registry(models).aliases()["champion"]
+    if champion:
+        click.echo(f"{models} has a champion ({champion}): kept")
+    else:
+        _step("model", "train", str(frame), "--registry", str(models))
+        _step("model", "promote", Registry(models).versions()[-1], "--registry", str(models))
+    _step("db", "upgrade")
+    if _seeded(settings):
+        click.echo(f"demo data already seeded (demo-admin exists); tokens: {var / TOKENS_FILE}")
+    else:
+        _step("demo", "seed", "--world", str(world))
+
+
+def _exists(path: Path) -> bool:
+    if path.exists():
+        click.echo(f"{path} exists: kept")
+        return True
+    return False
+
+
+def _step(*args: str) -> None:
+    """Run one `chedaitong` command in this process, as the operator would type it."""
+    from chedaitong.cli import main
+
+    click.echo("$ chedaitong " + " ".join(args))
+    main.main(list(args), prog_name="chedaitong", standalone_mode=False)
+
+
+def _seeded(settings) -> bool:
+    from sqlalchemy import inspect, select
+    from sqlalchemy.orm import Session
+
+    from chedaitong.db import User, make_engine
+
+    engine = make_engine(settings.database_url)
+    try:
+        if not inspect(engine).has_table(User.__tablename__):
+            return False
+        with Session(engine) as s:
+            return s.scalar(select(User.id).where(User.username == "demo-admin")) is not None
+    finally:
+        engine.dispose()
 
 
 @demo.command()
@@ -110,7 +172,7 @@ def _approvable_case(session, settings, store, world: Path, ids: dict, users: di
     service.rules_archive = None
     if service.model is None:
         click.echo(f"no champion model in {settings.model_dir}: no approvable journey case "
-                   "(train one with `make demo-model`)")
+                   "(`chedaitong demo build` trains one)")
         return None
     world_apps = pd.read_parquet(world / "applications.parquet",
                                  columns=["application_id", "consultant_id"])
@@ -230,8 +292,8 @@ def journey(base_url: str, tokens_path: Path | None) -> None:
                             for x in (detail.get("decision") or {}).get("reasons", []))
         raise click.ClickException(
             f"application {aid} was {detail['state']} ({reasons or 'no reasons given'}); "
-            "the journey needs an approval — re-seed with a champion model (`make demo-model`"
-            " then `chedaitong demo seed` on a fresh database)")
+            "the journey needs an approval — re-seed with a champion model (delete the "
+            "database, then `chedaitong demo build`)")
     offer = detail["offers"][0]
     click.echo(f"{'':27}offer {offer['product_id']}: {offer['financed_amount']} at "
                f"{offer['annual_rate']} over {offer['term']} months, first installment "

@@ -7,10 +7,13 @@ reason); otherwise a missing browser fails them with the command that installs i
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import shutil
 import tempfile
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -57,12 +60,12 @@ def _require_browser() -> None:
         pytest.fail("selenium is not installed: .venv/bin/pip install selenium", pytrace=False)
 
 
-@pytest.fixture
-def live_server(api):  # noqa: F811  (the imported fixture)
-    """The test app on 127.0.0.1 (a free port) in a background thread; yields its base URL."""
+@contextlib.contextmanager
+def serving(app) -> Iterator[str]:
+    """``app`` on 127.0.0.1 (a free port) in a background thread; yields its base URL."""
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", 0, api, threaded=True)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
     try:
@@ -70,6 +73,23 @@ def live_server(api):  # noqa: F811  (the imported fixture)
     finally:
         server.shutdown()
         thread.join(timeout=10)
+
+
+@pytest.fixture
+def live_server(api):  # noqa: F811  (the imported fixture)
+    """The seeded test app served on a free port; yields its base URL."""
+    with serving(api) as url:
+        yield url
+
+
+def requests_made(driver) -> list[str]:
+    """Every URL the page has requested so far (Chromium's network log)."""
+    urls = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            urls.append(message["params"]["request"]["url"])
+    return urls
 
 
 @pytest.fixture
@@ -83,6 +103,7 @@ def browser(request):
     options.binary_location = str(CHROMIUM)
     for flag in (*FLAGS, f"--user-data-dir={profile}"):
         options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})  # requests_made()
     driver = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)),
                               options=options)
     driver.set_page_load_timeout(30)

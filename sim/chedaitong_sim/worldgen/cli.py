@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from chedaitong_sim.worldgen.generate import MAX_CUSTOMERS, generate
+from chedaitong_sim.worldgen import MAX_CUSTOMERS
 
 
 def _check_out(out: Path, overwrite: bool) -> None:
@@ -54,6 +54,8 @@ def data() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing, non-empty output folder.")
 def generate_cmd(customers: int, seed: int, out: Path, overwrite: bool) -> None:
     """Generate a synthetic car-loan world into OUT as Parquet tables plus manifest.json."""
+    from chedaitong_sim.worldgen.generate import generate  # numpy and pandas: only when it runs
+
     _check_out(out, overwrite)
     try:
         m = generate(out, customers, seed, overwrite=overwrite)

@@ -36,7 +36,6 @@ TABLES = [
     "vehicle_gps",
     "app_events",
 ]
-MAX_CUSTOMERS = 500_000  # ~12 GB of memory; the machine has 24
 
 
 def _r(x: float) -> float | None:
