@@ -79,8 +79,8 @@ def parse_seconds(text: str | None) -> float:
 @click.option("--test-fraction", default=0.2, show_default=True, type=float,
               help="Share of rows (latest first) held out as the test part, when no date.")
 @click.option("--family", default="auto", show_default=True,
-              type=click.Choice(["auto", "lightgbm", "scorecard"]),
-              help="Model family; auto keeps the better on the cross-validation folds.")
+              type=click.Choice(["auto", "lightgbm", "scorecard", "blend"]),
+              help="Model family; auto keeps the best on the cross-validation folds.")
 @click.option("--folds", default=None, type=int, help="Cross-validation folds [default: 5].")
 @click.option("--tune", default=None, metavar="BUDGET",
               help="Search LightGBM settings with Optuna for this long (e.g. 60s).")

@@ -1,12 +1,14 @@
-"""The two model families behind one scoring interface: margins (log-odds of bad) and
+"""The model families behind one scoring interface: margins (log-odds of bad) and
 per-feature contributions in the same units, for one encoded row or a matrix.
 
 - ``BoosterEngine``: a LightGBM booster; contributions are exact TreeSHAP (precomputed tables
   for single rows, ``pred_contrib`` in batch).
 - ``WoeEngine``: a WOE logistic scorecard; contributions are coefficient × (WoE − mean WoE),
   the exact SHAP values of a linear model.
+- ``BlendEngine``: w · LightGBM margin + (1 − w) · scorecard margin; by linearity its
+  contributions are the same blend of the two parts' exact contributions.
 
-Both satisfy ``expected_value + contributions(x).sum() == margin(x)``, so reason codes,
+All satisfy ``expected_value + contributions(x).sum() == margin(x)``, so reason codes,
 points and the reports treat them alike.
 """
 
@@ -22,8 +24,9 @@ if TYPE_CHECKING:
     from models.reasons import TreeShap
     from models.woe import WoeScorecard
 
-#: The file each family stores its model in, inside a version folder.
-MODEL_FILES = {"lightgbm": "model.txt", "scorecard": "woe_model.json"}
+#: The file each family stores its model in, inside a version folder (a blend stores both
+#: parts and its weight).
+MODEL_FILES = {"lightgbm": "model.txt", "scorecard": "woe_model.json", "blend": "blend.json"}
 
 
 class BoosterEngine:
@@ -140,4 +143,73 @@ class WoeEngine:
         return cls(WoeScorecard.from_dict(json.loads(text), specs))
 
 
-Engine = BoosterEngine | WoeEngine
+class BlendEngine:
+    family = "blend"
+    model_file = MODEL_FILES["blend"]
+
+    def __init__(self, booster: BoosterEngine, woe: WoeEngine, weight: float):
+        self.parts = (booster, woe)
+        self.weight = float(weight)  # of the LightGBM part
+
+    @property
+    def booster(self) -> lgb.Booster:
+        return self.parts[0].booster
+
+    @property
+    def n_features(self) -> int:
+        return self.parts[0].n_features
+
+    @property
+    def explainer(self) -> TreeShap | None:
+        return self.parts[0].explainer
+
+    def _mix(self, a: Any, b: Any) -> Any:
+        return self.weight * a + (1.0 - self.weight) * b
+
+    def margin_one(self, x: np.ndarray) -> float:
+        return float(self._mix(self.parts[0].margin_one(x), self.parts[1].margin_one(x)))
+
+    def margins(self, X: np.ndarray, *, num_threads: int = 2) -> np.ndarray:
+        return self._mix(self.parts[0].margins(X, num_threads=num_threads),
+                         self.parts[1].margins(X))
+
+    def contributions_one(self, x: np.ndarray) -> np.ndarray:
+        return self._mix(self.parts[0].contributions_one(x), self.parts[1].contributions_one(x))
+
+    def contributions(self, X: np.ndarray, *, num_threads: int = 2) -> np.ndarray:
+        return self._mix(self.parts[0].contributions(X, num_threads=num_threads),
+                         self.parts[1].contributions(X))
+
+    def gain(self) -> np.ndarray:
+        """The parts' gains as shares of their totals, blended with the weight."""
+        a, b = self.parts[0].gain(), self.parts[1].gain()
+        return self._mix(a / max(a.sum(), 1e-12), b / max(b.sum(), 1e-12))
+
+    def to_text(self) -> str:
+        import json
+
+        return json.dumps({"weight_lightgbm": self.weight,
+                           "parts": [MODEL_FILES["lightgbm"], MODEL_FILES["scorecard"]]})
+
+    def files(self) -> dict[str, str]:
+        return {MODEL_FILES["lightgbm"]: self.parts[0].to_text(),
+                MODEL_FILES["scorecard"]: self.parts[1].to_text(), self.model_file: self.to_text()}
+
+    @classmethod
+    def from_texts(cls, blend: str, booster: str, woe: str, specs: Any) -> BlendEngine:
+        import json
+
+        weight = float(json.loads(blend)["weight_lightgbm"])
+        if not 0.0 < weight < 1.0:
+            raise ValueError(f"blend weight {weight} must be strictly between 0 and 1")
+        return cls(BoosterEngine.from_text(booster), WoeEngine.from_text(woe, specs), weight)
+
+
+def model_files(engine: Engine) -> dict[str, str]:
+    """File name → text of the model files a version folder holds for ``engine``."""
+    if isinstance(engine, BlendEngine):
+        return engine.files()
+    return {engine.model_file: engine.to_text()}
+
+
+Engine = BoosterEngine | WoeEngine | BlendEngine

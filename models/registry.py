@@ -4,7 +4,8 @@ Layout under the root (``CHEDAITONG_MODEL_DIR``, default ``<var dir>/models``)::
 
     v0001/                 one version, never modified after registration (files read-only)
       model.txt            LightGBM text model — or, for the scorecard family,
-      woe_model.json       the WOE scorecard: bins, WoE, coefficients
+      woe_model.json       the WOE scorecard: bins, WoE, coefficients (a blend of the two
+      blend.json           families holds both files plus its LightGBM weight)
       features.json        ordered features: dtype, direction, categories, reason labels
       calibrator.json      Platt (a, b) or isotonic thresholds
       scorecard.json       points scale and grade bands
@@ -44,6 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from models.engines import model_files
 from models.errors import CorruptVersionError, PromotionRefused, RegistryError
 from models.features import FeatureSpec
 
@@ -58,8 +60,9 @@ REQUIRED = (
     "features.json", "calibrator.json", "scorecard.json", "params.json",
     "fingerprint.json", "metrics.json", "reference.json",
 )
-#: A version holds exactly one of these (see ``models.engines.MODEL_FILES``).
+#: A version holds a LightGBM model, a scorecard, or both with ``blend.json`` (their weight).
 MODEL_FILES = ("model.txt", "woe_model.json")
+BLEND_FILE = "blend.json"
 TRAIN_ROWS = "train_rows.npy"
 
 
@@ -188,8 +191,8 @@ class Registry:
             staging.mkdir()
             try:
                 trained.model.version = version
-                engine = trained.model.engine
-                (staging / engine.model_file).write_text(engine.to_text(), encoding="utf-8")
+                for name, text in model_files(trained.model.engine).items():
+                    (staging / name).write_text(text, encoding="utf-8")
                 _dump(staging / "features.json", {
                     "features": [s.to_dict() for s in trained.specs],
                     "target": (info or {}).get("target"),
@@ -276,7 +279,8 @@ class Registry:
                 raise CorruptVersionError(
                     f"model version {path} is incomplete: {name} not in manifest"
                 )
-        if sum(name in files for name in MODEL_FILES) != 1:
+        held = sum(name in files for name in MODEL_FILES)
+        if held != (2 if BLEND_FILE in files else 1):
             raise CorruptVersionError(
                 f"model version {path} is incomplete: needs one of {', '.join(MODEL_FILES)}"
             )

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from models.calibration import Calibrator, calibrator_from_dict
-from models.engines import MODEL_FILES, BoosterEngine, Engine, WoeEngine
+from models.engines import MODEL_FILES, BlendEngine, BoosterEngine, Engine, WoeEngine
 from models.errors import CorruptVersionError, ScoringInputError
 from models.features import FeatureSpec, encode_frame
 from models.reasons import Reason, TreeShap, top_k_indices, top_reasons
@@ -49,7 +49,7 @@ class Score:
 
 
 class ScoringModel:
-    """A loaded model version: engine (LightGBM booster or WOE scorecard) + feature specs +
+    """A loaded model version: engine (LightGBM booster, WOE scorecard or their blend) + specs +
     calibrator + points scale and grades. ``engine`` may also be a bare ``lgb.Booster``."""
 
     def __init__(
@@ -61,7 +61,7 @@ class ScoringModel:
         version: str = "unregistered",
         path: Path | None = None,
     ):
-        if not isinstance(engine, BoosterEngine | WoeEngine):
+        if not isinstance(engine, BoosterEngine | WoeEngine | BlendEngine):
             engine = BoosterEngine(engine)
         self.engine: Engine = engine
         self.specs = list(specs)
@@ -78,7 +78,7 @@ class ScoringModel:
 
     @property
     def family(self) -> str:
-        """``lightgbm`` or ``scorecard``."""
+        """``lightgbm``, ``scorecard`` or ``blend``."""
         return self.engine.family
 
     @property
@@ -89,10 +89,15 @@ class ScoringModel:
     @classmethod
     def from_version(cls, mv: ModelVersion) -> ScoringModel:
         files = mv.manifest.get("files", {})
+        def text(name: str) -> str:
+            return (mv.path / MODEL_FILES[name]).read_text(encoding="utf-8")
+
         try:
-            if MODEL_FILES["scorecard"] in files:
-                engine: Engine = WoeEngine.from_text(
-                    (mv.path / MODEL_FILES["scorecard"]).read_text(encoding="utf-8"), mv.features)
+            if MODEL_FILES["blend"] in files:
+                engine: Engine = BlendEngine.from_texts(text("blend"), text("lightgbm"),
+                                                        text("scorecard"), mv.features)
+            elif MODEL_FILES["scorecard"] in files:
+                engine = WoeEngine.from_text(text("scorecard"), mv.features)
             else:
                 engine = BoosterEngine.from_text(mv.model_text())
             calibrator = calibrator_from_dict(mv.read_json("calibrator.json"))

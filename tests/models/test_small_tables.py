@@ -277,12 +277,44 @@ def test_auto_keeps_the_family_with_the_better_fold_auc(trained_cli):
     reg, version, out = trained_cli
     metrics = json.loads((reg / version / "metrics.json").read_text())
     fams = metrics["cv"]["families"]
-    assert set(fams) == {"lightgbm", "scorecard"}
-    best = max(fams, key=lambda k: fams[k]["auc_mean"])
+    assert set(fams) == {"lightgbm", "scorecard", "blend"}
+    single = max(("lightgbm", "scorecard"), key=lambda k: fams[k]["auc_mean"])
+    best = "blend" if fams["blend"]["auc_mean"] > fams[single]["auc_mean"] + 0.001 else single
     assert metrics["family"] == metrics["cv"]["chosen"] == best
     assert len(fams["lightgbm"]["fold_auc"]) == len(fams["scorecard"]["fold_auc"]) == 5
     assert f"→ {best}" in out and "Model family by cross-validation" in (
         reg / version / "report" / "report.md").read_text()
+
+
+def test_blend_scores_with_exact_reasons(table, tmp_path):
+    _, csv, mapping = table
+    r = CliRunner().invoke(model_cli, ["train", str(csv), "--mapping", str(mapping), "--time",
+                                       "none", "--family", "blend", "--no-report",
+                                       "--threads", "1", "--registry", str(tmp_path)])
+    assert r.exit_code == 0, r.output + r.stderr
+    files = json.loads((tmp_path / "v0001" / "manifest.json").read_text())["files"]
+    assert {"model.txt", "woe_model.json", "blend.json"} <= set(files)
+    model = load_model("v0001", tmp_path)
+    assert model.family == "blend" and 0 < model.engine.weight < 1
+    row = {"checking": "< 0", "history": "all paid", "purpose": "education",
+           "duration": 48, "amount": 9000, "age": 23}
+    x = model.encode_row(row)
+    lgb_part, woe_part = model.engine.parts
+    w = model.engine.weight
+    expected = w * lgb_part.explainer.expected_value + (1 - w) * woe_part.woe.expected_value
+    s = model.score(row)
+    assert expected + model.contributions(x).sum() == pytest.approx(s.margin, abs=1e-9)
+    assert s.reasons and s.reasons[0].contribution > 0
+    assert model.score_frame(prepare(lender_table(50, seed=5), target="creditability",
+                                     bad=["bad"], mapping=load_mapping(mapping), time="",
+                                     min_rows=1, min_per_class=1).frame)["risk_grade"].isin(
+                                         GRADES).all()
+    (tmp_path / "v0001" / "blend.json").chmod(0o644)
+    (tmp_path / "v0001" / "blend.json").write_text('{"weight_lightgbm": 0.5}')
+    from models.errors import CorruptVersionError
+
+    with pytest.raises(CorruptVersionError, match="blend.json does not match"):
+        load_model("v0001", tmp_path)
 
 
 def test_bounded_tuning_is_reported_in_params(table, tmp_path):
