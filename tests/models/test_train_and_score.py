@@ -41,6 +41,8 @@ def test_split_is_by_time_and_stated(trained):
     # every row before the test part is fitted: nothing is held back for early stopping
     assert split["train"]["rows"] + split["test"]["rows"] == 6000
     assert split["train"]["rows"] == 4800
+    cv = trained[2].metrics["cv"]  # rounds and calibration come from forward-in-time folds
+    assert "forward-in-time" in cv["method"] and cv["folds"] == 5
 
 
 def test_scores_are_deterministic_and_batch_matches_single(trained, frame):
