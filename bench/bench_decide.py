@@ -97,7 +97,7 @@ def main() -> None:
     for v in vectors:
         x = model.encode_row(v)
         t0 = time.perf_counter()
-        model.booster.predict(x, num_threads=1, raw_score=True)
+        model.margins(x, num_threads=1)
         t1 = time.perf_counter()
         book.evaluate(v, "underwriting")
         t2 = time.perf_counter()

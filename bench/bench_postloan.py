@@ -105,7 +105,7 @@ def main() -> None:
             result = inspect_partition(part, AS_OF, resources)
             t2 = time.perf_counter()
             x = model.encode(part.decision)
-            model.booster.predict(x, raw_score=True, num_threads=2)
+            model.margins(x, num_threads=2)
             t3 = time.perf_counter()
             t_gen, t_job, t_lgb = t_gen + t1 - t0, t_job + t2 - t1, t_lgb + t3 - t2
             loans += n

@@ -21,13 +21,18 @@ class ModelGroup(click.Group):
     """Turns ModelError (and settings errors) into one line and exit code 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from chedaitong.config import ConfigError as SettingsError
-
         try:
             return super().invoke(ctx)
-        except (ModelError, SettingsError) as exc:
+        except ModelError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
+        except Exception as exc:
+            # settings are read only for a default registry: don't import them otherwise
+            config = sys.modules.get("chedaitong.config")
+            if config is not None and isinstance(exc, config.ConfigError):
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(1)
+            raise
 
 
 def registry_option(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -48,18 +53,44 @@ def model() -> None:
     """Credit models: train, evaluate, registry (list / promote / rollback)."""
 
 
+def parse_seconds(text: str | None) -> float:
+    """``60s``, ``90``, ``2m`` → seconds (0 for none)."""
+    from models.errors import ConfigError
+
+    if not text:
+        return 0.0
+    t = text.strip().lower()
+    unit = {"s": 1, "m": 60, "h": 3600}.get(t[-1:])
+    try:
+        value = float(t[:-1] if unit else t) * (unit or 1)
+    except ValueError:
+        raise ConfigError(f"--tune needs a time budget such as 60s or 2m, not {text!r}") from None
+    if value <= 0:
+        raise ConfigError("--tune needs a positive time budget")
+    return value
+
+
 @model.command("train")
 @click.argument("data", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--target", default=None, help="0/1 label column (1 = bad) [default: bad_12m].")
+@click.option("--target", default=None, help="Label column [default: bad_12m].")
+@click.option("--bad", default=None,
+              help="Comma-separated target labels meaning bad, for a text target (others good).")
 @click.option("--features", default=None, help="Comma-separated feature names to use.")
 @click.option("--mapping", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="YAML: your column → catalog feature, or new features with dtype/direction.")
 @click.option("--time", "time_col", default=None,
               help="Time column for the split [default: applied_at]; 'none' = row order.")
-@click.option("--valid-from", default=None, help="Validation starts at this date.")
-@click.option("--test-from", default=None, help="Out-of-time test starts at this date.")
-@click.option("--fractions", default="0.6,0.2,0.2", show_default=True,
-              help="Train/validation/test shares in time order (when no dates are given).")
+@click.option("--test-from", default=None, help="Out-of-time test part starts at this date.")
+@click.option("--test-fraction", default=0.2, show_default=True, type=float,
+              help="Share of rows (latest first) held out as the test part, when no date.")
+@click.option("--family", default="auto", show_default=True,
+              type=click.Choice(["auto", "lightgbm", "scorecard", "blend"]),
+              help="Model family; auto keeps the best on the cross-validation folds.")
+@click.option("--folds", default=None, type=int, help="Cross-validation folds [default: 5].")
+@click.option("--tune", default=None, metavar="BUDGET",
+              help="Search LightGBM settings with Optuna for this long (e.g. 60s).")
+@click.option("--grades", default="auto", show_default=True,
+              help="Grade bands: auto | pd:1,2.5,5,10 (PD %) | quantile:20,40,60,80 (% best).")
 @click.option("--learning-rate", default=0.05, show_default=True, type=float)
 @click.option("--max-rounds", default=2000, show_default=True, type=int)
 @click.option("--early-stopping", default=100, show_default=True, type=int)
@@ -71,9 +102,10 @@ def model() -> None:
 @click.option("--no-baseline", is_flag=True, help="Skip the WOE scorecard baseline.")
 @click.option("--no-report", is_flag=True, help="Skip the training report.")
 @registry_option
-def train_cmd(data: Path, target: str | None, features: str | None, mapping: Path | None,
-              time_col: str | None, valid_from: str | None, test_from: str | None,
-              fractions: str, learning_rate: float, max_rounds: int, early_stopping: int,
+def train_cmd(data: Path, target: str | None, bad: str | None, features: str | None,
+              mapping: Path | None, time_col: str | None, test_from: str | None,
+              test_fraction: float, family: str, folds: int | None, tune: str | None,
+              grades: str, learning_rate: float, max_rounds: int, early_stopping: int,
               monotone_method: str, calibration: str, seed: int, threads: int,
               no_baseline: bool, no_report: bool, registry_path: Path | None) -> None:
     """Train a model on DATA (Parquet or CSV) and register it as a new version."""
@@ -82,26 +114,25 @@ def train_cmd(data: Path, target: str | None, features: str | None, mapping: Pat
     from models.data import SplitSpec, read_table
     from models.errors import ConfigError
     from models.features import load_mapping
+    from models.scorecard import GradeSpec
     from models.train import TrainConfig, describe, train_and_register
 
     try:
-        fr = tuple(float(x) for x in fractions.split(","))
-        split = SplitSpec(
-            valid_from=pd.Timestamp(valid_from) if valid_from else None,
-            test_from=pd.Timestamp(test_from) if test_from else None,
-            fractions=fr,  # type: ignore[arg-type]
-        )
+        split = SplitSpec(test_from=pd.Timestamp(test_from) if test_from else None,
+                          test_fraction=test_fraction)
     except ValueError as exc:
         raise ConfigError(f"bad split option: {exc}") from None
-    config = TrainConfig(learning_rate=learning_rate, max_rounds=max_rounds,
-                         early_stopping_rounds=early_stopping,
+    config = TrainConfig(family=family, learning_rate=learning_rate, max_rounds=max_rounds,
+                         early_stopping_rounds=early_stopping, folds=folds,
                          monotone_constraints_method=monotone_method, calibration=calibration,
-                         seed=seed, num_threads=threads, baseline=not no_baseline)
+                         seed=seed, num_threads=threads, baseline=not no_baseline,
+                         tune_seconds=parse_seconds(tune), grades=GradeSpec.parse(grades))
     cmap = load_mapping(mapping) if mapping else None
     frame = read_table(data)
     registry = _registry(registry_path)
     version, trained = train_and_register(
         frame, registry, target=target,
+        bad=[b.strip() for b in bad.split(",") if b.strip()] if bad else None,
         features=[f.strip() for f in features.split(",") if f.strip()] if features else None,
         mapping=cmap, time="" if (time_col or "").lower() == "none" else time_col,
         split=split, config=config, report=not no_report, source=str(data),
@@ -131,7 +162,7 @@ def evaluate_cmd(version: str, data: Path, out: Path | None, since: str | None, 
     out = out or registry.root / "reports" / f"{resolved}-{stamp}"
     summary, paths = evaluate_version(registry, version, read_table(data), out, label=str(data),
                                       since=since, num_threads=threads)
-    m = summary["model"]
+    m, d = summary["model"], summary["data"]
     line = (f"{resolved}: AUC {m['auc']:.4f}  KS {m['ks']:.4f}  Brier {m['brier']:.5f}  "
             f"ECE {m['ece']:.4f}")
     if "baseline" in summary:
@@ -139,6 +170,12 @@ def evaluate_cmd(version: str, data: Path, out: Path | None, since: str | None, 
     if "oracle" in summary:
         line += f" | oracle AUC {summary['oracle']['auc']:.4f}"
     click.echo(line)
+    if d.get("rows_trained_on"):
+        click.echo(f"warning: {d['rows_trained_on']:,} of {d['rows']:,} rows were in the "
+                   "model's training data (row fingerprints): these metrics are optimistic")
+    if d.get("rows_before_oot"):
+        click.echo(f"warning: {d['rows_before_oot']:,} rows fall before the model's "
+                   f"out-of-time cut-off {d['oot_from']}: these metrics are optimistic")
     if "psi" in summary:
         click.echo(f"score PSI vs training: {summary['psi']['score']:.4f}")
     click.echo(f"report: {paths[0]}")
@@ -147,7 +184,7 @@ def evaluate_cmd(version: str, data: Path, out: Path | None, since: str | None, 
 @model.command("list")
 @registry_option
 def list_cmd(registry_path: Path | None) -> None:
-    """Registered versions with their OOT AUC and aliases."""
+    """Registered versions with their family, test-part AUC and aliases."""
     registry = _registry(registry_path)
     rows = registry.summary()
     if not rows:
@@ -157,13 +194,14 @@ def list_cmd(registry_path: Path | None) -> None:
     def f(v: Any) -> str:
         return f"{v:.4f}" if isinstance(v, float) else "–"
 
-    click.echo(f"{'version':<8} {'OOT AUC':>8} {'WOE AUC':>8} {'oracle':>8} {'features':>8}  "
-               f"{'created':<25} aliases")
+    click.echo(f"{'version':<8} {'family':<9} {'test AUC':>8} {'WOE AUC':>8} {'oracle':>8} "
+               f"{'features':>8}  {'created':<25} aliases")
     for r in rows:
         if "error" in r:
             click.echo(f"{r['version']:<8} CORRUPT: {r['error']}")
             continue
-        click.echo(f"{r['version']:<8} {f(r['oot_auc']):>8} {f(r['baseline_auc']):>8} "
+        click.echo(f"{r['version']:<8} {r['family']:<9} {f(r['oot_auc']):>8} "
+                   f"{f(r['baseline_auc']):>8} "
                    f"{f(r['oracle_auc']):>8} {r['features']:>8}  {r['created_at'] or '':<25} "
                    f"{','.join(r['aliases'])}")
 
@@ -172,7 +210,8 @@ def list_cmd(registry_path: Path | None) -> None:
 @click.argument("version")
 @click.option("--alias", default="champion", show_default=True,
               type=click.Choice(["champion", "challenger"]))
-@click.option("--force", is_flag=True, help="Promote even if its OOT AUC is below the champion's.")
+@click.option("--force", is_flag=True,
+              help="Promote even if its test AUC is below the champion's.")
 @click.option("--note", default="", help="Why (kept in the alias history).")
 @registry_option
 def promote_cmd(version: str, alias: str, force: bool, note: str,

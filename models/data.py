@@ -63,6 +63,7 @@ class Prepared:
     target: str
     time: str | None
     dropped_unlabelled: int = 0
+    bad: tuple[str, ...] | None = None  # the target labels read as bad, when text
 
 
 def resolve_specs(
@@ -95,15 +96,33 @@ def resolve_specs(
     return specs
 
 
-def coerce_target(values: pd.Series, name: str) -> pd.Series:
-    """0/1 floats with NaN for unlabelled rows; refuses anything else."""
+def coerce_target(values: pd.Series, name: str, bad: Sequence[str] | None = None) -> pd.Series:
+    """0/1 floats (1 = bad) with NaN for unlabelled rows.
+
+    Without ``bad`` the column must hold 0/1 (or booleans); with ``bad`` (the labels that mean
+    bad, e.g. ``["bad"]``) every other label is good. Refuses anything else, saying how to
+    declare text labels."""
+    if bad:
+        text = values.astype("string").str.strip()
+        labels = {str(b).strip() for b in bad}
+        present = set(text.dropna())
+        if not present & labels:
+            raise BadColumnError(
+                f"target {name!r}: none of the bad labels {sorted(labels)} occur; "
+                f"its values are {sorted(present)[:5]}"
+            )
+        return text.isin(labels).astype(float).where(text.notna())
     if pd.api.types.is_bool_dtype(values):
         return values.astype(float)
     out = pd.to_numeric(values, errors="coerce").astype(float)
-    bad = (values.notna() & out.isna()) | (out.notna() & ~out.isin([0.0, 1.0]))
-    if bad.any():
-        found = sorted(set(values[bad].astype(str)))[:3]
-        raise BadColumnError(f"target {name!r} must be 0/1 (1 = bad); found {found}")
+    wrong = (values.notna() & out.isna()) | (out.notna() & ~out.isin([0.0, 1.0]))
+    if wrong.any():
+        found = sorted(set(values[wrong].astype(str)))[:3]
+        hint = ""
+        if (values.notna() & out.isna()).any():
+            hint = (f"; for text labels say which mean bad: --bad {found[0]} or, in the mapping "
+                    f"file, target: {{column: {name}, bad: [{found[0]}]}}")
+        raise BadColumnError(f"target {name!r} must be 0/1 (1 = bad); found {found}{hint}")
     return out
 
 
@@ -114,16 +133,17 @@ def prepare(
     features: Sequence[str] | None = None,
     mapping: ColumnMapping | None = None,
     time: str | None = "applied_at",
+    bad: Sequence[str] | None = None,
     cat: Mapping[str, Any] | None = None,
     min_rows: int = MIN_ROWS,
     min_per_class: int = MIN_PER_CLASS,
 ) -> Prepared:
     """Check and coerce ``frame`` for training; see the module constants for the minimums
-    (evaluation passes lower ones)."""
+    (evaluation passes lower ones). ``bad``: target labels meaning bad (text targets)."""
     if target not in frame.columns:
         raise MissingTargetError(f"target column {target!r} is not in the table")
     specs = resolve_specs(list(frame.columns), features, mapping, cat)
-    y = coerce_target(frame[target], target)
+    y = coerce_target(frame[target], target, bad)
     labelled = y.notna().to_numpy()
     n = int(labelled.sum())
     if n == 0:
@@ -162,7 +182,8 @@ def prepare(
         if col in src.columns and col not in out:
             out[col] = src[col]
     prepared = pd.DataFrame(out, index=src.index).reset_index(drop=True)
-    return Prepared(prepared, tuple(final), target, time_col, int((~labelled).sum()))
+    return Prepared(prepared, tuple(final), target, time_col, int((~labelled).sum()),
+                    tuple(bad) if bad else None)
 
 
 def _stamp(t: Any) -> str:
@@ -172,41 +193,34 @@ def _stamp(t: Any) -> str:
 
 @dataclass(frozen=True)
 class SplitSpec:
-    """How to cut train / validation / out-of-time test along time.
+    """Where the test part starts: at ``test_from`` along the time column (test: t ≥ test_from),
+    else the last ``test_fraction`` of rows in time order (the cut-off is read off the data,
+    ties staying together). Without a time column the last rows in file order are held out
+    (a hold-out, not an out-of-time test; stated). Everything before the test part is fitted."""
 
-    Either explicit cut-offs (train: t < valid_from; validation: valid_from ≤ t < test_from;
-    test: t ≥ test_from) or ``fractions`` of rows in time order (cut-offs are then read off
-    the data, ties staying together). Without a time column, row order is used (stated)."""
-
-    valid_from: pd.Timestamp | None = None
     test_from: pd.Timestamp | None = None
-    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    test_fraction: float = 0.2
 
     def __post_init__(self) -> None:
-        if (self.valid_from is None) != (self.test_from is None):
-            raise ConfigError("give both --valid-from and --test-from, or neither")
-        if self.valid_from is not None and self.valid_from >= self.test_from:  # type: ignore[operator]
-            raise ConfigError("--valid-from must be before --test-from")
-        f = self.fractions
-        if len(f) != 3 or min(f) <= 0 or abs(sum(f) - 1) > 1e-6:
-            raise ConfigError("split fractions must be three positive numbers summing to 1")
+        if not 0 < self.test_fraction < 1:
+            raise ConfigError("the test fraction must be between 0 and 1 (exclusive)")
 
 
 @dataclass(frozen=True)
 class Split:
-    """Row positions of each part and a statement of how they were cut."""
+    """Row positions of the fitted (``train``) and measured-only (``test``) parts, and how they
+    were cut: ``kind`` is ``"out-of-time"`` (by the time column) or ``"hold-out"``."""
 
     train: np.ndarray
-    valid: np.ndarray
     test: np.ndarray
-    method: str  # "time:<column>" or "row order"
-    valid_from: str | None
+    method: str  # "time:<column>" or "row order (no time column)"
     test_from: str | None
+    kind: str = "out-of-time"
 
     def summary(self, frame: pd.DataFrame, target: str, time: str | None) -> dict[str, Any]:
         """Rows, bads, bad rate and period per part (JSON-ready)."""
         parts = {}
-        for part in ("train", "valid", "test"):
+        for part in ("train", "test"):
             idx = getattr(self, part)
             y = frame[target].to_numpy()[idx]
             d: dict[str, Any] = {"rows": int(len(idx)), "bads": int(y.sum()),
@@ -215,8 +229,7 @@ class Split:
                 ts = frame[time].iloc[idx]
                 d["from"], d["to"] = _stamp(ts.min()), _stamp(ts.max())
             parts[part] = d
-        return {"method": self.method, "valid_from": self.valid_from,
-                "test_from": self.test_from, **parts}
+        return {"method": self.method, "kind": self.kind, "test_from": self.test_from, **parts}
 
 
 def naive_utc(value):
@@ -228,42 +241,74 @@ def naive_utc(value):
 
 
 def split_frame(prepared: Prepared, spec: SplitSpec = SplitSpec()) -> Split:
-    """Cut ``prepared.frame`` into train / validation / OOT test; refuses empty or one-class
-    parts (each needs ``MIN_PER_CLASS_PER_PART`` bads and goods)."""
+    """Cut ``prepared.frame`` into the fitted part and the test part; refuses a part with
+    fewer than ``MIN_PER_CLASS_PER_PART`` bads or goods."""
     frame, time = prepared.frame, prepared.time
     n = len(frame)
+    pos = np.arange(n)
     if time is None:
-        a, b = int(n * spec.fractions[0]), int(n * (spec.fractions[0] + spec.fractions[1]))
-        pos = np.arange(n)
-        split = Split(pos[:a], pos[a:b], pos[b:], "row order (no time column)", None, None)
+        cut = int(round(n * (1 - spec.test_fraction)))
+        split = Split(pos[:cut], pos[cut:], "row order (no time column)", None, "hold-out")
     else:
         ts = naive_utc(frame[time])
-        if spec.valid_from is not None:
-            vf, tf = (naive_utc(pd.Timestamp(spec.valid_from)),
-                      naive_utc(pd.Timestamp(spec.test_from)))
+        if spec.test_from is not None:
+            tf = naive_utc(pd.Timestamp(spec.test_from))
         else:
             ordered = ts.sort_values(kind="stable").to_numpy()
-            # cut-offs to the second, so the stated dates are exactly the ones applied
-            vf = pd.Timestamp(ordered[int(n * spec.fractions[0])]).floor("s")
-            tf = pd.Timestamp(ordered[int(n * (spec.fractions[0] + spec.fractions[1]))]).floor("s")
+            # the cut-off to the second, so the stated date is exactly the one applied
+            tf = pd.Timestamp(ordered[min(int(n * (1 - spec.test_fraction)), n - 1)]).floor("s")
         t = ts.to_numpy()
-        pos = np.arange(n)
-        split = Split(
-            pos[t < vf.to_datetime64()],
-            pos[(t >= vf.to_datetime64()) & (t < tf.to_datetime64())],
-            pos[t >= tf.to_datetime64()],
-            f"time:{time}",
-            _stamp(vf),
-            _stamp(tf),
-        )
+        split = Split(pos[t < tf.to_datetime64()], pos[t >= tf.to_datetime64()],
+                      f"time:{time}", _stamp(tf), "out-of-time")
     y = frame[prepared.target].to_numpy()
-    for part in ("train", "valid", "test"):
+    for part in ("train", "test"):
         yp = y[getattr(split, part)]
         bads, goods = int(yp.sum()), int(len(yp) - yp.sum())
         if min(bads, goods) < MIN_PER_CLASS_PER_PART:
             cls = ConstantTargetError if min(bads, goods) == 0 else TooFewRowsError
             raise cls(
                 f"{part} part has {bads} bads and {goods} goods; need at least "
-                f"{MIN_PER_CLASS_PER_PART} of each (move the cut-offs or add data)"
+                f"{MIN_PER_CLASS_PER_PART} of each (move the cut-off or add data)"
             )
     return split
+
+
+#: Fewest bads and goods each cross-validation fold must hold out.
+MIN_PER_CLASS_PER_FOLD = 5
+
+
+def cv_folds(prepared: Prepared, rows: np.ndarray, k: int, seed: int = 42
+             ) -> tuple[list[tuple[np.ndarray, np.ndarray]], str]:
+    """K folds over ``rows`` (positions into ``prepared.frame``): (fit, held-out) position pairs
+    and a description. With a time column the folds are forward in time (expanding window:
+    fold i fits everything before its block, never later rows); without one they are
+    stratified and shuffled with ``seed``. ``k`` shrinks (to 2) until every held-out block has
+    ``MIN_PER_CLASS_PER_FOLD`` bads and goods."""
+    y = prepared.frame[prepared.target].to_numpy()[rows]
+    for kk in range(k, 1, -1):
+        if prepared.time is None:
+            from sklearn.model_selection import StratifiedKFold
+
+            if min(int(y.sum()), int(len(y) - y.sum())) < kk:
+                continue
+            skf = StratifiedKFold(kk, shuffle=True, random_state=seed)
+            folds = [(rows[a], rows[b]) for a, b in skf.split(np.zeros(len(rows)), y)]
+            how = f"{kk}-fold stratified cross-validation"
+        else:
+            t = naive_utc(prepared.frame[prepared.time]).to_numpy()[rows]
+            ordered = np.sort(t)
+            cuts = [ordered[int(len(t) * i / (kk + 1))] for i in range(1, kk + 1)]
+            folds = []
+            for i, c in enumerate(cuts):
+                nxt = cuts[i + 1] if i + 1 < len(cuts) else None
+                held = (t >= c) & (t < nxt) if nxt is not None else t >= c
+                folds.append((rows[t < c], rows[held]))
+            how = f"{kk} forward-in-time folds (expanding window)"
+        ok = all(len(a) and min(int(yy.sum()), int(len(yy) - yy.sum())) >= MIN_PER_CLASS_PER_FOLD
+                 for a, b in folds for yy in [prepared.frame[prepared.target].to_numpy()[b]])
+        if ok:
+            return folds, how
+    raise TooFewRowsError(
+        f"cannot form 2 cross-validation folds with {MIN_PER_CLASS_PER_FOLD} bads and goods "
+        "each in the fitted part; add data or move the test cut-off"
+    )

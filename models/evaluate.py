@@ -21,8 +21,8 @@ from models.data import naive_utc
 from models.features import FeatureSpec
 
 if TYPE_CHECKING:
-    from models.baseline import WoeScorecard
     from models.scoring import ScoringModel
+    from models.woe import WoeScorecard
 
 SEGMENTS = ("lease_type", "dealer_channel", "province", "region")
 _FLOOR = 1e-4
@@ -220,13 +220,16 @@ def evaluate(
     reference: dict[str, Any] | None = None,
     time: str | None = None,
     oot_from: str | None = None,
+    train_rows: np.ndarray | None = None,
     label: str = "",
     shap_rows: int = 2000,
     num_threads: int = 2,
 ) -> Evaluation:
     """Evaluate ``model`` on ``frame`` (feature columns by spec name, 0/1 ``target``; optional
-    ``true_pd`` and segment columns). ``oot_from``: the model's out-of-time cut-off — rows
-    before it were seen in training/validation and are counted in ``data.rows_before_oot``."""
+    ``true_pd`` and segment columns). Rows the model was trained on make the metrics
+    optimistic and are counted: by ``train_rows`` (the version's sorted row hashes) in
+    ``data.rows_trained_on``, and by the out-of-time cut-off ``oot_from`` (rows before it) in
+    ``data.rows_before_oot``."""
     y = frame[target].to_numpy(dtype=float)
     X = model.encode(frame)
     margin = model.margins(X, num_threads=num_threads)
@@ -235,6 +238,13 @@ def evaluate(
     score = model.scorecard.points_from_logit(np.asarray(model.calibrator.logit(margin), float))
     data: dict[str, Any] = {"label": label, "rows": int(len(y)), "bads": int(y.sum()),
                             "bad_rate": float(y.mean())}
+    if train_rows is not None:
+        from models.train import row_hashes
+
+        h = row_hashes(X)
+        pos = np.searchsorted(train_rows, h).clip(0, max(len(train_rows) - 1, 0))
+        seen = (train_rows[pos] == h) if len(train_rows) else np.zeros(len(h), bool)
+        data["rows_trained_on"] = int(seen.sum())
     if time and time in frame.columns:
         ts = naive_utc(pd.to_datetime(frame[time]))
         data.update({"time_column": time, "from": str(ts.min()), "to": str(ts.max())})
@@ -243,13 +253,17 @@ def evaluate(
             data["rows_before_oot"] = int((ts < naive_utc(pd.Timestamp(oot_from))).sum())
     summary: dict[str, Any] = {
         "version": model.version,
+        "family": model.family,
         "data": data,
         "model": summarize(y, p),
         "model_uncalibrated": summarize(y, p_raw),
         "calibration": calibration_table(y, p),
         "deciles": decile_table(y, score),
-        "grades": _grade_table(y, p, model.scorecard.grades(score)),
+        "grades": _grade_table(y, p, model.scorecard.grades(score), model.scorecard),
+        "grading": model.scorecard.grading,
     }
+    if model.family == "scorecard":
+        summary["points"] = scorecard_points(model)
     curves: dict[str, np.ndarray] = {"y": y, "pd": p, "pd_raw": p_raw, "score": score}
     if baseline is not None:
         pb = baseline.predict_proba(frame)
@@ -269,24 +283,42 @@ def evaluate(
     return Evaluation(summary, curves)
 
 
-def _grade_table(y: np.ndarray, p: np.ndarray, grades: np.ndarray) -> list[dict[str, Any]]:
+def _grade_table(y: np.ndarray, p: np.ndarray, grades: np.ndarray, card: Any
+                 ) -> list[dict[str, Any]]:
     out = []
-    for g in ("A", "B", "C", "D", "E"):
+    for band in card.band_table():
+        g = band["grade"]
         m = grades == g
-        out.append({"grade": g, "rows": int(m.sum()), "share": float(m.mean()),
+        out.append({**band, "rows": int(m.sum()), "share": float(m.mean()),
                     "mean_pd": float(p[m].mean()) if m.any() else None,
                     "bad_rate": float(y[m].mean()) if m.any() else None})
     return out
 
 
+def scorecard_points(model: ScoringModel) -> dict[str, Any] | None:
+    """The scorecard as lenders deploy it: base points plus points per feature bin, whose sum
+    is the applicant's score (before rounding and clipping). Needs Platt calibration (the
+    points are linear in the margin); None otherwise."""
+    cal = model.calibrator
+    if model.family != "scorecard" or getattr(cal, "kind", "") != "platt":
+        return None
+    woe = model.engine.woe  # type: ignore[union-attr]
+    card = model.scorecard
+    base = card.offset - card.factor * (cal.a * woe.intercept_ + cal.b)  # type: ignore[union-attr]
+    rows = [{**r, "points": round(-card.factor * cal.a * r["logit"], 1)}  # type: ignore[union-attr]
+            for r in woe.bin_table()]
+    return {"base_points": round(base, 1), "bins": rows}
+
+
 def importance(
     model: ScoringModel, X: np.ndarray, *, shap_rows: int = 2000, num_threads: int = 2
 ) -> dict[str, list[dict[str, Any]]]:
-    """Features ranked by total split gain and by mean |SHAP| (``pred_contrib`` on an evenly
-    spaced sample of ``shap_rows`` rows), each with its share of the total."""
-    gain = model.booster.feature_importance("gain")
+    """Features ranked by gain (LightGBM: total split gain; scorecard: |coefficient| × WoE
+    spread) and by mean |contribution| (exact SHAP on an evenly spaced sample of ``shap_rows``
+    rows), each with its share of the total."""
+    gain = model.engine.gain()
     rows = X[np.linspace(0, len(X) - 1, min(shap_rows, len(X))).astype(int)]
-    contrib = model.booster.predict(rows, pred_contrib=True, num_threads=num_threads)[:, :-1]
+    contrib = model.engine.contributions(rows, num_threads=num_threads)
     mabs = np.abs(contrib).mean(axis=0)
 
     def ranked(v: np.ndarray, key: str) -> list[dict[str, Any]]:
@@ -310,12 +342,13 @@ def evaluate_version(
 ) -> tuple[dict[str, Any], list[Any]]:
     """Evaluate a registered version (or alias) on a labelled ``frame`` and write the report
     into ``out_dir``. Columns are matched as at training (mapped source columns are renamed);
-    the version's stored baseline, training reference (PSI) and OOT cut-off are used."""
-    from models.baseline import WoeScorecard
+    the version's stored baseline, training reference (PSI), fitted-row hashes and test cut-off
+    are used."""
     from models.data import prepare
     from models.features import ColumnMapping
     from models.report import write_report
     from models.scoring import ScoringModel
+    from models.woe import WoeScorecard
 
     mv = registry.load(ref)
     model = ScoringModel.from_version(mv)
@@ -329,13 +362,13 @@ def evaluate_version(
     if since and time and time in frame.columns:
         frame = frame[naive_utc(pd.to_datetime(frame[time])) >= naive_utc(pd.Timestamp(since))]
     prepared = prepare(frame, target=target, mapping=mapping, time=time or "",
-                       min_rows=1, min_per_class=1)
+                       bad=feats.get("bad"), min_rows=1, min_per_class=1)
     baseline = None
     if "baseline.json" in mv.manifest["files"]:
         baseline = WoeScorecard.from_dict(mv.read_json("baseline.json"), model.specs)
     ev = evaluate(model, prepared.frame, target=target, baseline=baseline,
                   reference=mv.read_json("reference.json"), time=prepared.time,
-                  oot_from=mv.metrics.get("split", {}).get("test_from"), label=label,
-                  num_threads=num_threads)
+                  oot_from=mv.metrics.get("split", {}).get("test_from"),
+                  train_rows=mv.train_rows(), label=label, num_threads=num_threads)
     paths = write_report(ev, out_dir, title=f"Evaluation of {mv.version}")
     return ev.summary, paths

@@ -61,11 +61,13 @@ class ColumnMapping:
     """A user's table described in catalog terms (parsed from a YAML mapping file).
 
     ``columns`` maps their column → feature spec; ``target``/``time`` name their label and
-    time columns (optional; command-line options win)."""
+    time columns and ``bad`` the target labels that mean bad (all optional; command-line
+    options win)."""
 
     columns: dict[str, FeatureSpec] = field(default_factory=dict)
     target: str | None = None
     time: str | None = None
+    bad: tuple[str, ...] | None = None
 
 
 @lru_cache(maxsize=1)
@@ -111,77 +113,158 @@ def default_features(cat: Mapping[str, Any] | None = None) -> list[FeatureSpec]:
     return [spec_from_catalog(n, cat) for n, fd in cat.items() if fd.entity == "application"]
 
 
+MAPPING_KEYS = {"name", "dtype", "direction", "categories", "label_zh", "label_en"}
+
+
 def load_mapping(path: str | Path, cat: Mapping[str, Any] | None = None) -> ColumnMapping:
-    """Parse a mapping file.
+    """Parse a mapping file; every refusal reads ``mapping file PATH:LINE: reason``.
 
     Format (YAML)::
 
-        target: defaulted            # optional
-        time: app_date               # optional
+        target: defaulted                      # a 0/1 column (1 = bad), or:
+        target: {column: creditability, bad: [bad]}   # text labels, those listed are bad
+        time: app_date                         # optional
         columns:
           sms_cnt: sms_collection_30d          # their column → catalog feature
-          region_risk:                         # a feature the catalog does not know
+          purpose: category                    # a new feature: just its dtype
+          region_risk:                         # a new feature with more detail
             name: region_risk_index            # optional, default: the column name
             dtype: float                       # int | float | bool | category
-            direction: 1                       # -1 | 0 | 1
-            categories: [a, b]                 # category dtype only
+            direction: 1                       # -1 | 0 | 1 (monotone risk direction)
+            categories: [a, b]                 # category dtype only; default: learnt
             label_zh: 区域风险指数               # optional reason-code labels
             label_en: Regional risk index
     """
+    from ruleengine.yaml_lines import LineDict, load_yaml
+
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"cannot read mapping file {path}: {exc}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("columns"), dict):
-        raise ConfigError(f"mapping file {path}: expected a top-level 'columns' mapping")
+    doc, issues = load_yaml(text, str(path))
+    if issues:
+        raise ConfigError(f"mapping file {issues[0]}")
+
+    def where(line: int) -> str:
+        return f"mapping file {path}:{line}:"
+
+    if not isinstance(doc, LineDict) or not isinstance(doc.get("columns"), LineDict):
+        line = doc.line_of("columns") if isinstance(doc, LineDict) else 1
+        raise ConfigError(f"{where(line)} expected a top-level 'columns' mapping "
+                          "(your column: catalog feature or dtype)")
+    unknown_top = set(doc) - {"columns", "target", "time"}
+    if unknown_top:
+        key = sorted(map(str, unknown_top))[0]
+        raise ConfigError(f"{where(doc.line_of(key))} unknown key {key!r} "
+                          "(expected columns, target, time)")
+    target, bad = _mapping_target(doc, where)
+    time = doc.get("time")
+    if time is not None and not isinstance(time, str):
+        raise ConfigError(f"{where(doc.line_of('time'))} time must be a column name")
+    columns = doc["columns"]
     cols: dict[str, FeatureSpec] = {}
-    for column, raw in doc["columns"].items():
+    lines: dict[str, int] = {}
+    for column, raw in columns.items():
+        line = columns.line_of(column)
         column = str(column)
-        if isinstance(raw, str):
-            cols[column] = _replace(spec_from_catalog(raw, cat), source_column=column)
-            continue
-        if not isinstance(raw, dict):
-            raise ConfigError(f"mapping file {path}: column {column!r} needs a name or a mapping")
-        unknown = set(raw) - {"name", "dtype", "direction", "categories", "label_zh", "label_en"}
-        if unknown:
-            raise ConfigError(
-                f"mapping file {path}: column {column!r} has unknown keys {sorted(unknown)}"
-            )
-        name = str(raw.get("name", column))
-        if not _NAME.match(name):
-            raise ConfigError(
-                f"mapping file {path}: column {column!r} needs a name: of letters, digits and _"
-            )
-        if "dtype" not in raw:  # a catalog feature with its own labels, e.g. {name: x}
-            spec = spec_from_catalog(name, cat)
-        else:
-            where = f"mapping file {path}: column {column!r}"
-            if raw["dtype"] not in DTYPES:
-                raise ConfigError(f"{where} dtype must be one of {DTYPES}")
-            if raw.get("direction", 0) not in (-1, 0, 1):
-                raise ConfigError(f"{where} direction must be -1, 0 or 1")
-            spec = FeatureSpec(
-                name=name,
-                dtype=raw["dtype"],
-                direction=int(raw.get("direction", 0)),
-                categories=tuple(str(c) for c in raw.get("categories") or ()),
-                label_zh=name,
-                label_en=name,
-                in_catalog=False,
-            )
-        spec = _replace(
-            spec,
-            source_column=column,
-            label_zh=str(raw.get("label_zh", spec.label_zh)),
-            label_en=str(raw.get("label_en", spec.label_en)),
-        )
-        cols[column] = spec
+        cols[column] = _mapped_spec(column, raw, line, where, cat)
+        lines[cols[column].name] = min(lines.get(cols[column].name, line), line)
     names = [s.name for s in cols.values()]
-    dupes = sorted({n for n in names if names.count(n) > 1})
+    dupes = [n for n in names if names.count(n) > 1]
     if dupes:
-        raise ConfigError(f"mapping file {path}: several columns map to {dupes[0]!r}")
-    return ColumnMapping(columns=cols, target=doc.get("target"), time=doc.get("time"))
+        last = max(columns.line_of(c) for c, s in cols.items() if s.name == dupes[0])
+        raise ConfigError(f"{where(last)} several columns map to {dupes[0]!r} "
+                          f"(first at line {lines[dupes[0]]})")
+    return ColumnMapping(columns=cols, target=target, time=time, bad=bad)
+
+
+def _mapping_target(doc: Any, where: Any) -> tuple[str | None, tuple[str, ...] | None]:
+    """``target: col`` or ``target: {column: col, bad: [labels]}``."""
+    raw = doc.get("target")
+    line = doc.line_of("target")
+    if raw is None or isinstance(raw, str):
+        return raw, None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where(line)} target must be a column name or "
+                          "{column: NAME, bad: [LABEL, ...]}")
+    extra = set(raw) - {"column", "bad"}
+    if extra or not isinstance(raw.get("column"), str):
+        raise ConfigError(f"{where(line)} target needs column: NAME and optionally bad: "
+                          f"[LABEL, ...]" + (f"; unknown keys {sorted(map(str, extra))}"
+                                             if extra else ""))
+    bad = raw.get("bad")
+    if bad is None:
+        return raw["column"], None
+    labels = bad if isinstance(bad, list) else [bad]
+    if not labels or any(isinstance(b, dict | list) or b is None for b in labels):
+        raise ConfigError(f"{where(raw.line_of('bad'))} target bad: must list the label(s) "
+                          "that mean bad, e.g. bad: [bad]")
+    return raw["column"], tuple(str(b) for b in labels)
+
+
+def _mapped_spec(column: str, raw: Any, line: int, where: Any,
+                 cat: Mapping[str, Any] | None) -> FeatureSpec:
+    """One ``columns:`` entry as a FeatureSpec (a catalog feature or a declared new one)."""
+    here = f"{where(line)} column {column!r}"
+    if raw is None or raw == {}:
+        raise ConfigError(f"{here} needs a catalog feature name or a dtype, e.g. "
+                          f"'{column}: category' or '{column}: {{dtype: float, direction: 1}}'")
+    if isinstance(raw, str):
+        if raw in DTYPES:  # `purpose: category`: a new feature named after the column
+            raw = {"dtype": raw}
+        else:
+            try:
+                return _replace(spec_from_catalog(raw, cat), source_column=column)
+            except UnknownFeatureError:
+                raise UnknownFeatureError(
+                    f"{here}: {raw!r} is neither a feature in the catalog nor a dtype "
+                    f"({', '.join(DTYPES)}); declare a new feature as '{column}: float' or "
+                    f"'{column}: {{dtype: float, direction: 1}}'"
+                ) from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{here} needs a catalog feature name, a dtype or a mapping")
+    unknown = set(raw) - MAPPING_KEYS
+    if unknown:
+        raise ConfigError(f"{here} has unknown keys {sorted(map(str, unknown))} "
+                          f"(allowed: {', '.join(sorted(MAPPING_KEYS))})")
+    name = str(raw.get("name", column))
+    if not _NAME.match(name):
+        raise ConfigError(
+            f"{here} needs name: of ASCII letters, digits and _ (the model's feature name)"
+        )
+    if "dtype" not in raw:  # a catalog feature with its own labels, e.g. {name: x}
+        try:
+            spec = spec_from_catalog(name, cat)
+        except UnknownFeatureError:
+            raise UnknownFeatureError(
+                f"{here}: {name!r} is not in the feature catalog; give its dtype "
+                f"({', '.join(DTYPES)}), e.g. '{column}: {{dtype: float, direction: 1}}'"
+            ) from None
+    else:
+        if raw["dtype"] not in DTYPES:
+            raise ConfigError(f"{here} dtype must be one of {', '.join(DTYPES)}, "
+                              f"not {raw['dtype']!r}")
+        if raw.get("direction", 0) not in (-1, 0, 1):
+            raise ConfigError(f"{here} direction must be -1, 0 or 1")
+        cats = raw.get("categories") or ()
+        if cats and (raw["dtype"] != "category" or not isinstance(cats, list)):
+            raise ConfigError(f"{here} categories: must be a list, for dtype category only")
+        spec = FeatureSpec(
+            name=name,
+            dtype=raw["dtype"],
+            direction=int(raw.get("direction", 0)),
+            categories=tuple(str(c) for c in cats),
+            label_zh=name,
+            label_en=name,
+            in_catalog=False,
+        )
+    return _replace(
+        spec,
+        source_column=column,
+        label_zh=str(raw.get("label_zh", spec.label_zh)),
+        label_en=str(raw.get("label_en", spec.label_en)),
+    )
 
 
 def _replace(spec: FeatureSpec, **changes: Any) -> FeatureSpec:

@@ -3,16 +3,21 @@
 Layout under the root (``CHEDAITONG_MODEL_DIR``, default ``<var dir>/models``)::
 
     v0001/                 one version, never modified after registration (files read-only)
-      model.txt            LightGBM text model (best iteration only)
+      model.txt            LightGBM text model — or, for the scorecard family,
+      woe_model.json       the WOE scorecard: bins, WoE, coefficients (a blend of the two
+      blend.json           families holds both files plus its LightGBM weight)
       features.json        ordered features: dtype, direction, categories, reason labels
       calibrator.json      Platt (a, b) or isotonic thresholds
       scorecard.json       points scale and grade bands
       params.json          LightGBM parameters, config, target/time columns, source, versions
       fingerprint.json     SHA-256 of the training frame (used columns), rows
-      metrics.json         train / valid / OOT metrics, baseline and oracle, split summary
+      train_rows.npy       sorted 64-bit hashes of the fitted rows' feature values (evaluate
+                           flags rows the model was trained on)
+      metrics.json         cross-validation, fitted-part and test-part metrics, baseline,
+                           oracle, split summary
       reference.json       training-part score and feature bins (for PSI later)
       baseline.json        WOE scorecard (bins + coefficients), when trained
-      report/              OOT report: report.md, report.json, PNG charts
+      report/              test-part report: report.md, report.json, PNG charts
       manifest.json        SHA-256 of every file above; written last
     aliases.json           {"champion": "v0003", "challenger": "v0004"}; replaced atomically
     aliases.log            append-only JSON lines: at, who, alias, from, to, action, forced
@@ -40,18 +45,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from models.engines import model_files
 from models.errors import CorruptVersionError, PromotionRefused, RegistryError
 from models.features import FeatureSpec
 
 if TYPE_CHECKING:
+    import numpy as np
+
     from models.train import TrainedModel
 
 ALIASES = ("champion", "challenger")
 VERSION_RE = re.compile(r"^v(\d{4,})$")
 REQUIRED = (
-    "model.txt", "features.json", "calibrator.json", "scorecard.json", "params.json",
+    "features.json", "calibrator.json", "scorecard.json", "params.json",
     "fingerprint.json", "metrics.json", "reference.json",
 )
+#: A version holds a LightGBM model, a scorecard, or both with ``blend.json`` (their weight).
+MODEL_FILES = ("model.txt", "woe_model.json")
+BLEND_FILE = "blend.json"
+TRAIN_ROWS = "train_rows.npy"
 
 
 def default_root() -> Path:
@@ -110,6 +122,22 @@ class ModelVersion:
         return (self.path / "model.txt").read_text(encoding="utf-8")
 
     @property
+    def family(self) -> str:
+        return self.params.get("family", "lightgbm")
+
+    def train_rows(self) -> np.ndarray | None:
+        """Sorted row hashes of the fitted part (None for versions that predate them)."""
+        import numpy as np
+
+        if TRAIN_ROWS not in self.manifest.get("files", {}):
+            return None
+        try:
+            return np.load(self.path / TRAIN_ROWS, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise CorruptVersionError(f"model version {self.path}: cannot read "
+                                      f"{TRAIN_ROWS}: {exc}") from None
+
+    @property
     def oot_auc(self) -> float | None:
         return self.metrics.get("oot", {}).get("auc")
 
@@ -145,11 +173,15 @@ class Registry:
     def register(self, trained: TrainedModel, *, info: Mapping[str, Any] | None = None,
                  report: bool = True) -> str:
         """Write ``trained`` as the next version; returns its name (``v0001``…)."""
-        import lightgbm
-        import numpy
-        import pandas
-        import sklearn
+        from importlib.metadata import version as dist_version
 
+        import numpy as np
+
+        libraries = {"python": sys.version.split()[0]}
+        for dist in ("lightgbm", "numpy", "pandas", "scikit-learn", "optbinning"):
+            libraries[dist] = dist_version(dist)
+        if "tuning" in trained.params:
+            libraries["optuna"] = dist_version("optuna")
         with self._lock():
             existing = self.versions()
             number = int(existing[-1][1:]) + 1 if existing else 1
@@ -159,23 +191,22 @@ class Registry:
             staging.mkdir()
             try:
                 trained.model.version = version
-                (staging / "model.txt").write_text(trained.booster.model_to_string(),
-                                                   encoding="utf-8")
+                for name, text in model_files(trained.model.engine).items():
+                    (staging / name).write_text(text, encoding="utf-8")
                 _dump(staging / "features.json", {
                     "features": [s.to_dict() for s in trained.specs],
                     "target": (info or {}).get("target"),
+                    "bad": (info or {}).get("bad"),
                     "time": (info or {}).get("time"),
                 })
+                with open(staging / TRAIN_ROWS, "wb") as fh:
+                    np.save(fh, np.asarray(trained.train_rows, np.uint64), allow_pickle=False)
                 _dump(staging / "calibrator.json", trained.calibrator.to_dict())
                 _dump(staging / "scorecard.json", trained.model.scorecard.to_dict())
                 _dump(staging / "params.json", {
                     **trained.params,
                     "training": {**(info or {}), "created_at": _now(), "created_by": _who(None)},
-                    "libraries": {
-                        "python": sys.version.split()[0], "lightgbm": lightgbm.__version__,
-                        "numpy": numpy.__version__, "pandas": pandas.__version__,
-                        "scikit-learn": sklearn.__version__,
-                    },
+                    "libraries": libraries,
                 })
                 _dump(staging / "fingerprint.json", trained.fingerprint)
                 _dump(staging / "metrics.json", {**trained.metrics, "split": trained.split})
@@ -196,11 +227,13 @@ class Registry:
         from models.evaluate import evaluate
         from models.report import write_report
 
+        kind = trained.split.get("kind", "out-of-time")
         ev = evaluate(trained.model, trained.oot_frame, target=info.get("target") or "bad_12m",
                       baseline=trained.baseline, reference=trained.reference,
-                      time=info.get("time"), label="out-of-time test part")
-        write_report(ev, out, title="Training report (out-of-time test)",
-                     extra={"split": trained.split})
+                      time=info.get("time"), label=f"{kind} test part")
+        write_report(ev, out, title=f"Training report ({kind} test)",
+                     extra={"split": trained.split, "cv": trained.metrics.get("cv"),
+                            "tuning": trained.metrics.get("tuning")})
 
     @staticmethod
     def _seal(folder: Path, version: str) -> None:
@@ -246,6 +279,11 @@ class Registry:
                 raise CorruptVersionError(
                     f"model version {path} is incomplete: {name} not in manifest"
                 )
+        held = sum(name in files for name in MODEL_FILES)
+        if held != (2 if BLEND_FILE in files else 1):
+            raise CorruptVersionError(
+                f"model version {path} is incomplete: needs one of {', '.join(MODEL_FILES)}"
+            )
         for name, digest in files.items():
             f = path / name
             if not f.is_file():
@@ -280,6 +318,8 @@ class Registry:
                 "created_at": mv.training.get("created_at"),
                 "features": len(mv.features),
                 "rows": mv.metrics.get("split", {}).get("train", {}).get("rows"),
+                "family": mv.family,
+                "test_kind": m.get("test_kind", "out-of-time"),
                 "oot_auc": mv.oot_auc,
                 "baseline_auc": m.get("baseline_oot", {}).get("auc"),
                 "oracle_auc": m.get("oracle_oot", {}).get("auc"),
@@ -378,7 +418,7 @@ class Registry:
                 if new_auc < old_auc:
                     if not force:
                         raise PromotionRefused(
-                            f"{mv.version} OOT AUC {new_auc:.4f} is below champion {champ}'s "
+                            f"{mv.version} test AUC {new_auc:.4f} is below champion {champ}'s "
                             f"{old_auc:.4f}; use --force to promote it anyway"
                         )
                     forced = True

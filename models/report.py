@@ -53,26 +53,59 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
+FAMILY_NAMES = {"lightgbm": "LightGBM", "scorecard": "WOE scorecard",
+                "blend": "LightGBM + WOE scorecard blend"}
+
+
 def _markdown(s: dict[str, Any], title: str) -> str:
     d = s["data"]
+    name = FAMILY_NAMES.get(s.get("family", "lightgbm"), "model")
     lines = [f"# {title or 'Model report'} — {s['version']}", ""]
     period = f", {d['from']} → {d['to']}" if "from" in d else ""
     lines.append(f"Data: {d.get('label') or 'frame'} — {d['rows']:,} rows, {d['bads']:,} bads "
                  f"(bad rate {d['bad_rate']:.2%}){period}.")
+    if d.get("rows_trained_on"):
+        lines.append(f"\n> **Warning:** {d['rows_trained_on']:,} of {d['rows']:,} rows "
+                     f"({d['rows_trained_on'] / d['rows']:.0%}) were in the model's training "
+                     "data (matched by row fingerprint), so these metrics are optimistic.")
     if d.get("rows_before_oot"):
         lines.append(f"\n> **Warning:** {d['rows_before_oot']:,} rows fall before the model's "
-                     f"out-of-time cut-off ({d['oot_from']}): they were used in training or "
-                     "validation, so these metrics are optimistic.")
+                     f"out-of-time cut-off ({d['oot_from']}): they were used in training, so "
+                     "these metrics are optimistic.")
     if "split" in s:
         sp = s["split"]
-        lines += ["", f"## Split ({sp['method']})", ""]
-        lines.append(_table([{"part": k, **sp[k]} for k in ("train", "valid", "test")],
+        kind = sp.get("kind", "out-of-time")
+        lines += ["", f"## Split ({sp['method']}; {kind} test part)", ""]
+        if kind == "hold-out":
+            lines.append("No time column: the test part is the last rows in file order — a "
+                         "hold-out, not an out-of-time test.\n")
+        lines.append(_table([{"part": "fitted" if k == "train" else k, **sp[k]}
+                             for k in ("train", "test")],
                             ["part", "rows", "bads", "bad_rate", "from", "to"]))
+    if s.get("cv"):
+        from models.train import setting
+
+        cv = s["cv"]
+        lines += ["", f"## Model family by cross-validation ({cv['method']})", ""]
+        rows = [{"family": k, "chosen": "✓" if k == cv["chosen"] else "",
+                 "mean fold AUC": r["auc_mean"], "sd": r["auc_sd"],
+                 "setting": setting(r)}
+                for k, r in cv["families"].items()]
+        lines.append(_table(rows, ["family", "chosen", "mean fold AUC", "sd", "setting"]))
+        lines.append("Same folds for every family; a blend must beat both by 0.001 (it chose "
+                     "its weight on these folds). The chosen family was refitted on the whole "
+                     "fitted part; its calibrator and grade bands were fitted on the "
+                     "out-of-fold predictions.")
+    if s.get("tuning"):
+        t = s["tuning"]
+        lines.append(f"\nTuning ({t['library']}, budget {t['budget_seconds']:g} s): "
+                     f"{t['trials']} trials, mean fold AUC {t['default_auc']:.4f} → "
+                     f"{t['best_auc']:.4f}; best {t['best']}.")
     lines += ["", "## Discrimination and calibration", ""]
-    rows = [{"model": "LightGBM (calibrated)", **s["model"]},
-            {"model": "LightGBM (uncalibrated)", **s["model_uncalibrated"]}]
+    rows = [{"model": f"{name} (calibrated)", **s["model"]},
+            {"model": f"{name} (uncalibrated)", **s["model_uncalibrated"]}]
     if "baseline" in s:
-        rows.append({"model": "WOE logistic scorecard", **s["baseline"]})
+        rows.append({"model": "WOE logistic scorecard (baseline)", **s["baseline"]})
     if "oracle" in s:
         rows.append({"model": "Oracle (true PD)", **s["oracle"]})
     lines.append(_table(rows, ["model", "auc", "gini", "ks", "brier", "ece", "logloss", "mean_pd"]))
@@ -84,7 +117,21 @@ def _markdown(s: dict[str, Any], title: str) -> str:
                                        "max_score", "cum_bad_share", "lift"], 3))
     lines += ["![Deciles](deciles.png) ![Scores](score_distribution.png)", "",
               "## Risk grades", ""]
-    lines.append(_table(s["grades"], ["grade", "rows", "share", "mean_pd", "bad_rate"]))
+    g = s.get("grading") or {}
+    if g:
+        how = (f"PD cut-offs {', '.join(f'{c:.2%}' for c in g['cutoffs'])}"
+               if g.get("method") == "pd" else
+               f"score quantiles at {', '.join(f'{c:.0%}' for c in g['cumulative_shares'])} "
+               "of the training applicants")
+        lines.append(f"Bands: {how}" + (f" — {g['why']}" if g.get("why") else "") + ".\n")
+    lines.append(_table(s["grades"], ["grade", "min_score", "max_score", "pd_from", "pd_to",
+                                      "rows", "share", "mean_pd", "bad_rate"]))
+    if s.get("points"):
+        pts = s["points"]
+        lines += ["", f"## Scorecard points (base {pts['base_points']:g}; the score is the base "
+                  "plus one row per feature)", ""]
+        lines.append(_table(pts["bins"], ["feature", "bin", "rows", "bad_rate", "woe",
+                                          "points"], 3))
     if "psi" in s:
         psi = s["psi"]
         lines += ["", f"## Stability (PSI vs training part): score PSI = {psi['score']:.4f}", ""]
@@ -118,7 +165,8 @@ def _charts(ev: Evaluation, out: Path) -> list[Path]:
     paths = []
     if y.min() != y.max():
         fig, ax = plt.subplots(figsize=(5, 5), dpi=80)
-        for key, name in (("pd", "LightGBM"), ("baseline_pd", "WOE scorecard"),
+        model_name = FAMILY_NAMES.get(s.get("family", "lightgbm"), "model")
+        for key, name in (("pd", model_name), ("baseline_pd", "WOE baseline"),
                           ("oracle_pd", "oracle")):
             if key in c:
                 fpr, tpr, _ = roc_curve(y, c[key])
@@ -163,7 +211,8 @@ def _charts(ev: Evaluation, out: Path) -> list[Path]:
 def _save(fig: Any, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    fig.tight_layout()
+    # fixed margins: tight_layout costs more than drawing the chart itself
+    fig.subplots_adjust(left=0.14, right=0.97, bottom=0.13, top=0.91)
     fig.savefig(path)
     plt.close(fig)
     return path

@@ -1,9 +1,10 @@
 """Scoring API for the decision service (one row, fast) and the nightly job (batch).
 
 The request path builds one 1×n float64 numpy row in the model's feature order (categories as
-their integer codes, NaN for missing), calls ``Booster.predict(..., num_threads=1)`` once,
-calibrates, converts to points and grade, and reads reason codes from precomputed TreeSHAP
-tables (``models.reasons.TreeShap``, exact ``pred_contrib`` values). No DataFrame is built.
+their integer codes, NaN for missing), asks the model's engine for the margin once (a LightGBM
+booster with ``num_threads=1``, or a WOE scorecard's table look-ups), calibrates, converts to
+points and grade, and reads reason codes from the engine's exact contributions (precomputed
+TreeSHAP tables for LightGBM, coefficient × WoE for a scorecard). No DataFrame is built.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ import numpy as np
 import pandas as pd
 
 from models.calibration import Calibrator, calibrator_from_dict
+from models.engines import MODEL_FILES, BlendEngine, BoosterEngine, Engine, WoeEngine
 from models.errors import CorruptVersionError, ScoringInputError
 from models.features import FeatureSpec, encode_frame
-from models.reasons import Reason, TreeShap, UnsupportedTree, top_k_indices, top_reasons
+from models.reasons import Reason, TreeShap, top_k_indices, top_reasons
 from models.scorecard import Scorecard
 
 if TYPE_CHECKING:
@@ -47,18 +49,21 @@ class Score:
 
 
 class ScoringModel:
-    """A loaded model version: booster + feature specs + calibrator + scorecard."""
+    """A loaded model version: engine (LightGBM booster, WOE scorecard or their blend) + specs +
+    calibrator + points scale and grades. ``engine`` may also be a bare ``lgb.Booster``."""
 
     def __init__(
         self,
-        booster: lgb.Booster,
+        engine: Engine | lgb.Booster,
         specs: list[FeatureSpec],
         calibrator: Calibrator,
         scorecard: Scorecard,
         version: str = "unregistered",
         path: Path | None = None,
     ):
-        self.booster = booster
+        if not isinstance(engine, BoosterEngine | WoeEngine | BlendEngine):
+            engine = BoosterEngine(engine)
+        self.engine: Engine = engine
         self.specs = list(specs)
         self.calibrator = calibrator
         self.scorecard = scorecard
@@ -70,32 +75,41 @@ class ScoringModel:
              {c: float(i) for i, c in enumerate(s.categories)})
             for s in self.specs
         ]
-        self._explainer: TreeShap | None = None
-        self._explainer_failed = False
+
+    @property
+    def family(self) -> str:
+        """``lightgbm``, ``scorecard`` or ``blend``."""
+        return self.engine.family
+
+    @property
+    def booster(self) -> lgb.Booster | None:
+        """The LightGBM booster (None for a scorecard)."""
+        return getattr(self.engine, "booster", None)
 
     @classmethod
     def from_version(cls, mv: ModelVersion) -> ScoringModel:
-        import lightgbm as lgb
+        files = mv.manifest.get("files", {})
+        def text(name: str) -> str:
+            return (mv.path / MODEL_FILES[name]).read_text(encoding="utf-8")
 
         try:
-            booster = lgb.Booster(model_str=mv.model_text())
+            if MODEL_FILES["blend"] in files:
+                engine: Engine = BlendEngine.from_texts(text("blend"), text("lightgbm"),
+                                                        text("scorecard"), mv.features)
+            elif MODEL_FILES["scorecard"] in files:
+                engine = WoeEngine.from_text(text("scorecard"), mv.features)
+            else:
+                engine = BoosterEngine.from_text(mv.model_text())
             calibrator = calibrator_from_dict(mv.read_json("calibrator.json"))
             scorecard = Scorecard.from_dict(mv.read_json("scorecard.json"))
-        except (lgb.basic.LightGBMError, KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError) as exc:
             raise CorruptVersionError(f"model version {mv.path} cannot be loaded: {exc}") from None
-        if booster.num_feature() != len(mv.features):
+        if engine.n_features != len(mv.features):
             raise CorruptVersionError(
-                f"model version {mv.path}: model.txt has {booster.num_feature()} features, "
-                f"features.json {len(mv.features)}"
+                f"model version {mv.path}: {engine.model_file} has {engine.n_features} "
+                f"features, features.json {len(mv.features)}"
             )
-        return cls(
-            booster,
-            mv.features,
-            calibrator,
-            scorecard,
-            version=mv.version,
-            path=mv.path,
-        )
+        return cls(engine, mv.features, calibrator, scorecard, version=mv.version, path=mv.path)
 
     # -- encoding ------------------------------------------------------------------------
     def encode_row(self, features: Mapping[str, Any]) -> np.ndarray:
@@ -139,29 +153,23 @@ class ScoringModel:
     # -- explanation ---------------------------------------------------------------------
     @property
     def explainer(self) -> TreeShap | None:
-        """Precomputed TreeSHAP tables (built on first use, ~0.5 s); None if the model uses a
-        split type they do not cover, in which case ``pred_contrib`` is used."""
-        if self._explainer is None and not self._explainer_failed:
-            try:
-                self._explainer = TreeShap(self.booster)
-            except UnsupportedTree:
-                self._explainer_failed = True
-        return self._explainer
+        """LightGBM's precomputed TreeSHAP tables (None for a scorecard, or when the tables
+        do not cover the model and ``pred_contrib`` is used)."""
+        return self.engine.explainer
+
+    def warm(self) -> None:
+        """Build what the first request would otherwise pay for (reason tables)."""
+        _ = self.engine.explainer
 
     def contributions(self, x: np.ndarray) -> np.ndarray:
-        """SHAP values (log-odds) of one encoded row ``x`` (shape (n,) or (1, n)) → (n,)."""
-        x = np.asarray(x, float).reshape(-1)
-        ex = self.explainer
-        if ex is not None:
-            return ex.contributions(x)
-        return self.booster.predict(x[None, :], pred_contrib=True, num_threads=1)[0, :-1]
+        """Contributions (log-odds) of one encoded row ``x`` (shape (n,) or (1, n)) → (n,)."""
+        return self.engine.contributions_one(x)
 
     # -- scoring -------------------------------------------------------------------------
     def score(self, features: Mapping[str, Any], *, n_reasons: int = 4) -> Score:
         """Score one application: ``features`` maps feature name → value."""
         x = self.encode_row(features)
-        margin = float(self.booster.predict(x, raw_score=True, num_threads=1)[0])
-        return self._finish(x[0], margin, n_reasons)
+        return self._finish(x[0], self.engine.margin_one(x), n_reasons)
 
     def _finish(self, x: np.ndarray, margin: float, n_reasons: int) -> Score:
         logit = float(self.calibrator.logit(margin))
@@ -174,7 +182,7 @@ class ScoringModel:
 
     def margins(self, X: np.ndarray, *, num_threads: int = 2) -> np.ndarray:
         """Raw log-odds for an encoded matrix (rows, n_features) → (rows,)."""
-        return self.booster.predict(X, raw_score=True, num_threads=num_threads)
+        return self.engine.margins(X, num_threads=num_threads)
 
     def score_frame(
         self,
@@ -186,7 +194,7 @@ class ScoringModel:
     ) -> pd.DataFrame:
         """Batch scores, index aligned with ``frame``: ``model_pd`` (float), ``model_score``
         (int), ``risk_grade`` (Categorical A–E), ``model_version``; with ``n_reasons`` > 0 also
-        ``reason_1..k`` (feature names, exact SHAP via ``pred_contrib``; costs ~0.3 ms/row)."""
+        ``reason_1..k`` (feature names, exact contributions; LightGBM ~0.3 ms/row)."""
         n = len(frame)
         pd_out = np.empty(n)
         score_out = np.empty(n, np.int64)
@@ -201,8 +209,8 @@ class ScoringModel:
             pd_out[sl] = 1.0 / (1.0 + np.exp(-np.clip(logit, -40, 40)))
             score_out[sl] = self.scorecard.points_from_logit(logit)
             if n_reasons:
-                contrib = self.booster.predict(X, pred_contrib=True, num_threads=num_threads)
-                top = top_k_indices(contrib[:, :-1], n_reasons)
+                contrib = self.engine.contributions(X, num_threads=num_threads)
+                top = top_k_indices(contrib, n_reasons)
                 for k in range(n_reasons):
                     reason_cols[k][sl] = names[top[:, k]]  # −1 → None
         out = pd.DataFrame(
@@ -230,7 +238,7 @@ def load_champion(root: str | Path | None = None, *, warm: bool = True) -> Scori
     """The live model. ``warm`` builds the reason tables now so the first request is fast."""
     model = load_model("champion", root)
     if warm:
-        _ = model.explainer
+        model.warm()
     return model
 
 
@@ -243,7 +251,7 @@ def load_challenger(root: str | Path | None = None, *, warm: bool = True) -> Sco
         return None
     model = ScoringModel.from_version(reg.load("challenger"))
     if warm:
-        _ = model.explainer
+        model.warm()
     return model
 
 

@@ -16,7 +16,8 @@ from models.registry import Registry
 from models.train import TrainConfig, train_and_register
 
 # one LightGBM thread: on a shared 2-core machine, two spinning OpenMP threads slow tests down
-FAST = TrainConfig(learning_rate=0.1, max_rounds=300, early_stopping_rounds=30, baseline=False,
+FAST = TrainConfig(family="lightgbm", learning_rate=0.1, max_rounds=300, early_stopping_rounds=30,
+                   baseline=False,
                    num_threads=1)
 
 

@@ -99,12 +99,13 @@ def test_bad_options_are_refused(frame, tmp_path):
     assert r.exit_code == 1 and "does not exist" in r.stderr
     path = tmp_path / "t.csv"
     frame.head(600).to_csv(path, index=False)
-    for extra in (["--monotone-method", "advnced"], ["--fractions", "0.5,0.5"],
-                  ["--valid-from", "2024-01-01"], ["--calibration", "beta"]):
+    for extra in (["--monotone-method", "advnced"], ["--test-fraction", "1.5"],
+                  ["--test-from", "yesterday-ish"], ["--calibration", "beta"],
+                  ["--tune", "soon"], ["--grades", "pd:1,2"], ["--folds", "1"]):
         r = CliRunner().invoke(model_cli, ["train", str(path), "--registry", str(tmp_path),
                                            *extra])
         assert r.exit_code == 1 and r.stderr.startswith("error: "), (extra, r.output)
     with pytest.raises(BadColumnError, match="no_such_column"):
         prepare(frame, features=FEATURES, time="no_such_column")
     with pytest.raises(ConfigError):
-        SplitSpec(fractions=(0.7, 0.2, 0.2))
+        SplitSpec(test_fraction=0.0)

@@ -63,7 +63,8 @@ def test_byo_csv_with_mapping_trains_scores_and_evaluates(byo):
         "--threads", "1",
     ])
     assert r.exit_code == 0, r.output + r.stderr
-    assert "time:app_date" in r.output and "WOE scorecard OOT AUC" in r.output
+    assert "time:app_date, out-of-time test part" in r.output
+    assert "WOE scorecard baseline OOT AUC" in r.output
     version = Registry(reg).versions()[-1]
     m = load_model(version, reg)
     assert m.feature_names == ("tp_score", "bureau_inquiries_3m", "lease_type",

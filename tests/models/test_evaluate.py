@@ -9,13 +9,13 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from models.baseline import WoeScorecard
 from models.cli import model as model_cli
 from models.evaluate import decile_table, ece, ks, psi
 from models.features import default_features
 from models.registry import Registry
 from models.report import CHARTS
 from models.train import TrainConfig, train_and_register
+from models.woe import WoeScorecard
 
 
 @pytest.fixture(scope="module")

@@ -36,10 +36,13 @@ def test_version_folder_is_complete_and_read_only(trained):
 
 def test_split_is_by_time_and_stated(trained):
     split = trained[2].split
-    assert split["method"] == "time:applied_at"
-    assert split["train"]["to"] < split["valid_from"] <= split["valid"]["from"]
-    assert split["valid"]["to"] < split["test_from"] <= split["test"]["from"]
-    assert split["train"]["rows"] + split["valid"]["rows"] + split["test"]["rows"] == 6000
+    assert split["method"] == "time:applied_at" and split["kind"] == "out-of-time"
+    assert split["train"]["to"] < split["test_from"] <= split["test"]["from"]
+    # every row before the test part is fitted: nothing is held back for early stopping
+    assert split["train"]["rows"] + split["test"]["rows"] == 6000
+    assert split["train"]["rows"] == 4800
+    cv = trained[2].metrics["cv"]  # rounds and calibration come from forward-in-time folds
+    assert "forward-in-time" in cv["method"] and cv["folds"] == 5
 
 
 def test_scores_are_deterministic_and_batch_matches_single(trained, frame):

@@ -29,7 +29,8 @@ from servicing.booking import book_loan, post_repayment
 ROOT = Path(__file__).resolve().parents[2]
 WORLD = ROOT / "data" / "sample"
 AS_OF = date(2025, 7, 10)
-FAST = TrainConfig(learning_rate=0.2, max_rounds=60, early_stopping_rounds=10, baseline=False,
+FAST = TrainConfig(family="lightgbm", learning_rate=0.2, max_rounds=60, early_stopping_rounds=10,
+                   baseline=False,
                    num_threads=1)
 
 

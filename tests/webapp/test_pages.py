@@ -43,7 +43,8 @@ def model_root(tmp_path_factory) -> tuple[Path, str]:
     from models.train import TrainConfig, train_and_register
 
     root = tmp_path_factory.mktemp("pages-registry")
-    config = TrainConfig(learning_rate=0.1, max_rounds=100, early_stopping_rounds=20,
+    config = TrainConfig(family="lightgbm", learning_rate=0.1, max_rounds=100,
+                         early_stopping_rounds=20,
                          baseline=False, num_threads=1)
     version, _ = train_and_register(synthetic_frame(3000, seed=5), Registry(root),
                                     config=config, report=True)
