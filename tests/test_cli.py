@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from chedaitong.cli import COMMAND_GROUPS, main, plugin_groups
+from chedaitong.clock import lender_today
 from chedaitong.db import migrate as migrations
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -146,9 +147,13 @@ def test_db_upgrade_creates_the_var_dir(tmp_path):
 @pytest.mark.parametrize("args", [
     ["--as-of", "2099-01-01"],
     ["--from", "2020-01-01", "--to", "2099-01-01"],
-    ["--as-of", (dt.date.today() + dt.timedelta(days=1)).isoformat()],
+    ["--as-of", "TOMORROW"],
 ])
 def test_postloan_refuses_a_day_after_today_in_one_line(args):
+    # "tomorrow" on the lender's calendar, computed when the test runs (not at collection,
+    # which may be on the other side of midnight)
+    tomorrow = (lender_today() + dt.timedelta(days=1)).isoformat()
+    args = [tomorrow if a == "TOMORROW" else a for a in args]
     # an unreachable database: the refusal comes before anything is opened
     r = run_cli("postloan", "run", *args, DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/x")
     assert r.returncode == 2, r.stderr
@@ -159,7 +164,7 @@ def test_postloan_refuses_a_day_after_today_in_one_line(args):
 
 
 def test_postloan_accepts_today():
-    r = run_cli("postloan", "run", "--as-of", dt.date.today().isoformat(),
+    r = run_cli("postloan", "run", "--as-of", lender_today().isoformat(),
                 DATABASE_URL="postgresql+psycopg://nobody@127.0.0.1:1/x")
     assert r.returncode == 1 and r.stderr.startswith("error: cannot reach database")
 

@@ -18,6 +18,8 @@ from datetime import date, timedelta
 
 import click
 
+from chedaitong.clock import lender_today
+
 EX_OK, EX_FAILED, EX_USAGE, EX_TEMPFAIL = 0, 1, 2, 75
 
 
@@ -72,7 +74,7 @@ def postloan_group() -> None:
 def run(as_of, start, end, engine_kind, scheduler, chunk_size, no_send, allow_future) -> None:
     """Close one business day, or each day of --from..--to in order, one at a time."""
     days = _days(as_of and as_of.date(), start and start.date(), end and end.date(),
-                 allow_future=allow_future, today=date.today())
+                 allow_future=allow_future, today=lender_today())
     from chedaitong.config import Settings
     from chedaitong.db import check_reachable, make_engine
     from decisioning.postloan import lock as postloan_lock
