@@ -238,6 +238,7 @@ class CaseStatus(StrEnum):
     PROMISED = "promised_to_pay"
     RECOVERED = "recovered"
     RETURNED = "returned"  # handed back unresolved
+    WITHDRAWN = "withdrawn"  # recalled by the lender (cured or settled)
 
 
 @dataclass(frozen=True)
@@ -273,3 +274,8 @@ class CollectionStatus:
 class CollectionVendor(Protocol):
     def assign(self, case: CollectionCase) -> CollectionAssignment: ...
     def status(self, case_id: str) -> CollectionStatus: ...
+    def open_case(self, loan_id: str) -> CollectionStatus | None: ...
+    def update(self, case_id: str, *, overdue_amount_cents: int, days_past_due: int,
+               bucket: str, idempotency_key: str | None = None) -> CollectionStatus: ...
+    def withdraw(self, case_id: str, *, reason: str,
+                 idempotency_key: str | None = None) -> CollectionStatus: ...

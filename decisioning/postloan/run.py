@@ -31,7 +31,7 @@ import pandas as pd
 from sqlalchemy import Engine, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from chedaitong.db import Customer, DecisionRecord
+from chedaitong.db import DecisionRecord
 from chedaitong.db.base import utcnow
 from chedaitong.db.servicing import (
     DelinquencySnapshot,
@@ -41,6 +41,7 @@ from chedaitong.db.servicing import (
     PostloanRun,
     ScheduledInstallment,
 )
+from decisioning.postloan import handoff
 from decisioning.postloan import lock as postloan_lock
 from decisioning.postloan.inspection import Partition, PartitionResult, Resources, inspect_partition
 from servicing.batch import rate_to_ppm
@@ -254,54 +255,9 @@ def close_day(
 
 
 def send_pending(engine: Engine, as_of: date, vendors: Any, store: Any) -> tuple[int, int]:
-    """Send pending (or previously failed) vendor actions of `as_of`; returns (sent, failed)."""
-    from vendors.interfaces import CollectionCase, SmsMessage
-
-    sent = failed = 0
-    with Session(engine) as session:
-        todo = session.scalars(
-            select(PostloanAction)
-            .where(PostloanAction.as_of == as_of, PostloanAction.status.in_(["pending", "failed"]))
-            .order_by(PostloanAction.id)
-        ).all()
-        for act in todo:
-            loan = session.get(Loan, act.loan_id)
-            customer = session.get(Customer, loan.customer_id)
-            key = f"postloan-{as_of.isoformat()}-{loan.id}-{act.action}"
-            try:
-                profile = store.profile(customer)
-                if act.action == "sms_reminder":
-                    receipt = vendors.sms.send(SmsMessage(
-                        phone=profile.phone, template="postloan_reminder",
-                        params=(("loan", loan.ref), ("dpd", str(act.dpd))),
-                        idempotency_key=key,
-                    ))
-                    act.vendor_ref = receipt.message_id
-                else:
-                    case = vendors.collection.assign(CollectionCase(
-                        loan_id=loan.ref, name=profile.name, id_number=profile.id_number,
-                        phone=profile.phone, overdue_amount_cents=overdue_cents(session, loan.id,
-                                                                                as_of),
-                        days_past_due=act.dpd, bucket=act.bucket, idempotency_key=key,
-                    ))
-                    act.vendor_ref = case.case_id
-                act.status, act.error = "sent", None
-                sent += 1
-            except Exception as exc:  # a vendor outage must not stop the other sends
-                act.status, act.error = "failed", f"{type(exc).__name__}: {exc}"[:255]
-                failed += 1
-            session.commit()
-    return sent, failed
-
-
-def overdue_cents(session: Session, loan_id: int, as_of: date) -> int:
-    s = ScheduledInstallment
-    row = session.execute(
-        select(func.coalesce(func.sum(s.principal_due - s.principal_paid + s.interest_due
-                                      - s.interest_paid + s.penalty_charged - s.penalty_paid), 0))
-        .where(s.loan_id == loan_id, s.due_date < as_of)
-    ).scalar_one()
-    return int(Decimal(row) * 100)
+    """Send pending (and earlier failed) vendor actions; returns (sent, failed). See `handoff`."""
+    out = handoff.send_pending(engine, as_of, vendors, store)
+    return out.sent + out.reconciled, out.failed
 
 
 # ---- the report ---------------------------------------------------------------------------
@@ -403,16 +359,21 @@ def run_day(
         engine, as_of, resources=resources, store=store, feature_names=feature_names,
         holder=holder, chunk_size=chunk_size, mapper=mapper, progress=progress,
     )
-    sent, failed = send_pending(engine, as_of, vendors, store) if vendors else (0, 0)
-    if run.status == "finished" and loans == 0 and sent == 0 and failed == 0:
+    delivery = handoff.deliver(engine, as_of, vendors, store) if vendors else handoff.Delivery()
+    calls = delivery.counts()
+    sent, failed = delivery.sent + delivery.reconciled, delivery.failed
+    if run.status == "finished" and loans == 0 and not any(
+            calls[k] for k in ("sent", "reconciled", "updated", "closed", "failed")):
         return RunOutcome(as_of, "already_finished", report=run.report)
     report = build_report(engine, as_of)
+    report["handoff"] = calls
+    report["failed_sends"] = handoff.failed_sends(engine, as_of)
     with Session(engine) as session:
         row = session.get(PostloanRun, run.id)
         row.status = "finished"
         row.finished_at = utcnow()
         row.counts = {"loans_closed_by_this_run": loans, "chunks": n_chunks, "sent": sent,
-                      "failed_sends": failed}
+                      "failed_sends": failed, **{f"handoff_{k}": v for k, v in calls.items()}}
         row.report = json.loads(json.dumps(report))
         session.commit()
     return RunOutcome(as_of, "finished", loans, n_chunks, sent, failed, report)

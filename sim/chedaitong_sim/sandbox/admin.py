@@ -14,7 +14,8 @@ from vendors.masking import mask
 
 admin = Blueprint("sandbox_admin", __name__, url_prefix="/_admin")
 RECORDS = ("contracts", "messages", "cases", "inquiries")
-CASE_STATUSES = ("assigned", "in_progress", "promised_to_pay", "recovered", "returned")
+CASE_STATUSES = ("assigned", "in_progress", "promised_to_pay", "recovered", "returned",
+                 "withdrawn")
 
 
 def _sb():

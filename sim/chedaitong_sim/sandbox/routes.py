@@ -15,7 +15,7 @@ import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from flask import Response
+from flask import Response, request
 
 from chedaitong_sim.sandbox.answers import LIVENESS_THRESHOLD, unit
 from chedaitong_sim.sandbox.state import now
@@ -285,9 +285,42 @@ def assign_case(sb: Sandbox, body: dict[str, Any]) -> Reply:
 
 
 def case_status(sb: Sandbox, body: None, case_id: str) -> Reply:
+    return 200, _case_view(_case(sb, case_id))
+
+
+def _case(sb: Sandbox, case_id: str) -> dict[str, Any]:
     c = sb.state.cases.get(case_id)
     if c is None:
         raise Invalid("CASE_NOT_FOUND", "no such case", 404)
+    return c
+
+
+def find_cases(sb: Sandbox, body: None) -> Reply:
+    """``GET /cases?loan_id=…``: the loan's open cases (how a lender reconciles CASE_EXISTS)."""
+    loan_id = (request.args.get("loan_id") or "").strip()
+    if not loan_id or len(loan_id) > 64:
+        raise Invalid("INVALID_LOAN_ID", "loan_id is required (1-64 characters)")
+    return 200, {"cases": [_case_view(c) for c in sb.state.cases.values()
+                           if c["loan_id"] == loan_id and c["status"] in OPEN_CASE]}
+
+
+def update_case(sb: Sandbox, body: dict[str, Any], case_id: str) -> Reply:
+    """New overdue balance / DPD of an open case (the agency works from the latest figures)."""
+    c = _case(sb, case_id)
+    if c["status"] not in OPEN_CASE:
+        raise Invalid("CASE_CLOSED", "this case is no longer open", 409)
+    c.update(overdue_amount_cents=_int(body, "overdue_amount_cents", 0),
+             days_past_due=_int(body, "days_past_due", 0), bucket=_text(body, "bucket", 8),
+             updated_at=now())
+    return 200, _case_view(c)
+
+
+def withdraw_case(sb: Sandbox, body: dict[str, Any], case_id: str) -> Reply:
+    """The lender recalls a case (cured or settled); a closed case stays as it is."""
+    c = _case(sb, case_id)
+    reason = _text(body, "reason", 32)
+    if c["status"] in OPEN_CASE:
+        c.update(status="withdrawn", note=reason, updated_at=now())
     return 200, _case_view(c)
 
 
@@ -305,4 +338,7 @@ ROUTES: list[tuple[str, str, str, Handler]] = [
     ("sms", "POST", wire.SMS, send_sms),
     ("collection", "POST", wire.CASES, assign_case),
     ("collection", "GET", f"{wire.CASES}/<case_id>", case_status),
+    ("collection", "GET", wire.CASES, find_cases),
+    ("collection", "POST", f"{wire.CASES}/<case_id>/update", update_case),
+    ("collection", "POST", f"{wire.CASES}/<case_id>/withdraw", withdraw_case),
 ]
