@@ -1,9 +1,19 @@
 """`chedaitong postloan run`: the nightly inspection, for cron.
 
-Exit codes: 0 every day finished; 1 a day failed (or vendor sends failed: they are retried by
-the next run); 2 a usage mistake, e.g. a day after today without ``--allow-future``; 75
-(EX_TEMPFAIL) another run holds the lock — try again later. Progress is a bar on a terminal and
-one JSON line per chunk and per day otherwise (for the cron log).
+Without a date it catches up: every day from the last closed business day to yesterday (the
+lender's calendar), an unfinished day first. A day with failed vendor sends is still closed and
+the next days run; the failures are listed in that day's ``day_finished`` line and report and
+retried by the next run.
+
+Exit codes:
+  0   every day closed, every hand-off delivered (or nothing to do);
+  1   a day failed to close (committed chunks stay; later days are not attempted);
+  2   a usage mistake, e.g. a day after today without ``--allow-future``;
+  3   every day closed, but some vendor sends failed (listed; retried by the next run);
+  75  (EX_TEMPFAIL) another run holds the lock — try again later;
+  130 / 143  stopped by SIGINT / SIGTERM after committing the current chunk; the day is marked
+      ``interrupted`` and the lock released; the next run resumes it.
+Progress is a bar on a terminal and one JSON line per chunk and per day otherwise (cron log).
 
 Only click at module level, so `chedaitong postloan --help` stays instant.
 """
@@ -20,7 +30,7 @@ import click
 
 from chedaitong.clock import lender_today
 
-EX_OK, EX_FAILED, EX_USAGE, EX_TEMPFAIL = 0, 1, 2, 75
+EX_OK, EX_FAILED, EX_USAGE, EX_SENDS_FAILED, EX_TEMPFAIL = 0, 1, 2, 3, 75
 
 
 def _log(event: str, **fields: object) -> None:
@@ -29,8 +39,9 @@ def _log(event: str, **fields: object) -> None:
 
 
 def _days(as_of: date | None, start: date | None, end: date | None, *, allow_future: bool,
-          today: date) -> list[date]:
-    """The business days to close, in order; a usage mistake exits 2 with one line.
+          today: date) -> list[date] | None:
+    """The business days to close, in order (None: catch up, see `catchup`); a usage mistake
+    exits 2 with one line.
 
     A day after ``today`` is refused unless ``allow_future``: closing it would accrue penalty
     interest and send reminders for days that have not happened (2099 for 2029 is a typo, and
@@ -39,6 +50,8 @@ def _days(as_of: date | None, start: date | None, end: date | None, *, allow_fut
         _usage("give --as-of or --from/--to, not both")
     if as_of:
         days = [as_of]
+    elif not (start or end):
+        return None
     elif not (start and end) or end < start:
         _usage("give --as-of DATE, or --from D --to D with D ≤ D")
     else:
@@ -72,13 +85,15 @@ def postloan_group() -> None:
 @click.option("--allow-future", is_flag=True,
               help="Accept days after today (simulations of a generated world).")
 def run(as_of, start, end, engine_kind, scheduler, chunk_size, no_send, allow_future) -> None:
-    """Close one business day, or each day of --from..--to in order, one at a time."""
+    """Close one business day, each day of --from..--to in order, or (no date) every day
+    from the last closed one to yesterday."""
     days = _days(as_of and as_of.date(), start and start.date(), end and end.date(),
                  allow_future=allow_future, today=lender_today())
     from chedaitong.config import Settings
     from chedaitong.db import check_reachable, make_engine
     from decisioning.postloan import lock as postloan_lock
     from decisioning.postloan import run as job
+    from decisioning.postloan import shutdown
     from decisioning.postloan.inspection import Resources
 
     logging.basicConfig(level=logging.WARNING)
@@ -86,33 +101,43 @@ def run(as_of, start, end, engine_kind, scheduler, chunk_size, no_send, allow_fu
     engine = make_engine(settings.database_url)
     check_reachable(engine)
     try:
-        holder = postloan_lock.acquire(engine, job.LOCK_NAME)
+        held = postloan_lock.acquire(engine, job.LOCK_NAME)
     except postloan_lock.LockHeld as exc:
         _log("lock_held", detail=str(exc))
         sys.exit(EX_TEMPFAIL)
     code = EX_OK
     client = None
     try:
-        from decisioning.container import build_services
+        with shutdown.stop_on_signals():
+            if days is None:
+                from decisioning.postloan.catchup import default_days
 
-        services = build_services(settings, with_vendors=not no_send)
-        store, vendors = services.store, services.vendors
-        mapper = None
-        if engine_kind == "dask":
-            from decisioning.postloan.engines import connect, make_mapper
+                days = default_days(engine, lender_today())
+                _log("catch_up", days=[d.isoformat() for d in days])
+            from decisioning.container import build_services
 
-            client = connect(scheduler)
-            mapper = make_mapper(client)
-        resources = Resources(str(settings.model_dir), str(settings.rules_dir))
-        for day in days:
-            code = max(code, _run_one(engine, day, resources, store, vendors, holder,
-                                      engine_kind, chunk_size, mapper))
-            if code == EX_FAILED:
-                break
+            services = build_services(settings, with_vendors=not no_send)
+            store, vendors = services.store, services.vendors
+            mapper = None
+            if engine_kind == "dask":
+                from decisioning.postloan.engines import connect, make_mapper
+
+                client = connect(scheduler)
+                mapper = make_mapper(client)
+            resources = Resources(str(settings.model_dir), str(settings.rules_dir))
+            for day in days:
+                shutdown.check()
+                code = max(code, _run_one(engine, day, resources, store, vendors, held.holder,
+                                          engine_kind, chunk_size, mapper))
+                if code == EX_FAILED:
+                    break
+    except shutdown.Interrupted as exc:
+        _log("interrupted", signal=str(exc))
+        code = exc.exit_code
     finally:
         if client is not None:
             client.close()
-        postloan_lock.release(engine, job.LOCK_NAME, holder)
+        held.release()
         engine.dispose()
     sys.exit(code)
 
@@ -120,6 +145,7 @@ def run(as_of, start, end, engine_kind, scheduler, chunk_size, no_send, allow_fu
 def _run_one(engine, day, resources, store, vendors, holder, engine_kind, chunk_size,
              mapper) -> int:
     from decisioning.postloan import run as job
+    from decisioning.postloan import shutdown
 
     tty = sys.stderr.isatty()
     bar = None
@@ -141,6 +167,8 @@ def _run_one(engine, day, resources, store, vendors, holder, engine_kind, chunk_
             engine, day, resources=resources, store=store, vendors=vendors, holder=holder,
             engine_kind=engine_kind, chunk_size=chunk_size, mapper=mapper, progress=progress,
         )
+    except shutdown.Interrupted:
+        raise
     except Exception as exc:  # reported for cron; the committed chunks stay committed
         logging.getLogger("chedaitong.postloan").exception("post-loan run failed")
         _log("day_failed", as_of=day, error=f"{type(exc).__name__}: {exc}")
@@ -151,7 +179,9 @@ def _run_one(engine, day, resources, store, vendors, holder, engine_kind, chunk_
     _log("day_finished", as_of=day, status=outcome.status, loans=outcome.loans,
          sent=outcome.sent, failed_sends=outcome.failed_sends,
          seconds=round(time.perf_counter() - started, 2), report=outcome.report)
-    return EX_FAILED if outcome.failed_sends else EX_OK
+    if outcome.failed_sends:
+        _log("sends_failed", as_of=day, failed=outcome.report.get("failed_sends", []))
+    return EX_SENDS_FAILED if outcome.failed_sends else EX_OK
 
 
 postloan = postloan_group  # the name `chedaitong.cli` registers

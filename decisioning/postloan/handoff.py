@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 from chedaitong.db import Customer
 from chedaitong.db.collection import CollectionCaseRow
 from chedaitong.db.servicing import DelinquencySnapshot, Loan, PostloanAction, ScheduledInstallment
+from decisioning.postloan import shutdown
 
 SEND_STATUSES = ("pending", "failed")
 COLLECTION = "outsourced_collection"
@@ -85,6 +86,7 @@ def send_pending(engine: Engine, as_of: date, vendors: Any, store: Any,
             .order_by(PostloanAction.as_of, PostloanAction.id)
         ).all()
         for act in todo:
+            shutdown.check()  # SIGTERM: every committed send stays committed
             retry = act.as_of < as_of
             try:
                 status = _deliver(session, act, vendors, store)
@@ -160,6 +162,7 @@ def sync_cases(engine: Engine, as_of: date, vendors: Any, out: Delivery | None =
             CollectionCaseRow.status == "open", CollectionCaseRow.opened_on <= as_of)
             .order_by(CollectionCaseRow.id)).all()
         for case in cases:
+            shutdown.check()
             loan = session.get(Loan, case.loan_id)
             dpd = session.scalar(
                 select(DelinquencySnapshot.dpd).where(DelinquencySnapshot.loan_id == loan.id,

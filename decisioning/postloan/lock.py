@@ -1,94 +1,136 @@
-"""An exclusive job lock in the database (works on SQLite and PostgreSQL, across hosts).
+"""One run at a time, by a lock the operating system or the database releases for us.
 
-A row in `job_locks` exists while a run holds the lock; its primary key makes a second insert
-fail. A holder killed with -9 leaves its row behind, so a lock is taken over when its holder is
-provably gone (same host, pid no longer alive) or its heartbeat is older than `stale_after`.
+PostgreSQL: a session advisory lock (`pg_try_advisory_lock`) taken on a connection kept for
+the whole run, outside the pool; it is released with that connection, so a process killed with
+-9 (or a host that vanished) never leaves a lock behind and no PID or heartbeat is trusted.
+The key is derived from the database, the schema and the lock name (two deployments in one
+database do not block each other). SQLite: an OS file lock (`filelock`) next to the database
+file, released by the kernel when the process ends.
+
+Re-entrant within a process: acquiring a lock this process already holds returns it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
-from datetime import timedelta
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
-from sqlalchemy import Engine, delete, select, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
-
-from chedaitong.db.base import utcnow
-from chedaitong.db.servicing import JobLock
-
-STALE_AFTER = timedelta(hours=2)
+from sqlalchemy import Connection, Engine, text
 
 
 class LockHeld(RuntimeError):
     """Another run holds the lock (the CLI exits 75, EX_TEMPFAIL)."""
 
 
+class LockLost(RuntimeError):
+    """The lock's connection is gone: stop writing, another run may start."""
+
+
 def this_holder() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-def _alive(holder: str) -> bool:
-    host, _, pid = holder.rpartition(":")
-    if host != socket.gethostname() or not pid.isdigit():
-        return True  # cannot tell for another host: trust the heartbeat
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+@dataclass
+class Held:
+    """A lock this process holds until `release` (or until the process ends)."""
+
+    name: str
+    key: str
+    kind: str  # "advisory" | "file"
+    holder: str = field(default_factory=this_holder)
+    _conn: Connection | None = None
+    _file: Any = None
+
+    def check(self) -> None:
+        """Raise `LockLost` when the lock can no longer be ours (its connection died)."""
+        if self.kind == "advisory":
+            try:
+                assert self._conn is not None
+                self._conn.execute(text("SELECT 1"))
+            except Exception as exc:
+                raise LockLost(f"lock {self.name!r}: its connection is gone ({exc})") from exc
+        elif not self._file.is_locked:
+            raise LockLost(f"lock {self.name!r} is no longer held")
+
+    def release(self) -> None:
+        _HELD.pop(self.key, None)
+        if self._conn is not None:
+            try:
+                self._conn.execute(text("SELECT pg_advisory_unlock(:k)"),
+                                   {"k": _advisory_key(self.key)})
+            finally:
+                self._conn.invalidate()  # never back to the pool holding a session lock
+                self._conn.close()
+                self._conn = None
+        if self._file is not None:
+            self._file.release(force=True)
+            self._file = None
 
 
-def acquire(engine: Engine, name: str, holder: str | None = None,
-            stale_after: timedelta = STALE_AFTER) -> str:
-    holder = holder or this_holder()
-    with Session(engine) as session:
-        session.add(JobLock(name=name, holder=holder))
+_HELD: dict[str, Held] = {}
+
+
+def _advisory_key(key: str) -> int:
+    return int.from_bytes(hashlib.blake2b(key.encode(), digest_size=8).digest(), "big",
+                          signed=True)
+
+
+def lock_path(engine: Engine, name: str) -> Path:
+    """Where the SQLite file lock lives: beside the database (a temp dir for :memory:)."""
+    db = engine.url.database
+    if db and db != ":memory:":
+        return Path(f"{db}.{name}.lock")
+    return Path(tempfile.gettempdir()) / f"chedaitong-{name}.lock"
+
+
+def acquire(engine: Engine, name: str, holder: str | None = None) -> Held:
+    """Take the lock or raise `LockHeld` at once (a nightly job does not queue)."""
+    if engine.dialect.name == "postgresql":
+        conn = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
         try:
-            session.commit()
-            return holder
-        except IntegrityError:
-            session.rollback()
-        current = session.get(JobLock, name)
-        if current is None:  # released in between: try once more
-            return acquire(engine, name, holder, stale_after)
-        if current.holder == holder:  # re-entrant for the same holder
-            return holder
-        beat = current.heartbeat_at
-        if beat.tzinfo is None:  # SQLite returns naive UTC
-            beat = beat.replace(tzinfo=utcnow().tzinfo)
-        if _alive(current.holder) and utcnow() - beat < stale_after:
-            raise LockHeld(f"lock {name!r} held by {current.holder} since {current.acquired_at}")
-        taken = session.execute(
-            update(JobLock)
-            .where(JobLock.name == name, JobLock.holder == current.holder)
-            .values(holder=holder, acquired_at=utcnow(), heartbeat_at=utcnow())
-        )
-        session.commit()
-        if taken.rowcount != 1:
-            raise LockHeld(f"lock {name!r} was taken over by another run")
-        return holder
+            where = conn.execute(text("SELECT current_database(), current_schema()")).one()
+            key = f"pg:{where[0]}:{where[1]}:{name}"
+            if key in _HELD:
+                conn.close()
+                return _HELD[key]
+            got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"),
+                               {"k": _advisory_key(key)}).scalar_one()
+        except Exception:
+            conn.close()
+            raise
+        if not got:
+            conn.close()
+            raise LockHeld(f"lock {name!r} is held by another run on this database")
+        held = Held(name, key, "advisory", holder or this_holder(), _conn=conn)
+    else:
+        from filelock import FileLock, Timeout
+
+        path = lock_path(engine, name)
+        key = f"file:{path.resolve()}"
+        if key in _HELD:
+            return _HELD[key]
+        lock = FileLock(str(path))
+        try:
+            lock.acquire(timeout=0)
+        except Timeout as exc:
+            raise LockHeld(f"lock {name!r} is held by another run ({path})") from exc
+        held = Held(name, key, "file", holder or this_holder(), _file=lock)
+    _HELD[key] = held
+    return held
 
 
-def heartbeat(session: Session, name: str, holder: str) -> None:
-    """Refresh in the caller's transaction; raises if the lock was taken from us."""
-    done = session.execute(
-        update(JobLock).where(JobLock.name == name, JobLock.holder == holder)
-        .values(heartbeat_at=utcnow())
-    )
-    if done.rowcount != 1:
-        raise LockHeld(f"lock {name!r} is no longer ours")
+def release(held: Held | None) -> None:
+    if held is not None:
+        held.release()
 
 
-def release(engine: Engine, name: str, holder: str) -> None:
-    with Session(engine) as session:
-        session.execute(delete(JobLock).where(JobLock.name == name, JobLock.holder == holder))
-        session.commit()
-
-
-def holder_of(engine: Engine, name: str) -> str | None:
-    with Session(engine) as session:
-        return session.scalar(select(JobLock.holder).where(JobLock.name == name))
+def check(name: str) -> None:
+    """Raise `LockLost` if a lock of this name held by this process has lost its hold."""
+    for held in list(_HELD.values()):
+        if held.name == name:
+            held.check()

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
@@ -41,7 +39,7 @@ from chedaitong.db.servicing import (
     PostloanRun,
     ScheduledInstallment,
 )
-from decisioning.postloan import handoff
+from decisioning.postloan import handoff, shutdown
 from decisioning.postloan import lock as postloan_lock
 from decisioning.postloan.inspection import Partition, PartitionResult, Resources, inspect_partition
 from servicing.batch import rate_to_ppm
@@ -49,7 +47,6 @@ from servicing.batch import rate_to_ppm
 log = logging.getLogger("chedaitong.postloan")
 
 LOCK_NAME = "postloan"
-CRASH_ENV = "POSTLOAN_CRASH_AFTER_CHUNKS"  # test hook: SIGKILL self after N committed chunks
 VENDOR_ACTIONS = {"sms_reminder", "outsourced_collection"}  # others are internal work queues
 SCORE_BANDS = [0, 450, 500, 550, 600, 650, 700, 10_000]
 
@@ -189,12 +186,6 @@ def chunks(ids: list[int], size: int) -> Iterator[list[int]]:
         yield ids[start:start + size]
 
 
-def _maybe_crash(done_chunks: int) -> None:
-    limit = os.environ.get(CRASH_ENV)
-    if limit and done_chunks >= int(limit):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 def _start_run(engine: Engine, as_of: date, engine_kind: str) -> PostloanRun:
     with Session(engine, expire_on_commit=False) as session:
         run = session.scalar(select(PostloanRun).where(PostloanRun.as_of == as_of))
@@ -241,13 +232,13 @@ def close_day(
                 results = mapper(parts, as_of, resources)
             for session, part, result in zip(sessions, parts, results, strict=True):
                 persist(session, part, result, as_of)
-                postloan_lock.heartbeat(session, LOCK_NAME, holder)
+                postloan_lock.check(LOCK_NAME)
                 session.commit()
                 n_chunks += 1
                 done += len(part.loans)
                 if progress:
                     progress(done, total)
-                _maybe_crash(n_chunks)
+                shutdown.check()  # SIGTERM/SIGINT: stop here, this chunk is committed
         finally:
             for s in sessions:
                 s.close()
@@ -258,6 +249,12 @@ def send_pending(engine: Engine, as_of: date, vendors: Any, store: Any) -> tuple
     """Send pending (and earlier failed) vendor actions; returns (sent, failed). See `handoff`."""
     out = handoff.send_pending(engine, as_of, vendors, store)
     return out.sent + out.reconciled, out.failed
+
+
+def _mark(engine: Engine, run_id: int, status: str) -> None:
+    with Session(engine) as session:
+        session.get(PostloanRun, run_id).status = status
+        session.commit()
 
 
 # ---- the report ---------------------------------------------------------------------------
@@ -355,11 +352,16 @@ def run_day(
 
     run = _start_run(engine, as_of, engine_kind)
     feature_names = list(load_model("champion", resources.model_root).feature_names)
-    loans, n_chunks = close_day(
-        engine, as_of, resources=resources, store=store, feature_names=feature_names,
-        holder=holder, chunk_size=chunk_size, mapper=mapper, progress=progress,
-    )
-    delivery = handoff.deliver(engine, as_of, vendors, store) if vendors else handoff.Delivery()
+    try:
+        loans, n_chunks = close_day(
+            engine, as_of, resources=resources, store=store, feature_names=feature_names,
+            holder=holder, chunk_size=chunk_size, mapper=mapper, progress=progress,
+        )
+        delivery = (handoff.deliver(engine, as_of, vendors, store) if vendors
+                    else handoff.Delivery())
+    except shutdown.Interrupted:
+        _mark(engine, run.id, "interrupted")
+        raise
     calls = delivery.counts()
     sent, failed = delivery.sent + delivery.reconciled, delivery.failed
     if run.status == "finished" and loans == 0 and not any(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from datetime import timedelta
@@ -14,7 +15,6 @@ from sqlalchemy.orm import Session
 
 from chedaitong.db.servicing import (
     DelinquencySnapshot,
-    JobLock,
     Loan,
     LoanRepayment,
     PenaltyAccrual,
@@ -23,7 +23,7 @@ from chedaitong.db.servicing import (
     ScheduledInstallment,
 )
 from decisioning.postloan import run as postloan
-from decisioning.postloan.lock import acquire, this_holder
+from decisioning.postloan.lock import LockHeld, acquire
 from servicing.booking import post_repayment
 from servicing.ledger import installments_of, load_state
 from servicing.loan import Repayment, state_at
@@ -111,32 +111,48 @@ def test_payment_after_nightly_accrual_is_not_charged_again(engine, portfolio, r
         assert max(d for _, d in dates) == AS_OF + DAY
 
 
-def test_lock_held_by_another_run_exits_75(engine, portfolio, pl_settings):
-    with Session(engine) as s:
-        s.add(JobLock(name="postloan", holder="otherhost:4242"))
-        s.commit()
-    proc = _cli(pl_settings, ["--as-of", AS_OF.isoformat()])
+def test_lock_held_by_another_process_exits_75(engine, portfolio, pl_settings):
+    """This test process holds the lock (advisory lock on PostgreSQL, file lock on SQLite):
+    the second process is refused with 75 and writes nothing."""
+    held = acquire(engine, postloan.LOCK_NAME)
+    try:
+        proc = _cli(pl_settings, ["--as-of", AS_OF.isoformat()])
+    finally:
+        held.release()
     assert proc.returncode == 75, proc.stderr
+    assert "lock_held" in proc.stderr
     with Session(engine) as s:
         assert s.scalar(select(func.count()).select_from(PostloanRun)) == 0
-        assert s.get(JobLock, "postloan").holder == "otherhost:4242"
 
 
-def test_stale_lock_of_a_dead_local_process_is_taken_over(engine, portfolio, pl_settings):
-    host = this_holder().rpartition(":")[0]
-    with Session(engine) as s:
-        s.add(JobLock(name="postloan", holder=f"{host}:999999"))
-        s.commit()
+def test_lock_of_a_killed_process_is_free(engine, portfolio, pl_settings):
+    """kill -9 of a holder leaves no lock behind (the kernel / the server releases it)."""
+    code = ("import sys, time; from chedaitong.db import make_engine; "
+            "from decisioning.postloan.lock import acquire; "
+            f"acquire(make_engine({pl_settings.database_url!r}), 'postloan'); "
+            "print('held', flush=True); time.sleep(60)")
+    holder = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=subprocess.PIPE,
+                              text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        with pytest.raises(LockHeld):
+            acquire(engine, postloan.LOCK_NAME)
+    finally:
+        holder.kill()
+        holder.wait()
     proc = _cli(pl_settings, ["--as-of", AS_OF.isoformat(), "--no-send"])
     assert proc.returncode == 0, proc.stderr
 
 
-def _cli(settings, args, **env):
+def _cli(settings, args, hook: str | None = None, **env):
     environ = {k: v for k, v in os.environ.items() if not k.startswith("CHEDAITONG_")}
     environ.update(DATABASE_URL=settings.database_url, CHEDAITONG_MODEL_DIR=str(settings.model_dir),
                    CHEDAITONG_RULES_DIR=str(settings.rules_dir),
                    CHEDAITONG_VAR_DIR=str(settings.var_dir), **env)
-    code = "from decisioning.postloan.cli import postloan; postloan()"
+    if hook:
+        environ["POSTLOAN_TEST_SIGNAL"] = hook
+    code = ("import tests.servicing_db.chunk_hook; " if hook else "") + (
+        "from decisioning.postloan.cli import postloan; postloan()")
     return subprocess.run([sys.executable, "-c", code, "run", *args], cwd=ROOT, env=environ,
                           capture_output=True, text=True, timeout=300)
 
@@ -159,7 +175,7 @@ def test_kill_9_halfway_then_rerun_equals_one_clean_run(engine, portfolio, pl_se
     clean_db = tmp_path / "clean.db"
     shutil.copy(pl_settings.database_url.removeprefix("sqlite:///"), clean_db)
     args = ["--as-of", AS_OF.isoformat(), "--chunk-size", "7", "--no-send"]
-    crashed = _cli(pl_settings, args, POSTLOAN_CRASH_AFTER_CHUNKS="2")
+    crashed = _cli(pl_settings, args, hook=f"2:{signal.SIGKILL}")
     assert crashed.returncode == -9, crashed.stderr
     with Session(engine) as s:
         closed = s.scalar(select(func.count()).select_from(Loan)
@@ -176,3 +192,38 @@ def test_kill_9_halfway_then_rerun_equals_one_clean_run(engine, portfolio, pl_se
     for key in want:  # name the table that differs, and how
         extra, missing = set(got[key]) - set(want[key]), set(want[key]) - set(got[key])
         assert got[key] == want[key], (key, sorted(extra)[:5], sorted(missing)[:5])
+
+
+def test_sigterm_mid_run_is_interrupted_lock_free_and_rerun_equals_clean(
+        engine, portfolio, pl_settings, tmp_path):
+    """SIGTERM after the second chunk: that chunk is committed, the run is `interrupted`, the
+    exit code 143, the lock free at once; the rerun's end state equals one clean run."""
+    if not pl_settings.database_url.startswith("sqlite"):
+        pytest.skip("the clean-run comparison copies the SQLite file")
+    import dataclasses
+    import shutil
+
+    from chedaitong.db import make_engine
+
+    engine.dispose()
+    clean_db = tmp_path / "clean.db"
+    shutil.copy(pl_settings.database_url.removeprefix("sqlite:///"), clean_db)
+    args = ["--as-of", AS_OF.isoformat(), "--chunk-size", "7", "--no-send"]
+    stopped = _cli(pl_settings, args, hook=f"2:{signal.SIGTERM}")
+    assert stopped.returncode == 143, stopped.stderr
+    assert '"event": "interrupted"' in stopped.stderr
+    with Session(engine) as s:
+        assert s.scalar(select(PostloanRun.status)) == "interrupted"
+        assert s.scalar(select(func.count()).select_from(Loan)
+                        .where(Loan.last_closed_date == AS_OF)) == 14
+    acquire(engine, postloan.LOCK_NAME).release()  # free: nobody is left holding it
+    resumed = _cli(pl_settings, args)
+    assert resumed.returncode == 0, resumed.stderr
+    reference = _cli(dataclasses.replace(pl_settings, database_url=f"sqlite:///{clean_db}"),
+                     args)
+    assert reference.returncode == 0, reference.stderr
+    clean = make_engine(f"sqlite:///{clean_db}")
+    got, want = dump(engine), dump(clean)
+    clean.dispose()
+    for key in want:
+        assert got[key] == want[key], key
