@@ -141,3 +141,56 @@ def test_ten_day_catch_up_with_outage_on_day_3_retries_the_next_run(
         assert set(s.scalars(select(PostloanRun.status))) == {"finished"}
     assert len({c["loan_id"] for c in sandbox.records("cases")}) == len(
         sandbox.records("cases"))
+
+
+def test_cli_catch_up_continues_past_days_with_failed_sends(engine, portfolio, pl_settings,
+                                                            sandbox):
+    """--from/--to through a vendor outage: every day closes (exit 3, failures listed per day);
+    the next run, the vendors back, retries them and exits 0."""
+    import json
+
+    from tests.servicing_db.test_postloan import _cli
+
+    for vendor in ("sms", "collection"):
+        sandbox.outage(vendor)
+    try:
+        proc = _cli(pl_settings, ["--from", AS_OF.isoformat(), "--to",
+                                  (AS_OF + 2 * DAY).isoformat()],
+                    CHEDAITONG_VENDOR_URL=sandbox.base_url)
+    finally:
+        for vendor in ("sms", "collection"):
+            sandbox.outage(vendor, down=False)
+    assert proc.returncode == 3, proc.stderr
+    events = [json.loads(line) for line in proc.stderr.splitlines() if line.startswith("{")]
+    finished = [e for e in events if e["event"] == "day_finished"]
+    assert [e["as_of"] for e in finished] == [(AS_OF + k * DAY).isoformat() for k in range(3)]
+    assert all(e["status"] == "finished" and e["failed_sends"] > 0 for e in finished)
+    listed = {e["as_of"]: e["failed"] for e in events if e["event"] == "sends_failed"}
+    assert listed[AS_OF.isoformat()] and all(f["loan"].startswith("LN")
+                                             for f in listed[AS_OF.isoformat()])
+    again = _cli(pl_settings, ["--as-of", (AS_OF + 3 * DAY).isoformat()],
+                 CHEDAITONG_VENDOR_URL=sandbox.base_url)
+    assert again.returncode == 0, again.stderr
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(PostloanAction)
+                        .where(PostloanAction.status == "failed")) == 0
+    cases = sandbox.records("cases")
+    assert cases and len({c["loan_id"] for c in cases}) == len(cases)
+
+
+def test_default_catch_up_is_last_closed_day_to_yesterday(engine):
+    from decisioning.postloan.catchup import default_days
+
+    today = AS_OF + 10 * DAY
+    assert default_days(engine, today) == [today - DAY]  # no history: yesterday only
+    with Session(engine) as s:
+        s.add_all([PostloanRun(as_of=AS_OF + k * DAY, status=st, engine="pandas")
+                   for k, st in ((4, "finished"), (5, "interrupted"), (6, "finished"))])
+        s.commit()
+    # the interrupted day 5 first, then through yesterday (day 9)
+    assert default_days(engine, today) == [AS_OF + k * DAY for k in range(5, 10)]
+    with Session(engine) as s:
+        s.query(PostloanRun).filter(PostloanRun.status != "finished").delete()
+        s.add(PostloanRun(as_of=AS_OF + 9 * DAY, status="finished", engine="pandas"))
+        s.commit()
+    assert default_days(engine, today) == []  # closed through yesterday: nothing to do
