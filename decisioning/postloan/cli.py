@@ -79,12 +79,16 @@ def postloan_group() -> None:
 @click.option("--to", "end", type=click.DateTime(["%Y-%m-%d"]), help="Last day to catch up.")
 @click.option("--engine", "engine_kind", type=click.Choice(["pandas", "dask"]), default="pandas",
               show_default=True)
-@click.option("--scheduler", help="Dask scheduler address (host:port); default a local cluster.")
+@click.option("--scheduler", help="Dask scheduler address (host:port) whose workers read and "
+              "write their own loan ranges; default a local cluster of --workers processes.")
+@click.option("--workers", default=2, show_default=True,
+              help="Worker processes of the local Dask cluster (without --scheduler).")
 @click.option("--chunk-size", default=5_000, show_default=True, help="Loans per transaction.")
 @click.option("--no-send", is_flag=True, help="Create actions but do not call the vendors.")
 @click.option("--allow-future", is_flag=True,
               help="Accept days after today (simulations of a generated world).")
-def run(as_of, start, end, engine_kind, scheduler, chunk_size, no_send, allow_future) -> None:
+def run(as_of, start, end, engine_kind, scheduler, workers, chunk_size, no_send,
+        allow_future) -> None:
     """Close one business day, each day of --from..--to in order, or (no date) every day
     from the last closed one to yesterday."""
     days = _days(as_of and as_of.date(), start and start.date(), end and end.date(),
@@ -118,17 +122,17 @@ def run(as_of, start, end, engine_kind, scheduler, chunk_size, no_send, allow_fu
 
             services = build_services(settings, with_vendors=not no_send)
             store, vendors = services.store, services.vendors
-            mapper = None
+            closer = None
             if engine_kind == "dask":
-                from decisioning.postloan.engines import connect, make_mapper
+                from decisioning.postloan.distributed import connect, make_closer
 
-                client = connect(scheduler)
-                mapper = make_mapper(client)
+                client = connect(scheduler, workers)
+                closer = make_closer(client)
             resources = Resources(str(settings.model_dir), str(settings.rules_dir))
             for day in days:
                 shutdown.check()
                 code = max(code, _run_one(engine, day, resources, store, vendors, held.holder,
-                                          engine_kind, chunk_size, mapper))
+                                          engine_kind, chunk_size, closer))
                 if code == EX_FAILED:
                     break
     except shutdown.Interrupted as exc:
@@ -143,7 +147,7 @@ def run(as_of, start, end, engine_kind, scheduler, chunk_size, no_send, allow_fu
 
 
 def _run_one(engine, day, resources, store, vendors, holder, engine_kind, chunk_size,
-             mapper) -> int:
+             closer) -> int:
     from decisioning.postloan import run as job
     from decisioning.postloan import shutdown
 
@@ -165,7 +169,7 @@ def _run_one(engine, day, resources, store, vendors, holder, engine_kind, chunk_
     try:
         outcome = job.run_day(
             engine, day, resources=resources, store=store, vendors=vendors, holder=holder,
-            engine_kind=engine_kind, chunk_size=chunk_size, mapper=mapper, progress=progress,
+            engine_kind=engine_kind, chunk_size=chunk_size, closer=closer, progress=progress,
         )
     except shutdown.Interrupted:
         raise

@@ -346,14 +346,16 @@ def run_day(
     chunk_size: int = 5_000,
     mapper: Any = None,
     progress: Progress | None = None,
+    closer: Callable[..., tuple[int, int]] | None = None,
 ) -> RunOutcome:
-    """One business day end to end; the caller holds the lock."""
+    """One business day end to end; the caller holds the lock. `closer` replaces `close_day`
+    (the distributed engine: `decisioning.postloan.distributed.make_closer`)."""
     from models.scoring import load_model
 
     run = _start_run(engine, as_of, engine_kind)
     feature_names = list(load_model("champion", resources.model_root).feature_names)
     try:
-        loans, n_chunks = close_day(
+        loans, n_chunks = (closer or close_day)(
             engine, as_of, resources=resources, store=store, feature_names=feature_names,
             holder=holder, chunk_size=chunk_size, mapper=mapper, progress=progress,
         )

@@ -1,0 +1,138 @@
+"""The scale-out engine: Dask workers each close their own loan-id range in the database.
+
+The driver only plans (contiguous loan-id ranges of the loans still behind `as_of`), submits
+one task per range and adds up the counts; it never reads or writes a loan. Each task, on its
+worker process, opens its own database connection (configured like any process of the
+deployment: `Settings.from_env()`), selects the range's loans still behind `as_of` *under a row
+lock* (`FOR UPDATE` re-checks `last_closed_date` once it has the lock on PostgreSQL), runs the
+same `inspect_partition` as the pandas engine, writes with the same `persist` and commits — its
+own transaction. A task run twice (Dask retries a task whose worker died) or a range closed by
+an earlier, interrupted run finds nothing behind and writes nothing: idempotent by state.
+
+Start a cluster with ``dask scheduler`` and ``dask worker tcp://host:8786 --nworkers N
+--nthreads 1`` (every worker with the job's environment: DATABASE_URL, CHEDAITONG_MODEL_DIR,
+…), then ``chedaitong postloan run --engine dask --scheduler tcp://host:8786``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from functools import lru_cache
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from chedaitong.db.servicing import Loan
+from decisioning.postloan import shutdown
+from decisioning.postloan.inspection import Resources, inspect_partition
+
+
+def plan_ranges(engine: Engine, as_of: date, size: int) -> tuple[list[tuple[int, int]], int]:
+    """Inclusive loan-id ranges of at most `size` loans still behind `as_of`, and how many
+    loans that is."""
+    from decisioning.postloan.run import chunks, pending_loan_ids
+
+    with Session(engine) as session:
+        ids = pending_loan_ids(session, as_of)
+    return [(group[0], group[-1]) for group in chunks(ids, size)], len(ids)
+
+
+def _fingerprint(url: Any) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(str(url)).render_as_string(hide_password=True)
+
+
+@lru_cache(maxsize=1)
+def _worker_services() -> tuple[Engine, Any, list[str]]:
+    """This worker process's engine, feature store and model features (made once)."""
+    from chedaitong.config import Settings
+    from chedaitong.crypto import DataCipher
+    from chedaitong.db import make_engine
+    from featurestore.store import FeatureStore
+    from models.scoring import load_model
+
+    settings = Settings.from_env()
+    engine = make_engine(settings.database_url)
+    names = list(load_model("champion", settings.model_dir).feature_names)
+    return engine, FeatureStore(DataCipher(settings.data_key)), names
+
+
+def close_range(lo: int, hi: int, as_of: date, resources: Resources, database: str
+                ) -> dict[str, int]:
+    """Close `as_of` for the loans lo..hi still behind it, in this worker's own transaction."""
+    from decisioning.postloan.run import load_partition, persist
+
+    engine, store, names = _worker_services()
+    if _fingerprint(engine.url) != database:
+        raise RuntimeError(f"worker database {_fingerprint(engine.url)} is not the driver's "
+                           f"{database}: configure the workers like the job")
+    with Session(engine) as session:
+        ids = list(session.scalars(
+            select(Loan.id)
+            .where(Loan.id.between(lo, hi), Loan.status == "active",
+                   Loan.last_closed_date < as_of, Loan.disbursed_on < as_of)
+            .order_by(Loan.id).with_for_update()))
+        if not ids:
+            return {"loans": 0, "chunks": 0}
+        part = load_partition(session, ids, store, names)
+        persist(session, part, inspect_partition(part, as_of, resources), as_of)
+        session.commit()
+    return {"loans": len(ids), "chunks": 1}
+
+
+def make_closer(client: Any, *, in_flight: int | None = None) -> Callable[..., tuple[int, int]]:
+    """A `close_day` replacement running every range as a task on `client`'s workers.
+
+    At most `in_flight` tasks are queued (default two per worker thread), so a stop request
+    (SIGTERM) waits only for those: they commit on their own, the rest are never submitted."""
+    from distributed import as_completed
+
+    def close(engine: Engine, as_of: date, *, resources: Resources, chunk_size: int = 5_000,
+              progress: Callable[[int, int], None] | None = None, **_: Any) -> tuple[int, int]:
+        ranges, total = plan_ranges(engine, as_of, chunk_size)
+        limit = in_flight or max(2, 2 * sum(client.nthreads().values()))
+        database = _fingerprint(engine.url)
+        todo = iter(ranges)
+        done = n_chunks = 0
+        running = as_completed()
+
+        def submit_next() -> bool:
+            nxt = next(todo, None)
+            if nxt is None:
+                return False
+            running.add(client.submit(close_range, nxt[0], nxt[1], as_of, resources, database,
+                                      pure=False, retries=1))
+            return True
+
+        for _ in range(limit):
+            if not submit_next():
+                break
+        stopping = False
+        for future in running:
+            counts = future.result()
+            done += counts["loans"]
+            n_chunks += counts["chunks"]
+            if progress:
+                progress(done, total)
+            if shutdown.requested() is not None:
+                stopping = True  # let the in-flight tasks commit, submit no more
+            elif not stopping:
+                submit_next()
+        shutdown.check()
+        return done, n_chunks
+
+    return close
+
+
+def connect(scheduler: str | None, workers: int = 2) -> Any:
+    """A client of `scheduler` (host:port), or of a local cluster of `workers` processes
+    (they inherit this process's environment, hence its configuration)."""
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler)
+    return Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                               dashboard_address=None))
