@@ -14,6 +14,8 @@ action up to its day, oldest first, and `sync_cases` pushes whatever the agency 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -28,6 +30,8 @@ from chedaitong.db.servicing import DelinquencySnapshot, Loan, PostloanAction, S
 from decisioning.postloan import shutdown
 
 SEND_STATUSES = ("pending", "failed")
+BATCH = 500  # actions per transaction
+CONCURRENCY = 8  # vendor calls in flight
 COLLECTION = "outsourced_collection"
 #: The agency already holds the case: reconcile by looking it up instead of failing.
 CASE_EXISTS_CODES = {"CASE_EXISTS", "IDEMPOTENCY_KEY_REUSED"}
@@ -71,130 +75,229 @@ def open_case(session: Session, loan_id: int) -> CollectionCaseRow | None:
         CollectionCaseRow.loan_id == loan_id, CollectionCaseRow.status == "open"))
 
 
+def overdue_by_loan(session: Session, loan_ids: list[int], as_of: date) -> dict[int, int]:
+    """`overdue_cents` of many loans in one grouped query."""
+    if not loan_ids:
+        return {}
+    s = ScheduledInstallment
+    rows = session.execute(
+        select(s.loan_id, func.sum(s.principal_due - s.principal_paid + s.interest_due
+                                   - s.interest_paid + s.penalty_charged - s.penalty_paid))
+        .where(s.loan_id.in_(loan_ids), s.due_date < as_of).group_by(s.loan_id)).all()
+    got = {lid: int(Decimal(v) * 100) for lid, v in rows}
+    return {lid: got.get(lid, 0) for lid in loan_ids}
+
+
+def _pool(concurrency: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="handoff")
+
+
+_Call = tuple[Future[Any], Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+
+
+def _call(pool: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> _Call:
+    return pool.submit(fn, *args, **kwargs), fn, args, kwargs
+
+
+def _result(call: _Call) -> Any:
+    """The call's answer; a call refused by a half-open breaker (its probe was another
+    call in flight) is made once more, now that the probe has decided."""
+    from vendors.errors import CircuitOpen
+
+    future, fn, args, kwargs = call
+    try:
+        return future.result()
+    except CircuitOpen:
+        return fn(*args, **kwargs)
+
+
 def send_pending(engine: Engine, as_of: date, vendors: Any, store: Any,
-                 out: Delivery | None = None) -> Delivery:
+                 out: Delivery | None = None, *, batch: int = BATCH,
+                 concurrency: int = CONCURRENCY) -> Delivery:
     """Send every pending action of `as_of` and every failed one up to it, oldest first.
 
-    Each action commits on its own, so a crash loses at most the one in flight, whose
-    idempotency key (as_of, loan, action) makes its retry harmless."""
+    In batches: the batch's loans, customers, cases and overdue amounts are read in a few
+    queries, the vendor calls run `concurrency` at a time (they wait on the network, and a
+    real gateway's latency × tens of thousands of loans would not fit a night serially), and
+    the batch commits once. A crash loses at most the batch in flight, whose idempotency keys
+    (as_of, loan, action) make its resend harmless."""
     out = out or Delivery()
     with Session(engine) as session:
-        todo = session.scalars(
-            select(PostloanAction)
+        ids = list(session.scalars(
+            select(PostloanAction.id)
             .where(PostloanAction.as_of <= as_of, PostloanAction.status.in_(SEND_STATUSES),
                    (PostloanAction.as_of == as_of) | (PostloanAction.status == "failed"))
-            .order_by(PostloanAction.as_of, PostloanAction.id)
-        ).all()
-        for act in todo:
-            shutdown.check()  # SIGTERM: every committed send stays committed
-            retry = act.as_of < as_of
-            try:
-                status = _deliver(session, act, vendors, store)
-            except Exception as exc:  # a vendor outage must not stop the other sends
-                act.status, act.error = "failed", _error(exc)
-                out.failed += 1
-                out.failures.append(_failure(session, act))
-            else:
-                act.status, act.error = status, None
-                setattr(out, status, getattr(out, status) + 1)
-                out.retried += retry
-            session.commit()
+            .order_by(PostloanAction.as_of, PostloanAction.id)))
+    if not ids:
+        return out
+    with _pool(concurrency) as pool:
+        for start in range(0, len(ids), batch):
+            shutdown.check()  # SIGTERM: every committed batch stays committed
+            _send_batch(engine, ids[start:start + batch], as_of, vendors, store, pool, out)
     return out
 
 
-def _deliver(session: Session, act: PostloanAction, vendors: Any, store: Any) -> str:
-    from vendors.interfaces import SmsMessage
+def _send_batch(engine: Engine, ids: list[int], as_of: date, vendors: Any, store: Any,
+                pool: ThreadPoolExecutor, out: Delivery) -> None:
+    from vendors.interfaces import CollectionCase, SmsMessage
 
-    loan = session.get(Loan, act.loan_id)
-    key = f"postloan-{act.as_of.isoformat()}-{loan.id}-{act.action}"
-    if act.action == COLLECTION:
-        case = open_case(session, loan.id)
-        if case is not None:  # already in collection: a state, nothing to send
-            act.vendor_ref = case.case_ref
-            return "in_case"
-        return _assign(session, act, loan, key, vendors, store)
-    profile = store.profile(session.get(Customer, loan.customer_id))
-    receipt = vendors.sms.send(SmsMessage(
-        phone=profile.phone, template="postloan_reminder",
-        params=(("loan", loan.ref), ("dpd", str(act.dpd))), idempotency_key=key,
-    ))
-    act.vendor_ref = receipt.message_id
-    return "sent"
+    with Session(engine) as session:
+        acts = session.scalars(select(PostloanAction).where(PostloanAction.id.in_(ids))
+                               .order_by(PostloanAction.as_of, PostloanAction.id)).all()
+        loan_ids = sorted({a.loan_id for a in acts})
+        loans = {x.id: x for x in session.scalars(select(Loan).where(Loan.id.in_(loan_ids)))}
+        customers = {x.id: x for x in session.scalars(select(Customer).where(
+            Customer.id.in_({x.customer_id for x in loans.values()})))}
+        cases = {c.loan_id: c for c in session.scalars(select(CollectionCaseRow).where(
+            CollectionCaseRow.loan_id.in_(loan_ids), CollectionCaseRow.status == "open"))}
+        owed: dict[tuple[date, int], int] = {}
+        for day in {a.as_of for a in acts if a.action == COLLECTION}:
+            wanted = [a.loan_id for a in acts if a.action == COLLECTION and a.as_of == day]
+            owed.update({(day, k): v for k, v in overdue_by_loan(session, wanted, day).items()})
+        jobs: list[tuple[PostloanAction, _Call]] = []
+        later: list[PostloanAction] = []  # a second collection action of a loan in this batch
+        assigning: set[int] = set()
+        for act in acts:
+            loan = loans[act.loan_id]
+            key = f"postloan-{act.as_of.isoformat()}-{loan.id}-{act.action}"
+            if act.action == COLLECTION:
+                if loan.id in cases:  # already in collection: a state, nothing to send
+                    act.status, act.error, act.vendor_ref = "in_case", None, cases[
+                        loan.id].case_ref
+                    out.in_case += 1
+                    out.retried += act.as_of < as_of
+                    continue
+                if loan.id in assigning:
+                    later.append(act)
+                    continue
+                assigning.add(loan.id)
+            try:
+                profile = store.profile(customers[loan.customer_id])
+            except Exception as exc:
+                _failed(session, act, exc, out)
+                continue
+            if act.action == COLLECTION:
+                case = CollectionCase(
+                    loan_id=loan.ref, name=profile.name, id_number=profile.id_number,
+                    phone=profile.phone, overdue_amount_cents=owed[(act.as_of, loan.id)],
+                    days_past_due=act.dpd, bucket=act.bucket, idempotency_key=key)
+                jobs.append((act, _call(pool, _assign_call, vendors, case)))
+            else:
+                msg = SmsMessage(phone=profile.phone, template="postloan_reminder",
+                                 params=(("loan", loan.ref), ("dpd", str(act.dpd))),
+                                 idempotency_key=key)
+                jobs.append((act, _call(pool, vendors.sms.send, msg)))
+        for act, call in jobs:
+            try:
+                got = _result(call)
+            except Exception as exc:  # a vendor outage must not stop the other sends
+                _failed(session, act, exc, out)
+                continue
+            if act.action == COLLECTION:
+                case_ref, agency, status = got
+                cases[act.loan_id] = CollectionCaseRow(
+                    loan_id=act.loan_id, case_ref=case_ref, agency=agency, status="open",
+                    opened_on=act.as_of, reconciled=status == "reconciled", dpd=act.dpd,
+                    overdue_amount=Decimal(owed[(act.as_of, act.loan_id)]) / 100,
+                    synced_on=act.as_of)
+                session.add(cases[act.loan_id])
+                act.vendor_ref = case_ref
+            else:
+                act.vendor_ref, status = got.message_id, "sent"
+            act.status, act.error = status, None
+            setattr(out, status, getattr(out, status) + 1)
+            out.retried += act.as_of < as_of
+        first = {a.loan_id: a for a, _ in reversed(jobs)}
+        for act in later:  # its loan's first action of the batch decided it
+            if act.loan_id in cases:
+                act.status, act.error, act.vendor_ref = "in_case", None, cases[
+                    act.loan_id].case_ref
+                out.in_case += 1
+                out.retried += act.as_of < as_of
+            else:  # that one failed: so does this, and the next run retries both
+                prior = first.get(act.loan_id)
+                act.status = "failed"
+                act.error = (prior.error if prior is not None and prior.error
+                             else "not sent: an earlier action of this loan failed")
+        session.commit()
 
 
-def _assign(session: Session, act: PostloanAction, loan: Loan, key: str, vendors: Any,
-            store: Any) -> str:
+def _failed(session: Session, act: PostloanAction, exc: Exception, out: Delivery) -> None:
+    act.status, act.error = "failed", _error(exc)
+    out.failed += 1
+    out.failures.append(_failure(session, act))
+
+
+def _assign_call(vendors: Any, case: Any) -> tuple[str, str | None, str]:
+    """Hand the loan over; a CASE_EXISTS is reconciled by looking the open case up."""
     from vendors.errors import VendorRejected
-    from vendors.interfaces import CollectionCase
 
-    profile = store.profile(session.get(Customer, loan.customer_id))
-    owed = overdue_cents(session, loan.id, act.as_of)
     try:
-        got = vendors.collection.assign(CollectionCase(
-            loan_id=loan.ref, name=profile.name, id_number=profile.id_number,
-            phone=profile.phone, overdue_amount_cents=owed, days_past_due=act.dpd,
-            bucket=act.bucket, idempotency_key=key,
-        ))
-        case_ref, agency, status = got.case_id, got.agency, "sent"
+        got = vendors.collection.assign(case)
+        return got.case_id, got.agency, "sent"
     except VendorRejected as exc:
         if exc.code not in CASE_EXISTS_CODES:
             raise
-        found = vendors.collection.open_case(loan.ref)
+        found = vendors.collection.open_case(case.loan_id)
         if found is None:  # closed at the agency in between: the next run assigns afresh
             raise
-        case_ref, agency, status = found.case_id, None, "reconciled"
-    session.add(CollectionCaseRow(
-        loan_id=loan.id, case_ref=case_ref, agency=agency, status="open", opened_on=act.as_of,
-        reconciled=status == "reconciled", dpd=act.dpd, overdue_amount=Decimal(owed) / 100,
-        synced_on=act.as_of,
-    ))
-    act.vendor_ref = case_ref
-    return status
+        return found.case_id, None, "reconciled"
 
 
-def sync_cases(engine: Engine, as_of: date, vendors: Any, out: Delivery | None = None
-               ) -> Delivery:
+def sync_cases(engine: Engine, as_of: date, vendors: Any, out: Delivery | None = None, *,
+               concurrency: int = CONCURRENCY) -> Delivery:
     """Bring every open case up to `as_of`: withdraw it when the loan is cured or settled,
-    otherwise push the new balance and DPD when they differ from what the agency has."""
+    otherwise push the new balance and DPD when they differ from what the agency has.
+
+    One query finds the cases whose figures changed (a second run of the day finds none);
+    only those are called, `concurrency` at a time, and written in one commit."""
     out = out or Delivery()
+    d = DelinquencySnapshot
     with Session(engine) as session:
-        cases = session.scalars(select(CollectionCaseRow).where(
-            CollectionCaseRow.status == "open", CollectionCaseRow.opened_on <= as_of)
+        rows = session.execute(
+            select(CollectionCaseRow, Loan.ref, Loan.status, d.dpd, d.bucket)
+            .join(Loan, Loan.id == CollectionCaseRow.loan_id)
+            .outerjoin(d, (d.loan_id == CollectionCaseRow.loan_id) & (d.as_of == as_of))
+            .where(CollectionCaseRow.status == "open", CollectionCaseRow.opened_on <= as_of)
             .order_by(CollectionCaseRow.id)).all()
-        for case in cases:
-            shutdown.check()
-            loan = session.get(Loan, case.loan_id)
-            dpd = session.scalar(
-                select(DelinquencySnapshot.dpd).where(DelinquencySnapshot.loan_id == loan.id,
-                                                      DelinquencySnapshot.as_of <= as_of)
-                .order_by(DelinquencySnapshot.as_of.desc()).limit(1))
-            try:
-                if loan.status != "active" or dpd == 0:
-                    reason = "settled" if loan.status != "active" else "cured"
-                    vendors.collection.withdraw(case.case_ref, reason=reason,
-                                                idempotency_key=f"case-{case.case_ref}-withdraw")
-                    case.status, case.closed_on, case.close_reason = "closed", as_of, reason
+        if not rows:
+            return out
+        owed = overdue_by_loan(session, [r[0].loan_id for r in rows], as_of)
+        jobs = []
+        with _pool(concurrency) as pool:
+            for case, ref, status, dpd, bucket in rows:
+                if status != "active" or dpd == 0:
+                    reason = "settled" if status != "active" else "cured"
+                    call = _call(pool, vendors.collection.withdraw, case.case_ref, reason=reason,
+                                 idempotency_key=f"case-{case.case_ref}-withdraw")
+                    jobs.append((case, ref, ("close", reason), call))
+                elif dpd is not None and (dpd, owed[case.loan_id]) != (
+                        case.dpd, int(case.overdue_amount * 100)):
+                    call = _call(
+                        pool, vendors.collection.update, case.case_ref,
+                        overdue_amount_cents=owed[case.loan_id], days_past_due=dpd,
+                        bucket=bucket, idempotency_key=f"case-{case.case_ref}-{as_of}")
+                    jobs.append((case, ref, ("update", dpd), call))
+                elif case.sync_error is not None:  # the agency has these figures after all
+                    case.sync_error = None
+            for case, ref, (what, arg), call in jobs:
+                try:
+                    _result(call)
+                except Exception as exc:  # retried by the next run: the figures still differ
+                    case.sync_error = _error(exc)
+                    out.failed += 1
+                    out.failures.append({"loan": ref, "action": "case_sync",
+                                         "as_of": as_of.isoformat(), "case": case.case_ref,
+                                         "error": case.sync_error})
+                    continue
+                if what == "close":
+                    case.status, case.closed_on, case.close_reason = "closed", as_of, arg
                     out.closed += 1
-                elif dpd is not None:
-                    owed = overdue_cents(session, loan.id, as_of)
-                    if (dpd, owed) != (case.dpd, int(case.overdue_amount * 100)):
-                        bucket = session.scalar(select(DelinquencySnapshot.bucket).where(
-                            DelinquencySnapshot.loan_id == loan.id,
-                            DelinquencySnapshot.as_of <= as_of)
-                            .order_by(DelinquencySnapshot.as_of.desc()).limit(1))
-                        vendors.collection.update(
-                            case.case_ref, overdue_amount_cents=owed, days_past_due=dpd,
-                            bucket=bucket, idempotency_key=f"case-{case.case_ref}-{as_of}")
-                        case.dpd, case.overdue_amount = dpd, Decimal(owed) / 100
-                        out.updated += 1
+                else:
+                    case.dpd, case.overdue_amount = arg, Decimal(owed[case.loan_id]) / 100
+                    out.updated += 1
                 case.synced_on, case.sync_error = max(case.synced_on, as_of), None
-            except Exception as exc:  # retried by the next run: the figures still differ
-                case.sync_error = _error(exc)
-                out.failed += 1
-                out.failures.append({"loan": loan.ref, "action": "case_sync",
-                                     "as_of": as_of.isoformat(), "case": case.case_ref,
-                                     "error": case.sync_error})
-            session.commit()
+        session.commit()
     return out
 
 
@@ -205,12 +308,13 @@ def _failure(session: Session, act: PostloanAction) -> dict[str, Any]:
 
 
 def failed_sends(engine: Engine, as_of: date) -> list[dict[str, Any]]:
-    """The day's hand-offs still owed to a vendor, as stored (for the run report)."""
+    """The hand-offs still owed to a vendor at the end of `as_of`'s run, as stored (for the
+    run report): failed actions of that day or earlier, open cases whose sync failed."""
     with Session(engine) as session:
         acts = session.execute(
             select(Loan.ref, PostloanAction.action, PostloanAction.as_of, PostloanAction.error)
             .join(Loan, Loan.id == PostloanAction.loan_id)
-            .where(PostloanAction.as_of == as_of, PostloanAction.status == "failed")
+            .where(PostloanAction.as_of <= as_of, PostloanAction.status == "failed")
             .order_by(Loan.ref, PostloanAction.action)).all()
         cases = session.execute(
             select(Loan.ref, CollectionCaseRow.case_ref, CollectionCaseRow.sync_error)

@@ -151,6 +151,7 @@ def test_cli_catch_up_continues_past_days_with_failed_sends(engine, portfolio, p
 
     from tests.servicing_db.test_postloan import _cli
 
+    sandbox.reset()
     for vendor in ("sms", "collection"):
         sandbox.outage(vendor)
     try:

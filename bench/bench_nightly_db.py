@@ -1,0 +1,371 @@
+"""The whole nightly post-loan job from PostgreSQL: N active loans, stage times, RSS, floors.
+
+A synthetic book — N active loans (24–36 monthly installments each, ~8 % stopped paying at a
+random installment and accrued through yesterday), their customers (encrypted profiles),
+applications and decision records (decision-time features resampled from a synthetic
+application frame), and vehicle-GPS / app / bureau facts for `--facts-share` of the customers —
+is loaded into a fresh schema by COPY. Then, each in its own process (peak RSS is that
+process's), the real `chedaitong postloan run`:
+
+  1. ``--as-of D``, pandas engine, vendor sends to the sandbox (latency off): stage times
+     (plan, read, compute, write, send, report), rows written, peak RSS;
+  2. ``--as-of D`` again: must write and send nothing, ≤ 10 % of run 1's time;
+  3. ``--as-of D+1 --engine dask --workers 1`` and ``--as-of D+2 --workers 2`` (a local
+     cluster of worker *processes*, each reading and writing its own loan ranges).
+
+Floors measured in the same run: bare LightGBM (encode + predict, 2 threads) on the same
+decision rows, and a bare ``COPY … TO STDOUT`` of the loans and installments tables.
+
+    .venv/bin/python bench/bench_nightly_db.py --loans 100000 \\
+        --database-url postgresql+psycopg://postgres@127.0.0.1:5432/bench
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+D = date(2026, 6, 30)
+SCHEMA = "bench_nightly"
+SANDBOX_PORT = 61750
+
+
+# ---- the child: one `postloan run` with stage timers ------------------------------------
+def child(args: list[str]) -> None:
+    """Run `chedaitong postloan run ARGS` in this process, timing its stages (by wrapping the
+    job's own functions — nothing in the product is bench-aware); print one JSON line."""
+    from decisioning.postloan import handoff
+    from decisioning.postloan import run as job
+    from decisioning.postloan.cli import postloan_group
+
+    stages: dict[str, float] = {}
+
+    def timed(owner, name, stage):
+        real = getattr(owner, name)
+
+        def wrapper(*a, **kw):
+            t0 = time.perf_counter()
+            try:
+                return real(*a, **kw)
+            finally:
+                stages[stage] = stages.get(stage, 0.0) + time.perf_counter() - t0
+
+        setattr(owner, name, wrapper)
+
+    for owner, name, stage in [(job, "pending_loan_ids", "plan"), (job, "load_partition", "read"),
+                               (job, "inspect_partition", "compute"), (job, "persist", "write"),
+                               (handoff, "deliver", "send"), (job, "build_report", "report"),
+                               (job, "run_day", "day")]:
+        timed(owner, name, stage)
+    t0 = time.perf_counter()
+    code = 0
+    try:
+        postloan_group.main(["run", *args], standalone_mode=False)
+    except SystemExit as exc:
+        code = int(exc.code or 0)
+    wall = time.perf_counter() - t0
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
+    print("BENCH " + json.dumps({"code": code, "wall": wall, "stages": stages,
+                                 "rss_gib": rss, "children_rss_gib": kids}), flush=True)
+
+
+# ---- the book -----------------------------------------------------------------------------
+def build_book(n: int, facts_share: float, pool, cipher, rng):
+    """DataFrames per table, ids 1..n (one customer, application, decision, loan each)."""
+    import numpy as np
+    import pandas as pd
+
+    ids = np.arange(1, n + 1, dtype=np.int64)
+    now = pd.Timestamp(D, tz="UTC")
+    term = rng.choice([24, 30, 36], n)
+    mob = (rng.random(n) * (term - 1)).astype(int) + 1  # months on book, 1..term-1
+    dom = rng.integers(1, 29, n)
+    month0 = D.year * 12 + D.month - 1 - mob
+    disbursed = pd.to_datetime(pd.DataFrame({"year": month0 // 12, "month": month0 % 12 + 1,
+                                             "day": dom}))
+    principal_cents = rng.integers(40_000, 200_000, n) * 100 // term * term
+    rate = rng.choice([0.06, 0.08, 0.096, 0.12], n)
+
+    people = pd.DataFrame({
+        "id": ids, "external_ref": [f"BC{i:08d}" for i in ids],
+        "id_number_index": [f"bench-{i}" for i in ids],
+        "id_number_masked": "110101********0000", "phone_masked": "138****0000",
+        "created_at": now,
+    })
+    pii = []
+    for i in ids:
+        body = json.dumps({"name": f"客户{i}", "id_number": f"11010119800101{i % 1000:03d}0",
+                           "phone": f"138{i % 100_000_000:08d}", "birth_date": "1980-01-01",
+                           "home_lat": 31.2, "home_lon": 121.5}).encode()
+        pii.append("\\x" + cipher.encrypt(body, aad=f"customers:{i}".encode()).hex())
+    people["pii_enc"] = pii
+    apps = pd.DataFrame({
+        "id": ids, "ref": [f"BA{i:08d}" for i in ids], "customer_id": ids, "dealer_id": 1,
+        "vehicle_brand": "比亚迪", "vehicle_model": "秦PLUS", "vehicle_price":
+        (principal_cents / 80).round(2), "lease_type": "leaseback",
+        "down_payment": (principal_cents / 400).round(2), "loan_amount": principal_cents / 100,
+        "term_months": term, "state": "active", "created_at": now,
+    })
+    features = pool.iloc[rng.integers(0, len(pool), n)].reset_index(drop=True)
+    decisions = pd.DataFrame({
+        "id": ids, "application_id": ids, "decided_at": now, "as_of": now,
+        "outcome": "approve", "rules_version": "bench", "model_version": "bench",
+        "features": features.to_json(orient="records", lines=True).splitlines(),
+        "fired_rules": "[]", "offers": "[]", "reasons": "[]", "evidence_gaps": "[]",
+        "timings_ms": "{}",
+    })
+    yesterday = D - timedelta(days=1)
+    loans = pd.DataFrame({
+        "id": ids, "ref": [f"BL{i:08d}" for i in ids], "application_id": ids,
+        "customer_id": ids, "product_id": "P1", "principal": principal_cents / 100,
+        "annual_rate": rate, "term_months": term, "repayment_method": "equal_principal",
+        "penalty_multiplier": 1.5, "penalty_grace_days": 0, "penalty_include_interest": True,
+        "penalty_day_basis": 360, "disbursed_on": disbursed.dt.date, "status": "active",
+        "last_closed_date": yesterday, "accrued_through": yesterday, "unapplied": 0.0,
+        "created_at": now,
+    })
+    # schedules: every installment of every loan
+    rep = np.repeat(np.arange(n), term)
+    k = np.arange(rep.size) - np.repeat(np.cumsum(term) - term, term) + 1
+    m = month0[rep] + k
+    due = pd.to_datetime(pd.DataFrame({"year": m // 12, "month": m % 12 + 1, "day": dom[rep]}))
+    start = pd.to_datetime(pd.DataFrame({"year": (m - 1) // 12, "month": (m - 1) % 12 + 1,
+                                         "day": dom[rep]}))
+    per = principal_cents[rep] // term[rep]
+    remaining = principal_cents[rep] - per * (k - 1)
+    interest = (remaining * rate[rep] / 12).astype(np.int64)
+    stop = np.where(rng.random(n) < 0.08, (rng.random(n) * mob).astype(int) + 1, 10_000)
+    past = due.to_numpy() < np.datetime64(D)
+    unpaid_late = past & (k >= stop[rep])
+    paid = past & ~unpaid_late
+    late_days = (np.datetime64(yesterday) - due.to_numpy().astype("datetime64[D]")).astype(int)
+    accrued = unpaid_late & (late_days > 0)
+    penalty = np.where(accrued, ((per + interest) * rate[rep] * 1.5 / 360).astype(np.int64)
+                       * late_days, 0)
+    inst = pd.DataFrame({
+        "id": np.arange(1, rep.size + 1), "loan_id": ids[rep], "number": k,
+        "period_start": start.dt.date, "due_date": due.dt.date,
+        "principal_due": per / 100, "interest_due": interest / 100,
+        "principal_paid": np.where(paid, per, 0) / 100,
+        "interest_paid": np.where(paid, interest, 0) / 100,
+        "penalty_charged": penalty / 100, "penalty_paid": 0.0,
+        "penalty_through": pd.Series(yesterday, index=range(rep.size)).where(accrued),
+        "settled_on": due.dt.date.where(paid),
+    })
+    # facts: GPS fixes of the last 30 days, app install (5 % uninstalled), a bureau refresh
+    covered = ids[rng.random(n) < facts_share]
+    c = len(covered)
+    fixes = 8
+    gps_cust = np.repeat(covered, fixes)
+    gps_time = now - pd.to_timedelta(rng.integers(1, 30 * 24, c * fixes), unit="h")
+    app_time = pd.to_datetime(disbursed.to_numpy()[covered - 1]).tz_localize("UTC")
+    gone = covered[rng.random(c) < 0.05]
+    inquiries = rng.poisson(0.5, c)
+    inq_cust = np.repeat(covered, inquiries)
+    facts = pd.concat([
+        pd.DataFrame({"customer_id": gps_cust, "source": "vehicle_gps", "kind": "fix",
+                      "event_time": gps_time, "uploaded_at": gps_time,
+                      "value": (rng.random(c * fixes) < 0.1) * 1.0, "key": None}),
+        pd.DataFrame({"customer_id": covered, "source": "app", "kind": "install",
+                      "event_time": app_time, "uploaded_at": app_time, "value": None,
+                      "key": None}),
+        pd.DataFrame({"customer_id": gone, "source": "app", "kind": "uninstall",
+                      "event_time": now - pd.Timedelta(days=3),
+                      "uploaded_at": now - pd.Timedelta(days=3), "value": None, "key": None}),
+        pd.DataFrame({"customer_id": covered, "source": "pboc", "kind": "report",
+                      "event_time": now - pd.Timedelta(days=10),
+                      "uploaded_at": now - pd.Timedelta(days=10), "value": 1.0, "key": None}),
+        pd.DataFrame({"customer_id": inq_cust, "source": "pboc", "kind": "inquiry",
+                      "event_time": now - pd.Timedelta(days=20),
+                      "uploaded_at": now - pd.Timedelta(days=10), "value": None,
+                      "key": [f"inq-{i}-{j}" for j, i in enumerate(inq_cust)]}),
+    ], ignore_index=True)
+    facts.insert(0, "id", np.arange(1, len(facts) + 1))
+    return {"customers": people, "applications": apps, "decision_records": decisions,
+            "loans": loans, "loan_installments": inst, "feature_facts": facts}, features
+
+
+def load(engine, tables) -> dict[str, float]:
+    from sqlalchemy import text
+
+    from chedaitong.db.bulk import copy_frame, reset_sequence
+
+    times = {}
+    with engine.begin() as conn:
+        conn.execute(text("INSERT INTO dealers (id, code, name, city, province, channel, active,"
+                          " created_at) VALUES (1, 'BENCH', '基准车行', '上海', '上海', "
+                          "'store', true, now())"))
+        for name, frame in tables.items():
+            t0 = time.perf_counter()
+            copy_frame(conn, name, frame)
+            reset_sequence(conn, name)
+            times[name] = time.perf_counter() - t0
+        reset_sequence(conn, "dealers")
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("ANALYZE"))
+    return times
+
+
+def counts(engine, day: date) -> dict[str, int]:
+    from sqlalchemy import text
+
+    q = {"accruals": "SELECT count(*) FROM penalty_accruals WHERE accrual_date = :d",
+         "snapshots": "SELECT count(*) FROM delinquency_history WHERE as_of = :d",
+         "actions": "SELECT count(*) FROM postloan_actions WHERE as_of = :d",
+         "loans_closed": "SELECT count(*) FROM loans WHERE last_closed_date = :d",
+         "cases": "SELECT count(*) FROM collection_cases"}
+    with engine.connect() as conn:
+        return {k: conn.execute(text(v), {"d": day}).scalar_one() for k, v in q.items()}
+
+
+def night(env: dict[str, str], args: list[str]) -> dict:
+    proc = subprocess.run([sys.executable, __file__, "--child", *args], env=env, cwd=ROOT,
+                          capture_output=True, text=True)
+    lines = [x for x in proc.stdout.splitlines() if x.startswith("BENCH ")]
+    if not lines:
+        sys.exit(f"run {args} printed nothing:\n{proc.stderr[-3000:]}")
+    out = json.loads(lines[-1][6:])
+    day = [e for e in map(_json, proc.stderr.splitlines()) if e.get("event") == "day_finished"]
+    out["report"] = day[-1] if day else {}
+    return out
+
+
+def _json(line: str) -> dict:
+    try:
+        return json.loads(line)
+    except ValueError:
+        return {}
+
+
+def show(label: str, r: dict, rows: dict | None = None) -> None:
+    st = " ".join(f"{k} {v:.1f}" for k, v in r["stages"].items())
+    print(f"{label}: exit {r['code']}, wall {r['wall']:.1f} s [{st}] peak RSS "
+          f"{r['rss_gib']:.2f} GiB (children {r['children_rss_gib']:.2f})"
+          + (f"; rows {rows}" if rows else ""), flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--loans", type=int, default=1_000_000)
+    parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"),
+                        help="a PostgreSQL database (a schema bench_nightly is (re)made in it)")
+    parser.add_argument("--chunk-size", type=int, default=20_000)
+    parser.add_argument("--facts-share", type=float, default=0.3)
+    parser.add_argument("--no-dask", action="store_true")
+    args = parser.parse_args()
+    if not args.database_url or not args.database_url.startswith("postgresql"):
+        sys.exit("give --database-url postgresql+psycopg://… (or BENCH_DATABASE_URL)")
+
+    import numpy as np
+    from sqlalchemy import text
+    from sqlalchemy.engine import make_url
+
+    from chedaitong.config import Settings
+    from chedaitong.crypto import DataCipher
+    from chedaitong.db import make_engine
+    from chedaitong.db import migrate as migrations
+    from chedaitong.db.bulk import copy_out
+    from chedaitong_sim.sandbox.server import start_sandbox
+    from chedaitong_sim.synthetic.credit_frames import synthetic_frame
+    from models.registry import Registry
+    from models.scoring import load_champion
+    from models.train import TrainConfig, train_and_register
+
+    print(f"load average at start: {os.getloadavg()}; cpus {os.cpu_count()}", flush=True)
+    admin = make_engine(args.database_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE'))
+        conn.execute(text(f'CREATE SCHEMA "{SCHEMA}"'))
+    url = make_url(args.database_url).update_query_dict(
+        {"options": f"-csearch_path={SCHEMA}"}).render_as_string(hide_password=False)
+    engine = make_engine(url)
+    migrations.upgrade(engine)
+    tmp = Path(tempfile.mkdtemp(prefix="bench-nightly-"))
+    frame = synthetic_frame(5000, seed=1)
+    reg = Registry(tmp / "models")
+    version, _ = train_and_register(frame, reg, config=TrainConfig(num_threads=2), report=False)
+    reg.promote(version, "champion")
+    model = load_champion(str(tmp / "models"), warm=False)
+    pool = frame.reindex(columns=list(model.feature_names))
+    settings = Settings.from_env({})
+    rng = np.random.default_rng(7)
+    t0 = time.perf_counter()
+    tables, features = build_book(args.loans, args.facts_share, pool,
+                                  DataCipher(settings.data_key), rng)
+    t1 = time.perf_counter()
+    loaded = load(engine, tables)
+    print(f"book: {args.loans:,} loans, {len(tables['loan_installments']):,} installments, "
+          f"{len(tables['feature_facts']):,} facts; generated {t1 - t0:.1f} s, COPY in "
+          f"{sum(loaded.values()):.1f} s ({', '.join(f'{k} {v:.1f}' for k, v in loaded.items())})",
+          flush=True)
+    del tables
+
+    sandbox = start_sandbox(None, port=SANDBOX_PORT)
+    sandbox.configure("*", latency_ms=0)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHEDAITONG_")}
+    env.update(DATABASE_URL=url, CHEDAITONG_MODEL_DIR=str(tmp / "models"),
+               CHEDAITONG_RULES_DIR=str(ROOT / "rules"), CHEDAITONG_VAR_DIR=str(tmp / "var"),
+               CHEDAITONG_VENDOR_URL=sandbox.base_url, PYTHONPATH=str(ROOT))
+    chunk = ["--chunk-size", str(args.chunk_size)]
+    first = night(env, ["--as-of", D.isoformat(), *chunk])
+    rows = counts(engine, D)
+    calls = len(sandbox.calls())
+    show(f"night {D} pandas", first, rows)
+    print(f"  handoff: {first['report'].get('report', {}).get('handoff')}; vendor calls {calls}")
+    second = night(env, ["--as-of", D.isoformat(), *chunk])
+    show(f"night {D} again", second)
+    same = counts(engine, D) == rows and len(sandbox.calls()) == calls
+    print(f"  second run: {second['wall'] / first['wall']:.1%} of the first (target ≤ 10 %); "
+          f"nothing written or sent: {same}; status {second['report'].get('status')}")
+
+    # floors, in the same run
+    x = model.encode(features)
+    t0 = time.perf_counter()
+    model.margins(x, num_threads=2)
+    t_lgb = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    with engine.connect() as conn:
+        nbytes = copy_out(conn, "SELECT * FROM loans") + copy_out(
+            conn, "SELECT * FROM loan_installments")
+    t_copy = time.perf_counter() - t0
+    st = first["stages"]
+    io = st.get("read", 0) + st.get("write", 0) + st.get("plan", 0)
+    print(f"floors: bare LightGBM encode+predict {t_lgb:.2f} s; bare COPY TO of loans + "
+          f"installments {t_copy:.2f} s ({nbytes / 2**20:.0f} MiB)")
+    print(f"ratios: compute {st.get('compute', 0) / t_lgb:.2f}x LightGBM (target ≤ 3x); "
+          f"I/O (plan+read+write) {io / t_copy:.2f}x COPY (target ≤ 3x); whole night "
+          f"{first['wall']:.1f} s (target ≤ 600 s at 1M)")
+
+    if not args.no_dask:
+        walls = {}
+        for k, workers in enumerate((1, 2), start=1):
+            day = D + timedelta(days=k)
+            r = night(env, ["--as-of", day.isoformat(), "--engine", "dask", "--workers",
+                            str(workers), *chunk])
+            show(f"night {day} dask {workers} worker process(es)", r, counts(engine, day))
+            walls[workers] = r["stages"]["day"]
+        print(f"dask (the day, cluster start excluded): 2 workers give {walls[1] / walls[2]:.2f}x "
+              "the throughput of 1 (target ≥ 1.5x)")
+    print(f"load average at end: {os.getloadavg()}", flush=True)
+    sandbox.stop()
+    engine.dispose()
+    admin.dispose()
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        child(sys.argv[2:])
+    else:
+        main()
