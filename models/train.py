@@ -500,8 +500,8 @@ def train_and_register(
 
     ``target`` defaults to the mapping's target, else ``bad_12m`` (a behaviour registry:
     ``bad_60dpd_6m`` on ``snapshot_at``, the loan-entity features of the frame); ``bad`` (the
-    target labels meaning bad) to the mapping's; ``time`` to the mapping's time column, else ``applied_at``
-    when present (``""`` forces a row-order hold-out)."""
+    target labels meaning bad) to the mapping's; ``time`` to the mapping's time column, else
+    ``applied_at`` when present (``""`` forces a row-order hold-out)."""
     behaviour = getattr(registry, "purpose", "application") == "behaviour"
     target = (target or (mapping.target if mapping else None)
               or (BEHAVIOUR_TARGET if behaviour else "bad_12m"))
