@@ -91,7 +91,9 @@ def snapshot_entities(
     bad = np.zeros(len(grid))
     bad[ahead["_row"].unique()] = 1.0
     observable = (horizon_end <= observed_until).to_numpy()
-    target = np.where(observable | (bad == 1.0), bad, np.nan)
+    # unobservable → unknown, bad or not: keeping the early bads alone would inflate the
+    # latest months' bad rate (the out-of-time part) and break calibration
+    target = np.where(observable, bad, np.nan)
     out = grid.assign(entity_id=grid["loan_id"], **{TIME_COLUMN: grid["as_of"],
                                                     target_name(dpd, horizon_months): target})
     return out[~bad_now].reset_index(drop=True)

@@ -83,12 +83,13 @@ def rows(loans: pd.DataFrame, as_of: date) -> list[dict[str, Any]]:
     out = []
     for r in scored.itertuples(index=False):
         exposure = Decimal(int(r.exposure_cents)) / 100
+        pd_ = round(float(r.behaviour_pd), 6)  # as stored: expected loss is reproducible
         out.append({
             "loan_id": int(r.loan_id), "as_of": as_of, "model_version": r.behaviour_version,
-            "pd": round(float(r.behaviour_pd), 6), "score": int(r.behaviour_score),
+            "pd": pd_, "score": int(r.behaviour_score),
             "grade": str(r.behaviour_grade), "reasons": list(r.behaviour_reasons),
             "exposure": exposure,
-            "expected_loss": to_cents(Decimal(repr(float(r.behaviour_pd))) * exposure),
+            "expected_loss": to_cents(Decimal(repr(pd_)) * exposure),
         })
     return out
 

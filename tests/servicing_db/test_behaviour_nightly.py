@@ -156,6 +156,24 @@ def test_unchanged_evidence_keeps_the_score_and_the_report_shows_the_spread(
         == stored
 
 
+def test_collection_and_phone_queues_are_ordered_by_expected_loss(engine, portfolio, store,
+                                                                  beh_resources):
+    as_of = date(2025, 7, 10)
+    _night(engine, as_of, beh_resources, store)
+    with Session(engine) as session:
+        loss = dict(session.execute(select(BehaviourScore.loan_id, BehaviourScore.expected_loss)
+                                    .where(BehaviourScore.as_of == as_of)).all())
+        for action in ("outsourced_collection", "phone_task"):
+            queue = behaviour.work_queue(session, as_of, action)
+            assert queue, action
+            order = [loss[a.loan_id] for a in queue]
+            assert order == sorted(order, reverse=True), action
+        row = session.scalars(select(BehaviourScore).where(BehaviourScore.as_of == as_of)
+                              .order_by(BehaviourScore.expected_loss.desc())).first()
+        assert row.expected_loss == (Decimal(repr(row.pd)) * row.exposure).quantize(
+            Decimal("0.01")) and row.exposure > 0 and row.reasons
+
+
 def test_without_a_behaviour_champion_the_rules_reading_it_do_not_fire(
         engine, portfolio, store, pl_settings, model_root, tmp_path):
     root = tmp_path / "models"
