@@ -42,6 +42,7 @@ from chedaitong.db.servicing import (
     ScheduledInstallment,
 )
 from decisioning.postloan import behaviour as postloan_behaviour
+from decisioning.postloan import bureau_refresh
 from decisioning.postloan import lock as postloan_lock
 from decisioning.postloan.inspection import Partition, PartitionResult, Resources, inspect_partition
 from servicing.batch import rate_to_ppm
@@ -404,11 +405,17 @@ def run_day(
     chunk_size: int = 5_000,
     mapper: Any = None,
     progress: Progress | None = None,
+    bureau_policy: bureau_refresh.RefreshPolicy | None = bureau_refresh.RefreshPolicy(),  # noqa: B008
 ) -> RunOutcome:
-    """One business day end to end; the caller holds the lock."""
+    """One business day end to end; the caller holds the lock. With vendors, refreshed
+    bureau reports are pulled first (`bureau_refresh`; ``bureau_policy=None`` skips it)."""
     from models.scoring import load_model
 
     run = _start_run(engine, as_of, engine_kind)
+    refreshed = None
+    if vendors is not None and bureau_policy is not None and run.status != "finished":
+        refreshed = bureau_refresh.refresh(engine, as_of, vendors=vendors, store=store,
+                                           policy=bureau_policy)
     feature_names = list(load_model("champion", resources.model_root).feature_names)
     loans, n_chunks = close_day(
         engine, as_of, resources=resources, store=store, feature_names=feature_names,
@@ -424,6 +431,8 @@ def run_day(
         row.finished_at = utcnow()
         row.counts = {"loans_closed_by_this_run": loans, "chunks": n_chunks, "sent": sent,
                       "failed_sends": failed}
+        if refreshed is not None:
+            row.counts["bureau_refresh"] = refreshed
         row.report = json.loads(json.dumps(report))
         session.commit()
     return RunOutcome(as_of, "finished", loans, n_chunks, sent, failed, report)
