@@ -60,15 +60,29 @@ def score(features: pd.DataFrame, model: Any) -> pd.DataFrame:
             "behaviour_version": [None] * n,
         }, index=features.index)
     frame = features.reindex(columns=list(model.feature_names))
-    s = model.score_frame(frame, n_reasons=N_REASONS, num_threads=1)
-    reasons = s[[f"reason_{k}" for k in range(1, N_REASONS + 1)]].to_numpy(dtype=object)
+    s = model.score_frame(frame, num_threads=1)
     return pd.DataFrame({
         "behaviour_pd": s["model_pd"].to_numpy(),
         "behaviour_score": s["model_score"].to_numpy(dtype="float64"),
         "behaviour_grade": pd.Categorical(s["risk_grade"].astype(str), categories=GRADES),
-        "behaviour_reasons": [[r for r in row if r] for row in reasons],
+        "behaviour_reasons": [[] for _ in range(n)],
         "behaviour_version": model.version,
     }, index=features.index)
+
+
+def reasons(features: pd.DataFrame, model: Any, rows: np.ndarray) -> list[list[str]]:
+    """The `N_REASONS` features that raised each row's behaviour PD most — for the ``rows``
+    (boolean mask) only: exact contributions cost ~0.2 ms a loan, so the nightly job explains
+    the loans someone will act on tonight (those with an action), not the whole book."""
+    out: list[list[str]] = [[] for _ in range(len(features))]
+    if model is None or not rows.any():
+        return out
+    picked = features[rows].reindex(columns=list(model.feature_names))
+    s = model.score_frame(picked, n_reasons=N_REASONS, num_threads=1)
+    names = s[[f"reason_{k}" for k in range(1, N_REASONS + 1)]].to_numpy(dtype=object)
+    for i, row in zip(np.flatnonzero(rows), names, strict=True):
+        out[i] = [r for r in row if r]
+    return out
 
 
 def exposure_cents(loans: pd.DataFrame, installments: pd.DataFrame) -> np.ndarray:

@@ -231,11 +231,14 @@ def inspect_partition(part: Partition, as_of: date, resources: Resources) -> Par
                                  frame["days_past_due"].to_numpy())
     frame["model_pd"] = scores["model_pd"].to_numpy()
     frame["model_score"] = scores["model_score"].to_numpy(dtype="float64")
-    beh = behaviour.score(frame, behaviour.champion(resources.model_root))
+    bmodel = behaviour.champion(resources.model_root)
+    beh = behaviour.score(frame, bmodel)
     frame = pd.concat([frame, beh.drop(columns=["behaviour_reasons", "behaviour_version"])],
                       axis=1)
     vector, rule_action = _rules(resources.rules_dir)
     verdict = vector.evaluate(frame)
+    acted = np.fromiter((len(a) > 0 for a in verdict["actions"]), bool, len(frame))
+    beh["behaviour_reasons"] = behaviour.reasons(frame, bmodel, acted)
     out = dlq.assign(
         model_pd=scores["model_pd"].to_numpy(),
         model_score=scores["model_score"].to_numpy(),

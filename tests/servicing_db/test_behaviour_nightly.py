@@ -171,7 +171,12 @@ def test_collection_and_phone_queues_are_ordered_by_expected_loss(engine, portfo
         row = session.scalars(select(BehaviourScore).where(BehaviourScore.as_of == as_of)
                               .order_by(BehaviourScore.expected_loss.desc())).first()
         assert row.expected_loss == (Decimal(repr(row.pd)) * row.exposure).quantize(
-            Decimal("0.01")) and row.exposure > 0 and row.reasons
+            Decimal("0.01")) and row.exposure > 0
+        # the loans someone acts on tonight carry their top reasons
+        acted = {a.loan_id for a in behaviour.work_queue(session, as_of, "phone_task")}
+        explained = dict(session.execute(select(BehaviourScore.loan_id, BehaviourScore.reasons)
+                                         .where(BehaviourScore.as_of == as_of)).all())
+        assert all(explained[i] for i in acted)
 
 
 def test_without_a_behaviour_champion_the_rules_reading_it_do_not_fire(
