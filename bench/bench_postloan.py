@@ -30,8 +30,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from chedaitong_sim.synthetic.behaviour_frames import behaviour_frame  # noqa: E402
 from chedaitong_sim.synthetic.credit_frames import synthetic_frame  # noqa: E402
-from decisioning.postloan.inspection import Partition, Resources, _model, inspect_partition  # noqa: E402
+from decisioning.postloan import behaviour  # noqa: E402
+from decisioning.postloan.inspection import (  # noqa: E402
+    Partition,
+    Resources,
+    _model,
+    inspect_partition,
+    postloan_features,
+)
 from featurestore.facts import empty_facts  # noqa: E402
 from models.registry import Registry  # noqa: E402
 from models.train import TrainConfig, train_and_register  # noqa: E402
@@ -91,8 +99,13 @@ def main() -> None:
         version, _ = train_and_register(frame, reg, config=TrainConfig(num_threads=2),
                                         report=False)
         reg.promote(version, "champion")
+        behaviour_reg = Registry(tmp, "behaviour")  # the nightly behaviour champion (#16)
+        bversion, _ = train_and_register(behaviour_frame(5000, seed=1), behaviour_reg,
+                                         config=TrainConfig(num_threads=2), report=False)
+        behaviour_reg.promote(bversion, "champion")
         resources = Resources(tmp, str(ROOT / "rules"))
         model = _model(tmp)
+        bmodel = behaviour.champion(tmp)
         pool = frame.reindex(columns=list(model.feature_names))
         t_gen = t_job = t_lgb = 0.0
         counts: dict[str, int] = {}
@@ -107,7 +120,12 @@ def main() -> None:
             x = model.encode(part.decision)
             model.margins(x, num_threads=2)
             t3 = time.perf_counter()
-            t_gen, t_job, t_lgb = t_gen + t1 - t0, t_job + t2 - t1, t_lgb + t3 - t2
+            feats = postloan_features(part, AS_OF)  # the behaviour model's rows (not timed)
+            t4 = time.perf_counter()
+            bmodel.margins(bmodel.encode(feats), num_threads=2)
+            t5 = time.perf_counter()
+            t_gen, t_job = t_gen + t1 - t0, t_job + t2 - t1
+            t_lgb += (t3 - t2) + (t5 - t4)  # both models' bare predict on the same rows
             loans += n
             for b, c in result.loans["bucket"].value_counts().items():
                 counts[b] = counts.get(b, 0) + int(c)
@@ -117,7 +135,8 @@ def main() -> None:
     print(f"loans {loans:,}; generation {t_gen:.1f} s (not counted)")
     print(f"end-to-end inspect_partition: {t_job:.1f} s (budget 120 s) "
           f"= {t_job / loans * 1e6:.1f} µs/loan")
-    print(f"bare LightGBM predict (encode + predict, 2 threads): {t_lgb:.1f} s; "
+    print(f"bare LightGBM predict (encode + predict, 2 threads, application + behaviour "
+          f"models): {t_lgb:.1f} s; "
           f"ratio {t_job / t_lgb:.2f}× (goal ≤ 3×)")
     print("buckets/actions:", dict(sorted(counts.items())))
     if counts.get("gps_alert"):

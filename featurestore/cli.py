@@ -72,14 +72,37 @@ def build(world: Path, out: Path) -> None:
               required=True, help="Offline store built by `features build`.")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Parquet file for the point-in-time application frame.")
-def historical(store: Path, out: Path) -> None:
+@click.option("--loans", is_flag=True,
+              help="Loan-month snapshots (the behaviour score's frame) instead of applications.")
+@click.option("--dpd", default=60, show_default=True, type=int,
+              help="With --loans: the target is reaching this many days past due…")
+@click.option("--horizon-months", default=6, show_default=True, type=int,
+              help="…within this many months after the snapshot.")
+@click.option("--application-scores", type=click.Path(dir_okay=False, exists=True,
+                                                       path_type=Path), default=None,
+              help="With --loans: Parquet with application_id and model_score (the "
+                   "application model's points at booking).")
+def historical(store: Path, out: Path, loans: bool, dpd: int, horizon_months: int,
+               application_scores: Path | None) -> None:
     """Point-in-time application features (plus labels and segments) for training."""
-    from featurestore import offline
+    import pandas as pd
 
-    frame = offline.historical_applications(store)
+    from featurestore import offline, snapshots
+
+    if loans:
+        scores = None
+        if application_scores is not None:
+            table = pd.read_parquet(application_scores)
+            scores = table.set_index("application_id")["model_score"]
+        frame = snapshots.historical_loan_snapshots(
+            store, dpd=dpd, horizon_months=horizon_months, application_scores=scores)
+        what = f"loan-month snapshots (target {snapshots.target_name(dpd, horizon_months)})"
+    else:
+        frame = offline.historical_applications(store)
+        what = "applications"
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_parquet(out, index=False)
-    click.echo(f"{len(frame)} applications × {frame.shape[1]} columns → {out}")
+    click.echo(f"{len(frame)} {what} × {frame.shape[1]} columns → {out}")
 
 
 def _cipher() -> DataCipher:

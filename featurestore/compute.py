@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from featurestore.aggregate import US_PER_DAY, FactIndex, Visible, micros
+from featurestore.behaviour import behaviour_columns
 from featurestore.definitions import FeatureCatalog, catalog
 from featurestore.facts import to_utc
 from servicing.schedule import annuity_factor
@@ -361,4 +362,5 @@ def loan_features(
     cols["new_inquiries_since_origination"] = _or_missing(
         after.of_kind("report").has_any(), new_inquiries.count_distinct_keys()
     )
+    cols.update(behaviour_columns(e, index, m))  # the behaviour score's inputs, same join
     return _frame(e, cols, cat, "loan")

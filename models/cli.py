@@ -42,10 +42,19 @@ def registry_option(f: Callable[..., Any]) -> Callable[..., Any]:
     )(f)
 
 
-def _registry(path: Path | None) -> Any:
+def purpose_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option(
+        "--purpose", default="application", show_default=True,
+        type=click.Choice(["application", "behaviour"]),
+        help="Which models: application scores or behaviour scores of loans on the books "
+             "(own versions, champion/challenger and history).",
+    )(f)
+
+
+def _registry(path: Path | None, purpose: str = "application") -> Any:
     from models.registry import Registry
 
-    return Registry(path)
+    return Registry(path, purpose)
 
 
 @click.group(cls=ModelGroup)
@@ -102,12 +111,14 @@ def parse_seconds(text: str | None) -> float:
 @click.option("--no-baseline", is_flag=True, help="Skip the WOE scorecard baseline.")
 @click.option("--no-report", is_flag=True, help="Skip the training report.")
 @registry_option
+@purpose_option
 def train_cmd(data: Path, target: str | None, bad: str | None, features: str | None,
               mapping: Path | None, time_col: str | None, test_from: str | None,
               test_fraction: float, family: str, folds: int | None, tune: str | None,
               grades: str, learning_rate: float, max_rounds: int, early_stopping: int,
               monotone_method: str, calibration: str, seed: int, threads: int,
-              no_baseline: bool, no_report: bool, registry_path: Path | None) -> None:
+              no_baseline: bool, no_report: bool, registry_path: Path | None,
+              purpose: str) -> None:
     """Train a model on DATA (Parquet or CSV) and register it as a new version."""
     import pandas as pd
 
@@ -129,7 +140,7 @@ def train_cmd(data: Path, target: str | None, bad: str | None, features: str | N
                          tune_seconds=parse_seconds(tune), grades=GradeSpec.parse(grades))
     cmap = load_mapping(mapping) if mapping else None
     frame = read_table(data)
-    registry = _registry(registry_path)
+    registry = _registry(registry_path, purpose)
     version, trained = train_and_register(
         frame, registry, target=target,
         bad=[b.strip() for b in bad.split(",") if b.strip()] if bad else None,
@@ -150,13 +161,14 @@ def train_cmd(data: Path, target: str | None, bad: str | None, features: str | N
 @click.option("--since", default=None, help="Only rows at or after this date.")
 @click.option("--threads", default=2, show_default=True, type=int)
 @registry_option
+@purpose_option
 def evaluate_cmd(version: str, data: Path, out: Path | None, since: str | None, threads: int,
-                 registry_path: Path | None) -> None:
+                 registry_path: Path | None, purpose: str) -> None:
     """Report on VERSION (or champion/challenger) against a labelled frame."""
     from models.data import read_table
     from models.evaluate import evaluate_version
 
-    registry = _registry(registry_path)
+    registry = _registry(registry_path, purpose)
     resolved = registry.resolve(version)
     stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     out = out or registry.root / "reports" / f"{resolved}-{stamp}"
@@ -183,9 +195,10 @@ def evaluate_cmd(version: str, data: Path, out: Path | None, since: str | None, 
 
 @model.command("list")
 @registry_option
-def list_cmd(registry_path: Path | None) -> None:
+@purpose_option
+def list_cmd(registry_path: Path | None, purpose: str) -> None:
     """Registered versions with their family, test-part AUC and aliases."""
-    registry = _registry(registry_path)
+    registry = _registry(registry_path, purpose)
     rows = registry.summary()
     if not rows:
         click.echo(f"no versions in {registry.root}")
@@ -214,10 +227,11 @@ def list_cmd(registry_path: Path | None) -> None:
               help="Promote even if its test AUC is below the champion's.")
 @click.option("--note", default="", help="Why (kept in the alias history).")
 @registry_option
+@purpose_option
 def promote_cmd(version: str, alias: str, force: bool, note: str,
-                registry_path: Path | None) -> None:
+                registry_path: Path | None, purpose: str) -> None:
     """Point an alias (default champion) at VERSION."""
-    entry = _registry(registry_path).promote(version, alias, force=force, note=note)
+    entry = _registry(registry_path, purpose).promote(version, alias, force=force, note=note)
     click.echo(f"{alias}: {entry['from'] or '(none)'} → {entry['to']}"
                + (" (forced)" if entry["forced"] else ""))
 
@@ -227,17 +241,19 @@ def promote_cmd(version: str, alias: str, force: bool, note: str,
               type=click.Choice(["champion", "challenger"]))
 @click.option("--note", default="", help="Why (kept in the alias history).")
 @registry_option
-def rollback_cmd(alias: str, note: str, registry_path: Path | None) -> None:
+@purpose_option
+def rollback_cmd(alias: str, note: str, registry_path: Path | None, purpose: str) -> None:
     """Point an alias back at its previous version."""
-    entry = _registry(registry_path).rollback(alias, note=note)
+    entry = _registry(registry_path, purpose).rollback(alias, note=note)
     click.echo(f"{alias}: {entry['from']} → {entry['to']} (rollback)")
 
 
 @model.command("history")
 @registry_option
-def history_cmd(registry_path: Path | None) -> None:
+@purpose_option
+def history_cmd(registry_path: Path | None, purpose: str) -> None:
     """The alias change log, oldest first."""
-    for e in _registry(registry_path).history():
+    for e in _registry(registry_path, purpose).history():
         forced = "  forced" if e.get("forced") else ""
         note = f"  {e['note']}" if e.get("note") else ""
         click.echo(f"{e['at']}  {e['who']:<12} {e['action']:<9} {e['alias']:<10} "

@@ -113,6 +113,15 @@ def default_features(cat: Mapping[str, Any] | None = None) -> list[FeatureSpec]:
     return [spec_from_catalog(n, cat) for n, fd in cat.items() if fd.entity == "application"]
 
 
+def behaviour_features(columns: Sequence[str] | None = None,
+                       cat: Mapping[str, Any] | None = None) -> list[FeatureSpec]:
+    """The behaviour score's default inputs: every loan-entity catalog feature (the post-loan
+    evidence plus the application score at booking), those in ``columns`` when given."""
+    cat = catalog_or_default(cat)
+    return [spec_from_catalog(n, cat) for n, fd in cat.items()
+            if fd.entity == "loan" and (columns is None or n in columns)]
+
+
 MAPPING_KEYS = {"name", "dtype", "direction", "categories", "label_zh", "label_en"}
 
 

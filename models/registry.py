@@ -25,6 +25,12 @@ Layout under the root (``CHEDAITONG_MODEL_DIR``, default ``<var dir>/models``)::
 
 A version is built in a staging folder and renamed into place, so a reader never sees half a
 version; registration and alias changes hold an exclusive lock on ``.lock``.
+
+Purposes: a model scores applications (``application``, the layout above at the root) or
+loans on the books (``behaviour``: the same layout under ``behaviour/``). Each purpose has its
+own versions, champion/challenger, alias log and promotion rule — a behaviour version can never
+become the application champion by mistake — and every version records its purpose in
+``params.json``, which ``load`` checks.
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ if TYPE_CHECKING:
     from models.train import TrainedModel
 
 ALIASES = ("champion", "challenger")
+PURPOSES = ("application", "behaviour")
 VERSION_RE = re.compile(r"^v(\d{4,})$")
 REQUIRED = (
     "features.json", "calibrator.json", "scorecard.json", "params.json",
@@ -149,8 +156,13 @@ class ModelVersion:
 class Registry:
     """The registry at ``root`` (default: ``default_root()``)."""
 
-    def __init__(self, root: str | Path | None = None):
-        self.root = Path(root) if root is not None else default_root()
+    def __init__(self, root: str | Path | None = None, purpose: str = "application"):
+        if purpose not in PURPOSES:
+            raise RegistryError(f"purpose must be one of {PURPOSES}, not {purpose!r}")
+        base = Path(root) if root is not None else default_root()
+        self.base = base
+        self.purpose = purpose
+        self.root = base if purpose == "application" else base / purpose
 
     # -- versions ------------------------------------------------------------------------
     def versions(self) -> list[str]:
@@ -205,6 +217,7 @@ class Registry:
                 _dump(staging / "scorecard.json", trained.model.scorecard.to_dict())
                 _dump(staging / "params.json", {
                     **trained.params,
+                    "purpose": self.purpose,
                     "training": {**(info or {}), "created_at": _now(), "created_by": _who(None)},
                     "libraries": libraries,
                 })
@@ -299,6 +312,9 @@ class Registry:
             metrics = json.loads((path / "metrics.json").read_text(encoding="utf-8"))
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise CorruptVersionError(f"model version {path}: malformed metadata ({exc})") from None
+        if params.get("purpose", "application") != self.purpose:
+            raise CorruptVersionError(f"model version {path} is a {params.get('purpose')} "
+                                      f"model, not a {self.purpose} model")
         return ModelVersion(version, path, manifest, specs, params, metrics)
 
     def summary(self) -> list[dict[str, Any]]:

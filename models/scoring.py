@@ -227,11 +227,13 @@ class ScoringModel:
         return out
 
 
-def load_model(version: str, root: str | Path | None = None) -> ScoringModel:
-    """A version (``v0003``) or alias (``champion``) from the registry at ``root``."""
+def load_model(version: str, root: str | Path | None = None,
+               purpose: str = "application") -> ScoringModel:
+    """A version (``v0003``) or alias (``champion``) of ``purpose`` from the registry at
+    ``root``."""
     from models.registry import Registry
 
-    return ScoringModel.from_version(Registry(root).load(version))
+    return ScoringModel.from_version(Registry(root, purpose).load(version))
 
 
 def load_champion(root: str | Path | None = None, *, warm: bool = True) -> ScoringModel:

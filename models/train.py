@@ -36,7 +36,7 @@ from models.data import Prepared, Split, SplitSpec, cv_folds, prepare, split_fra
 from models.engines import BlendEngine, BoosterEngine, Engine, WoeEngine
 from models.errors import ConfigError
 from models.evaluate import auc, reference_distribution, summarize
-from models.features import ColumnMapping, FeatureSpec, encode_frame
+from models.features import ColumnMapping, FeatureSpec, behaviour_features, encode_frame
 from models.scorecard import GradeSpec, Scorecard, fit_grades
 from models.scoring import ScoringModel
 
@@ -56,6 +56,10 @@ BLEND_WEIGHTS = (0.25, 0.5, 0.75)
 BLEND_MARGIN = 0.001
 #: Penalties (inverse L2 strength) the scorecard's logistic regression is chosen from.
 SCORECARD_C = (0.03, 0.1, 0.3, 1.0, 3.0)
+#: A behaviour registry's defaults: the loan-month snapshot frame's target and time column
+#: (``featurestore.snapshots``).
+BEHAVIOUR_TARGET = "bad_60dpd_6m"
+BEHAVIOUR_TIME = "snapshot_at"
 
 
 @dataclass(frozen=True)
@@ -494,13 +498,21 @@ def train_and_register(
     """Check → split → cross-validate and train → register (with its test report).
     Returns (version, result).
 
-    ``target`` defaults to the mapping's target, else ``bad_12m``; ``bad`` (the target labels
-    meaning bad) to the mapping's; ``time`` to the mapping's time column, else ``applied_at``
-    when present (``""`` forces a row-order hold-out)."""
-    target = target or (mapping.target if mapping else None) or "bad_12m"
+    ``target`` defaults to the mapping's target, else ``bad_12m`` (a behaviour registry:
+    ``bad_60dpd_6m`` on ``snapshot_at``, the loan-entity features of the frame); ``bad`` (the
+    target labels meaning bad) to the mapping's; ``time`` to the mapping's time column, else
+    ``applied_at`` when present (``""`` forces a row-order hold-out)."""
+    behaviour = getattr(registry, "purpose", "application") == "behaviour"
+    target = (target or (mapping.target if mapping else None)
+              or (BEHAVIOUR_TARGET if behaviour else "bad_12m"))
     bad = bad or (mapping.bad if mapping else None)
     if time is None:
-        time = (mapping.time if mapping else None) or "applied_at"
+        time = (mapping.time if mapping else None) or (
+            BEHAVIOUR_TIME if behaviour else "applied_at")
+    if behaviour and not features and mapping is None:
+        # a feature the frame never observed (no application scores given) is left out
+        features = [s.name for s in behaviour_features(list(frame.columns), cat)
+                    if frame[s.name].notna().any()]
     prepared = prepare(frame, target=target, features=features, mapping=mapping, time=time,
                        bad=bad, cat=cat)
     parts = split_frame(prepared, split or SplitSpec())

@@ -28,6 +28,7 @@ from chedaitong.db.origination import (
 from chedaitong.errors import Conflict, Invalid
 from decisioning.container import Services
 from decisioning.origination import applications, documents, files, state_machine, vouchers
+from decisioning.origination.consent import record_postloan_monitoring
 from decisioning.origination.identity import check_liveness, vendor_failed
 from decisioning.origination.notifications import notify_decision
 from servicing.booking import book_loan
@@ -161,6 +162,8 @@ def sign_contract(*, session: Session, services: Services, application: Applicat
     contract.status = signed.status.value
     if signed.status.value == "signed":
         contract.signed_at = signed.signed_at or datetime.now(UTC)
+        record_postloan_monitoring(session=session, customer_id=application.customer_id,
+                                   application_id=application.id)
         state_machine.advance(session, application, "sign_contract", customer_user.id)
     session.commit()
     return contract

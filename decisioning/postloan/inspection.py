@@ -13,9 +13,10 @@ those days (a payment always accrues first, so the base is constant between paym
 days are not stored, as in `penalty.accrue`. A loan several days behind (a new loan, a skipped
 night) catches up in one call; its DPD snapshot is only taken for `as_of`.
 
-Scoring: the champion is an application model; post-loan rows are scored with the loan's
-recorded decision features (`DecisionRecord.features`, NaN where absent) — the refreshed
-post-loan signals feed the rules, not the model, until a behavioural model is trained.
+Scoring: the application champion still scores the loan's recorded decision features
+(`model_score`, kept in the DPD snapshot for comparison), and the behaviour champion scores
+tonight's post-loan features (`behaviour.py`): the rules read `behaviour_pd` / `_score` /
+`_grade`, missing (so not firing) when no behaviour champion is set.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from decisioning.postloan import behaviour
 from featurestore.compute import loan_features
 from featurestore.facts import empty_facts
 from servicing.batch import daily_penalty_cents
@@ -66,7 +68,8 @@ class Partition:
 class PartitionResult:
     accruals: pd.DataFrame  # loan_id, installment_no, accrual_date, base, amount (cents)
     charged: pd.DataFrame  # loan_id, number, penalty_cents: installments accrued through as_of
-    loans: pd.DataFrame  # loan_id, dpd, bucket, model_pd, model_score, fired_rules, actions
+    loans: pd.DataFrame  # loan_id, dpd, bucket, model_pd, model_score, fired_rules, actions,
+    #                      exposure_cents, behaviour.COLUMNS
     actions: pd.DataFrame  # loan_id, action, rule_ids, dpd, bucket
 
 
@@ -194,6 +197,8 @@ def postloan_features(part: Partition, as_of: date) -> pd.DataFrame:
         # Timestamps (one Python object per loan; it was a quarter of the partition's time)
         "disbursed_at": pd.DatetimeIndex(loans["disbursed_on"]).tz_localize("UTC"),
     })
+    if "application_score" in loans.columns:  # recorded at the decision (a behaviour input)
+        entities["application_score"] = loans["application_score"].to_numpy(dtype="float64")
     inst = pd.DataFrame({
         "loan_id": keys.take(pos, allow_fill=True),
         "due_date": pd.DatetimeIndex(inst["due_date"].to_numpy()[due]).tz_localize("UTC"),
@@ -226,13 +231,21 @@ def inspect_partition(part: Partition, as_of: date, resources: Resources) -> Par
                                  frame["days_past_due"].to_numpy())
     frame["model_pd"] = scores["model_pd"].to_numpy()
     frame["model_score"] = scores["model_score"].to_numpy(dtype="float64")
+    bmodel = behaviour.champion(resources.model_root)
+    beh = behaviour.score(frame, bmodel)
+    frame = pd.concat([frame, beh.drop(columns=["behaviour_reasons", "behaviour_version"])],
+                      axis=1)
     vector, rule_action = _rules(resources.rules_dir)
     verdict = vector.evaluate(frame)
+    acted = np.fromiter((len(a) > 0 for a in verdict["actions"]), bool, len(frame))
+    beh["behaviour_reasons"] = behaviour.reasons(frame, bmodel, acted)
     out = dlq.assign(
         model_pd=scores["model_pd"].to_numpy(),
         model_score=scores["model_score"].to_numpy(),
         fired_rules=verdict["fired_rules"].to_numpy(),
         actions=verdict["actions"].to_numpy(),
+        exposure_cents=behaviour.exposure_cents(loans, part.installments),
+        **{c: beh[c].to_numpy() for c in behaviour.COLUMNS},
     )
     return PartitionResult(accruals, charged, out, explode_actions(out, rule_action))
 

@@ -39,7 +39,8 @@ from chedaitong.db.servicing import (
     PostloanRun,
     ScheduledInstallment,
 )
-from decisioning.postloan import handoff, shutdown
+from decisioning.postloan import behaviour as postloan_behaviour
+from decisioning.postloan import bureau_refresh, handoff, shutdown
 from decisioning.postloan import lock as postloan_lock
 from decisioning.postloan.inspection import Partition, PartitionResult, Resources, inspect_partition
 from servicing.batch import rate_to_ppm
@@ -113,13 +114,16 @@ def load_partition(
     })
     apps = {x.id: x.application_id for x in loans if x.application_id is not None}
     decided: dict[int, dict[str, Any]] = {}
+    app_score: dict[int, Any] = {}
     if apps:
-        for app_id, features in session.execute(
-            select(DecisionRecord.application_id, DecisionRecord.features)
+        for app_id, features, scored in session.execute(
+            select(DecisionRecord.application_id, DecisionRecord.features, DecisionRecord.model)
             .where(DecisionRecord.application_id.in_(set(apps.values())))
             .order_by(DecisionRecord.id)
         ):
             decided[app_id] = features  # the latest decision wins
+            app_score[app_id] = (scored or {}).get("score")
+    lf["application_score"] = [float(app_score.get(apps.get(x.id)) or np.nan) for x in loans]
     records = {lid: decided[a] for lid, a in apps.items() if a in decided}
     decision = pd.DataFrame.from_dict(records, orient="index").reindex(columns=feature_names)
     facts = store.facts(session, sorted({x.customer_id for x in loans})) if store else None
@@ -160,6 +164,7 @@ def persist(session: Session, part: Partition, result: PartitionResult, as_of: d
          "model_score": int(r.model_score), "model_pd": round(float(r.model_pd), 6)}
         for r in loans.itertuples(index=False)
     ])
+    postloan_behaviour.persist(session, loans, as_of)
     if len(result.actions):
         session.execute(insert(PostloanAction), [
             {"loan_id": int(r.loan_id), "as_of": as_of, "action": r.action,
@@ -283,6 +288,11 @@ def build_report(engine: Engine, as_of: date) -> dict[str, Any]:
             select(PostloanRun).where(PostloanRun.as_of < as_of, PostloanRun.status == "finished")
             .order_by(PostloanRun.as_of.desc()).limit(1)
         )
+        behaviour_section = postloan_behaviour.report(session, as_of)
+        if previous is not None and behaviour_section.get("scored"):
+            behaviour_section["migration"] = {
+                "since": previous.as_of.isoformat(),
+                "matrix": postloan_behaviour.grade_migration(session, previous.as_of, as_of)}
     by_action: dict[str, dict[str, int]] = {}
     for action, status, n in acts:
         by_action.setdefault(action, {})[status] = n
@@ -299,6 +309,7 @@ def build_report(engine: Engine, as_of: date) -> dict[str, Any]:
             "p10": _q(scores, 0.1), "p50": _q(scores, 0.5), "p90": _q(scores, 0.9),
             "bands": bands,
         },
+        "behaviour": behaviour_section,
     }
     if previous is not None and previous.report.get("score"):
         old = previous.report["score"]
@@ -347,12 +358,18 @@ def run_day(
     mapper: Any = None,
     progress: Progress | None = None,
     closer: Callable[..., tuple[int, int]] | None = None,
+    bureau_policy: bureau_refresh.RefreshPolicy | None = bureau_refresh.RefreshPolicy(),  # noqa: B008
 ) -> RunOutcome:
     """One business day end to end; the caller holds the lock. `closer` replaces `close_day`
-    (the distributed engine: `decisioning.postloan.distributed.make_closer`)."""
+    (the distributed engine: `decisioning.postloan.distributed.make_closer`). With vendors,
+    refreshed bureau reports are pulled first (`bureau_refresh`; ``bureau_policy=None`` skips it)."""
     from models.scoring import load_model
 
     run = _start_run(engine, as_of, engine_kind)
+    refreshed = None
+    if vendors is not None and bureau_policy is not None and run.status != "finished":
+        refreshed = bureau_refresh.refresh(engine, as_of, vendors=vendors, store=store,
+                                           policy=bureau_policy)
     feature_names = list(load_model("champion", resources.model_root).feature_names)
     try:
         loans, n_chunks = (closer or close_day)(
@@ -378,6 +395,8 @@ def run_day(
         row.finished_at = utcnow()
         row.counts = {"loans_closed_by_this_run": loans, "chunks": n_chunks, "sent": sent,
                       "failed_sends": failed, **{f"handoff_{k}": v for k, v in calls.items()}}
+        if refreshed is not None:
+            row.counts["bureau_refresh"] = refreshed
         row.report = json.loads(json.dumps(report))
         session.commit()
     return RunOutcome(as_of, "finished", loans, n_chunks, sent, failed, report)

@@ -46,11 +46,45 @@ def build(world: Path) -> None:
     else:
         _step("model", "train", str(frame), "--registry", str(models))
         _step("model", "promote", Registry(models).versions()[-1], "--registry", str(models))
+    _behaviour(offline, frame, models, var)
     _step("db", "upgrade")
     if _seeded(settings):
         click.echo(f"demo data already seeded (demo-admin exists); tokens: {var / TOKENS_FILE}")
     else:
         _step("demo", "seed", "--world", str(world))
+
+
+def _behaviour(offline: Path, frame: Path, models: Path, var: Path) -> None:
+    """The behaviour champion the nightly job scores loans with: loan-month snapshots of the
+    offline store (with each loan's application score by the application champion), trained
+    and promoted under the registry's `behaviour` purpose."""
+    from models.registry import Registry
+
+    snapshots, scores = var / "behaviour_frame.parquet", var / "application_scores.parquet"
+    if not _exists(snapshots):
+        if not scores.exists():
+            _application_scores(frame, models, scores)
+        _step("features", "historical", "--store", str(offline), "--out", str(snapshots),
+              "--loans", "--application-scores", str(scores))
+    reg = Registry(models, "behaviour")
+    if reg.aliases()["champion"]:
+        click.echo(f"{reg.root} has a behaviour champion ({reg.aliases()['champion']}): kept")
+        return
+    _step("model", "train", "--purpose", "behaviour", str(snapshots), "--registry", str(models))
+    _step("model", "promote", "--purpose", "behaviour", reg.versions()[-1], "--registry",
+          str(models))
+
+
+def _application_scores(frame: Path, models: Path, out: Path) -> None:
+    """The application champion's points for every application of the training frame."""
+    import pandas as pd
+
+    from models.scoring import load_champion
+
+    apps = pd.read_parquet(frame)
+    scored = load_champion(models, warm=False).score_frame(apps)
+    pd.DataFrame({"application_id": apps["entity_id"],
+                  "model_score": scored["model_score"]}).to_parquet(out, index=False)
 
 
 def _exists(path: Path) -> bool:

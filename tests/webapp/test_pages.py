@@ -31,6 +31,7 @@ PAGES = {  # path → roles that may open it
     "/pages/postloan/buckets.png": {"co", "an", "ad"},
     "/pages/postloan/actions.png": {"co", "an", "ad"},
     "/pages/postloan/rollrate.png": {"co", "an", "ad"},
+    "/pages/postloan/behaviour.png": {"co", "an", "ad"},
 }
 STAFF = ("c1", "r1", "an", "co", "ad")
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from flask import Response, render_template
 
+from decisioning.postloan.behaviour import GRADES
 from decisioning.postloan.monitoring import (
     BUCKETS,
     action_totals,
@@ -27,10 +28,24 @@ def postloan():
     runs = recent_runs(session=database.session())
     rows = [{"as_of": r.as_of, "engine": r.engine, "loans": r.report.get("loans"),
              "by_bucket": r.report.get("by_bucket") or {}, "by_action": action_totals(r.report),
-             "psi": (r.report.get("shift") or {}).get("psi"), "counts": r.counts or {}}
+             "psi": (r.report.get("shift") or {}).get("psi"), "counts": r.counts or {},
+             "behaviour": r.report.get("behaviour")}
             for r in reversed(runs)]
     actions = sorted({a for row in rows for a in row["by_action"]})
-    return render_template("pages/postloan.html", rows=rows, buckets=BUCKETS, actions=actions)
+    latest = (rows[0]["behaviour"] if rows else None) or {}
+    return render_template("pages/postloan.html", rows=rows, buckets=BUCKETS, actions=actions,
+                           behaviour=latest, grades=GRADES)
+
+
+@bp.route("/postloan/behaviour.png")
+@roles(*POSTLOAN)
+def postloan_behaviour_chart():
+    """Behaviour-score grades per night (the distribution the nightly rescoring produced)."""
+    runs = recent_runs(session=database.session())
+    x = [r.as_of.isoformat() for r in runs]
+    series = {g: [int(((r.report.get("behaviour") or {}).get("by_grade") or {}).get(g, 0))
+                  for r in runs] for g in GRADES}
+    return _png(charts.stacked_bars("Loans by behaviour grade", x, series, "loans"))
 
 
 @bp.route("/postloan/buckets.png")

@@ -1,0 +1,126 @@
+"""Loan-month snapshots: the target looks forward only, and the nightly job computes the same
+features from the same evidence (online = historical)."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from chedaitong.crypto import DataCipher
+from decisioning.postloan.inspection import Partition, postloan_features
+from featurestore import offline, snapshots
+from featurestore.behaviour import BEHAVIOUR_COLUMNS
+from featurestore.definitions import catalog
+from featurestore.facts import empty_facts
+
+ROOT = Path(__file__).resolve().parents[2]
+WORLD = ROOT / "data" / "sample"
+
+
+def _loan(settled: list[str | None]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    due = pd.date_range("2025-01-01", periods=len(settled), freq="MS", tz="UTC") + pd.Timedelta(
+        days=9)
+    inst = pd.DataFrame({"loan_id": "L1", "due_date": due,
+                         "settled_at": pd.to_datetime(settled, utc=True)})
+    loans = pd.DataFrame({"loan_id": ["L1"], "customer_id": ["C1"],
+                          "disbursed_at": pd.to_datetime(["2024-12-10"], utc=True)})
+    return loans, inst
+
+
+def test_target_is_reaching_60_dpd_within_6_months_and_bad_snapshots_are_dropped():
+    # Jan–Mar paid on time; April's installment (due 2025-04-10) never paid: 60 DPD on June 9
+    settled = ["2025-01-09", "2025-02-09", "2025-03-09", None, None, None, None, None, None,
+               None, None, None]
+    loans, inst = _loan(settled)
+    e = snapshots.snapshot_entities(loans, inst, observed_until=pd.Timestamp("2026-06-01",
+                                                                             tz="UTC"))
+    target = snapshots.target_name()
+    by_month = e.set_index(e["snapshot_at"].dt.strftime("%Y-%m"))[target]
+    # Dec 2024 (the 1st after disbursement: Jan) … up to June 1: June 9 is within 6 months
+    assert by_month["2025-01"] == 1.0  # June 9 is within Jan 1 + 6 months
+    assert by_month["2025-06"] == 1.0
+    # July 1: already 60+ days past due → not a snapshot
+    assert "2025-07" not in by_month.index
+    assert list(by_month.index) == [f"2025-0{m}" for m in range(1, 7)]
+
+
+def test_a_good_loan_is_good_only_once_the_horizon_is_observed():
+    settled = [f"2025-{m:02d}-09" for m in range(1, 13)]
+    loans, inst = _loan(settled)
+    e = snapshots.snapshot_entities(loans, inst, observed_until=pd.Timestamp("2025-09-15",
+                                                                             tz="UTC"))
+    target = snapshots.target_name()
+    by_month = e.set_index(e["snapshot_at"].dt.strftime("%Y-%m"))[target]
+    assert by_month["2025-01"] == 0.0 and by_month["2025-03"] == 0.0
+    assert np.isnan(by_month["2025-04"])  # Oct 1 is past the data: unknown, not good
+    assert len(by_month) == 9  # Jan … Sep, every month it was active and observed
+
+
+def test_the_horizon_and_the_threshold_are_configurable():
+    settled = ["2025-01-09", None, None, None, None, None]
+    loans, inst = _loan(settled)
+    e = snapshots.snapshot_entities(loans, inst, dpd=90, horizon_months=1,
+                                    observed_until=pd.Timestamp("2026-01-01", tz="UTC"))
+    by_month = e.set_index(e["snapshot_at"].dt.strftime("%Y-%m"))["bad_90dpd_1m"]
+    # Feb installment (due Feb 10) reaches 90 DPD on May 11: only the May snapshot sees it
+    assert by_month.to_dict() == {"2025-01": 0.0, "2025-02": 0.0, "2025-03": 0.0,
+                                  "2025-04": 0.0, "2025-05": 1.0}
+
+
+def test_behaviour_features_are_in_the_catalog_and_computed():
+    loan_names = {f.name for f in catalog().for_entity("loan")}
+    assert set(BEHAVIOUR_COLUMNS) <= loan_names
+    settled = ["2025-01-09", "2025-02-25", None]
+    loans, inst = _loan(settled)
+    e = pd.DataFrame({"entity_id": ["L1", "L1"], "customer_id": ["C1", "C1"],
+                      "as_of": pd.to_datetime(["2025-02-20", "2025-03-20"], utc=True),
+                      "disbursed_at": loans["disbursed_at"].iloc[0],
+                      "application_score": [612, 612]})
+    from featurestore import compute
+
+    f = compute.loan_features(e, empty_facts(), inst)
+    assert list(f["days_past_due"]) == [10, 10]
+    assert list(f["dpd_change_30d"]) == [10, 2]  # 30 days earlier: 0 DPD on Jan 21, 8 on Feb 18
+    assert list(f["on_time_share"]) == [0.5, 1 / 3]
+    assert list(f["days_since_last_payment"]) == [42, 23]  # Jan 9 → Feb 20; Feb 25 → Mar 20
+    assert list(f["application_score"]) == [612, 612]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("offline") / "store"
+    offline.build_offline_store(WORLD, out, DataCipher(bytes(range(32))).blind_index)
+    return out
+
+
+def test_nightly_features_equal_the_historical_snapshot_rows(store):
+    """The nightly job's `postloan_features` on one night's partition = the snapshot rows."""
+    frame = snapshots.historical_loan_snapshots(store)
+    as_of = frame["snapshot_at"].sort_values().iloc[len(frame) // 2]
+    rows = frame[frame["snapshot_at"] == as_of].head(200).reset_index(drop=True)
+    loans = pd.read_parquet(store / "loans.parquet").set_index("loan_id").loc[rows["loan_id"]]
+    inst = pd.read_parquet(store / "installments.parquet")
+    inst = inst[inst["loan_id"].isin(rows["loan_id"])]
+    facts = offline.load_facts(store)
+    facts = facts[facts["customer_id"].isin(rows["customer_id"].astype(str))]
+
+    def naive(s: pd.Series) -> pd.Series:
+        return pd.to_datetime(s).dt.tz_convert("UTC").dt.tz_localize(None)
+
+    part = Partition(
+        loans=pd.DataFrame({"loan_id": rows["loan_id"].to_numpy(),
+                            "customer_id": loans["customer_id"].to_numpy(),
+                            "disbursed_on": naive(loans["disbursed_at"]).to_numpy()}),
+        installments=pd.DataFrame({"loan_id": inst["loan_id"].to_numpy(),
+                                   "due_date": naive(inst["due_date"]).to_numpy(),
+                                   "settled_on": naive(inst["settled_at"]).to_numpy()}),
+        decision=pd.DataFrame(), facts=facts,
+    )
+    nightly = postloan_features(part, date.fromisoformat(str(as_of.date())))
+    names = [f.name for f in catalog().for_entity("loan") if f.name != "application_score"]
+    pd.testing.assert_frame_equal(nightly[names].reset_index(drop=True), rows[names],
+                                  check_dtype=False)

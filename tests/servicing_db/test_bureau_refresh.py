@@ -1,0 +1,108 @@
+"""Refreshed bureau reports after booking: consented loans only, bounded per night, an outage
+is a gap and never a failed run."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from chedaitong.db import FeatureFact
+from chedaitong.db.servicing import Loan
+from decisioning.origination.consent import record_postloan_monitoring
+from decisioning.postloan import run as postloan
+from decisioning.postloan.bureau_refresh import RefreshPolicy, night_time
+from decisioning.postloan.inspection import postloan_features
+from decisioning.postloan.lock import acquire, release
+from tests.servicing_db.conftest import WORLD
+
+AS_OF = date(2025, 7, 10)
+PORT = 61610  # this engineer's port range
+
+
+@pytest.fixture(scope="module")
+def own_sandbox():
+    from chedaitong_sim.sandbox.server import running_sandbox
+
+    with running_sandbox(WORLD, port=PORT, latency_ms=5) as server:  # a fast bureau
+        yield server
+
+
+@pytest.fixture
+def own_vendors(own_sandbox):
+    from chedaitong_sim.testing import fast_vendors
+
+    own_sandbox.reset()
+    v = fast_vendors(own_sandbox.base_url)
+    yield v
+    v.close()
+
+
+def _consent(engine, loan_ids):
+    with Session(engine) as session:
+        for loan in session.scalars(select(Loan).where(Loan.id.in_(loan_ids))):
+            record_postloan_monitoring(session=session, customer_id=loan.customer_id,
+                                       application_id=loan.application_id)
+        session.commit()
+
+
+def _night(engine, as_of, resources, store, vendors, policy):
+    acquire(engine, postloan.LOCK_NAME, "test")
+    try:
+        return postloan.run_day(engine, as_of, resources=resources, store=store,
+                                vendors=vendors, holder="test", bureau_policy=policy)
+    finally:
+        release(engine, postloan.LOCK_NAME, "test")
+
+
+def _reports_at(engine, when) -> int:
+    with Session(engine) as session:
+        return session.scalar(select(func.count(func.distinct(FeatureFact.customer_id))).where(
+            FeatureFact.source == "pboc", FeatureFact.uploaded_at == when.replace(tzinfo=None)))
+
+
+def test_consented_loans_get_a_refreshed_report_bounded_per_night(
+        engine, portfolio, store, resources, own_vendors):
+    consented = portfolio[:12]
+    _consent(engine, consented)
+    out = _night(engine, AS_OF, resources, store, own_vendors, RefreshPolicy(per_night=5))
+    with Session(engine) as session:
+        run = session.scalar(select(postloan.PostloanRun).where(
+            postloan.PostloanRun.as_of == AS_OF))
+        counts = run.counts["bureau_refresh"]
+    assert out.status == "finished"
+    assert counts["due"] == 5 and counts["stored"] + counts["no_file"] == 5
+    assert _reports_at(engine, night_time(AS_OF)) == counts["stored"] > 0
+    # the next night refreshes the next stalest consented loans, never an unconsented one
+    nxt = date(2025, 7, 11)
+    _night(engine, nxt, resources, store, own_vendors, RefreshPolicy(per_night=50))
+    with Session(engine) as session:
+        refreshed = set(session.scalars(select(Loan.id).join(
+            FeatureFact, FeatureFact.customer_id == Loan.customer_id).where(
+            FeatureFact.source == "pboc",
+            FeatureFact.uploaded_at >= night_time(AS_OF).replace(tzinfo=None))))
+        part = postloan.load_partition(session, sorted(refreshed), store, [])
+        session.rollback()
+    assert refreshed and refreshed <= set(consented)
+    feats = postloan_features(part, nxt)
+    assert feats["new_inquiries_since_origination"].notna().all()  # a refreshed report exists
+
+
+def test_a_bureau_outage_leaves_a_gap_not_a_failed_run(engine, portfolio, store, resources,
+                                                        own_vendors, own_sandbox):
+    _consent(engine, portfolio)
+    httpx.post(f"{own_sandbox.base_url}/_admin/outage", json={"vendor": "pboc", "down": True})
+    try:
+        out = _night(engine, AS_OF, resources, store, own_vendors, RefreshPolicy(per_night=3))
+    finally:
+        httpx.post(f"{own_sandbox.base_url}/_admin/outage",
+                   json={"vendor": "pboc", "down": False})
+    assert out.status == "finished" and out.loans == len(portfolio)
+    with Session(engine) as session:
+        run = session.scalar(select(postloan.PostloanRun).where(
+            postloan.PostloanRun.as_of == AS_OF))
+    assert run.counts["bureau_refresh"] == {"due": 3, "stored": 0, "gaps": 3, "no_file": 0}
+    assert _reports_at(engine, night_time(AS_OF)) == 0
