@@ -14,6 +14,7 @@ from webapp import database
 from webapp.pages import bp
 from webapp.pages.present import model_summary, safe_features
 from webapp.pages.session import REVIEWS, page_user, roles
+from webapp.services import services
 
 
 @bp.route("/reviews")
@@ -72,7 +73,8 @@ def _submit(app: Application):
     try:
         row, voucher = flows.review(session=database.session(), application=app,
                                     reviewer=page_user(), decision=decision, notes=notes,
-                                    offer=offer)
+                                    offer=offer,
+                                    separate_duties=services().settings.separation_of_duties)
     except DomainError as exc:
         database.session().rollback()
         flash(f"未能提交 / Not saved: {exc.message}", "error")
