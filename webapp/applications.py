@@ -43,7 +43,8 @@ def _visible(application_id: int):
 
 
 def _detail(app) -> dict:
-    return applications.detail(session=database.session(), application=app)
+    return applications.detail(session=database.session(), application=app,
+                               user=current_user())
 
 
 @blp.route("/applications", methods=["POST"])
@@ -87,8 +88,9 @@ def get_application(application_id: int):
 @blp.response(200, TransitionOut(many=True))
 @blp.doc(security=[BEARER])
 def history(application_id: int):
-    return applications.history(session=database.session(),
-                                application=_visible(application_id))
+    return applications.history_view(session=database.session(),
+                                     application=_visible(application_id),
+                                     user=current_user())
 
 
 @blp.route("/applications/<int:application_id>/authorization", methods=["POST"])

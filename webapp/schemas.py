@@ -184,6 +184,8 @@ class DecisionOut(Schema):
     reasons = fields.List(fields.Nested(ReasonOut))
     offers = fields.List(fields.Dict())
     evidence_gaps = fields.List(fields.String())
+    device_risk_signals = fields.Boolean(metadata={
+        "description": "staff only: device-derived signals apply (their values never shown)"})
 
 
 class ApplicationSummary(Schema):

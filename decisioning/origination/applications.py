@@ -22,7 +22,7 @@ from chedaitong.db.origination import (
     Voucher,
 )
 from chedaitong.errors import Conflict, Invalid, NotFound, NotPermitted
-from decisioning.origination import access, files, state_machine
+from decisioning.origination import access, audiences, files, state_machine
 from featurestore.store import FeatureStore
 
 AUTHORIZATION_DOC = "credit_authorization"
@@ -152,6 +152,17 @@ def history(*, session: Session, application: Application) -> list[StateTransiti
         StateTransition.application_id == application.id).order_by(StateTransition.id)))
 
 
+def history_view(*, session: Session, application: Application,
+                 user: User) -> list[dict[str, Any]]:
+    """The history as ``user`` may see it: staff's notes (internal review notes) only for
+    staff."""
+    rows = history(session=session, application=application)
+    actors = {t.actor_id for t in rows if t.actor_id is not None}
+    staff_ids = set(session.scalars(select(User.id).where(
+        User.id.in_(actors), User.role.in_(audiences.STAFF)))) if actors else set()
+    return audiences.history_for(rows, user, staff_ids)
+
+
 def loan_ref_of(*, session: Session, application: Application) -> str | None:
     """The servicing loan's ref once booked (noted on the transition to booked)."""
     return session.scalar(select(StateTransition.note).where(
@@ -159,9 +170,11 @@ def loan_ref_of(*, session: Session, application: Application) -> str | None:
         StateTransition.to_state == state_machine.BOOKED))
 
 
-def detail(*, session: Session, application: Application) -> dict[str, Any]:
-    """What the apps show: masked parties, decision summary and offers — never features,
-    raw device data or full identifiers."""
+def detail(*, session: Session, application: Application,
+           user: User | None = None) -> dict[str, Any]:
+    """What the apps show: masked parties, the decision as ``user``'s audience may see it
+    (`audiences.decision_view`) and offers — never features, raw device data or full
+    identifiers."""
     customer = (session.get(Customer, application.customer_id)
                 if application.customer_id is not None else None)
     dealer = session.get(Dealer, application.dealer_id)
@@ -178,7 +191,8 @@ def detail(*, session: Session, application: Application) -> dict[str, Any]:
         "lease_type": application.lease_type, "vin": application.vin,
         "customer_phone_masked": customer.phone_masked if customer else None,
         "allowed_actions": state_machine.allowed_actions(application.state),
-        "decision": latest_decision(session=session, application_id=application.id),
+        "decision": audiences.decision_view(
+            latest_decision(session=session, application_id=application.id), user),
         "offers": available_offers(session=session, application=application),
         "plan": plan.offer if plan else None,
         "contract_status": contract.status if contract else None,
