@@ -20,7 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from chedaitong.crypto import DataCipher
@@ -38,36 +37,34 @@ OFFER_VALID = 30 * DAY  # an approved, unbooked application is open this long
 def platform_books(apps: pd.DataFrame) -> pd.DataFrame:
     """Per application, the customer's other applications and loans before it (index =
     application_id); the offline mirror of `origination.exposure.features` (no VINs in the
-    world, so `vehicle_financed_elsewhere` stays missing)."""
-    a = apps.sort_values("applied_at")
-    replaced = list(set(a["previous_application_id"].dropna()))
-    rows = []
-    for _, g in a.groupby("customer_id", sort=False):
-        t = g["applied_at"].to_numpy()
-        ends = (g["applied_at"] + pd.to_timedelta(g["term_months"] * 30, unit="D")).to_numpy()
-        amount = g["loan_amount"].astype(float).to_numpy()
-        booked = g["booked"].to_numpy(bool)
-        approved = (g["decision"] == "approved").to_numpy()
-        ids = g["application_id"].to_numpy()
-        superseded = np.isin(ids, replaced)
-        for i in range(len(g)):
-            before = t < t[i]
-            active = before & booked & (ends > t[i])
-            open_ = before & approved & ~booked & (t > t[i] - OFFER_VALID.to_timedelta64())
-            open_ &= ~superseded
-            counted = before & ~superseded
-            exposure = amount[active].sum() + amount[open_].sum()
-            rows.append({
-                "application_id": ids[i],
-                "platform_open_applications": int(open_.sum()),
-                "platform_active_loans": int(active.sum()),
-                "platform_exposure_amount": float(exposure),
-                "platform_exposure_with_this": float(exposure + amount[i]),
-                **{f"platform_applications_{d}d":
-                   int((counted & (t >= t[i] - d * DAY.to_timedelta64())).sum())
-                   for d in (30, 90, 180)},
-            })
-    return pd.DataFrame(rows).set_index("application_id")
+    world, so `vehicle_financed_elsewhere` stays missing). An application replaced by a
+    re-application is not counted (slightly early: from its own time, not the re-application's).
+    """
+    a = apps[["application_id", "customer_id", "applied_at", "term_months", "loan_amount",
+              "booked", "decision"]].copy()
+    a["loan_amount"] = a["loan_amount"].astype(float)
+    a["ends"] = a["applied_at"] + pd.to_timedelta(a["term_months"] * 30, unit="D")
+    a["superseded"] = a["application_id"].isin(set(apps["previous_application_id"].dropna()))
+    pairs = a.merge(a, on="customer_id", suffixes=("", "_o"))
+    pairs = pairs[(pairs["applied_at_o"] < pairs["applied_at"])]
+    age = pairs["applied_at"] - pairs["applied_at_o"]
+    active = pairs["booked_o"].astype(bool) & (pairs["ends_o"] > pairs["applied_at"])
+    open_ = ((pairs["decision_o"] == "approved") & ~pairs["booked_o"].astype(bool)
+             & (age < OFFER_VALID) & ~pairs["superseded_o"])
+    counted = ~pairs["superseded_o"]
+    cols = pd.DataFrame({
+        "application_id": pairs["application_id"],
+        "platform_open_applications": open_.astype(int),
+        "platform_active_loans": active.astype(int),
+        "platform_exposure_amount": pairs["loan_amount_o"].where(active | open_, 0.0),
+        **{f"platform_applications_{d}d": (counted & (age <= d * DAY)).astype(int)
+           for d in (30, 90, 180)},
+    })
+    books = cols.groupby("application_id").sum()
+    books = books.reindex(a["application_id"], fill_value=0)
+    books["platform_exposure_with_this"] = (books["platform_exposure_amount"]
+                                            + a.set_index("application_id")["loan_amount"])
+    return books
 
 
 def approvals(book: RuleBook, frame: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
