@@ -28,6 +28,8 @@ KNOWN_VARIABLES = {
     "CHEDAITONG_RULES_DIR": "rule files; default ./rules",
     "CHEDAITONG_MODEL_DIR": "model registry; default <var dir>/models",
     "CHEDAITONG_VENDOR_URL": "base URL of the vendor services (sandbox or real)",
+    "CHEDAITONG_SEPARATION_OF_DUTIES": "1 (default): credit and disbursement approvals need "
+    "two different reviewers; 0 lets one reviewer do both",
     # read by the project's own tooling (Makefile, tests/browser), never by the platform
     "CHEDAITONG_SKIP_BROWSER": "1 skips the headless-browser tests in `make test`",
 }
@@ -60,6 +62,8 @@ class Settings:
     rules_dir: Path
     model_dir: Path
     vendor_url: str | None = None
+    #: a referral's credit approval and the disbursement approval by different reviewers
+    separation_of_duties: bool = True
 
     @property
     def is_production(self) -> bool:
@@ -85,6 +89,7 @@ class Settings:
             "rules_dir": environ.get("CHEDAITONG_RULES_DIR", "rules"),
             "model_dir": environ.get("CHEDAITONG_MODEL_DIR", str(var_dir / "models")),
             "vendor_url": environ.get("CHEDAITONG_VENDOR_URL") or None,
+            "separation_of_duties": environ.get("CHEDAITONG_SEPARATION_OF_DUTIES", "1"),
         }
         values.update(overrides)
         return cls._validated(**values)
@@ -128,7 +133,20 @@ class Settings:
             rules_dir=rules_dir,
             model_dir=Path(str(v["model_dir"])).resolve(),
             vendor_url=v.get("vendor_url") or None,  # type: ignore[arg-type]
+            separation_of_duties=_flag("CHEDAITONG_SEPARATION_OF_DUTIES",
+                                       v.get("separation_of_duties", True)),
         )
+
+
+def _flag(name: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name} must be 1 or 0, not {value!r}")
 
 
 def _decode_key(text: str) -> bytes:

@@ -1,9 +1,10 @@
 """Domain errors: what went wrong, in the domain's words — never an HTTP status.
 
 Domain packages (origination, decisioning, servicing) raise these; `webapp.errors` maps each
-kind to one HTTP answer, once (NotFound 404, Conflict 409, Invalid 422, Unavailable 503,
-VendorFailed 502), and a CLI prints the message. ``details`` are extra fields a client may act
-on (the current state and the allowed next steps of a refused transition, for example).
+kind to one HTTP answer, once (NotFound 404, NotPermitted 403, Conflict 409, Invalid 422,
+Unavailable 503, VendorFailed 502), and a CLI prints the message. ``details`` are extra fields
+a client may act on (the current state and the allowed next steps of a refused transition, for
+example).
 """
 
 from __future__ import annotations
@@ -26,6 +27,11 @@ class NotFound(DomainError):
 
 class Conflict(DomainError):
     """The request is well-formed but the current state does not allow it."""
+
+
+class NotPermitted(DomainError):
+    """The one asking may see the thing but may not do this to it (a role or a duty rule,
+    e.g. the reviewer who approved the credit approving the disbursement too)."""
 
 
 class Invalid(DomainError):

@@ -41,6 +41,32 @@ class ReplayError(LookupError):
     """A record cannot be replayed (unknown id, or a version no longer available)."""
 
 
+#: ``decide(consent=ON_FILE)``: decide on the evidence already on file and query no bureau
+#: (replays, the demo, benchmarks); the origination flows always pass the application's
+#: consent, or None when there is none.
+ON_FILE: Any = "on-file"
+
+
+@dataclass(frozen=True)
+class ConsentGrant:
+    """The customer's credit-inquiry consent a decision may pull bureau reports under (the
+    record lives in origination; the service is only told what it covers)."""
+
+    id: int
+    bureaus: tuple[str, ...]
+    purpose: str
+    expires_at: datetime
+    revoked: bool = False
+
+    def covers(self, bureau: str, at: datetime) -> bool:
+        return not self.revoked and bureau in self.bureaus and at < self.expires_at
+
+    @property
+    def ref(self) -> str:
+        """What travels in the vendor request as the authorisation reference."""
+        return f"consent:{self.id}"
+
+
 @dataclass
 class DecisionService:
     store: FeatureStore
@@ -53,18 +79,27 @@ class DecisionService:
 
     # ---- deciding ---------------------------------------------------------------------
     def decide(self, session: Session, application: Application,
-               as_of: datetime | None = None, authorization_ref: str | None = None
-               ) -> DecisionRecord:
-        """Decide one submitted application and add its record to ``session``."""
+               as_of: datetime | None = None, authorization_ref: str | None = None, *,
+               consent: ConsentGrant | None = ON_FILE,
+               platform_features: dict[str, Any] | None = None) -> DecisionRecord:
+        """Decide one submitted application and add its record to ``session``.
+
+        Bureau reports are pulled only under ``consent`` (each bureau it covers, while it is
+        live); without one nothing is sent to a bureau and ``consent_valid`` is false, which
+        the underwriting rules refer. ``platform_features`` are the platform's own books
+        (exposure, velocity: `origination.exposure`), recorded with the rest.
+        """
         started = time.perf_counter()
         as_of = as_of or datetime.now(UTC)
         customer = session.get(Customer, application.customer_id)
-        gaps, pulled = self._gather_bureau_evidence(
-            session, customer, as_of, authorization_ref or f"auth:{application.ref}")
+        gaps, pulled = self._gather_bureau_evidence(session, customer, as_of, consent)
         if pulled:  # new reports: the materialised evidence must include them as of now
             self.store.materialise_customer(session, customer.id, as_of)
         t_evidence = time.perf_counter()
         features = self.store.decision_vector(session, self._input(session, application), as_of)
+        features.update(platform_features or {})
+        if consent is not ON_FILE:
+            features["consent_valid"] = consent is not None and consent.covers("pboc", as_of)
         t_features = time.perf_counter()
         result = decide(features, self.rules, self.model, self.challenger)
         self._archive_rules(result.rules_version)
@@ -78,6 +113,7 @@ class DecisionService:
             features=result.features, fired_rules=result.fired_rules, model=result.model,
             challenger=result.challenger, offers=result.offers, reasons=result.reasons,
             evidence_gaps=gaps, timings_ms=timings,
+            consent_id=consent.id if isinstance(consent, ConsentGrant) else None,
         )
         session.add(record)
         session.flush()
@@ -95,25 +131,33 @@ class DecisionService:
         )
 
     def _gather_bureau_evidence(self, session: Session, customer: Customer, as_of: datetime,
-                                authorization_ref: str) -> tuple[list[str], int]:
-        """Pull PBOC and third-party reports unless a fresh one is on file; return the gaps
-        and how many reports were stored.
+                                consent: Any) -> tuple[list[str], int]:
+        """Pull PBOC and third-party reports the consent covers unless a fresh one is on
+        file; return the gaps and how many reports were stored.
 
         A vendor failure is not an error here: the decision goes on without that evidence
-        and the missing-evidence rules refer it to a person.
+        and the missing-evidence rules refer it to a person. A bureau the consent does not
+        cover (or no live consent) is never queried: a ``<bureau>_no_consent`` gap.
         """
-        if self.vendors is None:
-            return [], 0
         gaps: list[str] = []
+        if consent is ON_FILE:
+            return gaps, 0
+        if consent is None or not consent.covers("pboc", as_of):
+            gaps.append("consent_missing")
+        if self.vendors is None:
+            return gaps, 0
         pulled = 0
         profile = self.store.profile(customer)
         for bureau, vendor in (("pboc", self.vendors.pboc), ("thirdparty",
                                                             self.vendors.third_party)):
+            if consent is None or not consent.covers(bureau, as_of):
+                gaps.append(f"{bureau}_no_consent")
+                continue
             if self._has_fresh_report(session, customer.id, bureau, as_of):
                 continue
             query = BureauQuery(name=profile.name, id_number=profile.id_number,
-                                phone=profile.phone, authorization_ref=authorization_ref,
-                                idempotency_key=f"{bureau}:{authorization_ref}")
+                                phone=profile.phone, authorization_ref=consent.ref,
+                                idempotency_key=f"{bureau}:{consent.ref}")
             try:
                 report = vendor.query(query)
             except VendorError as exc:

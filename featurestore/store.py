@@ -115,8 +115,11 @@ class FeatureStore:
         return customer
 
     def find_customer(self, session: Session, id_number: str) -> Customer | None:
+        """The customer whose identity is *verified* for ``id_number`` (pending claims typed
+        into the user app by anyone do not count)."""
         index = self.cipher.blind_index(id_number)
-        return session.scalar(select(Customer).where(Customer.id_number_index == index))
+        return session.scalar(select(Customer).where(Customer.id_number_index == index,
+                                                     Customer.identity_status == "verified"))
 
     def profile(self, customer: Customer) -> CustomerProfile:
         """Decrypted profile — for feature computation and vendor calls only."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 
 from chedaitong.db import Role
-from decisioning.origination import access, applications, flows, state_machine
+from decisioning.origination import access, applications, consent, flows, state_machine
 from webapp import database
 from webapp.auth import BEARER, current_user, roles_required
 from webapp.idempotency import idempotent
@@ -13,6 +13,8 @@ from webapp.schemas import (
     ApplicationDetail,
     ApplicationIn,
     ApplicationPage,
+    ConsentGrantIn,
+    ConsentOut,
     ContractOut,
     DocumentOut,
     FileIn,
@@ -41,7 +43,8 @@ def _visible(application_id: int):
 
 
 def _detail(app) -> dict:
-    return applications.detail(session=database.session(), application=app)
+    return applications.detail(session=database.session(), application=app,
+                               user=current_user())
 
 
 @blp.route("/applications", methods=["POST"])
@@ -85,8 +88,9 @@ def get_application(application_id: int):
 @blp.response(200, TransitionOut(many=True))
 @blp.doc(security=[BEARER])
 def history(application_id: int):
-    return applications.history(session=database.session(),
-                                application=_visible(application_id))
+    return applications.history_view(session=database.session(),
+                                     application=_visible(application_id),
+                                     user=current_user())
 
 
 @blp.route("/applications/<int:application_id>/authorization", methods=["POST"])
@@ -101,6 +105,38 @@ def upload_authorization(files, application_id: int):
     return applications.upload_authorization(
         session=database.session(), upload_dir=services().upload_dir, application=app,
         upload=read_upload(files["file"]), user=current_user())
+
+
+@blp.route("/applications/<int:application_id>/consent", methods=["POST"])
+@roles_required(Role.CUSTOMER)
+@blp.arguments(ConsentGrantIn)
+@blp.response(201, ConsentOut)
+@blp.doc(security=[BEARER])
+def grant_consent(body, application_id: int):
+    """The customer authorises the credit inquiries for this application (their own token;
+    it also confirms the application is theirs). Needs a verified identity."""
+    return consent.grant(session=database.session(), user=current_user(),
+                         application_id=application_id, **body)
+
+
+@blp.route("/applications/<int:application_id>/consent/revoke", methods=["POST"])
+@roles_required(Role.CUSTOMER)
+@blp.response(200, ConsentOut(many=True))
+@blp.doc(security=[BEARER])
+def revoke_consent(application_id: int):
+    """The customer withdraws the consent: no bureau is queried under it any more."""
+    return consent.revoke(session=database.session(), user=current_user(),
+                          application_id=application_id)
+
+
+@blp.route("/applications/<int:application_id>/consent")
+@roles_required(*ANYONE)
+@blp.response(200, ConsentOut(many=True))
+@blp.doc(security=[BEARER])
+def consents(application_id: int):
+    """The consents on file for the application (live or not)."""
+    return consent.of_application(session=database.session(),
+                                  application=_visible(application_id))
 
 
 @blp.route("/applications/<int:application_id>/submit", methods=["POST"])
@@ -243,12 +279,14 @@ def upload_document(files, application_id: int, kind: str):
 @blp.response(200, DocumentOut)
 @blp.doc(security=[BEARER])
 def mailing(body, application_id: int, kind: str):
-    """Mailing status of the paper original (pending → mailed → received)."""
+    """Mailing status of the paper original: mailed by the dealer's consultant, then
+    received by the back office (a reviewer); no step back."""
     applications.check_mailing_kind(kind)  # before looking the application up
     return applications.set_mailing(session=database.session(),
                                     application=_visible(application_id), kind=kind,
                                     status=body["mailing_status"],
-                                    tracking_number=body["tracking_number"])
+                                    tracking_number=body["tracking_number"],
+                                    user=current_user())
 
 
 @blp.route("/applications/<int:application_id>/book", methods=["POST"])

@@ -36,7 +36,7 @@ def queue(args):
 
 
 @blp.route("/reviews/<int:application_id>", methods=["POST"])
-@roles_required(Role.REVIEWER, Role.ADMIN)
+@roles_required(Role.REVIEWER)  # an admin administers; deciding is a reviewer's duty
 @blp.arguments(ReviewIn)
 @blp.response(201, ReviewOut)
 @blp.doc(security=[BEARER])
@@ -51,7 +51,8 @@ def review(body, application_id: int):
                  "repayment_method": body.get("repayment_method", "equal_installment")}
     row, voucher = flows.review(session=database.session(), application=app,
                                 reviewer=current_user(), decision=body["decision"],
-                                notes=body["notes"], offer=offer)
+                                notes=body["notes"], offer=offer,
+                                separate_duties=services().settings.separation_of_duties)
     return {"id": row.id, "application_id": app.id, "kind": row.kind, "decision": row.decision,
             "notes": row.notes, "at": row.at, "state": app.state,
             "voucher_number": voucher.number if voucher else None}

@@ -12,6 +12,7 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import (
     BadGateway,
     Conflict,
+    Forbidden,
     HTTPException,
     InternalServerError,
     NotFound,
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 #: domain error → the HTTP error it is answered with
 STATUS: tuple[tuple[type[domain.DomainError], type[HTTPException]], ...] = (
     (domain.NotFound, NotFound),
+    (domain.NotPermitted, Forbidden),
     (domain.Conflict, Conflict),
     (domain.Invalid, UnprocessableEntity),
     (domain.Rejected, UnprocessableEntity),

@@ -86,6 +86,28 @@ class ConsentIn(Strict):
     text_version = fields.String(load_default="v1", validate=validate.Length(1, 32))
 
 
+class ConsentGrantIn(Strict):
+    text_version = fields.String(load_default=None, validate=validate.Length(1, 32),
+                                 metadata={"description": "the authorisation text shown "
+                                           "(required; checked after who may consent)"})
+    purpose = fields.String(load_default="loan_application", validate=validate.OneOf(
+        ["loan_application", "post_loan_monitoring"]))
+    bureaus = fields.List(fields.String(validate=validate.OneOf(["pboc", "thirdparty"])),
+                          load_default=["pboc", "thirdparty"], validate=validate.Length(1, 2))
+
+
+class ConsentOut(Schema):
+    id = fields.Integer()
+    application_id = fields.Integer()
+    purpose = fields.String()
+    bureaus = fields.List(fields.String())
+    text_version = fields.String()
+    document_sha256 = fields.String()
+    granted_at = fields.DateTime()
+    expires_at = fields.DateTime()
+    revoked_at = fields.DateTime(allow_none=True)
+
+
 class VerificationOut(Schema):
     id = fields.Integer()
     kind = fields.String()
@@ -122,6 +144,9 @@ class ApplicationIn(Strict):
                                  **MONEY)
     term_months = fields.Integer(required=True, strict=True,
                                  validate=validate.OneOf([12, 18, 24, 36, 48, 60]))
+    vin = fields.String(load_default=None, allow_none=True, validate=validate.Regexp(
+        r"^[A-Za-z0-9-]{6,32}$", error="6-32 letters, digits or -"),
+        metadata={"description": "VIN, or the dealer's stock id when no VIN yet"})
 
     @post_load
     def _canonical_lease_type(self, data, **kwargs):
@@ -135,6 +160,8 @@ class ReapplyIn(Strict):
     down_payment = fields.Decimal(validate=validate.Range(0, 5_000_000), **MONEY)
     loan_amount = fields.Decimal(validate=validate.Range(1_000, 5_000_000), **MONEY)
     term_months = fields.Integer(strict=True, validate=validate.OneOf([12, 18, 24, 36, 48, 60]))
+    consent_text_version = fields.String(validate=validate.Length(1, 32), metadata={
+        "description": "the credit-inquiry consent for the new application (required)"})
 
 
 class ListArgs(Strict):
@@ -157,6 +184,8 @@ class DecisionOut(Schema):
     reasons = fields.List(fields.Nested(ReasonOut))
     offers = fields.List(fields.Dict())
     evidence_gaps = fields.List(fields.String())
+    device_risk_signals = fields.Boolean(metadata={
+        "description": "staff only: device-derived signals apply (their values never shown)"})
 
 
 class ApplicationSummary(Schema):
@@ -167,7 +196,9 @@ class ApplicationSummary(Schema):
     vehicle_model = fields.String()
     loan_amount = fields.Decimal(**MONEY)
     term_months = fields.Integer()
-    customer_id_number_masked = fields.String()
+    customer_id_number_masked = fields.String(allow_none=True)
+    customer_confirmed = fields.Boolean(metadata={
+        "description": "the customer has confirmed it (granted consent) in the user app"})
     submitted_at = fields.DateTime(allow_none=True)
     created_at = fields.DateTime()
 
@@ -198,6 +229,7 @@ class ApplicationDetail(ApplicationSummary):
     vehicle_price = fields.Decimal(**MONEY)
     down_payment = fields.Decimal(**MONEY)
     lease_type = fields.String()
+    vin = fields.String(allow_none=True)
     customer_phone_masked = fields.String(allow_none=True)
     allowed_actions = fields.List(fields.String())
     decision = fields.Nested(DecisionOut, allow_none=True)

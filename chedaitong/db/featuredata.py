@@ -11,21 +11,35 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chedaitong.db.base import Base, TimestampMixin
 
 
 class Customer(TimestampMixin, Base):
-    """A borrower. `pii_enc` holds name, ID number, phone, birth date and addresses."""
+    """A borrower. `pii_enc` holds name, ID number, phone, birth date and addresses.
+
+    `identity_status`: a profile typed into the user app claims its ID number only once the
+    ID-card check and liveness confirm it (``pending`` → ``verified``); a pending claim does
+    not block the real owner and is ``displaced`` when they verify. Only one *verified*
+    customer per ID number (a partial unique index). Rows loaded from the platform's own
+    books (the world loader, migrations) are verified.
+    """
 
     __tablename__ = "customers"
+    __table_args__ = (
+        Index("uq_customers_verified_id_number", "id_number_index", unique=True,
+              postgresql_where=text("identity_status = 'verified'"),
+              sqlite_where=text("identity_status = 'verified'")),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     external_ref: Mapped[str] = mapped_column(String(64), unique=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), unique=True)
-    id_number_index: Mapped[str] = mapped_column(String(64), unique=True)
+    id_number_index: Mapped[str] = mapped_column(String(64), index=True)
+    identity_status: Mapped[str] = mapped_column(String(16), default="verified",
+                                                 server_default="verified")
     id_number_masked: Mapped[str] = mapped_column(String(24))
     phone_masked: Mapped[str | None] = mapped_column(String(24))
     pii_enc: Mapped[bytes] = mapped_column(LargeBinary)

@@ -26,7 +26,14 @@ class Application(TimestampMixin, Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     ref: Mapped[str] = mapped_column(String(32), unique=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    #: None until the customer, signed in with a verified identity, grants the consent that
+    #: binds the application to them (`decisioning.origination.consent`)
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"), index=True)
+    #: blind index and mask of the ID number the consultant filed it under
+    id_number_index: Mapped[str | None] = mapped_column(String(64), index=True)
+    id_number_masked: Mapped[str | None] = mapped_column(String(24))
+    #: dealer-entered vehicle identity (VIN or the dealer's stock id): exposure checks
+    vin: Mapped[str | None] = mapped_column(String(32), index=True)
     dealer_id: Mapped[int] = mapped_column(ForeignKey("dealers.id"), index=True)
     consultant_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
     previous_id: Mapped[int | None] = mapped_column(ForeignKey("applications.id"))
@@ -61,4 +68,6 @@ class DecisionRecord(Base):
     offers: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     evidence_gaps: Mapped[list[str]] = mapped_column(JSON)
+    #: the credit-inquiry consent the bureau pulls were made under (None: no pull allowed)
+    consent_id: Mapped[int | None] = mapped_column(ForeignKey("credit_consents.id"))
     timings_ms: Mapped[dict[str, float]] = mapped_column(JSON)

@@ -175,3 +175,37 @@ class Notification(Base):
     vendor_message_id: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(String(200))
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class CreditConsent(Base):
+    """A customer's credit-inquiry authorisation for one application, granted with their own
+    token: what for (purpose, bureaus), which text they agreed to and the hash of the signed
+    document, and how long it holds. A bureau is queried only under a live one."""
+
+    __tablename__ = "credit_consents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    granted_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    purpose: Mapped[str] = mapped_column(String(32))
+    bureaus: Mapped[list[str]] = mapped_column(JSON)
+    text_version: Mapped[str] = mapped_column(String(32))
+    document_sha256: Mapped[str] = mapped_column(String(64))
+    granted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
+
+
+class IdentityEvent(Base):
+    """The audit trail of ID-number claims: claimed (pending), verified, displaced (a pending
+    claim pushed aside by the verified owner), refused."""
+
+    __tablename__ = "identity_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    event: Mapped[str] = mapped_column(String(16))
+    by_customer_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
+    note: Mapped[str] = mapped_column(String(200), default="")
+    at: Mapped[datetime] = mapped_column(default=utcnow)

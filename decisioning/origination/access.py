@@ -3,7 +3,7 @@ applications, back-office staff all. Anything else is NotFound — existence is 
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, Customer, Role, User
@@ -17,8 +17,15 @@ def visible(query: Select, user: User) -> Select:
     if user.role is Role.CONSULTANT:
         return query.where(Application.consultant_id == user.id)
     if user.role is Role.CUSTOMER:
-        return query.join(Customer, Customer.id == Application.customer_id).where(
-            Customer.user_id == user.id)
+        # their own applications, and drafts filed under their *verified* ID number that
+        # wait for their consent (which links them)
+        mine = select(Customer.id).where(Customer.user_id == user.id)
+        verified_number = select(Customer.id_number_index).where(
+            Customer.user_id == user.id, Customer.identity_status == "verified")
+        return query.where(or_(
+            Application.customer_id.in_(mine),
+            and_(Application.customer_id.is_(None),
+                 Application.id_number_index.in_(verified_number))))
     if user.role in STAFF:
         return query
     return query.where(False)

@@ -11,7 +11,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from chedaitong.db import Application, Customer, Dealer, DecisionRecord, User
+from chedaitong.crypto import mask_id_number
+from chedaitong.db import Application, Customer, Dealer, DecisionRecord, Role, User
 from chedaitong.db.origination import (
     LoanContract,
     PlanChoice,
@@ -20,8 +21,8 @@ from chedaitong.db.origination import (
     StoredDocument,
     Voucher,
 )
-from chedaitong.errors import Invalid, NotFound
-from decisioning.origination import access, files, state_machine
+from chedaitong.errors import Conflict, Invalid, NotFound, NotPermitted
+from decisioning.origination import access, audiences, files, state_machine
 from featurestore.store import FeatureStore
 
 AUTHORIZATION_DOC = "credit_authorization"
@@ -39,7 +40,9 @@ MAILING_STATES = ("pending", "mailed", "received")
 #: review queue per state
 QUEUES = {state_machine.REFERRED: "credit", state_machine.DISBURSEMENT_REVIEW: "disbursement"}
 TERMS_FIELDS = ("vehicle_brand", "vehicle_model", "vehicle_price", "lease_type", "down_payment",
-                "loan_amount", "term_months")
+                "loan_amount", "term_months", "vin")
+#: what the dealer entered about the car: a customer's re-application cannot change it
+DEALER_FIELDS = ("vehicle_brand", "vehicle_model", "vehicle_price", "lease_type", "vin")
 
 
 def new_ref() -> str:
@@ -57,14 +60,21 @@ def check_amounts(terms: dict[str, Any]) -> None:
 
 def create(*, session: Session, store: FeatureStore, consultant: User,
            data: dict[str, Any]) -> Application:
-    """A consultant's application for the customer with ``data["id_number"]`` (state draft),
-    committed."""
+    """A consultant's application under the ID number ``data["id_number"]`` (state draft),
+    committed.
+
+    It is not linked to any customer yet, and the answer is the same whether or not someone
+    is registered with that number (a consultant learns nothing about who is a customer):
+    the customer finds it in the user app and binds it by granting the credit-inquiry
+    consent with their verified identity (`consent.grant`).
+    """
     terms = dict(data)
-    customer = store.find_customer(session, terms.pop("id_number"))
-    if customer is None:
-        raise Invalid("id_number", "no registered customer has this ID number")
+    id_number = terms.pop("id_number")
     check_amounts(terms)
-    app = Application(ref=new_ref(), customer_id=customer.id, dealer_id=consultant.dealer_id,
+    app = Application(ref=new_ref(), customer_id=None,
+                      id_number_index=store.cipher.blind_index(id_number),
+                      id_number_masked=mask_id_number(id_number),
+                      dealer_id=consultant.dealer_id,
                       consultant_id=consultant.id, state=state_machine.DRAFT, **terms)
     session.add(app)
     session.flush()
@@ -87,10 +97,13 @@ def page(*, session: Session, user: User, state: str | None, number: int,
 
 def summary(*, session: Session, application: Application,
             customer: Customer | None = None) -> dict[str, Any]:
-    customer = customer or session.get(Customer, application.customer_id)
+    if customer is None and application.customer_id is not None:
+        customer = session.get(Customer, application.customer_id)
+    masked = customer.id_number_masked if customer else application.id_number_masked
     return {**{k: getattr(application, k) for k in (
         "id", "ref", "state", "vehicle_brand", "vehicle_model", "loan_amount", "term_months",
-        "submitted_at", "created_at")}, "customer_id_number_masked": customer.id_number_masked}
+        "submitted_at", "created_at")}, "customer_id_number_masked": masked,
+        "customer_confirmed": application.customer_id is not None}
 
 
 def latest_decision(*, session: Session, application_id: int) -> DecisionRecord | None:
@@ -139,6 +152,17 @@ def history(*, session: Session, application: Application) -> list[StateTransiti
         StateTransition.application_id == application.id).order_by(StateTransition.id)))
 
 
+def history_view(*, session: Session, application: Application,
+                 user: User) -> list[dict[str, Any]]:
+    """The history as ``user`` may see it: staff's notes (internal review notes) only for
+    staff."""
+    rows = history(session=session, application=application)
+    actors = {t.actor_id for t in rows if t.actor_id is not None}
+    staff_ids = set(session.scalars(select(User.id).where(
+        User.id.in_(actors), User.role.in_(audiences.STAFF)))) if actors else set()
+    return audiences.history_for(rows, user, staff_ids)
+
+
 def loan_ref_of(*, session: Session, application: Application) -> str | None:
     """The servicing loan's ref once booked (noted on the transition to booked)."""
     return session.scalar(select(StateTransition.note).where(
@@ -146,10 +170,13 @@ def loan_ref_of(*, session: Session, application: Application) -> str | None:
         StateTransition.to_state == state_machine.BOOKED))
 
 
-def detail(*, session: Session, application: Application) -> dict[str, Any]:
-    """What the apps show: masked parties, decision summary and offers — never features,
-    raw device data or full identifiers."""
-    customer = session.get(Customer, application.customer_id)
+def detail(*, session: Session, application: Application,
+           user: User | None = None) -> dict[str, Any]:
+    """What the apps show: masked parties, the decision as ``user``'s audience may see it
+    (`audiences.decision_view`) and offers — never features, raw device data or full
+    identifiers."""
+    customer = (session.get(Customer, application.customer_id)
+                if application.customer_id is not None else None)
     dealer = session.get(Dealer, application.dealer_id)
     contract = session.scalar(select(LoanContract).where(
         LoanContract.application_id == application.id))
@@ -161,9 +188,11 @@ def detail(*, session: Session, application: Application) -> dict[str, Any]:
         "dealer_code": dealer.code, "dealer_name": dealer.name,
         "consultant_id": application.consultant_id, "previous_id": application.previous_id,
         "vehicle_price": application.vehicle_price, "down_payment": application.down_payment,
-        "lease_type": application.lease_type, "customer_phone_masked": customer.phone_masked,
+        "lease_type": application.lease_type, "vin": application.vin,
+        "customer_phone_masked": customer.phone_masked if customer else None,
         "allowed_actions": state_machine.allowed_actions(application.state),
-        "decision": latest_decision(session=session, application_id=application.id),
+        "decision": audiences.decision_view(
+            latest_decision(session=session, application_id=application.id), user),
         "offers": available_offers(session=session, application=application),
         "plan": plan.offer if plan else None,
         "contract_status": contract.status if contract else None,
@@ -209,8 +238,11 @@ def check_can_upload_authorization(application: Application) -> None:
 
 def upload_authorization(*, session: Session, upload_dir, application: Application,
                          upload: files.StoredFile, user: User) -> StoredDocument:
-    """The signed credit-inquiry authorisation (needed before submitting), committed."""
+    """The paper copy of the credit-inquiry authorisation the customer signed in the store
+    (needed before submitting), committed. It is evidence, never the consent itself: that is
+    the customer's own record (`consent.grant`). It must parse as a PDF."""
     check_can_upload_authorization(application)
+    files.check_pdf(upload)
     doc = store_document(session=session, upload_dir=upload_dir, application=application,
                          kind=AUTHORIZATION_DOC, upload=upload, user=user)
     session.commit()
@@ -233,15 +265,31 @@ def check_mailing_kind(kind: str) -> None:
         raise NotFound(f"unknown document {kind!r}")
 
 
+#: who moves a paper original forward: the dealer mails it, the back office receives it
+MAILING_STEPS = {("pending", "mailed"): (Role.CONSULTANT,),
+                 ("mailed", "received"): (Role.REVIEWER,)}
+
+
 def set_mailing(*, session: Session, application: Application, kind: str, status: str,
-                tracking_number: str | None) -> StoredDocument:
-    """Mailing status of a checklist document's paper original, committed."""
+                tracking_number: str | None, user: User) -> StoredDocument:
+    """Move a checklist document's paper original one step forward, committed: pending →
+    mailed by the dealer's consultant, mailed → received by the back office. Any other step
+    (a step back, a skip, the wrong role) is refused."""
     check_mailing_kind(kind)
     doc = session.scalar(select(StoredDocument).where(
         StoredDocument.application_id == application.id, StoredDocument.kind == kind))
     if doc is None:
         raise NotFound(f"no {kind} document uploaded for this application")
-    doc.mailing_status, doc.tracking_number = status, tracking_number
+    step = (doc.mailing_status, status)
+    if step not in MAILING_STEPS:
+        raise Conflict(f"the paper original is {doc.mailing_status}; it cannot become "
+                       f"{status}", details={"mailing_status": doc.mailing_status})
+    if user.role not in MAILING_STEPS[step]:
+        raise NotPermitted(f"{status} is set by "
+                           + " or ".join(r.value for r in MAILING_STEPS[step]))
+    doc.mailing_status = status
+    if tracking_number is not None:
+        doc.tracking_number = tracking_number
     session.commit()
     return doc
 

@@ -1,24 +1,155 @@
-"""The customer's consents on file. Today: the credit-inquiry authorisation the PBOC requires
-before a bureau report is pulled (the signed document itself is uploaded with the
-application, see `applications.AUTHORIZATION_DOC`)."""
+"""Credit-inquiry consent: granted by the customer, per application, before any bureau pull.
+
+PRC credit-reporting rules need the data subject's written consent for each inquiry. So the
+consent is a record the customer creates with their own token (never the consultant), bound
+to one application: purpose, bureaus, when, until when, the text version agreed to and the
+SHA-256 of the document they signed (that text, rendered for this application). Granting it
+is also what links an application to a customer — only through a verified identity
+(`identity.require_verified`). The consultant's upload is the paper copy, kept as evidence.
+"""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Iterable
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from chedaitong.db import Customer
+from chedaitong.db import Application, Customer, User
 from chedaitong.db.behaviour import POSTLOAN_MONITORING_CONSENT
-from chedaitong.db.origination import Verification
+from chedaitong.db.origination import CreditConsent, Verification
+from chedaitong.errors import Conflict, Invalid, NotFound
+from decisioning.origination import access, identity, state_machine
+from decisioning.service import ConsentGrant
+
+BUREAUS = ("pboc", "thirdparty")
+PURPOSES = ("loan_application", "post_loan_monitoring")
+VALIDITY = timedelta(days=30)
+#: the authorisation texts the user app shows, by version (the lawyers own the wording)
+TEXTS = {
+    "v1": ("本人授权车贷通及其合作机构，为审核本人{ref}号车辆融资申请（用途：{purpose}），"
+           "向{bureaus}查询、使用本人的信用信息。授权有效期至{expires}。\n"
+           "I authorise Chedaitong to query my credit reports at {bureaus} for application "
+           "{ref} ({purpose}) until {expires}."),
+}
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def document_text(*, application: Application, text_version: str, purpose: str,
+                  bureaus: Iterable[str], expires_at: datetime) -> str:
+    """The consent document the customer signs (its hash is kept with the record)."""
+    return TEXTS[text_version].format(ref=application.ref, purpose=purpose,
+                                      bureaus=", ".join(bureaus),
+                                      expires=_aware(expires_at).date().isoformat())
+
+
+def grant(*, session: Session, user: User, application_id: int, text_version: str | None,
+          purpose: str = "loan_application", bureaus: Iterable[str] = BUREAUS,
+          now: datetime | None = None) -> CreditConsent:
+    """The signed-in customer consents to the inquiries for one application, committed.
+
+    The application must be filed under the customer's own *verified* ID number (NotFound
+    otherwise: another customer's application is not disclosed) and not yet decided; the
+    first consent links it to the customer.
+    """
+    customer = identity.require_verified(session=session, user=user)
+    application = access.application(session=session, application_id=application_id,
+                                      user=user)  # someone else's: NotFound, nothing told
+    bureaus = list(dict.fromkeys(bureaus))
+    if text_version is None:
+        raise Invalid("text_version", "required: the version of the text you agreed to")
+    if text_version not in TEXTS:
+        raise Invalid("text_version", f"unknown text version; one of {', '.join(TEXTS)}")
+    if purpose not in PURPOSES:
+        raise Invalid("purpose", f"one of {', '.join(PURPOSES)}")
+    if not bureaus or set(bureaus) - set(BUREAUS):
+        raise Invalid("bureaus", f"a non-empty subset of {', '.join(BUREAUS)}")
+    if application.state != state_machine.DRAFT:
+        raise state_machine.IllegalTransition(application, "grant consent", application.state)
+    if application.customer_id not in (None, customer.id):  # visible implies not, but be sure
+        raise NotFound(f"no application {application_id} visible to you")
+    now = now or datetime.now(UTC)
+    expires = now + VALIDITY
+    text = document_text(application=application, text_version=text_version,
+                         purpose=purpose, bureaus=bureaus, expires_at=expires)
+    signed = f"{text}\n--\nsigned by customer {customer.external_ref} at {now.isoformat()}"
+    application.customer_id = customer.id
+    row = CreditConsent(application_id=application.id, customer_id=customer.id,
+                        granted_by=user.id, purpose=purpose, bureaus=bureaus,
+                        text_version=text_version,
+                        document_sha256=hashlib.sha256(signed.encode()).hexdigest(),
+                        granted_at=now, expires_at=expires)
+    session.add(row)
+    session.commit()
+    return row
+
+
+def revoke(*, session: Session, user: User, application_id: int) -> list[CreditConsent]:
+    """The customer withdraws every live consent of one of their applications, committed."""
+    customer = identity.require_verified(session=session, user=user)
+    application = access.application(session=session, application_id=application_id,
+                                      user=user)
+    rows = [c for c in of_application(session=session, application=application)
+            if c.customer_id == customer.id and c.revoked_at is None]
+    if not rows:
+        raise Conflict("there is no live consent to revoke on this application")
+    now = datetime.now(UTC)
+    for c in rows:
+        c.revoked_at = now
+    session.commit()
+    return rows
+
+
+def of_application(*, session: Session, application: Application) -> list[CreditConsent]:
+    return list(session.scalars(select(CreditConsent).where(
+        CreditConsent.application_id == application.id).order_by(CreditConsent.id)))
+
+
+def is_live(c: CreditConsent, at: datetime) -> bool:
+    return c.revoked_at is None and _aware(c.expires_at) > _aware(at)
+
+
+def live_consent(*, session: Session, application: Application,
+                 at: datetime | None = None) -> CreditConsent | None:
+    """The newest unrevoked, unexpired consent of the application's own customer, or None."""
+    at = at or datetime.now(UTC)
+    for c in reversed(of_application(session=session, application=application)):
+        if c.customer_id == application.customer_id and is_live(c, at):
+            return c
+    return None
+
+
+def as_grant(c: CreditConsent | None) -> ConsentGrant | None:
+    """What the decision service needs to know of a consent (it does not read this table)."""
+    if c is None:
+        return None
+    return ConsentGrant(id=c.id, bureaus=tuple(c.bureaus), purpose=c.purpose,
+                        expires_at=_aware(c.expires_at),
+                        revoked=c.revoked_at is not None)
+
+
+def require_live(*, session: Session, application: Application) -> CreditConsent:
+    """The live consent a submission needs (Conflict, naming what is missing, otherwise)."""
+    if application.customer_id is None:
+        raise Conflict("the customer has not yet confirmed this application and granted the "
+                       "credit-inquiry consent in the user app")
+    found = live_consent(session=session, application=application)
+    if found is None:
+        raise Conflict("no live credit-inquiry consent from the customer for this "
+                       "application (missing, expired or revoked)")
+    return found
 
 
 def authorize_credit_inquiry(*, session: Session, customer: Customer,
-                             text_version: str) -> Verification:
-    """Record the customer's consent to the credit inquiries, committed."""
-    v = Verification(customer_id=customer.id, kind="credit_authorization", passed=True,
-                     score=None, vendor_request_id=None, detail=f"consent {text_version}")
-    session.add(v)
-    session.commit()
-    return v
+                             text_version: str) -> None:
+    """Retired: a consent is per application (POST /applications/<id>/consent)."""
+    raise Conflict("credit-inquiry consent is given per application: "
+                   "POST /applications/<id>/consent")
 
 
 POSTLOAN_MONITORING_TEXT = "postloan-monitoring-v1"

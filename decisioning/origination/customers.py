@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from chedaitong.db import Customer, RawEvent, User
 from chedaitong.db.origination import Verification
 from chedaitong.errors import Conflict, Invalid, NotFound
+from decisioning.origination import identity
 from featurestore.store import CustomerProfile, FeatureStore
 from featurestore.uploads import UploadRejected
 
@@ -40,8 +41,8 @@ def complete_profile(*, session: Session, store: FeatureStore, user: User,
     """First-use personal information → an encrypted customer record (once per user)."""
     if session.scalar(select(Customer.id).where(Customer.user_id == user.id)) is not None:
         raise Conflict("personal information is already complete")
-    if store.find_customer(session, data["id_number"]) is not None:
-        raise Conflict("this ID number is already registered to another account")
+    if store.find_customer(session, data["id_number"]) is not None:  # verified owners only
+        raise Conflict("this ID number is already verified by another account")
     profile = CustomerProfile(
         name=data["name"], id_number=data["id_number"], phone=data["phone"],
         birth_date=data["birth_date"], home_lat=data["home_lat"], home_lon=data["home_lon"],
@@ -50,6 +51,7 @@ def complete_profile(*, session: Session, store: FeatureStore, user: User,
     )
     customer = store.register_customer(session, f"APP-{uuid.uuid4().hex[:16]}", profile,
                                        datetime.now(UTC), user_id=user.id)
+    identity.record_claim(session=session, customer=customer)
     session.commit()
     return customer
 

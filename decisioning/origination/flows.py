@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from chedaitong.db import Application, Customer, Dealer, DecisionRecord, User
+from chedaitong.db import Application, Customer, Dealer, DecisionRecord, Role, User
 from chedaitong.db.origination import (
     LoanContract,
     PlanChoice,
@@ -25,9 +25,17 @@ from chedaitong.db.origination import (
     Verification,
     Voucher,
 )
-from chedaitong.errors import Conflict, Invalid
+from chedaitong.errors import Conflict, Invalid, NotPermitted
 from decisioning.container import Services
-from decisioning.origination import applications, documents, files, state_machine, vouchers
+from decisioning.origination import (
+    applications,
+    consent,
+    documents,
+    exposure,
+    files,
+    state_machine,
+    vouchers,
+)
 from decisioning.origination.consent import record_postloan_monitoring
 from decisioning.origination.identity import check_liveness, vendor_failed
 from decisioning.origination.notifications import notify_decision
@@ -44,16 +52,26 @@ OUTCOME_ACTION = {"approve": "decide_approve", "decline": "decide_decline",
 # ---- decision -----------------------------------------------------------------------------
 def submit(*, session: Session, services: Services, application: Application,
            actor: User) -> DecisionRecord:
-    """Submit → decide at once (machines first) → SMS the customer."""
+    """Submit → decide at once (machines first) → SMS the customer.
+
+    Needs the customer's own live consent for this application (which also means the
+    application is linked to a verified customer) and the paper copy of the authorisation;
+    otherwise Conflict, nothing changes and no vendor is called.
+    """
     state_machine.check(application, "submit")
+    granted = consent.require_live(session=session, application=application)
     auth = applications.authorization_of(session=session, application=application)
     if auth is None:
         raise Conflict("upload the credit-inquiry authorisation document before submitting")
     application.submitted_at = datetime.now(UTC)
     state_machine.advance(session, application, "submit", actor.id)
     session.commit()  # the submission stands even if deciding fails below
+    books = exposure.features(session=session, application=application)
+    # read again at decision time: a consent revoked meanwhile means no pull (and refer)
+    live = consent.live_consent(session=session, application=application)
     record = services.decision_service().decide(
-        session, application, authorization_ref=f"auth:{application.ref}:{auth.sha256[:12]}")
+        session, application, authorization_ref=f"consent:{granted.id}",
+        consent=consent.as_grant(live), platform_features=books)
     state_machine.advance(session, application, OUTCOME_ACTION[record.outcome], None,
                    note=f"decision {record.id}")
     session.commit()
@@ -85,12 +103,30 @@ def choose_plan(*, session: Session, application: Application, customer_user: Us
 
 def reapply(*, session: Session, services: Services, application: Application, actor: User,
             changes: dict[str, Any]) -> tuple[Application, DecisionRecord]:
-    """A new application linked to this one (with the customer's changes) and its decision."""
+    """A new application linked to this one (with the customer's changes) and its decision.
+
+    The customer may change only their own terms (down payment, amount, term): the dealer's
+    vehicle fields are refused (Invalid naming the field). The new application needs the
+    customer's consent (``changes["consent_text_version"]``): a consent is per application.
+    """
     state_machine.check(application, "reapply")
+    changes = dict(changes)
+    text_version = changes.pop("consent_text_version", None)
+    for name in applications.DEALER_FIELDS:
+        if name in changes and changes[name] != getattr(application, name):
+            raise Invalid(name, "entered by the dealer; a re-application cannot change it")
+    if text_version is None:
+        raise Invalid("consent_text_version", "a re-application needs your credit-inquiry "
+                      "consent for it (the text version you agreed to)")
+    if text_version not in consent.TEXTS:
+        raise Invalid("consent_text_version",
+                      f"unknown text version; one of {', '.join(consent.TEXTS)}")
     terms = {f: changes.get(f, getattr(application, f)) for f in applications.TERMS_FIELDS}
     applications.check_amounts(terms)
     state_machine.advance(session, application, "reapply", actor.id, note="re-applied")
     new = Application(ref=applications.new_ref(), customer_id=application.customer_id,
+                      id_number_index=application.id_number_index,
+                      id_number_masked=application.id_number_masked,
                       dealer_id=application.dealer_id,
                       consultant_id=application.consultant_id, previous_id=application.id,
                       state=state_machine.DRAFT, **terms)
@@ -104,6 +140,8 @@ def reapply(*, session: Session, services: Services, application: Application, a
             filename=auth.filename, content_type=auth.content_type, size=auth.size,
             sha256=auth.sha256, mailing_status="not_required", uploaded_by=auth.uploaded_by))
     session.commit()
+    consent.grant(session=session, user=actor, application_id=new.id,
+                  text_version=text_version)
     return new, submit(session=session, services=services, application=new, actor=actor)
 
 
@@ -185,10 +223,18 @@ def application_liveness(*, session: Session, services: Services, application: A
 
 # ---- back office --------------------------------------------------------------------------
 def review(*, session: Session, application: Application, reviewer: User, decision: str,
-           notes: str, offer: dict[str, Any] | None = None) -> tuple[Review, Voucher | None]:
+           notes: str, offer: dict[str, Any] | None = None,
+           separate_duties: bool = True) -> tuple[Review, Voucher | None]:
     """Approve or reject a referral or a disbursement. Approving a disbursement issues the
     voucher in the same transaction as the state step, so a racing second approval gets
-    `IllegalTransition` and no second voucher."""
+    `IllegalTransition` and no second voucher.
+
+    Only reviewers decide (an admin administers, NotPermitted). With ``separate_duties`` the
+    reviewer who approved the credit referral may not approve its disbursement: the credit
+    approval is committed before the disbursement review exists, so the check cannot race.
+    """
+    if reviewer.role is not Role.REVIEWER:
+        raise NotPermitted(f"role {reviewer.role.value} may not decide reviews; reviewers do")
     if application.state == state_machine.REFERRED:
         kind, action = "credit", f"review_{decision}"
     elif application.state == state_machine.DISBURSEMENT_REVIEW:
@@ -196,6 +242,13 @@ def review(*, session: Session, application: Application, reviewer: User, decisi
     else:
         raise state_machine.IllegalTransition(application, f"review ({decision})",
                                               application.state)
+    if separate_duties and kind == "disbursement" and decision == "approve":
+        credit_approver = session.scalar(select(Review.reviewer_id).where(
+            Review.application_id == application.id, Review.kind == "credit",
+            Review.decision == "approve").order_by(Review.id.desc()).limit(1))
+        if credit_approver == reviewer.id:
+            raise NotPermitted("separation of duties: you approved this application's credit; "
+                               "another reviewer must approve the disbursement")
     manual = None
     if kind == "credit" and decision == "approve" and not applications.available_offers(
             session=session, application=application):

@@ -1,19 +1,28 @@
 """Identity checks with the vendors: the ID card is genuine (the person exists), the bank card's
 four elements agree, the applicant is that person (liveness). Each result is kept as a
 `Verification` and given to the feature store as an identity fact; a vendor failure is
-VendorFailed (nothing recorded), a refused request Invalid naming the field."""
+VendorFailed (nothing recorded), a refused request Invalid naming the field.
+
+An ID number typed into a profile is only a *pending* claim: it becomes the customer's
+(`identity_status` verified) once the ID-card check and a liveness check both passed. Then
+any other pending claim on the same number is displaced (audited in `identity_events`); a
+number already verified by someone else is refused. Applications link to customers only
+through a verified identity (`require_verified`).
+"""
 
 from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime
 
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chedaitong.crypto import mask_account
-from chedaitong.db import Customer
-from chedaitong.db.origination import Verification
-from chedaitong.errors import Invalid, VendorFailed
+from chedaitong.db import Customer, User
+from chedaitong.db.origination import IdentityEvent, Verification
+from chedaitong.errors import Conflict, Invalid, VendorFailed
 from decisioning.container import Services
 from vendors.errors import VendorError, VendorRejected
 from vendors.interfaces import FourElementRequest, IdCheckRequest, LivenessRequest
@@ -51,6 +60,7 @@ def verify_id_card(*, session: Session, services: Services,
     v = _record(session, services, customer, kind="id_card", passed=r.passed, score=None,
                 request_id=r.request_id, detail=r.verdict.value)
     session.commit()
+    bind_if_confirmed(session=session, customer=customer)
     return v
 
 
@@ -91,4 +101,80 @@ def registration_liveness(*, session: Session, services: Services, customer: Cus
     """Liveness at registration (the applicant is that person), committed."""
     v = check_liveness(session=session, services=services, customer=customer, selfie=selfie)
     session.commit()
+    bind_if_confirmed(session=session, customer=customer)
     return v
+
+
+# ---- binding the ID number to the customer -----------------------------------------------
+PENDING, VERIFIED, DISPLACED = "pending", "verified", "displaced"
+
+
+def _latest_passed(session: Session, customer_id: int, kind: str) -> bool:
+    passed = session.scalar(select(Verification.passed).where(
+        Verification.customer_id == customer_id, Verification.kind == kind)
+        .order_by(Verification.id.desc()).limit(1))
+    return bool(passed)
+
+
+def _event(session: Session, customer_id: int, event: str, by: int | None = None,
+           note: str = "") -> None:
+    session.add(IdentityEvent(customer_id=customer_id, event=event, by_customer_id=by,
+                              note=note[:200]))
+
+
+def record_claim(*, session: Session, customer: Customer) -> None:
+    """A profile's ID number starts as a pending claim (flushed, audited)."""
+    customer.identity_status = PENDING
+    _event(session, customer.id, "claimed", note="profile completed; pending ID check "
+           "and liveness")
+    session.flush()
+
+
+def bind_if_confirmed(*, session: Session, customer: Customer) -> bool:
+    """Make a pending claim verified once the ID card *and* liveness passed, displacing other
+    pending claims on the number; committed. Conflict when someone else verified it first."""
+    if customer.identity_status != PENDING:
+        if customer.identity_status == DISPLACED:
+            raise Conflict("this ID number has been verified by its owner on another account")
+        return customer.identity_status == VERIFIED
+    if not (_latest_passed(session, customer.id, "id_card")
+            and _latest_passed(session, customer.id, "liveness")):
+        return False
+    owner = session.scalar(select(Customer.id).where(
+        Customer.id_number_index == customer.id_number_index,
+        Customer.identity_status == VERIFIED, Customer.id != customer.id))
+    if owner is not None:
+        _event(session, customer.id, "refused", by=owner,
+               note="the ID number is already verified by another customer")
+        session.commit()
+        raise Conflict("this ID number is already verified by another account")
+    squatters = list(session.scalars(select(Customer.id).where(
+        Customer.id_number_index == customer.id_number_index,
+        Customer.identity_status == PENDING, Customer.id != customer.id)))
+    if squatters:
+        session.execute(update(Customer).where(Customer.id.in_(squatters))
+                        .values(identity_status=DISPLACED)
+                        .execution_options(synchronize_session=False))
+        for other in squatters:
+            _event(session, other, "displaced", by=customer.id,
+                   note="pending claim displaced by the verified owner")
+    customer.identity_status = VERIFIED
+    _event(session, customer.id, "verified", note="ID card and liveness passed")
+    try:
+        session.commit()  # the partial unique index lets only one verified owner win a race
+    except IntegrityError:
+        session.rollback()
+        raise Conflict("this ID number is already verified by another account") from None
+    return True
+
+
+def require_verified(*, session: Session, user: User) -> Customer:
+    """The signed-in user's customer with a verified identity (Conflict otherwise)."""
+    customer = session.scalar(select(Customer).where(Customer.user_id == user.id))
+    if customer is None:
+        raise Conflict("complete your personal information first (PUT /customers/me/profile)")
+    if customer.identity_status != VERIFIED:
+        raise Conflict("confirm your identity first: the ID-card check and liveness must "
+                       "both pass (POST /customers/me/id-check, /customers/me/liveness)",
+                       details={"identity_status": customer.identity_status})
+    return customer

@@ -272,6 +272,8 @@ def journey(base_url: str, tokens_path: Path | None) -> None:
     path = tokens_path or Path(Settings.from_env().var_dir) / TOKENS_FILE
     if not Path(path).exists():
         raise click.ClickException(f"{path} not found: run `chedaitong demo seed` first")
+    from chedaitong_sim.testing import signed_pdf
+
     tokens = json.loads(Path(path).read_text())
     case = tokens.get("journey")
     consultant = case["consultant"] if case else next(k for k in tokens if k.startswith("SC"))
@@ -313,13 +315,14 @@ def journey(base_url: str, tokens_path: Path | None) -> None:
         order = {"vehicle_brand": "比亚迪", "vehicle_model": "汉 EV",
                  "vehicle_price": "250000.00", "lease_type": "direct_lease",
                  "down_payment": "60000.00", "loan_amount": "150000.00", "term_months": 36}
-    step("credit authorisation", "POST", "/customers/me/credit-authorization", me, 201,
-         json={"consent": True})
     app = step("consultant creates application", "POST", "/applications", staff["c"], 201,
                json={"id_number": idn, **order})
     aid = app["id"]
-    step("uploads credit authorisation", "POST", f"/applications/{aid}/authorization",
-         staff["c"], 201, files={"file": ("auth.pdf", b"%PDF-1.4 demo", "application/pdf")})
+    step("customer consents (credit inquiry)", "POST", f"/applications/{aid}/consent", me, 201,
+         json={"text_version": "v1"})
+    step("uploads authorisation paper copy", "POST", f"/applications/{aid}/authorization",
+         staff["c"], 201, files={"file": ("auth.pdf", signed_pdf("demo authorisation"),
+                                          "application/pdf")})
     detail = step("submits → decision", "POST", f"/applications/{aid}/submit", staff["c"])
     if detail["state"] != "approved":
         reasons = "; ".join(f"{x.get('reason_code')}: {x.get('reason_en')}"
@@ -378,4 +381,10 @@ def _register_new_customer(step) -> tuple[dict, str]:
     step("ID card check", "POST", "/customers/me/id-check", me, 201)
     step("four-element check", "POST", "/customers/me/four-element", me, 201,
          json={"card_number": "6222020200112233445", "phone": f"1390000{seq:04d}"})
+    for attempt in range(10):  # liveness confirms the ID number is this customer's
+        v = step("liveness (identity)", "POST", "/customers/me/liveness", me, 201,
+                 files={"selfie": ("me.jpg", b"\xff\xd8\xff\xe1" + bytes([attempt]) * 32,
+                                   "image/jpeg")})
+        if v["passed"]:
+            break
     return me, idn

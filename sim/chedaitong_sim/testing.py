@@ -37,3 +37,17 @@ def fast_vendors(base_url: str, **options: object) -> Vendors:
     settings: dict[str, object] = {"timeouts": FAST_TIMEOUTS, "retry": FAST_RETRY,
                                    "breaker": FAST_BREAKER, **options}
     return build_vendors(base_url, **settings)  # type: ignore[arg-type]
+
+
+def signed_pdf(text: str = "signed") -> bytes:
+    """A one-page PDF a PDF library parses (uploads of signed paper copies must be real
+    PDFs); ``text`` goes into its metadata so different documents hash differently."""
+    import io
+
+    from pypdf import PdfWriter
+
+    writer, out = PdfWriter(), io.BytesIO()
+    writer.add_blank_page(width=595, height=842)
+    writer.add_metadata({"/Title": text})
+    writer.write(out)
+    return out.getvalue()

@@ -3,18 +3,37 @@
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import httpx
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from chedaitong.db import Application
+from chedaitong.db import Application, Role, User
+from chedaitong.db.origination import CreditConsent
 from chedaitong_sim.sandbox.server import running_sandbox
 from chedaitong_sim.testing import fast_vendors
 from chedaitong_sim.worldload.origination import load_world
+from decisioning.origination import consent
+from decisioning.service import ConsentGrant
 from featurestore import offline
 
 from .conftest import WORLD
+
+
+def _consent(s: Session, app: Application, at) -> ConsentGrant:
+    """The customer's consent for this application, as the user app records it (bureau
+    pulls happen only under one)."""
+    user = User(username=f"world-{app.customer_id}", display_name="c", role=Role.CUSTOMER)
+    s.add(user)
+    s.flush()
+    row = CreditConsent(application_id=app.id, customer_id=app.customer_id, granted_by=user.id,
+                        purpose="loan_application", bureaus=["pboc", "thirdparty"],
+                        text_version="v1", document_sha256="0" * 64,
+                        granted_at=at - timedelta(days=1), expires_at=at + timedelta(days=29))
+    s.add(row)
+    s.flush()
+    return consent.as_grant(row)
 
 
 def test_bureau_taken_down_mid_run(engine, service, world_facts):
@@ -37,8 +56,11 @@ def test_bureau_taken_down_mid_run(engine, service, world_facts):
         up, down, back = firsts[:20], firsts[20:40], firsts[40:55]
 
         def run(batch):
-            return [service.decide(s, a, as_of=decided_at[a.ref].to_pydatetime())
-                    for a in batch]
+            out = []
+            for a in batch:
+                at = decided_at[a.ref].to_pydatetime()
+                out.append(service.decide(s, a, as_of=at, consent=_consent(s, a, at)))
+            return out
 
         before = run(up)
         httpx.post(f"{sandbox.base_url}/_admin/outage", json={"vendor": "pboc", "down": True})

@@ -25,7 +25,7 @@ class OnePlan:
 
     rules = None
 
-    def decide(self, session, application, as_of=None, authorization_ref=None):
+    def decide(self, session, application, as_of=None, authorization_ref=None, **_):
         q = offer_summary(Decimal(application.loan_amount), Decimal("0.0999"), 36)
         offer = {"product_id": "STD", "name_zh": "标准", "name_en": "Standard",
                  "lease_type": application.lease_type, "term": 36,

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from chedaitong.db.origination import Verification
 from chedaitong.db.servicing import Loan
 from chedaitong.errors import Invalid, NotFound, Unavailable, VendorFailed
-from chedaitong_sim.testing import fast_vendors
+from chedaitong_sim.testing import fast_vendors, signed_pdf
 from decisioning.origination import (
     access,
     applications,
@@ -23,13 +23,30 @@ from decisioning.origination.files import StoredFile
 
 from .conftest import TERMS
 
-PDF = StoredFile.of(b"%PDF-1.4 signed", "application/pdf", "auth.pdf")
+PDF = StoredFile.of(signed_pdf("auth"), "application/pdf", "auth.pdf")
+
+
+def _verified(people, services) -> None:
+    """The customer's ID card and liveness pass: the ID number becomes theirs."""
+    s = people.session
+    assert identity.verify_id_card(session=s, services=services,
+                                   customer=people.customer).passed
+    for attempt in range(12):
+        identity.registration_liveness(session=s, services=services, customer=people.customer,
+                                       selfie=b"\xff\xd8\xff\xe0" + bytes([attempt]) * 32)
+        if people.customer.identity_status == "verified":
+            return
+    raise AssertionError("identity never verified")
 
 
 def _submitted(people, services):
     s = people.session
+    if people.customer.identity_status != "verified":
+        _verified(people, services)
     app = applications.create(session=s, store=services.store, consultant=people.consultant,
                               data={"id_number": people.id_number, **TERMS})
+    consent.grant(session=s, user=people.customer_user, application_id=app.id,
+                  text_version="v1")
     applications.upload_authorization(session=s, upload_dir=services.upload_dir,
                                       application=app, upload=PDF, user=people.consultant)
     flows.submit(session=s, services=services, application=app, actor=people.consultant)
@@ -38,9 +55,7 @@ def _submitted(people, services):
 
 def test_from_application_to_booked_loan(people, services):
     s = people.session
-    consent.authorize_credit_inquiry(session=s, customer=people.customer, text_version="v1")
-    assert identity.verify_id_card(session=s, services=services,
-                                   customer=people.customer).passed
+    _verified(people, services)
     app = _submitted(people, services)
     assert app.state == state_machine.APPROVED
 

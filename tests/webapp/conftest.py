@@ -13,14 +13,14 @@ from sqlalchemy.orm import Session
 
 from chedaitong.db import Dealer, DecisionRecord, Role, User
 from chedaitong_sim.sandbox.server import running_sandbox
-from chedaitong_sim.testing import fast_vendors, make_id_number
+from chedaitong_sim.testing import fast_vendors, make_id_number, signed_pdf
 from decisioning.origination.accounts import issue_token
 from servicing.schedule import offer_summary
 from webapp.services import EXTENSION
 
 ROOT = Path(__file__).resolve().parents[2]
 WORLD = ROOT / "data" / "sample"
-PDF = b"%PDF-1.4\n% test document\n"
+PDF = signed_pdf("test document")  # parses as a PDF: the authorisation copy must be one
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 64
 
 
@@ -30,7 +30,7 @@ class StubDecisions:
 
     rules = None
 
-    def decide(self, session, application, as_of=None, authorization_ref=None):
+    def decide(self, session, application, as_of=None, authorization_ref=None, **_):
         amount = Decimal(application.loan_amount)
         now = datetime.now(UTC)
         if "Decline" in application.vehicle_model:
@@ -118,11 +118,47 @@ def staff(engine) -> Staff:
 
 
 def id_number(seq: int) -> str:
-    return make_id_number(f"11010119880615{seq:03d}")
+    """A valid ID number per ``seq``, one the hash-oracle ID check confirms (it answers "not
+    found" or "mismatch" for 0.6 % of numbers, which would leave the identity unverified)."""
+    from chedaitong_sim.sandbox.answers import unit
+
+    for day in range(15, 29):
+        idn = make_id_number(f"110101198806{day}{seq:03d}")
+        if unit("id_check", idn) >= 0.006:
+            return idn
+    raise AssertionError(f"no confirmable ID number for {seq}")
 
 
-def register_customer(client, name: str, seq: int) -> tuple[str, str]:
-    """Register + complete the profile over HTTP; returns (token, id number)."""
+#: id number → the token of the customer who verified it (for their consent in the helpers)
+CUSTOMER_TOKENS: dict[str, str] = {}
+
+
+def verify_identity(client, token: str) -> None:
+    """ID-card check and liveness over HTTP until the claim is verified (the hash-oracle
+    sandbox fails a few IDs and selfies; a retry with another selfie is what a person does)."""
+    h = {"Authorization": f"Bearer {token}"}
+    r = client.post("/customers/me/id-check", headers=h)
+    assert r.status_code == 201 and r.json["passed"], r.json
+    for attempt in range(12):
+        r = client.post("/customers/me/liveness", headers=h, content_type="multipart/form-data",
+                        data={"selfie": file(JPEG + bytes([attempt]), "me.jpg")})
+        assert r.status_code == 201, r.json
+        if r.json["passed"]:
+            return
+    raise AssertionError("liveness never passed")
+
+
+def grant_consent(client, token: str, app_id: int, **body) -> dict:
+    r = client.post(f"/applications/{app_id}/consent",
+                    headers={"Authorization": f"Bearer {token}"},
+                    json={"text_version": "v1", **body})
+    assert r.status_code == 201, r.json
+    return r.json
+
+
+def register_customer(client, name: str, seq: int, verify: bool = True) -> tuple[str, str]:
+    """Register + complete the profile over HTTP (and by default confirm the identity with
+    the ID check and liveness); returns (token, id number)."""
     r = client.post("/customers/register", json={"username": name, "display_name": name})
     assert r.status_code == 201, r.json
     token = r.json["token"]
@@ -133,6 +169,9 @@ def register_customer(client, name: str, seq: int) -> tuple[str, str]:
                          "home_city": "北京", "home_province": "北京",
                          "monthly_income": 15000, "device_id": f"dev-{seq}"})
     assert r.status_code == 201, r.json
+    if verify:
+        verify_identity(client, token)
+        CUSTOMER_TOKENS[idn] = token
     return token, idn
 
 
@@ -151,6 +190,8 @@ def new_application(client, staff: Staff, consultant: str, idn: str, submit: boo
                     json={**APPLICATION, "id_number": idn, **changes})
     assert r.status_code == 201, r.json
     app_id = r.json["id"]
+    if idn in CUSTOMER_TOKENS:  # the customer confirms it and consents in the user app
+        grant_consent(client, CUSTOMER_TOKENS[idn], app_id)
     r = client.post(f"/applications/{app_id}/authorization", headers=staff.h(consultant),
                     data={"file": file()}, content_type="multipart/form-data")
     assert r.status_code == 201, r.json

@@ -25,15 +25,14 @@ def test_whole_journey_from_registration_to_booking(api, staff, sandbox):
     token, idn = register_customer(client, "zhang", 1)
     me = {"Authorization": f"Bearer {token}"}
 
-    # customer: checks, consent, device data
+    # customer: checks (ID card and liveness confirmed the identity at registration), device
+    # data; the consent is given per application (in new_application)
     assert client.post("/customers/me/id-check", headers=me).status_code == 201
     r = client.post("/customers/me/four-element", headers=me,
                     json={"card_number": "6222020200112233445", "phone": "13800130001"})
     assert r.status_code == 201 and "6222020200112233445" not in r.get_data(as_text=True)
     assert r.json["detail"].endswith("3445")
     _liveness_until_pass(client, me, "/customers/me/liveness")
-    assert client.post("/customers/me/credit-authorization", headers=me,
-                       json={"consent": True}).status_code == 201
     r = client.post("/customers/me/device/gps", headers=me, json={"records": [
         {"event_time": "2026-11-01T08:00:00+00:00", "lat": 39.9, "lon": 116.4}]})
     assert r.status_code == 201 and r.json["stored"] == 1
@@ -93,6 +92,10 @@ def test_whole_journey_from_registration_to_booking(api, staff, sandbox):
                    headers=staff.h("c1"), json={"mailing_status": "mailed",
                                                 "tracking_number": "SF1234567"})
     assert r.status_code == 200 and r.json["mailing_status"] == "mailed"
+    r = client.put(f"/applications/{app_id}/documents/insurance_policy/mailing",
+                   headers=staff.h("r1"), json={"mailing_status": "received"})
+    assert r.status_code == 200 and r.json["mailing_status"] == "received"
+    assert r.json["tracking_number"] == "SF1234567"
     final = client.get(f"/applications/{app_id}", headers=staff.h("c1")).json
     assert final["missing_documents"] == []
     history = [h["to_state"] for h in client.get(f"/applications/{app_id}/history",
@@ -141,7 +144,7 @@ def test_referral_is_reviewed_and_reapplication_links_previous(api, staff):
         "product_id"] == "MANUAL"
     # the customer re-applies the first one with a shorter term instead
     r = client.post(f"/applications/{referred['id']}/reapply", headers=me,
-                    json={"term_months": 24})
+                    json={"term_months": 24, "consent_text_version": "v1"})
     assert r.status_code == 201, r.json
     new = r.json["application"]
     assert new["previous_id"] == referred["id"] and new["term_months"] == 24

@@ -133,17 +133,18 @@ def test_world_customer_journey_with_the_real_decision_service(real_api, engine,
     me, sc, rev = h["cust"], h["sc"], h["rev"]
     client = real_api.test_client()
 
-    # the world customer signs in and consents to the credit inquiry
+    # the world customer (identity verified by the platform's books) signs in
     profile = client.get("/customers/me", headers=me)
     assert profile.status_code == 200 and profile.json["id"] == world["customer_id"]
-    assert client.post("/customers/me/credit-authorization", headers=me,
-                       json={"consent": True}).status_code == 201
 
-    # the consultant files the same order at the world dealer and submits → real decision
+    # the consultant files the same order at the world dealer; the customer confirms it and
+    # consents to the credit inquiry in the app; the consultant submits → real decision
     r = client.post("/applications", headers=sc,
                     json={**world["fields"], "id_number": world["id_number"]})
     assert r.status_code == 201, r.json
     app_id = r.json["id"]
+    r = client.post(f"/applications/{app_id}/consent", headers=me, json={"text_version": "v1"})
+    assert r.status_code == 201, r.json
     r = client.post(f"/applications/{app_id}/authorization", headers=sc,
                     data={"file": file()}, content_type="multipart/form-data")
     assert r.status_code == 201, r.json

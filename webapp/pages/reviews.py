@@ -9,11 +9,12 @@ from flask import flash, redirect, render_template, request, url_for
 
 from chedaitong.db import Application
 from chedaitong.errors import DomainError
-from decisioning.origination import access, applications, flows
+from decisioning.origination import access, applications, audiences, flows
 from webapp import database
 from webapp.pages import bp
 from webapp.pages.present import model_summary, safe_features
 from webapp.pages.session import REVIEWS, page_user, roles
+from webapp.services import services
 
 
 @bp.route("/reviews")
@@ -40,7 +41,8 @@ def review_case(application_id: int):
     return render_template(
         "pages/review.html", app=app, queue=case["queue"], record=record,
         customer=case["customer"], dealer=case["dealer"],
-        features=safe_features(record.features if record else None),
+        features=safe_features(audiences.staff_features(record.features) if record else None),
+        reasons=audiences.staff_reasons(record) if record else [],
         model=model_summary(record.model if record else None),
         offers=case["offers"], history=case["reviews"], needs_rate=case["needs_rate"],
     ), 200 if request.method == "GET" else 422
@@ -72,7 +74,8 @@ def _submit(app: Application):
     try:
         row, voucher = flows.review(session=database.session(), application=app,
                                     reviewer=page_user(), decision=decision, notes=notes,
-                                    offer=offer)
+                                    offer=offer,
+                                    separate_duties=services().settings.separation_of_duties)
     except DomainError as exc:
         database.session().rollback()
         flash(f"未能提交 / Not saved: {exc.message}", "error")
