@@ -21,6 +21,7 @@ from webapp import (
     database,
     errors,
     health,
+    parsing,
     services,
 )
 from webapp.pages import bp as pages_bp
@@ -75,6 +76,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     api = Api(app)
     api.ma_plugin.converter.add_attribute_function(_numeric_bounds)
     errors.init_app(app)  # after Api: ours replace flask-smorest's handlers
+    parsing.init_app(app)  # strict JSON before any view
     api.register_blueprint(health.blp)
     for blp in (customers.blp, applications.blp, backoffice.blp):
         api.register_blueprint(blp)
