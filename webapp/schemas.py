@@ -36,7 +36,10 @@ class RegisterIn(Strict):
 class TokenOut(Schema):
     user_id = fields.Integer()
     role = fields.String()
-    token = fields.String(metadata={"description": "shown once; send as Bearer token"})
+    token = fields.String(allow_none=True, metadata={
+        "description": "shown once; send as Bearer token (null in an idempotent replay)"})
+    secret_note = fields.String(metadata={
+        "description": "in an idempotent replay: the token was issued with the first answer"})
 
 
 class MeOut(Schema):
