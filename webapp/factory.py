@@ -21,8 +21,10 @@ from webapp import (
     database,
     errors,
     health,
+    limits,
     parsing,
     services,
+    tokens,
 )
 from webapp.pages import bp as pages_bp
 
@@ -78,10 +80,11 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     errors.init_app(app)  # after Api: ours replace flask-smorest's handlers
     parsing.init_app(app)  # strict JSON before any view
     api.register_blueprint(health.blp)
-    for blp in (customers.blp, applications.blp, backoffice.blp):
+    for blp in (customers.blp, applications.blp, backoffice.blp, tokens.blp):
         api.register_blueprint(blp)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer"})
     app.register_blueprint(pages_bp)  # HTML back-office pages, outside the OpenAPI spec
     app.register_blueprint(apidocs.bp)  # Swagger UI's own files for /docs
+    limits.init_app(app, settings)  # after every route: it wraps the throttled views
     return app
