@@ -23,6 +23,7 @@ from webapp import (
     health,
     limits,
     parsing,
+    security,
     services,
     tokens,
 )
@@ -79,6 +80,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     api.ma_plugin.converter.add_attribute_function(_numeric_bounds)
     errors.init_app(app)  # after Api: ours replace flask-smorest's handlers
     parsing.init_app(app)  # strict JSON before any view
+    security.init_app(app)  # headers on every response
     api.register_blueprint(health.blp)
     for blp in (customers.blp, applications.blp, backoffice.blp, tokens.blp):
         api.register_blueprint(blp)
