@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from chedaitong.db import Application
 from chedaitong.db.origination import IdempotencyRecord
 
-from .conftest import APPLICATION, register_customer
+from .conftest import APPLICATION, id_number, register_customer
 from .test_unique_races import concurrently
 
 N = 8
@@ -34,7 +34,7 @@ def test_parallel_requests_with_one_key_create_one_application(api, staff, engin
 
 def test_parallel_refused_requests_with_one_key_get_the_same_error(api, staff):
     h = staff.h("c1", **{"Idempotency-Key": "par-err"})
-    body = {**APPLICATION, "id_number": "110101198806150013"}  # no such customer
+    body = {**APPLICATION, "id_number": id_number(999)}  # no such customer
     rs = concurrently(api, [lambda c: c.post("/applications", headers=h, json=body)] * N)
     codes = {r.status_code for r in rs}
     assert len(codes) == 1 and codes < {404, 409, 422}, [r.json for r in rs]
@@ -44,7 +44,7 @@ def test_parallel_refused_requests_with_one_key_get_the_same_error(api, staff):
 def test_errors_are_replayed_and_keys_are_per_endpoint(api, staff):
     client = api.test_client()
     h = staff.h("c1", **{"Idempotency-Key": "k-err"})
-    body = {**APPLICATION, "id_number": "110101198806150013"}
+    body = {**APPLICATION, "id_number": id_number(999)}
     first = client.post("/applications", headers=h, json=body)
     assert 400 <= first.status_code < 500
     _, idn = register_customer(client, "late", 51)  # the customer exists now ...
