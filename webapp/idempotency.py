@@ -43,11 +43,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _aware(value: datetime | None) -> datetime | None:
-    """SQLite returns naive datetimes; every stored time is UTC."""
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
-
-
 def _request_hash() -> str:
     digest = hashlib.sha256(request.method.encode() + request.path.encode())
     digest.update(request.get_data(cache=True))

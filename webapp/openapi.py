@@ -56,6 +56,7 @@ class ErrorSchema(Schema):
                                                   "field → reasons"})
     current_state = fields.String(metadata={"description": "409 on a refused step"})
     allowed_actions = fields.List(fields.String(), metadata={"description": "409 on a step"})
+    application_id = fields.Integer(metadata={"description": "409 on a refused step"})
     serving = fields.Dict(metadata={"description": "422 on a refused rules reload"})
 
 

@@ -49,6 +49,16 @@ def _is_text(value: str) -> bool:
     return True
 
 
+def text_problem(value: str) -> str | None:
+    """Why ``value`` cannot be stored as text: a lone surrogate, or a NUL (PostgreSQL refuses
+    it in any text column, so it would fail deep in the driver)."""
+    if not _is_text(value):
+        return "contains invalid Unicode (a lone surrogate escape such as \\ud800)"
+    if "\x00" in value:
+        return "contains a NUL character (\\u0000)"
+    return None
+
+
 def _nodes(doc: object) -> Iterator[tuple[str, int, object]]:
     """(path, depth, value) of every value, iteratively (no recursion on hostile depth)."""
     stack: list[tuple[str, int, object]] = [("", 1, doc)]
@@ -84,9 +94,9 @@ def strict_loads(data: bytes) -> object:
             raise BadJson(f"nested deeper than {MAX_DEPTH} levels", path)
         keys = value.keys() if isinstance(value, dict) else ()
         for text_value in (value, *keys):
-            if isinstance(text_value, str) and not _is_text(text_value):
-                raise BadJson("contains invalid Unicode (a lone surrogate escape such as "
-                              "\\ud800)", path or "_body")
+            problem = text_problem(text_value) if isinstance(text_value, str) else None
+            if problem:
+                raise BadJson(problem, path or "_body")
     return doc
 
 
@@ -96,7 +106,19 @@ def bad_request(exc: BadJson) -> BadRequest:
     return err
 
 
-def _check_json_body() -> None:
+def _check_fields(location: str, fields) -> None:
+    for key, value in fields.items(multi=True):
+        problem = text_problem(key) or text_problem(value)
+        if problem:
+            err = BadRequest(f"the {location} was refused: {key!r} {problem}")
+            err.data = {"messages": {location: {key if _is_text(key) else "_": [problem]}}}
+            raise err
+
+
+def _check_request() -> None:
+    _check_fields("query", request.args)
+    if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+        _check_fields("form", request.form)
     if not request.is_json:
         return
     data = request.get_data(cache=True)
@@ -109,5 +131,5 @@ def _check_json_body() -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Check every JSON body before any view (the pages send forms, so only the API's)."""
-    app.before_request(_check_json_body)
+    """Check every JSON body, query string and form before any view."""
+    app.before_request(_check_request)

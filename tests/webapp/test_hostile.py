@@ -3,6 +3,7 @@ problem, never a 5xx — on the anonymous registration as on every signed-in ope
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
@@ -12,13 +13,14 @@ from ruleengine.rulebook import RuleBook
 from webapp.parsing import MAX_DEPTH, BadJson, strict_loads
 from webapp.services import EXTENSION
 
-from .conftest import ROOT, register_customer
+from .conftest import PDF, ROOT, register_customer
 
 LONE_SURROGATE = b'{"username": "ab\\ud800c", "display_name": "x"}'
 DEEP = b'{"a": ' + b"[" * 1000 + b"]" * 1000 + b"}"  # ~2 KB, the audit's size
 HOSTILE = {
     "lone surrogate": LONE_SURROGATE,
     "lone surrogate in a key": b'{"\\udfff": 1}',
+    "NUL character": b'{"username": "ab\\u0000c", "display_name": "x"}',
     "nesting 1000 deep": DEEP,
     "nesting just over the limit": b"[" * (MAX_DEPTH + 1) + b"]" * (MAX_DEPTH + 1),
     "duplicate keys": b'{"username": "abc", "username": "abd", "display_name": "x"}',
@@ -32,7 +34,8 @@ HOSTILE = {
     "null": b"null",
     "empty object": b"{}",
 }
-REFUSED_BY_PARSER = {"lone surrogate", "lone surrogate in a key", "nesting 1000 deep",
+REFUSED_BY_PARSER = {"lone surrogate", "lone surrogate in a key", "NUL character",
+                     "nesting 1000 deep",
                      "nesting just over the limit", "duplicate keys", "NaN", "Infinity",
                      "invalid UTF-8", "truncated", "huge integer"}
 
@@ -119,3 +122,15 @@ def test_clean_json_still_works(client):
         {"username": "clean", "display_name": "张三"}, ensure_ascii=False).encode(),
         content_type="application/json")
     assert r.status_code == 201
+
+
+def test_nul_and_surrogates_in_query_strings_and_forms_are_400(api, staff):
+    client = api.test_client()
+    r = client.get("/applications?state=draft%00", headers=staff.h("c1"))
+    assert r.status_code == 400 and r.json["errors"]["query"]["state"]
+    r = client.post("/pages/login", data={"username": "a\x00b", "token": "x"})
+    assert r.status_code == 400
+    r = client.post("/applications/1/authorization", headers=staff.h("c1"),
+                    data={"file": (io.BytesIO(PDF), "a\x00.pdf"), "note": "x\x00"},
+                    content_type="multipart/form-data")
+    assert r.status_code == 400

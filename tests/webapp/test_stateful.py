@@ -80,7 +80,7 @@ def test_the_stateful_walk_reaches_submit_and_plan_without_5xx_or_schema_violati
             seen[label].add(response.status_code)
             try:
                 case.validate_response(response, checks=CHECKS)
-            except Exception as exc:  # noqa: BLE001 - collect, then fail once with all
+            except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - collect all
                 failures.append(f"{label} → {response.status_code}: {str(exc)[:400]}")
 
     Walk.run(settings=settings(max_examples=SCENARIOS, stateful_step_count=12, deadline=None,
