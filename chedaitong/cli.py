@@ -172,13 +172,13 @@ def serve(host: str, port: int) -> None:
     """Serve the API and pages with the development server (gunicorn in production).
 
     SIGHUP reloads the rule files, as under gunicorn (see docs/operations.md)."""
-    from webapp import create_app
+    from webapp import create_app, run_dev_server
     from webapp.services import install_rules_reload
 
     settings_engine()  # refuse to start on an unreachable database, with one line
     app = create_app()
     install_rules_reload(app)
-    app.run(host=host, port=port)
+    run_dev_server(app, host=host, port=port)
 
 
 if __name__ == "__main__":  # pragma: no cover

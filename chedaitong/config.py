@@ -9,12 +9,15 @@ from __future__ import annotations
 import base64
 import binascii
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 ENVIRONMENTS = ("development", "test", "production")
-# Development defaults: convenient locally, refused in production.
+# Test defaults (fixed, so tests are reproducible); refused in production. A development
+# install generates its own into the var dir instead (`install_secret`): a published key would
+# let anyone forge a page-session cookie or read the demo's encrypted data.
 DEV_SECRET_KEY = "dev-secret-key-do-not-use-in-production"
 DEV_DATA_KEY = base64.urlsafe_b64encode(b"chedaitong-dev-data-key-32bytes!").decode()
 
@@ -30,6 +33,8 @@ KNOWN_VARIABLES = {
     "CHEDAITONG_VENDOR_URL": "base URL of the vendor services (sandbox or real)",
     "CHEDAITONG_SEPARATION_OF_DUTIES": "1 (default): credit and disbursement approvals need "
     "two different reviewers; 0 lets one reviewer do both",
+    "CHEDAITONG_REDIS_URL": "redis://… for rate-limit counters shared by all workers; "
+                            "default: each process counts in memory",
     # read by the project's own tooling (Makefile, tests/browser), never by the platform
     "CHEDAITONG_SKIP_BROWSER": "1 skips the headless-browser tests in `make test`",
 }
@@ -64,6 +69,7 @@ class Settings:
     vendor_url: str | None = None
     #: a referral's credit approval and the disbursement approval by different reviewers
     separation_of_duties: bool = True
+    redis_url: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -80,16 +86,24 @@ class Settings:
                 f"CHEDAITONG_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}"
             )
         var_dir = Path(overrides.pop("var_dir", environ.get("CHEDAITONG_VAR_DIR", "var"))).resolve()
+        secret_key = environ.get("SECRET_KEY") or overrides.get("secret_key")
+        data_key = environ.get("CHEDAITONG_DATA_KEY") or overrides.get("data_key")
+        if env == "development":  # per install, generated once into the var dir (0600)
+            secret_key = secret_key or install_secret(var_dir, "secret_key",
+                                                      lambda: secrets.token_urlsafe(48))
+            data_key = data_key or install_secret(
+                var_dir, "data_key", lambda: base64.urlsafe_b64encode(os.urandom(32)).decode())
         values = {
             "env": env,
             "var_dir": var_dir,
             "database_url": environ.get("DATABASE_URL") or f"sqlite:///{var_dir / 'chedaitong.db'}",
-            "secret_key": environ.get("SECRET_KEY", DEV_SECRET_KEY),
-            "data_key": environ.get("CHEDAITONG_DATA_KEY", DEV_DATA_KEY),
+            "secret_key": secret_key or DEV_SECRET_KEY,
+            "data_key": data_key or DEV_DATA_KEY,
             "rules_dir": environ.get("CHEDAITONG_RULES_DIR", "rules"),
             "model_dir": environ.get("CHEDAITONG_MODEL_DIR", str(var_dir / "models")),
             "vendor_url": environ.get("CHEDAITONG_VENDOR_URL") or None,
             "separation_of_duties": environ.get("CHEDAITONG_SEPARATION_OF_DUTIES", "1"),
+            "redis_url": environ.get("CHEDAITONG_REDIS_URL") or None,
         }
         values.update(overrides)
         return cls._validated(**values)
@@ -135,6 +149,7 @@ class Settings:
             vendor_url=v.get("vendor_url") or None,  # type: ignore[arg-type]
             separation_of_duties=_flag("CHEDAITONG_SEPARATION_OF_DUTIES",
                                        v.get("separation_of_duties", True)),
+            redis_url=_redis_url(v.get("redis_url")),
         )
 
 
@@ -147,6 +162,37 @@ def _flag(name: str, value: object) -> bool:
     if text in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be 1 or 0, not {value!r}")
+
+
+def install_secret(var_dir: Path, name: str, make) -> str:
+    """The install's secret ``name`` from ``<var dir>/<name>``, created on first use with
+    ``make()`` — folder 0700, file 0600, and never overwritten (two processes starting at once
+    both end up reading the one that was written first)."""
+    path = var_dir / name
+    if not path.exists():
+        try:
+            var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise ConfigError(f"cannot create {path} for the install's {name}: "
+                              f"{exc.strerror or exc}; set it in the environment") from None
+        else:
+            with os.fdopen(fd, "w") as out:
+                out.write(make() + "\n")
+    value = path.read_text().strip()
+    if not value:
+        raise ConfigError(f"{path} is empty; delete it to generate a new {name}")
+    return value
+
+
+def _redis_url(value: object) -> str | None:
+    if not value:
+        return None
+    if not str(value).startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"CHEDAITONG_REDIS_URL must be a redis:// URL, not {value!r}")
+    return str(value)
 
 
 def _decode_key(text: str) -> bytes:

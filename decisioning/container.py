@@ -46,13 +46,25 @@ def build_decision_service(settings: Settings, *, store: FeatureStore | None = N
     )
 
 
+@dataclass(frozen=True)
+class UploadDir:
+    """Where uploaded files live, and the cipher that seals them at rest
+    (`decisioning.origination.files` reads and writes them)."""
+
+    path: Path
+    cipher: DataCipher
+
+    def target(self, sha256: str) -> Path:
+        return self.path / sha256[:2] / sha256
+
+
 @dataclass
 class Services:
     """Feature store, vendors, decision service (and through it the rule book), upload dir."""
 
     settings: Settings
     store: FeatureStore
-    upload_dir: Path
+    upload_dir: UploadDir  # uploads, sealed with the data key
     vendors: Vendors | None = None
     decisions: Any = None  # a DecisionService, or anything with its `decide` (tests)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
@@ -94,5 +106,7 @@ class Services:
 def build_services(settings: Settings, *, with_vendors: bool = True) -> Services:
     """The process's services: vendors when ``CHEDAITONG_VENDOR_URL`` is set (and wanted)."""
     vendors = vendors_from_settings(settings) if with_vendors and settings.vendor_url else None
-    return Services(settings=settings, store=FeatureStore(DataCipher(settings.data_key)),
-                    upload_dir=Path(settings.var_dir) / "uploads", vendors=vendors)
+    cipher = DataCipher(settings.data_key)
+    return Services(settings=settings, store=FeatureStore(cipher),
+                    upload_dir=UploadDir(Path(settings.var_dir) / "uploads", cipher),
+                    vendors=vendors)

@@ -13,6 +13,8 @@ from marshmallow import RAISE, Schema, ValidationError, fields, validate, valida
 
 MAX_BATCH = 5000
 CLOCK_SKEW = timedelta(minutes=5)  # phones' clocks drift; beyond this a time is "future"
+#: no app data predates smartphones; 0001-01-01 or 1970-01-01 is a clock that was never set
+EARLIEST_EVENT = datetime(2005, 1, 1, tzinfo=UTC)
 
 
 class UploadRejected(ValueError):
@@ -34,6 +36,9 @@ class _Record(Schema):
         when = data.get("event_time")
         if when is not None and when > (self.now or datetime.now(UTC)) + CLOCK_SKEW:
             raise ValidationError("is in the future", field_name="event_time")
+        if when is not None and when < EARLIEST_EVENT:
+            raise ValidationError(f"is before {EARLIEST_EVENT:%Y-%m-%d}: a phone's unset clock?",
+                                  field_name="event_time")
 
 
 def _latitude() -> fields.Float:

@@ -4,6 +4,7 @@ demo's build steps) into a folder that does not exist yet, then a real server an
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -36,6 +37,11 @@ def test_demo_build_into_a_missing_var_dir_then_serve(tmp_path, operator_env, se
     assert first.returncode == 0, first.stdout + first.stderr
     for step in STEPS:
         assert f"$ chedaitong {step}" in first.stdout, first.stdout
+    # a per-install page-cookie key and data key, never the published development ones
+    for name in ("secret_key", "data_key", "chedaitong.db"):
+        assert (var / name).stat().st_mode & 0o777 == 0o600, name
+    assert var.stat().st_mode & 0o777 == 0o700
+    assert "dev-secret-key" not in (var / "secret_key").read_text()
     outputs = [var / "offline" / "facts.parquet", var / "frame.parquet",
                var / "models" / "aliases.json", var / "demo-tokens.json"]
     built = {p: p.stat().st_mtime_ns for p in outputs}
@@ -49,7 +55,13 @@ def test_demo_build_into_a_missing_var_dir_then_serve(tmp_path, operator_env, se
     server = server_process([sys.executable, "-m", "chedaitong", "serve", "--port", "0"], env)
     health = httpx.get(f"{server.url}/healthz", timeout=30)
     assert health.status_code == 200, health.text
+    assert health.json() == {"status": "ok"}  # the revision is for operators (their token)
+    admin = json.loads((var / "demo-tokens.json").read_text())["demo-admin"]
+    health = httpx.get(f"{server.url}/healthz", headers={"Authorization": f"Bearer {admin}"},
+                       timeout=30)
     assert health.json()["database"]["revision"] == migrations.head_revision()
+    assert "Werkzeug" not in health.headers.get("server", "") and \
+        "Python" not in health.headers.get("server", "")
     docs = httpx.get(f"{server.url}/docs", timeout=30)
     assert docs.status_code == 200 and "swagger-ui" in docs.text
     assets = re.findall(r'(?:src|href)="([^"]+)"', docs.text)

@@ -21,3 +21,10 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     from webapp.factory import create_app as build
 
     return build(config)
+
+
+def run_dev_server(app: Flask, host: str, port: int) -> None:
+    """Serve ``app`` with the development server, whose `Server` header names no versions."""
+    from webapp.security import RequestHandler
+
+    app.run(host=host, port=port, request_handler=RequestHandler)

@@ -1,6 +1,6 @@
 """Bearer-token authentication and the role gate of the API and the pages.
 
-The token lookup is the domain's (`decisioning.origination.accounts`); here: reading the
+The token lookup is the domain's (`decisioning.origination.tokens`); here: reading the
 header, and refusing a user whose role may not call a view.
 """
 
@@ -13,7 +13,7 @@ from flask import g, request
 from werkzeug.exceptions import Forbidden, Unauthorized
 
 from chedaitong.db import Role, User
-from decisioning.origination import accounts
+from decisioning.origination import tokens
 from decisioning.origination.access import STAFF
 from webapp import database
 
@@ -28,11 +28,11 @@ def current_user() -> User:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send Authorization: Bearer <token>")
-    user = accounts.user_for_token(session=database.session(), token=token.strip())
-    if user is None:
-        raise Unauthorized("the token is unknown, revoked or its user is inactive")
-    g.user = user
-    return user
+    found = tokens.authenticate(session=database.session(), token=token.strip())
+    if found is None:
+        raise Unauthorized("the token is unknown, expired or revoked, or its user is inactive")
+    g.user, g.token_id = found[0], found[1].id
+    return g.user
 
 
 def check_role(user: User, roles: tuple[Role, ...], what: str = "do this") -> None:

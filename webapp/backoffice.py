@@ -73,7 +73,7 @@ def verify_voucher(body):
 
 @blp.route("/admin/users", methods=["POST"])
 @roles_required(Role.ADMIN)
-@idempotent
+@idempotent(secret_fields=("token",))
 @blp.arguments(StaffIn)
 @blp.response(201, TokenOut)
 @blp.doc(security=[BEARER])

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import (
     BadGateway,
     Conflict,
@@ -21,6 +22,7 @@ from werkzeug.exceptions import (
 )
 
 from chedaitong import errors as domain
+from webapp.conflicts import conflict_for
 
 log = logging.getLogger(__name__)
 
@@ -60,11 +62,21 @@ def _http_error(exc: HTTPException):
     extra = getattr(exc, "data", {}).get("extra") if hasattr(exc, "data") else None
     if extra:
         body.update(extra)
-    return jsonify(body), exc.code
+    # Allow on 405, WWW-Authenticate, Retry-After: what the exception says besides its body
+    headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
+    return jsonify(body), exc.code, headers
 
 
 def _domain_error(exc: domain.DomainError):
     return _http_error(http_error_for(exc))
+
+
+def _integrity_error(exc: IntegrityError):
+    conflict = conflict_for(exc)
+    if conflict is None:
+        return _unexpected_error(exc)
+    log.info("unique violation answered 409: %s", conflict.description)
+    return _http_error(conflict)
 
 
 def _unexpected_error(exc: Exception):
@@ -75,4 +87,5 @@ def _unexpected_error(exc: Exception):
 def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(domain.DomainError, _domain_error)
+    app.register_error_handler(IntegrityError, _integrity_error)
     app.register_error_handler(Exception, _unexpected_error)

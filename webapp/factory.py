@@ -8,7 +8,6 @@ from datetime import timedelta
 from typing import Any
 
 from flask import Flask
-from flask_smorest import Api
 from werkzeug.routing import IntegerConverter
 
 from chedaitong import __version__
@@ -21,16 +20,14 @@ from webapp import (
     database,
     errors,
     health,
+    limits,
+    openapi,
+    parsing,
+    security,
     services,
+    tokens,
 )
 from webapp.pages import bp as pages_bp
-
-
-def _numeric_bounds(self, field, ret, **kwargs) -> dict:
-    """Decimal fields serialise as strings, and so would their Range bounds: the OpenAPI
-    document must give ``minimum``/``maximum`` as numbers."""
-    return {k: float(ret[k]) for k in ("minimum", "maximum")
-            if isinstance(ret.get(k), str)}
 
 
 class IdConverter(IntegerConverter):
@@ -72,14 +69,18 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     database.init_app(app, settings)
     services.init_app(app, settings)
     app.config["MAX_CONTENT_LENGTH"] = 12 * 1024 * 1024  # uploads: 10 MB + form overhead
-    api = Api(app)
-    api.ma_plugin.converter.add_attribute_function(_numeric_bounds)
+    api = openapi.ChedaitongApi(app)
+    api.ma_plugin.converter.add_attribute_function(openapi.money_as_string)
     errors.init_app(app)  # after Api: ours replace flask-smorest's handlers
+    parsing.init_app(app)  # strict JSON before any view
+    security.init_app(app)  # headers on every response
     api.register_blueprint(health.blp)
-    for blp in (customers.blp, applications.blp, backoffice.blp):
+    for blp in (customers.blp, applications.blp, backoffice.blp, tokens.blp):
         api.register_blueprint(blp)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer"})
+    openapi.add_links(api)
     app.register_blueprint(pages_bp)  # HTML back-office pages, outside the OpenAPI spec
     app.register_blueprint(apidocs.bp)  # Swagger UI's own files for /docs
+    limits.init_app(app, settings)  # after every route: it wraps the throttled views
     return app

@@ -6,12 +6,24 @@ from flask_smorest.fields import Upload
 from marshmallow import RAISE, Schema, fields, post_load, validate, validates_schema
 from marshmallow.exceptions import ValidationError
 
+from chedaitong import idnumber
+from chedaitong.clock import lender_today
 from decisioning.origination import applications, state_machine
 
 MONEY = {"as_string": True, "places": 2, "allow_nan": False}
-ID_NUMBER = validate.Regexp(r"^\d{17}[\dX]$", error="must be 18 characters: 17 digits and a "
-                            "digit or X")
-PHONE = validate.Regexp(r"^1\d{10}$", error="must be an 11-digit mainland mobile number")
+
+
+def _id_number(value: str) -> None:
+    """GB 11643 on every ID number input: format, region, birth date, check character."""
+    problem = idnumber.id_number_problem(value)
+    if problem:
+        raise ValidationError(problem)
+
+
+ID_NUMBER = [validate.Regexp(idnumber.FORMAT.pattern, error="must be 18 characters: 17 digits "
+                             "and a digit or X"), _id_number]
+PHONE = validate.Regexp(idnumber.MOBILE.pattern,
+                        error="must be an 11-digit mainland mobile number (1, then 3-9)")
 
 
 class Strict(Schema):
@@ -36,7 +48,10 @@ class RegisterIn(Strict):
 class TokenOut(Schema):
     user_id = fields.Integer()
     role = fields.String()
-    token = fields.String(metadata={"description": "shown once; send as Bearer token"})
+    token = fields.String(allow_none=True, metadata={
+        "description": "shown once; send as Bearer token (null in an idempotent replay)"})
+    secret_note = fields.String(metadata={
+        "description": "in an idempotent replay: the token was issued with the first answer"})
 
 
 class MeOut(Schema):
@@ -60,6 +75,14 @@ class ProfileIn(Strict):
                                   validate=validate.Range(0, 10_000_000))
     device_id = fields.String(load_default=None, allow_none=True,
                               validate=validate.Length(1, 64))
+
+    @validates_schema
+    def _birth_date_matches_the_id(self, data, **_):
+        if "birth_date" in data:
+            problem = idnumber.birth_date_problem(data["birth_date"], lender_today(),
+                                                  data.get("id_number"))
+            if problem:
+                raise ValidationError(problem, field_name="birth_date")
 
 
 class CustomerOut(Schema):

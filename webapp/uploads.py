@@ -44,5 +44,7 @@ def read_upload(file: FileStorage | None, field: str = "file",
     kind = sniff(content)
     if kind not in allowed:
         raise _reject(field, "unsupported file type; send " + ", ".join(allowed))
-    name = Path(file.filename or "upload").name[:200] or "upload"
+    # the name is the client's: keep printable characters only (a NUL cannot be stored)
+    clean = "".join(ch for ch in (file.filename or "") if ch.isprintable())
+    name = Path(clean or "upload").name[:200] or "upload"
     return StoredFile.of(content, kind, name)

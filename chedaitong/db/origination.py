@@ -29,23 +29,32 @@ class ApiToken(Base):
     label: Mapped[str] = mapped_column(String(64), default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     revoked_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]  # None: issued before tokens expired (kept working)
+    last_used_at: Mapped[datetime | None]  # updated at most once a minute
 
 
 class IdempotencyRecord(Base):
-    """The first response to a creating POST, replayed when the same key comes again."""
+    """The first response to a creating POST, replayed when the same key comes again.
+
+    The row is inserted (the key reserved) before the work starts; ``status_code`` stays None
+    until the first answer is known, so a concurrent duplicate waits for it instead of working.
+    """
 
     __tablename__ = "idempotency_keys"
-    __table_args__ = (UniqueConstraint("user_id", "key", name="uq_idempotency_keys_user_key"),)
+    __table_args__ = (UniqueConstraint("user_id", "endpoint", "key",
+                                       name="uq_idempotency_keys_user_endpoint_key"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    endpoint: Mapped[str] = mapped_column(String(128), server_default="")
     key: Mapped[str] = mapped_column(String(128))
     method: Mapped[str] = mapped_column(String(8))
     path: Mapped[str] = mapped_column(String(255))
     request_hash: Mapped[str] = mapped_column(String(64))
-    status_code: Mapped[int] = mapped_column(Integer)
-    response_json: Mapped[Any] = mapped_column(JSON)
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response_json: Mapped[Any | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime | None]
 
 
 class StateTransition(Base):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, make_url, text
@@ -13,6 +14,15 @@ class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached; the message says where and why, in one line."""
 
 
+def _private_file(path: Path) -> None:
+    """The SQLite file holds personal data: readable by its owner only (0600), created so
+    before SQLite creates it with the umask's permissions."""
+    if not path.exists():
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600))
+    elif path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+        path.chmod(0o600)
+
+
 def make_engine(url: str, **kwargs: object) -> Engine:
     """Create an engine; SQLite gets foreign keys on and a busy timeout for concurrent writers,
     and its file's folder is created (the default database lives under a fresh `var/`)."""
@@ -21,7 +31,8 @@ def make_engine(url: str, **kwargs: object) -> Engine:
         if database and database != ":memory:" and not database.startswith("file:"):
             folder = Path(database).parent
             try:
-                folder.mkdir(parents=True, exist_ok=True)
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+                _private_file(Path(database))
             except OSError as exc:
                 raise DatabaseUnavailable(
                     f"cannot create {folder} for the SQLite database: {exc.strerror or exc}"

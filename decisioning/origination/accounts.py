@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -17,15 +18,27 @@ from chedaitong.db import Dealer, Role, User
 from chedaitong.db.origination import ApiToken
 from chedaitong.errors import Conflict, Invalid
 
+#: how long a token works unless rotated sooner (`decisioning.origination.tokens`)
+TOKEN_TTL = timedelta(days=30)
+
 
 def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(session: Session, user: User, label: str = "") -> str:
+def live(now: datetime | None = None):
+    """The SQL condition of a token that may sign in: not revoked, not expired."""
+    now = now or datetime.now(UTC)
+    return and_(ApiToken.revoked_at.is_(None),
+                or_(ApiToken.expires_at.is_(None), ApiToken.expires_at > now))
+
+
+def issue_token(session: Session, user: User, label: str = "",
+                ttl: timedelta = TOKEN_TTL) -> str:
     """A new token for ``user`` (flushed, not committed); the clear value is returned once."""
     token = "cdt_" + secrets.token_urlsafe(32)
-    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), label=label))
+    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token), label=label[:64],
+                         expires_at=datetime.now(UTC) + ttl))
     session.flush()
     return token
 
@@ -35,7 +48,7 @@ def user_for_token(*, session: Session, token: str) -> User | None:
     user = session.scalar(
         select(User)
         .join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None)))
+        .where(ApiToken.token_hash == hash_token(token), live()))
     return user if user is not None and user.active else None
 
 
@@ -46,17 +59,18 @@ def sign_in(*, session: Session, username: str, token: str) -> tuple[User, int] 
     found = session.execute(
         select(User, ApiToken.id).join(ApiToken, ApiToken.user_id == User.id)
         .where(User.username == username, ApiToken.token_hash == hash_token(token),
-               ApiToken.revoked_at.is_(None))).first()
+               live())).first()
     if found is None or not found[0].active:
         return None
     return found[0], found[1]
 
 
 def signed_in_user(*, session: Session, user_id: int, token_id: int) -> User | None:
-    """The active user of a page session, while the token it signed in with is not revoked."""
+    """The active user of a page session, while the token it signed in with is live (not
+    revoked, not expired): a page session ends with its token."""
     user = session.scalar(
         select(User).join(ApiToken, ApiToken.user_id == User.id)
-        .where(User.id == user_id, ApiToken.id == token_id, ApiToken.revoked_at.is_(None)))
+        .where(User.id == user_id, ApiToken.id == token_id, live()))
     return user if user is not None and user.active else None
 
 

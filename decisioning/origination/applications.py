@@ -211,7 +211,13 @@ def state_view(application: Application, loan_ref: str | None = None) -> dict[st
 def store_document(*, session: Session, upload_dir, application: Application, kind: str,
                    upload: files.StoredFile, user: User) -> StoredDocument:
     """Keep a file on disk under its hash and (re)point the application's ``kind`` at it
-    (flushed, not committed)."""
+    (flushed, not committed). The identical file again is a Conflict, as it is when two
+    identical uploads race to the unique (application, kind) row: one 201, the rest 409."""
+    current = session.scalar(select(StoredDocument.sha256).where(
+        StoredDocument.application_id == application.id, StoredDocument.kind == kind))
+    if current == upload.sha256:
+        raise Conflict(f"{kind}: this file is already the application's {kind}",
+                       details={"errors": {"files": {"file": ["already uploaded"]}}})
     files.save(upload_dir, upload)
     fields = {"filename": upload.filename, "content_type": upload.content_type,
               "size": upload.size, "sha256": upload.sha256, "uploaded_by": user.id,

@@ -1,6 +1,11 @@
 """Uploaded files kept outside the database under their SHA-256 (content-addressed, so a
-re-upload is free and a document's hash is its name). What may be uploaded is checked at the
-edge (`webapp.uploads`); this module only stores bytes that passed."""
+re-upload is free and a document's hash is its name), encrypted at rest with the data key.
+
+A signed contract, an ID photo or an invoice is personal data: a copy of the folder must not
+be readable without the key, so each file is sealed (AES-GCM, bound to its hash) and written
+0600 in 0700 folders. What may be uploaded is checked at the edge (`webapp.uploads`); this
+module only stores bytes that passed.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from chedaitong.errors import Invalid
+from decisioning.container import UploadDir
 
 
 @dataclass(frozen=True)
@@ -27,14 +33,19 @@ class StoredFile:
                    content)
 
 
-def save(upload_dir: Path, stored: StoredFile) -> Path:
-    """Write the bytes under ``<dir>/<aa>/<sha256>`` atomically; an existing copy is kept."""
-    target = upload_dir / stored.sha256[:2] / stored.sha256
+def save(upload_dir: UploadDir, stored: StoredFile) -> Path:
+    """Seal and write the bytes under ``<dir>/<aa>/<sha256>`` atomically; an existing copy is
+    kept."""
+    target = upload_dir.target(stored.sha256)
     if target.exists():
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_suffix(f".{os.getpid()}.tmp")
-    tmp.write_bytes(stored.content)
+    for folder in (upload_dir.path, target.parent):
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    sealed = upload_dir.cipher.encrypt(stored.content, aad=stored.sha256.encode())
+    tmp = target.with_suffix(f".{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(sealed)
     os.replace(tmp, target)
     return target
 
@@ -54,3 +65,7 @@ def check_pdf(stored: StoredFile, field: str = "file") -> int:
     if pages < 1:
         raise Invalid(field, "the PDF has no pages")
     return pages
+def load(upload_dir: UploadDir, sha256: str) -> bytes:
+    """The clear bytes of a stored file (`chedaitong.crypto.DecryptionError` if tampered)."""
+    return upload_dir.cipher.decrypt(upload_dir.target(sha256).read_bytes(),
+                                     aad=sha256.encode())

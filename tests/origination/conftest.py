@@ -14,7 +14,7 @@ from chedaitong.crypto import DataCipher
 from chedaitong.db import Dealer, DecisionRecord, Role, User
 from chedaitong_sim.sandbox.server import running_sandbox
 from chedaitong_sim.testing import fast_vendors, make_id_number
-from decisioning.container import Services
+from decisioning.container import Services, UploadDir
 from decisioning.origination import accounts, customers
 from featurestore.store import FeatureStore
 from servicing.schedule import offer_summary
@@ -54,9 +54,10 @@ def sandbox():
 
 @pytest.fixture
 def services(settings, sandbox, tmp_path):
-    svc = Services(settings=settings, store=FeatureStore(DataCipher(settings.data_key)),
-                   upload_dir=tmp_path / "uploads", vendors=fast_vendors(sandbox.base_url),
-                   decisions=OnePlan())
+    cipher = DataCipher(settings.data_key)
+    svc = Services(settings=settings, store=FeatureStore(cipher),
+                   upload_dir=UploadDir(tmp_path / "uploads", cipher),
+                   vendors=fast_vendors(sandbox.base_url), decisions=OnePlan())
     yield svc
     svc.close()
 

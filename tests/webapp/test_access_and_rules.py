@@ -204,7 +204,14 @@ def test_uploads_are_type_and_size_checked_and_stored_by_hash(api, staff, settin
                      data={"file": file(PDF, "auth.pdf")})
     assert ok.status_code == 201 and ok.json["content_type"] == "application/pdf"
     sha = ok.json["sha256"]
-    assert (settings.var_dir / "uploads" / sha[:2] / sha).read_bytes() == PDF
+    at_rest = settings.var_dir / "uploads" / sha[:2] / sha
+    assert PDF not in at_rest.read_bytes()  # sealed with the data key
+    assert at_rest.stat().st_mode & 0o777 == 0o600
+    assert at_rest.parent.stat().st_mode & 0o777 == 0o700
+    from decisioning.origination import files
+    from webapp.services import EXTENSION
+
+    assert files.load(api.extensions[EXTENSION].upload_dir, sha) == PDF
 
 
 def test_tokens_are_hashed_at_rest(api, staff, engine):

@@ -1,0 +1,88 @@
+"""Idempotency keys are reserved before the work: N parallel requests with one key create one
+object and all get the same answer; errors replay too; keys are per user and endpoint, expire,
+and a replayed token creation never shows (or stores) the token."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, text, update
+from sqlalchemy.orm import Session
+
+from chedaitong.db import Application
+from chedaitong.db.origination import IdempotencyRecord
+
+from .conftest import APPLICATION, id_number, register_customer
+from .test_unique_races import concurrently
+
+N = 8
+
+
+def test_parallel_requests_with_one_key_create_one_application(api, staff, engine):
+    client = api.test_client()
+    _, idn = register_customer(client, "idem-par", 50)
+    h = staff.h("c1", **{"Idempotency-Key": "par-1"})
+    body = {**APPLICATION, "id_number": idn}
+    rs = concurrently(api, [lambda c: c.post("/applications", headers=h, json=body)] * N)
+    assert [r.status_code for r in rs] == [201] * N, [(r.status_code, r.json) for r in rs]
+    assert len({r.json["id"] for r in rs}) == 1
+    assert all(r.json == rs[0].json for r in rs)  # the same answer
+    assert sum("Idempotent-Replayed" in r.headers for r in rs) == N - 1
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Application)) == 1
+
+
+def test_parallel_refused_requests_with_one_key_get_the_same_error(api, staff):
+    h = staff.h("c1", **{"Idempotency-Key": "par-err"})
+    body = {**APPLICATION, "id_number": id_number(999)}  # no such customer
+    rs = concurrently(api, [lambda c: c.post("/applications", headers=h, json=body)] * N)
+    codes = {r.status_code for r in rs}
+    assert len(codes) == 1 and codes < {404, 409, 422}, [r.json for r in rs]
+    assert all(r.json == rs[0].json for r in rs)
+
+
+def test_errors_are_replayed_and_keys_are_per_endpoint(api, staff):
+    client = api.test_client()
+    h = staff.h("c1", **{"Idempotency-Key": "k-err"})
+    body = {**APPLICATION, "id_number": id_number(999)}
+    first = client.post("/applications", headers=h, json=body)
+    assert 400 <= first.status_code < 500
+    _, idn = register_customer(client, "late", 51)  # the customer exists now ...
+    replay = client.post("/applications", headers=h, json=body)
+    assert replay.status_code == first.status_code  # ... but the key's answer stands
+    assert replay.headers["Idempotent-Replayed"] == "true"
+    # the same key on another endpoint is another request
+    other = client.post("/applications/999999/contract", headers=h)
+    assert other.status_code == 404 and "Idempotent-Replayed" not in other.headers
+
+
+def test_expired_keys_do_the_work_again(api, staff, engine):
+    client = api.test_client()
+    _, idn = register_customer(client, "expire", 52)
+    h = staff.h("c1", **{"Idempotency-Key": "k-exp"})
+    body = {**APPLICATION, "id_number": idn}
+    first = client.post("/applications", headers=h, json=body)
+    with Session(engine) as s:
+        s.execute(update(IdempotencyRecord).values(
+            expires_at=datetime.now(UTC) - timedelta(seconds=1)))
+        s.commit()
+    again = client.post("/applications", headers=h, json=body)
+    assert again.status_code == 201 and again.json["id"] != first.json["id"]
+
+
+def test_a_replayed_token_creation_does_not_show_or_store_the_token(api, staff, engine):
+    client = api.test_client()
+    h = staff.h("ad", **{"Idempotency-Key": "new-admin"})
+    body = {"username": "admin2", "display_name": "A2", "role": "admin"}
+    first = client.post("/admin/users", headers=h, json=body)
+    assert first.status_code == 201 and first.json["token"].startswith("cdt_")
+    replay = client.post("/admin/users", headers=h, json=body)
+    assert replay.status_code == 201 and replay.json["token"] is None
+    assert "already" in replay.json["secret_note"] or "not shown" in replay.json["secret_note"]
+    assert replay.json["user_id"] == first.json["user_id"]
+    with engine.connect() as conn:
+        stored = " ".join(str(r[0]) for r in conn.execute(
+            text("SELECT response_json FROM idempotency_keys")))
+    assert first.json["token"] not in stored
+    assert client.get("/me", headers={"Authorization": f"Bearer {first.json['token']}"}
+                      ).status_code == 200
