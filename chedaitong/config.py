@@ -28,6 +28,8 @@ KNOWN_VARIABLES = {
     "CHEDAITONG_RULES_DIR": "rule files; default ./rules",
     "CHEDAITONG_MODEL_DIR": "model registry; default <var dir>/models",
     "CHEDAITONG_VENDOR_URL": "base URL of the vendor services (sandbox or real)",
+    "CHEDAITONG_QUEUE_URL": "redis:// URL of the decision queue (`chedaitong worker`); "
+                            "unset: the web process decides on an in-process worker",
     # read by the project's own tooling (Makefile, tests/browser), never by the platform
     "CHEDAITONG_SKIP_BROWSER": "1 skips the headless-browser tests in `make test`",
 }
@@ -60,6 +62,7 @@ class Settings:
     rules_dir: Path
     model_dir: Path
     vendor_url: str | None = None
+    queue_url: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -85,6 +88,7 @@ class Settings:
             "rules_dir": environ.get("CHEDAITONG_RULES_DIR", "rules"),
             "model_dir": environ.get("CHEDAITONG_MODEL_DIR", str(var_dir / "models")),
             "vendor_url": environ.get("CHEDAITONG_VENDOR_URL") or None,
+            "queue_url": environ.get("CHEDAITONG_QUEUE_URL") or None,
         }
         values.update(overrides)
         return cls._validated(**values)
@@ -128,7 +132,17 @@ class Settings:
             rules_dir=rules_dir,
             model_dir=Path(str(v["model_dir"])).resolve(),
             vendor_url=v.get("vendor_url") or None,  # type: ignore[arg-type]
+            queue_url=_queue_url(v.get("queue_url")),
         )
+
+
+def _queue_url(value: object) -> str | None:
+    if not value:
+        return None
+    url = str(value)
+    if not url.startswith(("redis://", "rediss://", "unix://")):
+        raise ConfigError(f"CHEDAITONG_QUEUE_URL must be a redis:// URL, not {url!r}")
+    return url
 
 
 def _decode_key(text: str) -> bytes:

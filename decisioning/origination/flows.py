@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from chedaitong.db import Application, Customer, Dealer, DecisionRecord, User
+from chedaitong.db import Application, Customer, Dealer, User
 from chedaitong.db.origination import (
     LoanContract,
     PlanChoice,
@@ -27,38 +27,49 @@ from chedaitong.db.origination import (
 )
 from chedaitong.errors import Conflict, Invalid
 from decisioning.container import Services
-from decisioning.origination import applications, documents, files, state_machine, vouchers
+from decisioning.origination import (
+    applications,
+    deciding,
+    documents,
+    files,
+    outbox,
+    state_machine,
+    vouchers,
+)
 from decisioning.origination.identity import check_liveness, vendor_failed
-from decisioning.origination.notifications import notify_decision
 from servicing.booking import book_loan
 from vendors.errors import VendorError, VendorRejected
 from vendors.interfaces import ContractRequest, Signer, SignRequest
 
 log = logging.getLogger(__name__)
 
-OUTCOME_ACTION = {"approve": "decide_approve", "decline": "decide_decline",
-                  "refer": "decide_refer"}
+OUTCOME_ACTION = deciding.OUTCOME_ACTION
 
 
 # ---- decision -----------------------------------------------------------------------------
 def submit(*, session: Session, services: Services, application: Application,
-           actor: User) -> DecisionRecord:
-    """Submit → decide at once (machines first) → SMS the customer."""
+           actor: User) -> None:
+    """Record the submission (state ``deciding``) and queue its decision.
+
+    The decision is taken by a worker (`deciding.decide_submitted`), off the caller's thread;
+    the SMS it owes goes through the outbox. Where no queue is configured (`Services.queue`
+    is None: scripts, domain tests) the same task runs here, before returning.
+    """
     state_machine.check(application, "submit")
     auth = applications.authorization_of(session=session, application=application)
     if auth is None:
         raise Conflict("upload the credit-inquiry authorisation document before submitting")
     application.submitted_at = datetime.now(UTC)
     state_machine.advance(session, application, "submit", actor.id)
-    session.commit()  # the submission stands even if deciding fails below
-    record = services.decision_service().decide(
-        session, application, authorization_ref=f"auth:{application.ref}:{auth.sha256[:12]}")
-    state_machine.advance(session, application, OUTCOME_ACTION[record.outcome], None,
-                   note=f"decision {record.id}")
-    session.commit()
-    notify_decision(session=session, services=services, application=application,
-                    record=record)
-    return record
+    session.commit()  # the submission stands whatever happens to its decision
+    queue = getattr(services, "queue", None)
+    if queue is not None:
+        queue.decide(application.id)
+        return
+    done = deciding.decide_submitted(session=session, services=services,
+                                     application_id=application.id)
+    outbox.deliver_now(session=session, services=services, message_ids=done.deliver)
+    session.refresh(application)
 
 
 def choose_plan(*, session: Session, application: Application, customer_user: User,
@@ -83,8 +94,8 @@ def choose_plan(*, session: Session, application: Application, customer_user: Us
 
 
 def reapply(*, session: Session, services: Services, application: Application, actor: User,
-            changes: dict[str, Any]) -> tuple[Application, DecisionRecord]:
-    """A new application linked to this one (with the customer's changes) and its decision."""
+            changes: dict[str, Any]) -> Application:
+    """A new application linked to this one (with the customer's changes), submitted."""
     state_machine.check(application, "reapply")
     terms = {f: changes.get(f, getattr(application, f)) for f in applications.TERMS_FIELDS}
     applications.check_amounts(terms)
@@ -103,7 +114,8 @@ def reapply(*, session: Session, services: Services, application: Application, a
             filename=auth.filename, content_type=auth.content_type, size=auth.size,
             sha256=auth.sha256, mailing_status="not_required", uploaded_by=auth.uploaded_by))
     session.commit()
-    return new, submit(session=session, services=services, application=new, actor=actor)
+    submit(session=session, services=services, application=new, actor=actor)
+    return new
 
 
 # ---- contract and liveness ----------------------------------------------------------------
