@@ -28,6 +28,8 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "servicing": ("servicing.cli:servicing", "Loan servicing: repayments and bank files."),
     "postloan": ("decisioning.postloan.cli:postloan",
                  "Post-loan inspection: penalty, delinquency, rescoring and collection actions."),
+    "worker": ("decisioning.worker:worker",
+               "Decision and outbox workers (their own processes) on the Redis queue."),
 }
 # Other installed distributions add groups under this entry point (the simulation's `data` and
 # `demo`); the runtime never imports them itself. Their summaries come from the group itself.

@@ -57,6 +57,7 @@ class DecisionQueue:
         self.broker = broker
         self.runtime = runtime
         self.embedded = isinstance(broker, StubBroker)
+        self.created_at = datetime.now(UTC)
         self._worker: dramatiq.Worker | None = None
         self._sweeper: threading.Thread | None = None
         self._stopping = threading.Event()
@@ -136,7 +137,7 @@ class DecisionQueue:
 
     def _sweep_loop(self) -> None:
         # first what a previous process left waiting (anything from before this one started)
-        cutoff: datetime | None = datetime.now(UTC) if self.embedded else None
+        cutoff: datetime | None = self.created_at if self.embedded else None
         while not self._stopping.wait(0.5 if cutoff else 10):
             try:
                 self.sweep(cutoff)
