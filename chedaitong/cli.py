@@ -175,11 +175,12 @@ def serve(host: str, port: int) -> None:
 
     SIGHUP reloads the rule files, as under gunicorn (see docs/operations.md)."""
     from webapp import create_app
-    from webapp.services import install_rules_reload
+    from webapp.services import install_rules_reload, start_embedded_worker
 
     settings_engine()  # refuse to start on an unreachable database, with one line
     app = create_app()
     install_rules_reload(app)
+    start_embedded_worker(app)  # without CHEDAITONG_QUEUE_URL, decisions are taken in here
     app.run(host=host, port=port)
 
 

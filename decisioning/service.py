@@ -14,6 +14,7 @@ import json
 import logging
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, Customer, Dealer, DecisionRecord, FeatureFact
 from decisioning.policy import Outcome, decide, rules_version_of
-from featurestore.store import ApplicationInput, FeatureStore
+from featurestore.store import ApplicationInput, CustomerProfile, FeatureStore
 from models.errors import ModelError
 from models.scoring import ScoringModel, load_model
 from ruleengine.rulebook import RuleBook
@@ -35,6 +36,8 @@ from vendors.interfaces import BureauQuery
 log = logging.getLogger(__name__)
 REPORT_MAX_AGE = timedelta(days=30)  # a fresher bureau report is reused, not re-queried
 MODEL_KEYS = ("model_pd", "model_score", "risk_grade")
+#: the second bureau's call runs here while the first runs in the deciding thread
+_BUREAU_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="bureau")
 
 
 class ReplayError(LookupError):
@@ -59,12 +62,14 @@ class DecisionService:
         started = time.perf_counter()
         as_of = as_of or datetime.now(UTC)
         customer = session.get(Customer, application.customer_id)
+        profile = self.store.profile(customer)  # decrypted once per decision
         gaps, pulled = self._gather_bureau_evidence(
-            session, customer, as_of, authorization_ref or f"auth:{application.ref}")
+            session, customer, as_of, authorization_ref or f"auth:{application.ref}", profile)
         if pulled:  # new reports: the materialised evidence must include them as of now
             self.store.materialise_customer(session, customer.id, as_of)
         t_evidence = time.perf_counter()
-        features = self.store.decision_vector(session, self._input(session, application), as_of)
+        features = self.store.decision_vector(session, self._input(session, application), as_of,
+                                              profile=profile)
         t_features = time.perf_counter()
         result = decide(features, self.rules, self.model, self.challenger)
         self._archive_rules(result.rules_version)
@@ -95,39 +100,49 @@ class DecisionService:
         )
 
     def _gather_bureau_evidence(self, session: Session, customer: Customer, as_of: datetime,
-                                authorization_ref: str) -> tuple[list[str], int]:
+                                authorization_ref: str, profile: CustomerProfile | None = None
+                                ) -> tuple[list[str], int]:
         """Pull PBOC and third-party reports unless a fresh one is on file; return the gaps
         and how many reports were stored.
 
-        A vendor failure is not an error here: the decision goes on without that evidence
-        and the missing-evidence rules refer it to a person.
+        Both bureaus are asked at once, and nothing is written until both answered: the
+        decision waits for the slower bureau, not their sum, and no database write lock is
+        held across a vendor call. A vendor failure is not an error here: the decision goes
+        on without that evidence and the missing-evidence rules refer it to a person.
         """
         if self.vendors is None:
             return [], 0
-        gaps: list[str] = []
-        pulled = 0
-        profile = self.store.profile(customer)
-        for bureau, vendor in (("pboc", self.vendors.pboc), ("thirdparty",
-                                                            self.vendors.third_party)):
-            if self._has_fresh_report(session, customer.id, bureau, as_of):
-                continue
+        profile = profile or self.store.profile(customer)
+        wanted = [(bureau, vendor) for bureau, vendor in (
+            ("pboc", self.vendors.pboc), ("thirdparty", self.vendors.third_party))
+            if not self._has_fresh_report(session, customer.id, bureau, as_of)]
+
+        def pull(bureau: str, vendor: Any) -> Any:
             query = BureauQuery(name=profile.name, id_number=profile.id_number,
                                 phone=profile.phone, authorization_ref=authorization_ref,
                                 idempotency_key=f"{bureau}:{authorization_ref}")
             try:
-                report = vendor.query(query)
+                return vendor.query(query)
             except VendorError as exc:
                 log.warning("bureau %s unavailable for customer %s: %s", bureau, customer.id,
                             type(exc).__name__)
+                return None
+
+        others = [_BUREAU_POOL.submit(pull, b, v) for b, v in wanted[1:]]
+        answers = [pull(*wanted[0])] if wanted else []
+        answers += [f.result() for f in others]
+        gaps: list[str] = []
+        pulled = 0
+        for (bureau, _), report in zip(wanted, answers, strict=True):
+            if report is None:
                 gaps.append(f"{bureau}_unavailable")
-                continue
-            if not report.found or not report.report_json:
+            elif not report.found or not report.report_json:
                 gaps.append(f"{bureau}_no_file")
-                continue
-            # Stamped with when we pulled it: that is what freshness and point-in-time
-            # visibility are about (a sandbox may answer with a historical report date).
-            pulled += self.store.ingest_bureau(session, customer, bureau, report.report_json,
-                                               as_of).stored
+            else:
+                # Stamped with when we pulled it: that is what freshness and point-in-time
+                # visibility are about (a sandbox may answer with a historical report date).
+                pulled += self.store.ingest_bureau(session, customer, bureau,
+                                                   report.report_json, as_of).stored
         return gaps, pulled
 
     @staticmethod
