@@ -142,7 +142,8 @@ class DecisionService:
                 # Stamped with when we pulled it: that is what freshness and point-in-time
                 # visibility are about (a sandbox may answer with a historical report date).
                 pulled += self.store.ingest_bureau(session, customer, bureau,
-                                                   report.report_json, as_of).stored
+                                                   report.report_json, as_of,
+                                                   materialise=False).stored
         return gaps, pulled
 
     @staticmethod

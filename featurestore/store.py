@@ -183,8 +183,11 @@ class FeatureStore:
         bureau: str,
         report_json: str,
         reported_at: datetime,
+        materialise: bool = True,
     ) -> IngestResult:
-        """Store a bureau report (encrypted) and its facts; raises `BureauReportError`."""
+        """Store a bureau report (encrypted) and its facts; raises `BureauReportError`.
+        ``materialise=False``: the caller recomputes the customer's vector itself (once, after
+        all of a decision's reports)."""
         raw = pd.DataFrame(
             {
                 "customer_id": [str(customer.id)],
@@ -200,7 +203,8 @@ class FeatureStore:
             return IngestResult(0, duplicates)
         session.add(self._raw_event(customer, bureau, record, reported_at, keep[0][0]))
         self._add_facts(session, facts)
-        self.materialise_customer(session, customer.id, reported_at)
+        if materialise:
+            self.materialise_customer(session, customer.id, reported_at)
         return IngestResult(1, 0)
 
     def import_world(
