@@ -84,12 +84,14 @@ def main() -> None:
         decide_ms, vectors = [], []
         for i in range(args.decisions):
             app = apps[i % len(apps)]
+            # one decision per application (a unique record): each is inserted in a
+            # savepoint rolled back afterwards, so an application can be decided again
+            savepoint = s.begin_nested()
             t0 = time.perf_counter()
             record = service.decide(s, app, as_of=decided_at[app.ref].to_pydatetime())
             decide_ms.append((time.perf_counter() - t0) * 1e3)
             vectors.append(record.features)
-            if i % 200 == 199:
-                s.commit()
+            savepoint.rollback()
         s.commit()
 
     model = service.model
@@ -109,6 +111,7 @@ def main() -> None:
         core_ms.append((t3 - t2) * 1e3)
 
     floor = statistics.median(predict_ms) + statistics.median(rules_ms)
+    floor_p99 = pct(predict_ms, 99) + pct(rules_ms, 99)
     print(f"{'path':58} {'p50 ms':>8} {'p99 ms':>8}")
     for name, xs in [("decide(): features read + score + rules + offers + record", decide_ms),
                      ("policy.decide(): score + reasons + rules + offers", core_ms),
@@ -119,6 +122,8 @@ def main() -> None:
           f"{statistics.median(decide_ms) / floor:.1f}x; "
           f"policy-only ratio = {statistics.median(core_ms) / floor:.1f}x "
           f"(n={len(decide_ms)})")
+    print(f"ratio decide p99 / (predict p99 + rules p99) = {pct(decide_ms, 99) / floor_p99:.1f}x"
+          f" (targets: decide p99 <= 5 ms and <= 3x)")
 
 
 if __name__ == "__main__":

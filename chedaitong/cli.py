@@ -28,6 +28,8 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "servicing": ("servicing.cli:servicing", "Loan servicing: repayments and bank files."),
     "postloan": ("decisioning.postloan.cli:postloan",
                  "Post-loan inspection: penalty, delinquency, rescoring and collection actions."),
+    "worker": ("decisioning.worker:worker",
+               "Decision and outbox workers (their own processes) on the Redis queue."),
 }
 # Other installed distributions add groups under this entry point (the simulation's `data` and
 # `demo`); the runtime never imports them itself. Their summaries come from the group itself.
@@ -173,11 +175,12 @@ def serve(host: str, port: int) -> None:
 
     SIGHUP reloads the rule files, as under gunicorn (see docs/operations.md)."""
     from webapp import create_app, run_dev_server
-    from webapp.services import install_rules_reload
+    from webapp.services import install_rules_reload, start_embedded_worker
 
     settings_engine()  # refuse to start on an unreachable database, with one line
     app = create_app()
     install_rules_reload(app)
+    start_embedded_worker(app)  # without CHEDAITONG_QUEUE_URL, decisions are taken in here
     run_dev_server(app, host=host, port=port)
 
 

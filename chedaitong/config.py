@@ -35,6 +35,8 @@ KNOWN_VARIABLES = {
     "two different reviewers; 0 lets one reviewer do both",
     "CHEDAITONG_REDIS_URL": "redis://… for rate-limit counters shared by all workers; "
                             "default: each process counts in memory",
+    "CHEDAITONG_QUEUE_URL": "redis:// URL of the decision queue (`chedaitong worker`); "
+                            "unset: the web process decides on an in-process worker",
     # read by the project's own tooling (Makefile, tests/browser), never by the platform
     "CHEDAITONG_SKIP_BROWSER": "1 skips the headless-browser tests in `make test`",
 }
@@ -70,6 +72,7 @@ class Settings:
     #: a referral's credit approval and the disbursement approval by different reviewers
     separation_of_duties: bool = True
     redis_url: str | None = None
+    queue_url: str | None = None
 
     @property
     def is_production(self) -> bool:
@@ -104,6 +107,7 @@ class Settings:
             "vendor_url": environ.get("CHEDAITONG_VENDOR_URL") or None,
             "separation_of_duties": environ.get("CHEDAITONG_SEPARATION_OF_DUTIES", "1"),
             "redis_url": environ.get("CHEDAITONG_REDIS_URL") or None,
+            "queue_url": environ.get("CHEDAITONG_QUEUE_URL") or None,
         }
         values.update(overrides)
         return cls._validated(**values)
@@ -149,7 +153,8 @@ class Settings:
             vendor_url=v.get("vendor_url") or None,  # type: ignore[arg-type]
             separation_of_duties=_flag("CHEDAITONG_SEPARATION_OF_DUTIES",
                                        v.get("separation_of_duties", True)),
-            redis_url=_redis_url(v.get("redis_url")),
+            redis_url=_redis_url("CHEDAITONG_REDIS_URL", v.get("redis_url")),
+            queue_url=_redis_url("CHEDAITONG_QUEUE_URL", v.get("queue_url")),
         )
 
 
@@ -187,11 +192,11 @@ def install_secret(var_dir: Path, name: str, make) -> str:
     return value
 
 
-def _redis_url(value: object) -> str | None:
+def _redis_url(name: str, value: object) -> str | None:
     if not value:
         return None
     if not str(value).startswith(("redis://", "rediss://", "unix://")):
-        raise ConfigError(f"CHEDAITONG_REDIS_URL must be a redis:// URL, not {value!r}")
+        raise ConfigError(f"{name} must be a redis:// URL, not {value!r}")
     return str(value)
 
 

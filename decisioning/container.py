@@ -67,6 +67,7 @@ class Services:
     upload_dir: UploadDir  # uploads, sealed with the data key
     vendors: Vendors | None = None
     decisions: Any = None  # a DecisionService, or anything with its `decide` (tests)
+    queue: Any = None  # a decisioning.queue.DecisionQueue; None decides in the caller
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def decision_service(self) -> DecisionService:
@@ -99,6 +100,8 @@ class Services:
         return getattr(self.vendors, name)
 
     def close(self) -> None:
+        if self.queue is not None:
+            self.queue.stop()
         if self.vendors is not None:
             self.vendors.close()
 

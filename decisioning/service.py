@@ -14,6 +14,7 @@ import json
 import logging
 import shutil
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, Customer, Dealer, DecisionRecord, FeatureFact
 from decisioning.policy import Outcome, decide, rules_version_of
-from featurestore.store import ApplicationInput, FeatureStore
+from featurestore.store import ApplicationInput, CustomerProfile, FeatureStore
 from models.errors import ModelError
 from models.scoring import ScoringModel, load_model
 from ruleengine.rulebook import RuleBook
@@ -35,6 +36,8 @@ from vendors.interfaces import BureauQuery
 log = logging.getLogger(__name__)
 REPORT_MAX_AGE = timedelta(days=30)  # a fresher bureau report is reused, not re-queried
 MODEL_KEYS = ("model_pd", "model_score", "risk_grade")
+#: the second bureau's call runs here while the first runs in the deciding thread
+_BUREAU_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="bureau")
 
 
 class ReplayError(LookupError):
@@ -92,11 +95,13 @@ class DecisionService:
         started = time.perf_counter()
         as_of = as_of or datetime.now(UTC)
         customer = session.get(Customer, application.customer_id)
-        gaps, pulled = self._gather_bureau_evidence(session, customer, as_of, consent)
+        profile = self.store.profile(customer)  # decrypted once per decision
+        gaps, pulled = self._gather_bureau_evidence(session, customer, as_of, consent, profile)
         if pulled:  # new reports: the materialised evidence must include them as of now
             self.store.materialise_customer(session, customer.id, as_of)
         t_evidence = time.perf_counter()
-        features = self.store.decision_vector(session, self._input(session, application), as_of)
+        features = self.store.decision_vector(session, self._input(session, application), as_of,
+                                              profile=profile)
         features.update(platform_features or {})
         if consent is not ON_FILE:
             features["consent_valid"] = consent is not None and consent.covers("pboc", as_of)
@@ -131,13 +136,17 @@ class DecisionService:
         )
 
     def _gather_bureau_evidence(self, session: Session, customer: Customer, as_of: datetime,
-                                consent: Any) -> tuple[list[str], int]:
+                                consent: Any, profile: CustomerProfile | None = None
+                                ) -> tuple[list[str], int]:
         """Pull PBOC and third-party reports the consent covers unless a fresh one is on
         file; return the gaps and how many reports were stored.
 
-        A vendor failure is not an error here: the decision goes on without that evidence
-        and the missing-evidence rules refer it to a person. A bureau the consent does not
-        cover (or no live consent) is never queried: a ``<bureau>_no_consent`` gap.
+        A bureau the consent does not cover (or no live consent) is never queried: a
+        ``<bureau>_no_consent`` gap. Both bureaus are asked at once, and nothing is written
+        until both answered: the decision waits for the slower bureau, not their sum, and no
+        database write lock is held across a vendor call. A vendor failure is not an error
+        here: the decision goes on without that evidence and the missing-evidence rules refer
+        it to a person.
         """
         gaps: list[str] = []
         if consent is ON_FILE:
@@ -146,32 +155,41 @@ class DecisionService:
             gaps.append("consent_missing")
         if self.vendors is None:
             return gaps, 0
-        pulled = 0
-        profile = self.store.profile(customer)
-        for bureau, vendor in (("pboc", self.vendors.pboc), ("thirdparty",
-                                                            self.vendors.third_party)):
+        profile = profile or self.store.profile(customer)
+        wanted = []
+        for bureau, vendor in (("pboc", self.vendors.pboc),
+                               ("thirdparty", self.vendors.third_party)):
             if consent is None or not consent.covers(bureau, as_of):
                 gaps.append(f"{bureau}_no_consent")
-                continue
-            if self._has_fresh_report(session, customer.id, bureau, as_of):
-                continue
+            elif not self._has_fresh_report(session, customer.id, bureau, as_of):
+                wanted.append((bureau, vendor))
+
+        def pull(bureau: str, vendor: Any) -> Any:
             query = BureauQuery(name=profile.name, id_number=profile.id_number,
                                 phone=profile.phone, authorization_ref=consent.ref,
                                 idempotency_key=f"{bureau}:{consent.ref}")
             try:
-                report = vendor.query(query)
+                return vendor.query(query)
             except VendorError as exc:
                 log.warning("bureau %s unavailable for customer %s: %s", bureau, customer.id,
                             type(exc).__name__)
+                return None
+
+        others = [_BUREAU_POOL.submit(pull, b, v) for b, v in wanted[1:]]
+        answers = [pull(*wanted[0])] if wanted else []
+        answers += [f.result() for f in others]
+        pulled = 0
+        for (bureau, _), report in zip(wanted, answers, strict=True):
+            if report is None:
                 gaps.append(f"{bureau}_unavailable")
-                continue
-            if not report.found or not report.report_json:
+            elif not report.found or not report.report_json:
                 gaps.append(f"{bureau}_no_file")
-                continue
-            # Stamped with when we pulled it: that is what freshness and point-in-time
-            # visibility are about (a sandbox may answer with a historical report date).
-            pulled += self.store.ingest_bureau(session, customer, bureau, report.report_json,
-                                               as_of).stored
+            else:
+                # Stamped with when we pulled it: that is what freshness and point-in-time
+                # visibility are about (a sandbox may answer with a historical report date).
+                pulled += self.store.ingest_bureau(session, customer, bureau,
+                                                   report.report_json, as_of,
+                                                   materialise=False).stored
         return gaps, pulled
 
     @staticmethod

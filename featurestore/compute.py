@@ -14,7 +14,10 @@ categories — the layout LightGBM and the batch rule evaluator take as they are
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
+from datetime import UTC
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -185,12 +188,26 @@ def _home_to_dealer_km(e: pd.DataFrame) -> np.ndarray:
 
 
 def _application_fields(e: pd.DataFrame) -> dict[str, np.ndarray]:
-    age = whole_years(to_utc(e["birth_date"]).to_numpy("datetime64[D]"),
-                      e["as_of"].to_numpy("datetime64[D]"))
-    price = e["vehicle_price"].to_numpy(dtype="float64")
-    amount = e["loan_amount"].to_numpy(dtype="float64")
-    income = e["monthly_income"].to_numpy(dtype="float64")
-    installment = equal_installment(amount, INDICATIVE_ANNUAL_RATE, e["term_months"])
+    return _term_fields(
+        to_utc(e["birth_date"]).to_numpy("datetime64[D]"), e["as_of"].to_numpy("datetime64[D]"),
+        {c: e[c].to_numpy() for c in (*_TERM_INPUTS, *PROFILE_CATEGORIES)},
+        _home_to_dealer_km(e))
+
+
+#: the entity columns `_term_fields` reads besides the dates and the distance
+_TERM_INPUTS = ("vehicle_price", "loan_amount", "monthly_income", "term_months",
+                "down_payment", "lease_type", "dealer_channel")
+
+
+def _term_fields(born: np.ndarray, as_of: np.ndarray, c: Mapping[str, np.ndarray],
+                 distance_km: np.ndarray) -> dict[str, np.ndarray]:
+    """The application features from their inputs as arrays (datetime64[D] dates): one
+    computation for a frame of entities and for the one application a decision reads."""
+    age = whole_years(born, as_of)
+    price = np.asarray(c["vehicle_price"], dtype="float64")
+    amount = np.asarray(c["loan_amount"], dtype="float64")
+    income = np.asarray(c["monthly_income"], dtype="float64")
+    installment = equal_installment(amount, INDICATIVE_ANNUAL_RATE, c["term_months"])
     with np.errstate(divide="ignore", invalid="ignore"):
         iti = np.where(income > 0, installment / income, np.nan)
     return {
@@ -199,14 +216,40 @@ def _application_fields(e: pd.DataFrame) -> dict[str, np.ndarray]:
         "vehicle_price": price,
         "loan_amount": amount,
         "loan_to_value": amount / price,
-        "down_payment_ratio": e["down_payment"].to_numpy(dtype="float64") / price,
+        "down_payment_ratio": np.asarray(c["down_payment"], dtype="float64") / price,
         "installment_to_income": iti,
-        "term_months": e["term_months"].to_numpy(dtype="float64"),
-        "home_to_dealer_km": _home_to_dealer_km(e),
-        "lease_type": e["lease_type"].to_numpy(dtype=object),
-        "dealer_channel": e["dealer_channel"].to_numpy(dtype=object),
-        **{name: e[name].to_numpy(dtype=object) for name in PROFILE_CATEGORIES},
+        "term_months": np.asarray(c["term_months"], dtype="float64"),
+        "home_to_dealer_km": distance_km,
+        "lease_type": np.asarray(c["lease_type"], dtype=object),
+        "dealer_channel": np.asarray(c["dealer_channel"], dtype=object),
+        **{name: np.asarray(c[name], dtype=object) for name in PROFILE_CATEGORIES},
     }
+
+
+def application_term_values(row: Mapping[str, Any]) -> dict[str, Any]:
+    """`application_terms` for one application given as a plain mapping (the keys of
+    `APPLICATION_ENTITY_COLUMNS` with ``birth_date`` a date, ``as_of`` an aware datetime, and
+    home/dealer coordinates): numpy on one-element arrays, no frame — what a decision reads.
+    Returns feature → scalar (NaN or None where missing)."""
+    as_of = row["as_of"]
+    as_of = as_of.replace(tzinfo=UTC) if as_of.tzinfo is None else as_of.astimezone(UTC)
+    as_of_day = np.array([as_of.date()], dtype="datetime64[D]")
+    born = np.array([row["birth_date"]], dtype="datetime64[D]")
+
+    def one(name: str) -> np.ndarray:
+        value = row.get(name)
+        return np.array([np.nan if value is None else value], dtype="float64")
+
+    inputs: dict[str, np.ndarray] = {c: one(c) for c in (
+        "vehicle_price", "loan_amount", "monthly_income", "term_months", "down_payment")}
+    for name in ("lease_type", "dealer_channel", *PROFILE_CATEGORIES):
+        inputs[name] = np.array([row.get(name)], dtype=object)
+    if "home_to_dealer_km" in row:
+        distance = one("home_to_dealer_km")
+    else:
+        distance = haversine_km(one("home_lat"), one("home_lon"), one("dealer_lat"),
+                                one("dealer_lon"))
+    return {k: v[0] for k, v in _term_fields(born, as_of_day, inputs, distance).items()}
 
 
 PROFILE_CATEGORIES = ["employment", "education", "marital_status"]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -185,8 +186,11 @@ class FeatureStore:
         bureau: str,
         report_json: str,
         reported_at: datetime,
+        materialise: bool = True,
     ) -> IngestResult:
-        """Store a bureau report (encrypted) and its facts; raises `BureauReportError`."""
+        """Store a bureau report (encrypted) and its facts; raises `BureauReportError`.
+        ``materialise=False``: the caller recomputes the customer's vector itself (once, after
+        all of a decision's reports)."""
         raw = pd.DataFrame(
             {
                 "customer_id": [str(customer.id)],
@@ -202,7 +206,8 @@ class FeatureStore:
             return IngestResult(0, duplicates)
         session.add(self._raw_event(customer, bureau, record, reported_at, keep[0][0]))
         self._add_facts(session, facts)
-        self.materialise_customer(session, customer.id, reported_at)
+        if materialise:
+            self.materialise_customer(session, customer.id, reported_at)
         return IngestResult(1, 0)
 
     def import_world(
@@ -284,16 +289,8 @@ class FeatureStore:
         row: dict[str, Any] = {"entity_id": entity_id, "customer_id": str(customer.id),
                                "as_of": as_of}
         if app is not None:
-            p = self.profile(customer)
-            row.update({
-                "birth_date": pd.Timestamp(p.birth_date), "monthly_income": p.monthly_income,
-                "vehicle_price": app.vehicle_price, "loan_amount": app.loan_amount,
-                "down_payment": app.down_payment, "term_months": app.term_months,
-                "lease_type": app.lease_type, "dealer_channel": app.dealer_channel,
-                "home_lat": p.home_lat, "home_lon": p.home_lon,
-                "dealer_lat": app.dealer_lat, "dealer_lon": app.dealer_lon,
-                **{name: p.extra.get(name) for name in compute.PROFILE_CATEGORIES},
-            })
+            row.update(_application_entity(self.profile(customer), app))
+            row["birth_date"] = pd.Timestamp(row["birth_date"])
         return pd.DataFrame([row])
 
     def application_vector(self, session: Session, app: ApplicationInput,
@@ -322,17 +319,20 @@ class FeatureStore:
         return values
 
     def decision_vector(self, session: Session, app: ApplicationInput,
-                        as_of: datetime | None = None) -> dict[str, Any]:
+                        as_of: datetime | None = None,
+                        profile: CustomerProfile | None = None) -> dict[str, Any]:
         """What a decision reads: the customer's materialised evidence (one row; computed
-        now if absent) plus the application's own terms, computed from the application."""
+        now if absent) plus the application's own terms, computed from the application on
+        plain values (no frame for one entity). ``profile``: the customer's, when the caller
+        has decrypted it already."""
         as_of = as_of or datetime.now(UTC)
         customer = self._customer(session, app.customer_id)
         evidence = self.online(session, "customer", str(customer.id))
         if evidence is None:
             evidence = self.materialise_customer(session, customer.id, as_of)
-        terms = compute.application_term_columns(
-            self._entity_row(customer, app, as_of, app.application_id))
-        return {**evidence, **vector_from_row({k: v[0] for k, v in terms.items()}, self.catalog)}
+        entity = _application_entity(profile or self.profile(customer), app)
+        terms = compute.application_term_values({**entity, "as_of": as_of})
+        return {**evidence, **vector_from_row(terms, self.catalog)}
 
     def _customer(self, session: Session, customer_id: int) -> Customer:
         customer = session.get(Customer, customer_id)
@@ -449,6 +449,24 @@ class FeatureStore:
         row.catalog_version, row.values = self.version, values
 
 
+def _application_entity(p: CustomerProfile, app: ApplicationInput) -> dict[str, Any]:
+    """The entity columns an application's terms are computed from (profile + application)."""
+    return {
+        "birth_date": p.birth_date, "monthly_income": p.monthly_income,
+        "vehicle_price": app.vehicle_price, "loan_amount": app.loan_amount,
+        "down_payment": app.down_payment, "term_months": app.term_months,
+        "lease_type": app.lease_type, "dealer_channel": app.dealer_channel,
+        "home_lat": p.home_lat, "home_lon": p.home_lon,
+        "dealer_lat": app.dealer_lat, "dealer_lon": app.dealer_lon,
+        **{name: p.extra.get(name) for name in compute.PROFILE_CATEGORIES},
+    }
+
+
+def _is_missing(value: Any) -> bool:
+    """`pd.isna` for the scalars a vector holds (None, NaN), without pandas per value."""
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
 def _aware(when: datetime) -> datetime:
     """SQLite returns naive datetimes for timezone-aware columns; they are UTC."""
     return when if when.tzinfo else when.replace(tzinfo=UTC)
@@ -458,11 +476,12 @@ def vector_from_row(row: pd.Series | dict[str, Any], cat: FeatureCatalog) -> dic
     """One frame row → a JSON-safe vector: None for missing, int/bool/str by catalog dtype;
     category values outside the catalog's categories count as missing, as in frames."""
     out: dict[str, Any] = {}
+    missing = pd.isna if isinstance(row, pd.Series) else _is_missing
     for name in (row.index if isinstance(row, pd.Series) else list(row)):
         if name not in cat:
             continue
         v, dtype = row[name], cat[name].dtype
-        if pd.isna(v):
+        if missing(v):
             out[name] = None
         elif dtype == "int":
             out[name] = int(v)

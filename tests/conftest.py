@@ -72,7 +72,9 @@ def app(settings, engine):
     application = create_app(settings)
     yield application
     from webapp.database import EXTENSION
+    from webapp.services import EXTENSION as SERVICES
 
+    application.extensions[SERVICES].queue.stop()  # its in-process decision worker, if any
     application.extensions[EXTENSION]["engine"].dispose()
 
 

@@ -124,7 +124,7 @@ def test_every_command_name_is_kept():
         "features": ["build", "docs", "historical", "list"],
         "model": ["evaluate", "history", "list", "promote", "rollback", "train"],
         "postloan": ["run"], "rules": ["backtest", "test", "validate", "versions"],
-        "serve": [], "servicing": ["import-bank-file"],
+        "serve": [], "servicing": ["import-bank-file"], "worker": [],
     }
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from flask import url_for
 from flask_smorest import Blueprint
+from marshmallow import fields, validate
 
 from chedaitong.db import Role
-from decisioning.origination import access, applications, consent, flows, state_machine
+from decisioning.origination import access, applications, consent, deciding, flows, state_machine
 from webapp import database
 from webapp.auth import BEARER, current_user, roles_required
 from webapp.idempotency import idempotent
@@ -26,6 +28,7 @@ from webapp.schemas import (
     SelfieIn,
     SignIn,
     StateOut,
+    Strict,
     TransitionOut,
     VerificationOut,
     VoucherOut,
@@ -45,6 +48,21 @@ def _visible(application_id: int):
 def _detail(app) -> dict:
     return applications.detail(session=database.session(), application=app,
                                user=current_user())
+
+
+class WaitArgs(Strict):
+    """``?wait=`` seconds to hold the answer for a decision still being taken (bounded)."""
+
+    wait = fields.Float(load_default=0.0, validate=validate.Range(0, 30),
+                        metadata={"description": "seconds to wait for the decision (0-30)"})
+
+
+def _decided_or_202(app, wait: float, created: int = 200):
+    """The detail once decided (within ``wait``), else 202 with where to poll."""
+    decided = deciding.wait_for_decision(session=database.session(), application=app,
+                                         seconds=wait)
+    location = url_for("applications.get_application", application_id=app.id)
+    return _detail(app), created if decided else 202, {"Location": location}
 
 
 @blp.route("/applications", methods=["POST"])
@@ -76,11 +94,17 @@ def list_applications(args):
 
 @blp.route("/applications/<int:application_id>")
 @roles_required(*ANYONE)
+@blp.arguments(WaitArgs, location="query")
 @blp.response(200, ApplicationDetail)
 @blp.doc(security=[BEARER])
-def get_application(application_id: int):
-    """Order detail and decision result (the customer and the consultant see the same)."""
-    return _detail(_visible(application_id))
+def get_application(args, application_id: int):
+    """Order detail and decision result (the customer and the consultant see the same);
+    ``?wait=`` holds the answer while the decision is being taken."""
+    app = _visible(application_id)
+    if args["wait"]:
+        deciding.wait_for_decision(session=database.session(), application=app,
+                                   seconds=args["wait"])
+    return _detail(app)
 
 
 @blp.route("/applications/<int:application_id>/history")
@@ -141,14 +165,19 @@ def consents(application_id: int):
 
 @blp.route("/applications/<int:application_id>/submit", methods=["POST"])
 @roles_required(Role.CONSULTANT)
-@blp.response(200, ApplicationDetail)
+@blp.arguments(WaitArgs, location="query")
+@blp.response(202, ApplicationDetail, description="submitted; the decision is being taken "
+              "(state deciding): poll the Location")
+@blp.alt_response(200, schema=ApplicationDetail, description="decided within ?wait")
 @blp.doc(security=[BEARER])
-def submit(application_id: int):
-    """Submit → machine decision at once → SMS to the customer."""
+def submit(args, application_id: int):
+    """Submit: the machine decision is queued for a worker (202, state ``deciding``, a
+    ``Location`` to poll); the customer gets an SMS when it is taken. ``?wait=`` seconds
+    holds the answer until then (200 with the decision)."""
     app = _visible(application_id)
     flows.submit(session=database.session(), services=services(), application=app,
                  actor=current_user())
-    return _detail(app)
+    return _decided_or_202(app, args["wait"])
 
 
 @blp.route("/applications/<int:application_id>/plan", methods=["POST"])
@@ -167,14 +196,18 @@ def choose_plan(body, application_id: int):
 @blp.route("/applications/<int:application_id>/reapply", methods=["POST"])
 @roles_required(Role.CUSTOMER)
 @idempotent
+@blp.arguments(WaitArgs, location="query")
 @blp.arguments(ReapplyIn)
 @blp.response(201, ReapplyOut)
 @blp.doc(security=[BEARER])
-def reapply(body, application_id: int):
-    """Re-apply with completed information: a new application and decision linked to this."""
+def reapply(args, body, application_id: int):
+    """Re-apply with completed information: a new application linked to this, submitted
+    (its decision queued; ``?wait=`` seconds waits for it)."""
     app = _visible(application_id)
-    new, _ = flows.reapply(session=database.session(), services=services(), application=app,
-                           actor=current_user(), changes=body)
+    new = flows.reapply(session=database.session(), services=services(), application=app,
+                        actor=current_user(), changes=body)
+    deciding.wait_for_decision(session=database.session(), application=new,
+                               seconds=args["wait"])
     return {"previous_id": app.id, "application": _detail(new)}
 
 

@@ -12,7 +12,26 @@ EXTENSION = "chedaitong.services"
 
 
 def init_app(app: Flask, settings: Settings, services: Services | None = None) -> None:
-    app.extensions[EXTENSION] = services or build_services(settings)
+    """The services, and the decision queue submits go through: Redis when
+    ``CHEDAITONG_QUEUE_URL`` is set (decided by `chedaitong worker` processes), else an
+    in-process worker started with the first submit (or by `start_embedded_worker`)."""
+    from decisioning.queue import build_queue
+    from webapp import database
+
+    svc = services or build_services(settings)
+    app.extensions[EXTENSION] = svc
+    if svc.queue is None:
+        build_queue(settings, svc, app.extensions[database.EXTENSION]["sessions"])
+
+
+def start_embedded_worker(app: Flask) -> None:
+    """Serving without a queue URL: start this process's in-process decision worker now, so
+    decisions left waiting by a previous run are taken without waiting for a new submit.
+    Builds the decision service first (model and rules, once per process)."""
+    svc = app.extensions[EXTENSION]
+    if svc.queue is not None and svc.queue.embedded:
+        svc.decision_service()
+        svc.queue.start_workers()
 
 
 def services() -> Services:

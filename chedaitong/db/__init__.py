@@ -1,6 +1,12 @@
 """The domain schema (below Flask, so the API and the cron jobs share it) and its plumbing."""
 
-from chedaitong.db import behaviour, collection, origination, servicing  # noqa: F401  (register tables)
+from chedaitong.db import (  # noqa: F401  (register their tables)
+    behaviour,
+    collection,
+    origination,
+    outbox,
+    servicing,
+)
 from chedaitong.db.base import Base
 from chedaitong.db.entities import Dealer, Role, User
 from chedaitong.db.featuredata import Customer, FeatureFact, FeatureVector, RawEvent

@@ -54,7 +54,9 @@ class DecisionRecord(Base):
     __tablename__ = "decision_records"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
+    # unique: one decision per submission, whichever worker (or retry) gets there first
+    application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True,
+                                                unique=True)
     decided_at: Mapped[datetime]
     as_of: Mapped[datetime]
     outcome: Mapped[str] = mapped_column(String(16))  # approve | decline | refer

@@ -40,10 +40,15 @@ def make_engine(url: str, **kwargs: object) -> Engine:
         kwargs.setdefault("connect_args", {"timeout": 30})
         engine = create_engine(url, **kwargs)
 
+        wal = bool(database) and database != ":memory:" and not database.startswith("file:")
+
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # pragma: no cover - trivial
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA foreign_keys=ON")
+            if wal:  # readers never wait for the writer (web threads, decision workers)
+                cur.execute("PRAGMA journal_mode=WAL")
+                cur.execute("PRAGMA synchronous=NORMAL")
             cur.close()
 
         return engine

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from chedaitong.db import Application, Customer, Dealer, DecisionRecord, Role, User
+from chedaitong.db import Application, Customer, Dealer, Role, User
 from chedaitong.db.origination import (
     LoanContract,
     PlanChoice,
@@ -30,54 +30,52 @@ from decisioning.container import Services
 from decisioning.origination import (
     applications,
     consent,
+    deciding,
     documents,
-    exposure,
     files,
+    outbox,
     state_machine,
     vouchers,
 )
 from decisioning.origination.consent import record_postloan_monitoring
 from decisioning.origination.identity import check_liveness, vendor_failed
-from decisioning.origination.notifications import notify_decision
 from servicing.booking import book_loan
 from vendors.errors import VendorError, VendorRejected
 from vendors.interfaces import ContractRequest, Signer, SignRequest
 
 log = logging.getLogger(__name__)
 
-OUTCOME_ACTION = {"approve": "decide_approve", "decline": "decide_decline",
-                  "refer": "decide_refer"}
+OUTCOME_ACTION = deciding.OUTCOME_ACTION
 
 
 # ---- decision -----------------------------------------------------------------------------
 def submit(*, session: Session, services: Services, application: Application,
-           actor: User) -> DecisionRecord:
-    """Submit → decide at once (machines first) → SMS the customer.
+           actor: User) -> None:
+    """Record the submission (state ``deciding``) and queue its decision.
 
     Needs the customer's own live consent for this application (which also means the
     application is linked to a verified customer) and the paper copy of the authorisation;
-    otherwise Conflict, nothing changes and no vendor is called.
+    otherwise Conflict, nothing changes and no vendor is called. The decision is taken by a
+    worker (`deciding.decide_submitted`, which reads the consent again), off the caller's
+    thread; the SMS it owes goes through the outbox. Where no queue is configured
+    (`Services.queue` is None: scripts, domain tests) the same task runs here, before returning.
     """
     state_machine.check(application, "submit")
-    granted = consent.require_live(session=session, application=application)
+    consent.require_live(session=session, application=application)
     auth = applications.authorization_of(session=session, application=application)
     if auth is None:
         raise Conflict("upload the credit-inquiry authorisation document before submitting")
     application.submitted_at = datetime.now(UTC)
     state_machine.advance(session, application, "submit", actor.id)
-    session.commit()  # the submission stands even if deciding fails below
-    books = exposure.features(session=session, application=application)
-    # read again at decision time: a consent revoked meanwhile means no pull (and refer)
-    live = consent.live_consent(session=session, application=application)
-    record = services.decision_service().decide(
-        session, application, authorization_ref=f"consent:{granted.id}",
-        consent=consent.as_grant(live), platform_features=books)
-    state_machine.advance(session, application, OUTCOME_ACTION[record.outcome], None,
-                   note=f"decision {record.id}")
-    session.commit()
-    notify_decision(session=session, services=services, application=application,
-                    record=record)
-    return record
+    session.commit()  # the submission stands whatever happens to its decision
+    queue = getattr(services, "queue", None)
+    if queue is not None:
+        queue.decide(application.id)
+        return
+    done = deciding.decide_submitted(session=session, services=services,
+                                     application_id=application.id)
+    outbox.deliver_now(session=session, services=services, message_ids=done.deliver)
+    session.refresh(application)
 
 
 def choose_plan(*, session: Session, application: Application, customer_user: User,
@@ -102,8 +100,8 @@ def choose_plan(*, session: Session, application: Application, customer_user: Us
 
 
 def reapply(*, session: Session, services: Services, application: Application, actor: User,
-            changes: dict[str, Any]) -> tuple[Application, DecisionRecord]:
-    """A new application linked to this one (with the customer's changes) and its decision.
+            changes: dict[str, Any]) -> Application:
+    """A new application linked to this one (with the customer's changes), submitted.
 
     The customer may change only their own terms (down payment, amount, term): the dealer's
     vehicle fields are refused (Invalid naming the field). The new application needs the
@@ -142,7 +140,8 @@ def reapply(*, session: Session, services: Services, application: Application, a
     session.commit()
     consent.grant(session=session, user=actor, application_id=new.id,
                   text_version=text_version)
-    return new, submit(session=session, services=services, application=new, actor=actor)
+    submit(session=session, services=services, application=new, actor=actor)
+    return new
 
 
 # ---- contract and liveness ----------------------------------------------------------------

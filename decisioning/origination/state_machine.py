@@ -16,7 +16,8 @@ from chedaitong.db.origination import StateTransition
 from chedaitong.errors import Conflict
 
 DRAFT = "draft"
-SUBMITTED = "submitted"
+SUBMITTED = "submitted"  # before decisions were queued; still decidable
+DECIDING = "deciding"  # submitted, the decision queued for a worker
 APPROVED = "approved"
 DECLINED = "declined"
 REFERRED = "referred"
@@ -34,7 +35,9 @@ BOOKED = "booked"
 
 #: state → {action: next state}. Actions are what the API calls the step.
 TRANSITIONS: dict[str, dict[str, str]] = {
-    DRAFT: {"submit": SUBMITTED},
+    DRAFT: {"submit": DECIDING},
+    DECIDING: {"decide_approve": APPROVED, "decide_decline": DECLINED,
+               "decide_refer": REFERRED},
     SUBMITTED: {"decide_approve": APPROVED, "decide_decline": DECLINED,
                 "decide_refer": REFERRED},
     REFERRED: {"review_approve": APPROVED, "review_reject": DECLINED, "reapply": SUPERSEDED},

@@ -362,7 +362,8 @@ def run_day(
 ) -> RunOutcome:
     """One business day end to end; the caller holds the lock. `closer` replaces `close_day`
     (the distributed engine: `decisioning.postloan.distributed.make_closer`). With vendors,
-    refreshed bureau reports are pulled first (`bureau_refresh`; ``bureau_policy=None`` skips it)."""
+    refreshed bureau reports are pulled first (`bureau_refresh`; ``bureau_policy=None``
+    skips it)."""
     from models.scoring import load_model
 
     run = _start_run(engine, as_of, engine_kind)

@@ -323,7 +323,9 @@ def journey(base_url: str, tokens_path: Path | None) -> None:
     step("uploads authorisation paper copy", "POST", f"/applications/{aid}/authorization",
          staff["c"], 201, files={"file": ("auth.pdf", signed_pdf("demo authorisation"),
                                           "application/pdf")})
-    detail = step("submits → decision", "POST", f"/applications/{aid}/submit", staff["c"])
+    # the decision is taken by a worker; ?wait= holds the answer until it is (else 202)
+    detail = step("submits → decision", "POST", f"/applications/{aid}/submit?wait=30",
+                  staff["c"])
     if detail["state"] != "approved":
         reasons = "; ".join(f"{x.get('reason_code')}: {x.get('reason_en')}"
                             for x in (detail.get("decision") or {}).get("reasons", []))

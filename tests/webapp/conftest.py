@@ -196,6 +196,6 @@ def new_application(client, staff: Staff, consultant: str, idn: str, submit: boo
                     data={"file": file()}, content_type="multipart/form-data")
     assert r.status_code == 201, r.json
     if submit:
-        r = client.post(f"/applications/{app_id}/submit", headers=staff.h(consultant))
+        r = client.post(f"/applications/{app_id}/submit?wait=20", headers=staff.h(consultant))
         assert r.status_code == 200, r.json
     return r.json if submit else {"id": app_id}

@@ -3,6 +3,8 @@ disbursement review → voucher → pickup → documents → booking."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from decisioning.origination.applications import CHECKLIST
@@ -100,7 +102,7 @@ def test_whole_journey_from_registration_to_booking(api, staff, sandbox):
     assert final["missing_documents"] == []
     history = [h["to_state"] for h in client.get(f"/applications/{app_id}/history",
                                                   headers=me).json]
-    assert history[:11] == ["draft", "submitted", "approved", "plan_chosen", "contract_created",
+    assert history[:11] == ["draft", "deciding", "approved", "plan_chosen", "contract_created",
                             "contract_signed", "liveness_passed", "disbursement_review",
                             "disbursed", "picked_up", "documents_complete"]
     try:
@@ -117,8 +119,13 @@ def test_sms_is_sent_on_decision(api, staff, sandbox):
     _, idn = register_customer(client, "lisi", 2)
     httpx.delete(f"{sandbox.base_url}/_admin/calls")
     new_application(client, staff, "c1", idn)
-    messages = httpx.get(f"{sandbox.base_url}/_admin/records/messages").json()
-    mine = [m for m in messages if m.get("template") == "DECISION_READY"]
+    deadline = time.monotonic() + 10  # sent by the worker from the outbox, after the decision
+    while True:
+        messages = httpx.get(f"{sandbox.base_url}/_admin/records/messages").json()
+        mine = [m for m in messages if m.get("template") == "DECISION_READY"]
+        if mine or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     assert mine and mine[-1]["params"]["outcome"] == "approve"
 
 
@@ -143,7 +150,7 @@ def test_referral_is_reviewed_and_reapplication_links_previous(api, staff):
     assert client.get(f"/applications/{big['id']}", headers=me).json["offers"][0][
         "product_id"] == "MANUAL"
     # the customer re-applies the first one with a shorter term instead
-    r = client.post(f"/applications/{referred['id']}/reapply", headers=me,
+    r = client.post(f"/applications/{referred['id']}/reapply?wait=20", headers=me,
                     json={"term_months": 24, "consent_text_version": "v1"})
     assert r.status_code == 201, r.json
     new = r.json["application"]

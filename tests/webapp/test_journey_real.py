@@ -148,7 +148,7 @@ def test_world_customer_journey_with_the_real_decision_service(real_api, engine,
     r = client.post(f"/applications/{app_id}/authorization", headers=sc,
                     data={"file": file()}, content_type="multipart/form-data")
     assert r.status_code == 201, r.json
-    r = client.post(f"/applications/{app_id}/submit", headers=sc)
+    r = client.post(f"/applications/{app_id}/submit?wait=20", headers=sc)
     assert r.status_code == 200, r.json
     detail = r.json
     assert detail["state"] == "approved", detail["decision"]

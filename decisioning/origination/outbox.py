@@ -1,0 +1,141 @@
+"""The outbox: vendor sends written in the state change's own transaction, delivered after.
+
+A step that changes state (a decision) adds the messages it owes — the decision SMS — to the
+same transaction with `add`; once it commits, a worker calls `deliver` for each (the queue's
+delivery task, or `deliver_now` where no queue runs). A vendor that is down fails the delivery,
+not the step: the row keeps its attempts and last error and is retried with backoff until it
+goes through or `MAX_ATTEMPTS` mark it dead. The vendor call carries the row's idempotency key,
+so a delivery retried after a crash between sending and marking is not sent twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from chedaitong.db import Application, Customer, DecisionRecord
+from chedaitong.db.origination import Notification
+from chedaitong.db.outbox import DEAD, DELIVERED, PENDING, OutboxMessage
+from vendors.errors import VendorError
+from vendors.interfaces import SmsMessage
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 12
+SMS = "sms"
+
+
+class DeliveryFailed(RuntimeError):
+    """The vendor failed this time; the message stays pending (the queue retries it)."""
+
+
+def add(session: Session, *, kind: str, key: str, payload: dict[str, Any],
+        application_id: int | None = None) -> OutboxMessage:
+    """A message to deliver once the caller's transaction commits (flushed, not committed)."""
+    message = OutboxMessage(kind=kind, idempotency_key=key, payload=payload,
+                            application_id=application_id, status=PENDING, attempts=0,
+                            next_attempt_at=datetime.now(UTC))
+    session.add(message)
+    session.flush()
+    return message
+
+
+def add_decision_sms(session: Session, *, application: Application,
+                     record: DecisionRecord) -> OutboxMessage:
+    """The "your result is ready" SMS (the outcome only; details are in the app), pending."""
+    note = Notification(application_id=application.id, customer_id=application.customer_id,
+                        template="DECISION_READY", status="pending")
+    session.add(note)
+    session.flush()
+    return add(session, kind=SMS, key=f"sms:decision:{application.ref}:{record.id}",
+               application_id=application.id,
+               payload={"notification_id": note.id, "template": "DECISION_READY",
+                        "params": [["ref", application.ref], ["outcome", record.outcome]]})
+
+
+def _send_sms(session: Session, services: Any, message: OutboxMessage) -> None:
+    note = session.get(Notification, message.payload["notification_id"])
+    if services.vendors is None:  # no SMS vendor configured (a bare demo): nothing to send
+        note.status = "skipped"
+        return
+    # the phone is decrypted here, at delivery, so the outbox row holds no identifier
+    phone = services.store.profile(session.get(Customer, note.customer_id)).phone
+    receipt = services.vendors.sms.send(SmsMessage(
+        phone=phone, template=message.payload["template"],
+        params=tuple(tuple(p) for p in message.payload["params"]),
+        idempotency_key=message.idempotency_key))
+    note.status, note.vendor_message_id, note.error = "accepted", receipt.message_id, None
+
+
+def _sms_failed(session: Session, message: OutboxMessage, error: str, final: bool) -> None:
+    note = session.get(Notification, message.payload["notification_id"])
+    note.error = error
+    if final:
+        note.status = "failed"
+
+
+#: kind → (send, on_failure); send makes the vendor call and records its result on the session
+DELIVERERS: dict[str, tuple[Callable[..., None], Callable[..., None]]] = {
+    SMS: (_send_sms, _sms_failed),
+}
+
+
+def backoff(attempts: int) -> timedelta:
+    """Wait before the next attempt: 1 s, 2 s, 4 s … capped at 5 minutes."""
+    return timedelta(seconds=min(300, 2 ** max(0, attempts - 1)))
+
+
+def deliver(*, session: Session, services: Any, message_id: int) -> str:
+    """Deliver one pending message and commit; returns its status (``delivered``, ``dead``,
+    or the status it already had). Raises `DeliveryFailed` when the vendor failed and the
+    message will be tried again."""
+    message = session.get(OutboxMessage, message_id)
+    if message is None or message.status != PENDING:
+        session.rollback()
+        return message.status if message else "missing"
+    send, on_failure = DELIVERERS[message.kind]
+    session.commit()  # end the read: no database lock is held across the vendor call
+    try:
+        send(session, services, message)
+    except VendorError as exc:
+        session.rollback()
+        message = session.get(OutboxMessage, message_id)
+        message.attempts += 1
+        message.last_error = f"{type(exc).__name__}: {exc}"[:200]
+        final = message.attempts >= MAX_ATTEMPTS
+        message.status = DEAD if final else PENDING
+        message.next_attempt_at = datetime.now(UTC) + backoff(message.attempts)
+        on_failure(session, message, type(exc).__name__, final)
+        session.commit()
+        if final:
+            log.error("outbox %s %s dead after %s attempts", message.kind, message.id,
+                      message.attempts)
+            return DEAD
+        raise DeliveryFailed(f"{message.kind} {message.id}: {message.last_error}") from None
+    message.attempts += 1
+    message.status, message.delivered_at, message.last_error = DELIVERED, datetime.now(UTC), None
+    session.commit()
+    return DELIVERED
+
+
+def deliver_now(*, session: Session, services: Any, message_ids: list[int]) -> None:
+    """Deliver in this thread (no queue configured); a failure stays pending for a worker."""
+    for message_id in message_ids:
+        try:
+            deliver(session=session, services=services, message_id=message_id)
+        except DeliveryFailed as exc:
+            log.warning("outbox delivery deferred: %s", exc)
+
+
+def due(session: Session, *, older_than: timedelta = timedelta(seconds=0),
+        limit: int = 500) -> list[int]:
+    """Pending messages whose next attempt is due (by ``older_than``): what a sweep resends
+    when a queue message was lost (a process died between commit and enqueue)."""
+    cutoff = datetime.now(UTC) - older_than
+    return list(session.scalars(select(OutboxMessage.id).where(
+        OutboxMessage.status == PENDING, OutboxMessage.next_attempt_at <= cutoff)
+        .order_by(OutboxMessage.id).limit(limit)))

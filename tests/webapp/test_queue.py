@@ -1,0 +1,177 @@
+"""Decisions off the web thread: submit answers 202 at once, workers decide, a worker killed
+mid-decision leaves the decision to another (taken exactly once), and a vendor outage delays
+the SMS, never the decision or the answer."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from chedaitong.db import Application, DecisionRecord
+from chedaitong.db.origination import Notification
+from chedaitong.db.outbox import OutboxMessage
+from decisioning.container import build_decision_service
+from decisioning.queue import DecisionQueue, Runtime, make_broker
+from webapp.database import EXTENSION as DATABASE
+from webapp.services import EXTENSION
+
+from .conftest import ROOT, new_application, register_customer
+
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/2")
+
+
+def _redis_or_skip() -> None:
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        pytest.skip(f"no Redis at {REDIS_URL} (TEST_REDIS_URL)")
+
+
+def _until(predicate, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _counts(engine, app_id: int) -> tuple[str, int, int]:
+    with Session(engine) as s:
+        state = s.get(Application, app_id).state
+        records = s.scalar(select(func.count()).select_from(DecisionRecord).where(
+            DecisionRecord.application_id == app_id))
+        sms = s.scalar(select(func.count()).select_from(OutboxMessage).where(
+            OutboxMessage.application_id == app_id))
+    return state, records, sms
+
+
+def test_submit_answers_202_deciding_with_a_location_then_the_decision(api, staff):
+    client = api.test_client()
+    _, idn = register_customer(client, "async", 40)
+    draft = new_application(client, staff, "c1", idn, submit=False)
+    r = client.post(f"/applications/{draft['id']}/submit", headers=staff.h("c1"))
+    assert r.status_code == 202, r.json
+    assert r.json["state"] in ("deciding", "approved")  # the worker may already be done
+    assert r.headers["Location"].endswith(f"/applications/{draft['id']}")
+    done = client.get(f"{r.headers['Location']}?wait=20", headers=staff.h("c1")).json
+    assert done["state"] == "approved" and done["decision"]["outcome"] == "approve"
+    assert client.post(f"/applications/{draft['id']}/submit",
+                       headers=staff.h("c1")).status_code == 409
+    assert client.get(f"/applications/{draft['id']}?wait=31",
+                      headers=staff.h("c1")).status_code == 422  # the wait is bounded
+
+
+def test_worker_killed_mid_decision_is_retried_and_decided_exactly_once(
+        api, staff, sandbox, settings, engine, tmp_path):
+    """Two `chedaitong worker` processes on Redis: the first is SIGKILLed while it waits on
+    the bureau; the second takes the message over once the first's heartbeat stops."""
+    _redis_or_skip()
+    namespace = f"cdt-test-{uuid.uuid4().hex[:8]}"
+    svc = api.extensions[EXTENSION]
+    svc.queue.stop()
+    svc.queue = DecisionQueue(make_broker(REDIS_URL, namespace=namespace),
+                              Runtime(svc, api.extensions[DATABASE]["sessions"]))
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("CHEDAITONG_") and k != "DATABASE_URL"}
+    env.update(CHEDAITONG_ENV="test", DATABASE_URL=settings.database_url,
+               CHEDAITONG_VAR_DIR=str(tmp_path / "worker-var"),
+               CHEDAITONG_RULES_DIR=str(ROOT / "rules"),
+               CHEDAITONG_MODEL_DIR=str(tmp_path / "no-models"),  # no champion: it refers
+               CHEDAITONG_VENDOR_URL=sandbox.base_url, CHEDAITONG_QUEUE_URL=REDIS_URL)
+    argv = [sys.executable, "-m", "chedaitong.cli", "worker", "--threads", "2",
+            "--namespace", namespace, "--heartbeat-ms", "1500",
+            "--maintenance-chance", "1000000"]
+
+    def start_worker() -> subprocess.Popen:
+        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True)
+        for line in proc.stdout:  # services built, consuming
+            if "worker ready" in line:
+                return proc
+        raise AssertionError(f"worker did not start (exit {proc.wait()})")
+
+    client = api.test_client()
+    _, idn = register_customer(client, "killed", 41)
+    draft = new_application(client, staff, "c1", idn, submit=False)
+    first = start_worker()
+    second = None
+    sandbox.configure("pboc", latency_ms=4000, latency_sigma=0.0)
+    try:
+        r = client.post(f"/applications/{draft['id']}/submit", headers=staff.h("c1"))
+        assert r.status_code == 202 and r.json["state"] == "deciding"
+        _until(lambda: [c for c in sandbox.calls("pboc") if c["status"] is None], 30,
+               "the first worker to call the bureau")
+        first.send_signal(signal.SIGKILL)  # mid-decision: inside the bureau call
+        first.wait(10)
+        assert _counts(engine, draft["id"]) == ("deciding", 0, 0)  # nothing half-written
+        sandbox.configure("pboc", latency_ms=1)
+        second = start_worker()
+        state = _until(lambda: _counts(engine, draft["id"])[0] != "deciding" and
+                       _counts(engine, draft["id"]), 60, "the second worker's decision")
+        assert state == ("referred", 1, 1)
+        time.sleep(1.0)  # a duplicate message, if any, would have landed by now
+        assert _counts(engine, draft["id"]) == ("referred", 1, 1)
+        r = client.get(f"/applications/{draft['id']}", headers=staff.h("c1"))
+        assert r.json["decision"]["outcome"] == "refer"
+    finally:
+        sandbox.configure("pboc", latency_ms=1, latency_sigma=0.5)
+        for proc in (first, second):
+            if proc is not None and proc.poll() is None:
+                proc.terminate()
+                proc.wait(20)
+
+
+def test_vendor_outage_during_submit_gives_202_a_referral_and_the_sms_after_recovery(
+        api, staff, sandbox, settings, engine):
+    """Both bureaus and SMS down: the answer is still 202, the decision refers for the
+    missing bureau reports, and the SMS waits in the outbox until the SMS vendor is back."""
+    svc = api.extensions[EXTENSION]
+    svc.decisions = build_decision_service(settings, store=svc.store, vendors=svc.vendors)
+    client = api.test_client()
+    _, idn = register_customer(client, "outage", 42)
+    draft = new_application(client, staff, "c1", idn, submit=False)
+    for vendor in ("pboc", "third_party", "sms"):
+        sandbox.outage(vendor)
+    try:
+        started = time.perf_counter()
+        r = client.post(f"/applications/{draft['id']}/submit", headers=staff.h("c1"))
+        assert r.status_code == 202 and time.perf_counter() - started < 2.0
+        done = client.get(f"/applications/{draft['id']}?wait=20", headers=staff.h("c1")).json
+        assert done["state"] == "referred", done["decision"]["reasons"]
+        with Session(engine) as s:
+            record = s.scalar(select(DecisionRecord).where(
+                DecisionRecord.application_id == draft["id"]))
+            assert {"pboc_unavailable", "thirdparty_unavailable"} <= set(record.evidence_gaps)
+        with Session(engine) as s:
+            failed = _until(lambda: s.scalar(select(OutboxMessage).where(
+                OutboxMessage.application_id == draft["id"],
+                OutboxMessage.attempts >= 1).execution_options(populate_existing=True)),
+                20, "a failed SMS attempt")
+            assert failed.status == "pending" and failed.last_error
+    finally:
+        for vendor in ("pboc", "third_party", "sms"):
+            sandbox.outage(vendor, down=False)
+
+    def delivered():
+        with Session(engine) as s:
+            message = s.scalar(select(OutboxMessage).where(
+                OutboxMessage.application_id == draft["id"]))
+            note = s.get(Notification, message.payload["notification_id"])
+            return message.status == "delivered" and note.status == "accepted" and message
+    message = _until(delivered, 30, "the SMS after recovery")
+    sent = [m for m in sandbox.records("messages")
+            if m.get("template") == "DECISION_READY" and m["params"]["ref"] == done["ref"]]
+    assert len(sent) == 1 and sent[0]["params"]["outcome"] == "refer"
+    assert message.attempts >= 2
