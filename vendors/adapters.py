@@ -13,6 +13,7 @@ import httpx
 
 from vendors.breaker import BreakerPolicy
 from vendors.bureaus import HttpPboc, HttpThirdPartyBureau
+from vendors.calls import HttpOutboundCall
 from vendors.collection import HttpCollection
 from vendors.esign import HttpESign
 from vendors.http import RetryPolicy, Timeouts, VendorHttpClient
@@ -23,6 +24,7 @@ from vendors.interfaces import (
     FourElementVendor,
     IdCheckVendor,
     LivenessVendor,
+    OutboundCallVendor,
     PbocVendor,
     SmsVendor,
     ThirdPartyBureauVendor,
@@ -41,12 +43,13 @@ DEFAULT_TIMEOUTS: dict[str, Timeouts] = {
     "esign": Timeouts(1.0, 5.0),
     "sms": Timeouts(1.0, 3.0),
     "collection": Timeouts(1.0, 5.0),
+    "outbound_call": Timeouts(1.0, 5.0),
 }
 
 _ADAPTERS: dict[str, type] = {
     "id_check": HttpIdCheck, "liveness": HttpLiveness, "four_element": HttpFourElement,
     "pboc": HttpPboc, "third_party": HttpThirdPartyBureau, "esign": HttpESign, "sms": HttpSms,
-    "collection": HttpCollection,
+    "collection": HttpCollection, "outbound_call": HttpOutboundCall,
 }
 
 
@@ -62,6 +65,7 @@ class Vendors:
     esign: ESignVendor
     sms: SmsVendor
     collection: CollectionVendor
+    outbound_call: OutboundCallVendor
 
     def close(self) -> None:
         """Close the HTTP connection pools of adapters that have one."""

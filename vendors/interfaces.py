@@ -27,6 +27,10 @@ class Verdict(StrEnum):
 class IdCheckRequest:
     name: str = field(repr=False)
     id_number: str = field(repr=False)
+    #: photos of the card (JPEG/PNG bytes); with them the vendor also checks the photo is of a
+    #: genuine card carrying this name and number
+    front_image: bytes | None = field(default=None, repr=False)
+    back_image: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -273,3 +277,36 @@ class CollectionStatus:
 class CollectionVendor(Protocol):
     def assign(self, case: CollectionCase) -> CollectionAssignment: ...
     def status(self, case_id: str) -> CollectionStatus: ...
+
+
+# --- Outbound call service (phone tasks of collections) ------------------------------------
+class CallStatus(StrEnum):
+    QUEUED = "queued"
+    ANSWERED = "answered"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    INVALID_NUMBER = "invalid_number"
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """A call the outbound-call service places to a borrower and bridges to the collector
+    (or plays the reminder script); ``case_ref`` is our loan reference."""
+
+    case_ref: str
+    phone: str = field(repr=False)
+    script: str = "collection_reminder"
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class CallResult:
+    call_id: str
+    status: CallStatus
+    duration_s: int
+    placed_at: datetime
+
+
+@runtime_checkable
+class OutboundCallVendor(Protocol):
+    def place(self, request: CallRequest) -> CallResult: ...

@@ -17,10 +17,14 @@ from webapp import (
     apidocs,
     applications,
     backoffice,
+    collections,
     customers,
     database,
+    dealers,
     errors,
     health,
+    ingest,
+    profile,
     services,
 )
 from webapp.pages import bp as pages_bp
@@ -76,7 +80,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     api.ma_plugin.converter.add_attribute_function(_numeric_bounds)
     errors.init_app(app)  # after Api: ours replace flask-smorest's handlers
     api.register_blueprint(health.blp)
-    for blp in (customers.blp, applications.blp, backoffice.blp):
+    for blp in (customers.blp, applications.blp, backoffice.blp, dealers.blp, profile.blp,
+                collections.blp, ingest.blp):
         api.register_blueprint(blp)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer"})

@@ -21,7 +21,7 @@ from chedaitong.db.origination import (
     Voucher,
 )
 from chedaitong.errors import Invalid, NotFound
-from decisioning.origination import access, files, state_machine
+from decisioning.origination import access, dealers, files, state_machine
 from featurestore.store import FeatureStore
 
 AUTHORIZATION_DOC = "credit_authorization"
@@ -59,6 +59,7 @@ def create(*, session: Session, store: FeatureStore, consultant: User,
            data: dict[str, Any]) -> Application:
     """A consultant's application for the customer with ``data["id_number"]`` (state draft),
     committed."""
+    dealers.check_can_file(session, consultant)  # a suspended dealer's consultants cannot file
     terms = dict(data)
     customer = store.find_customer(session, terms.pop("id_number"))
     if customer is None:
