@@ -31,6 +31,9 @@ PAGES = {  # path → roles that may open it
     "/pages/postloan/buckets.png": {"co", "an", "ad"},
     "/pages/postloan/actions.png": {"co", "an", "ad"},
     "/pages/postloan/rollrate.png": {"co", "an", "ad"},
+    "/pages/dealers": {"r1", "ad"},
+    "/pages/payouts": {"r1", "ad"},
+    "/pages/collections": {"co", "ad"},
 }
 STAFF = ("c1", "r1", "an", "co", "ad")
 
