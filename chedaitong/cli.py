@@ -28,6 +28,8 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "servicing": ("servicing.cli:servicing", "Loan servicing: repayments and bank files."),
     "postloan": ("decisioning.postloan.cli:postloan",
                  "Post-loan inspection: penalty, delinquency, rescoring and collection actions."),
+    "collections": ("decisioning.collections_cli:collections",
+                    "Collections: ring the nightly phone tasks."),
 }
 # Other installed distributions add groups under this entry point (the simulation's `data` and
 # `demo`); the runtime never imports them itself. Their summaries come from the group itself.

@@ -4,14 +4,16 @@ A case is an active loan with an installment past due and unpaid. Priority is ex
 outstanding principal × probability of default (the nightly inspection's latest score, else the
 decision's) — then days past due. The collector sees masked identifiers only, the schedule,
 arrears, contact history and promises to pay; outcomes are recorded here, calls go through the
-outbound-call vendor. A promise to pay is *kept* when payments since it was made reach its
+outbound-call vendor. A promise is also a feature-store fact (source ``collections``), so the
+next nightly inspection's rules see it (`promise_to_pay_open` holds the phone task until the
+promised day). A promise to pay is *kept* when payments since it was made reach its
 amount by its date, *broken* when the date passes short of it, *open* until then.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from chedaitong.clock import lender_today
 from chedaitong.crypto import mask_phone
-from chedaitong.db import Customer, DecisionRecord, User
+from chedaitong.db import Customer, DecisionRecord, FeatureFact, User
 from chedaitong.db.partners import CollectionContact
 from chedaitong.db.servicing import (
     DelinquencySnapshot,
@@ -43,6 +45,7 @@ from vendors.interfaces import CallRequest, CallStatus
 OUTCOMES = ("reached", "promise_to_pay", "refused", "wrong_number", "no_answer")
 PROMISE_MAX_DAYS = 30  # a promise further out is a restructuring, not collections' to accept
 DEFAULT_PD = 0.10  # a loan never scored by either model
+EPOCH = date(1970, 1, 1)
 CALL_OUTCOME = {CallStatus.ANSWERED: "reached", CallStatus.NO_ANSWER: "no_answer",
                 CallStatus.BUSY: "no_answer", CallStatus.INVALID_NUMBER: "wrong_number",
                 CallStatus.QUEUED: "no_answer"}
@@ -94,17 +97,18 @@ def _installments(session: Session, loan_ids: list[int]) -> dict[int, list[Sched
     return out
 
 
-def _paid_between(session: Session, loan_id: int, start: date, end: date) -> Decimal:
+def _paid_since(session: Session, loan_id: int, since: datetime, by: date) -> Decimal:
+    """Payments received after ``since`` (a promise counts what came after it was made) and
+    paid on or before ``by``."""
     total = session.scalar(select(func.coalesce(func.sum(LoanRepayment.amount), 0)).where(
-        LoanRepayment.loan_id == loan_id, LoanRepayment.paid_on >= start,
-        LoanRepayment.paid_on <= end))
+        LoanRepayment.loan_id == loan_id, LoanRepayment.created_at > since,
+        LoanRepayment.paid_on <= by))
     return to_cents(Decimal(total))
 
 
 def promise_status(session: Session, contact: CollectionContact, today: date) -> str:
     """kept | broken | open for a promise-to-pay contact."""
-    made = contact.at.date()
-    paid = _paid_between(session, contact.loan_id, made, contact.promise_date)
+    paid = _paid_since(session, contact.loan_id, contact.at, contact.promise_date)
     if paid >= (contact.promise_amount or ZERO):
         return "kept"
     return "broken" if today > contact.promise_date else "open"
@@ -243,6 +247,11 @@ def record_outcome(*, session: Session, loan: Loan, collector: User, outcome: st
                                 outcome=outcome, promise_date=promise_date,
                                 promise_amount=promise_amount, note=note[:500])
     session.add(contact)
+    if promise_date is not None:  # what the next nightly inspection's rules read
+        now = datetime.now(UTC)
+        session.add(FeatureFact(customer_id=loan.customer_id, source="collections",
+                                kind="promise_to_pay", event_time=now, uploaded_at=now,
+                                value=float((promise_date - EPOCH).days), key=None))
     for task in session.scalars(select(PostloanAction).where(
             PostloanAction.loan_id == loan.id, PostloanAction.action == "phone_task",
             PostloanAction.status == "queued")):

@@ -16,11 +16,11 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from sqlalchemy import text
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from chedaitong.clock import lender_today
-from chedaitong.db import Role, User
+from chedaitong.db import FeatureFact, Role, User
 from chedaitong.db.origination import Voucher
 from decisioning.origination.accounts import issue_token
 from decisioning.origination.applications import CHECKLIST
@@ -363,5 +363,43 @@ def test_collector_worked_the_case_and_the_promise_was_kept(story):
     assert [r["source"] for r in case["repayments"]] == ["channel:unionpay"] * 2
     calls = httpx.get(f"{story.sandbox.base_url}/_admin/records/phone_calls").json()
     assert calls and calls[-1]["case_ref"] == story.seen["loan_ref"]
+    assert "13800138021" not in str(calls)  # the sandbox's record is masked too
+    with Session(story.engine) as s:  # what the next night's rules read (promise_to_pay_open)
+        promised = s.scalars(select(FeatureFact).where(
+            FeatureFact.source == "collections")).all()
+        assert [f.kind for f in promised] == ["promise_to_pay"]
     for who in ("c1", "r1", "an", "customer"):
         assert c.get("/collections/cases", headers=story.h(who)).status_code == 403
+
+
+def test_the_nightly_phone_tasks_are_rung_by_the_worker_unless_a_promise_is_open(story, api):
+    from chedaitong.db.servicing import PostloanAction
+    from decisioning.collections import dispatch_phone_tasks
+    from webapp.services import EXTENSION
+
+    today, loan_id = lender_today(), story.seen["loan_id"]
+    with Session(story.engine) as s:
+        s.add(PostloanAction(loan_id=loan_id, as_of=today - timedelta(days=1),
+                             action="phone_task", rule_ids=["PL_OVERDUE_CALL"], dpd=9,
+                             bucket="M1", status="queued"))
+        s.commit()
+        services = api.extensions[EXTENSION]
+        assert dispatch_phone_tasks(session=s, services=services, as_of=today) == {
+            "called": 1, "skipped_promise": 0, "failed": 0}
+        assert dispatch_phone_tasks(session=s, services=services, as_of=today)["called"] == 0
+    r = story.client.post(f"/collections/cases/{loan_id}/outcomes", headers=story.h("co"),
+                          json={"outcome": "promise_to_pay", "promise_amount": "500.00",
+                                "promise_date": (today + timedelta(days=5)).isoformat()})
+    assert r.status_code == 201
+    with Session(story.engine) as s:
+        s.add(PostloanAction(loan_id=loan_id, as_of=today, action="phone_task",
+                             rule_ids=["PL_HIGH_PD_OVERDUE"], dpd=1, bucket="M1",
+                             status="queued"))
+        s.commit()
+        # recording the outcome closed nothing new; tonight's task meets an open promise
+        assert dispatch_phone_tasks(session=s, services=api.extensions[EXTENSION],
+                                    as_of=today) == {"called": 0, "skipped_promise": 1,
+                                                     "failed": 0}
+    case = story.client.get(f"/collections/cases/{loan_id}", headers=story.h("co")).json
+    assert [c["channel"] for c in case["contacts"]].count("outbound_call") == 2
+    assert case["open_tasks"] == []
