@@ -1,0 +1,45 @@
+"""The outbound-call vendor (collections' phone tasks) and the ID-card photo check, against
+the sandbox: results by number, a retried request rings once, bad photos are failed."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from vendors.errors import VendorRejected
+from vendors.interfaces import CallRequest, CallStatus, IdCheckRequest, OutboundCallVendor, Verdict
+
+from .test_adapters import ID
+
+JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 32
+PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+
+
+def test_calls_answer_by_number_and_a_retry_rings_once(sandbox, vendors):
+    assert isinstance(vendors.outbound_call, OutboundCallVendor)
+    ok = vendors.outbound_call.place(CallRequest("LN1", "13812345678", idempotency_key="k1"))
+    assert ok.status is CallStatus.ANSWERED and ok.duration_s > 0
+    again = vendors.outbound_call.place(CallRequest("LN1", "13812345678", idempotency_key="k1"))
+    assert again.call_id == ok.call_id
+    assert vendors.outbound_call.place(CallRequest("LN1", "13812349999")).status is \
+        CallStatus.NO_ANSWER
+    assert vendors.outbound_call.place(CallRequest("LN1", "13812340000")).status is \
+        CallStatus.INVALID_NUMBER
+    calls = httpx.get(f"{sandbox.base_url}/_admin/records/phone_calls").json()
+    assert len(calls) == 3 and all("****" in c["phone"] for c in calls)
+    with pytest.raises(VendorRejected):
+        vendors.outbound_call.place(CallRequest("LN1", "12345"))
+
+
+@pytest.mark.parametrize(("front", "back", "code"), [
+    (JPEG + b"f", PNG + b"b", "0000"),
+    (b"GIF89a", PNG, "PHOTO_UNREADABLE"),
+    (JPEG, JPEG, "PHOTO_SAME_SIDE"),
+    (JPEG + b"TAMPERED", PNG, "PHOTO_TAMPERED"),
+])
+def test_id_card_photos_are_checked_with_name_and_number(vendors, front, back, code):
+    r = vendors.id_check.verify(IdCheckRequest("张三", ID, front_image=front, back_image=back))
+    assert r.code == code
+    assert r.passed is (code == "0000")
+    if code != "0000":
+        assert r.verdict is Verdict.MISMATCH
