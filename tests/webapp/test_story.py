@@ -283,6 +283,14 @@ def test_admin_onboards_the_dealer_suspends_it_and_sees_the_audit_trail(story):
                    json={"status": "active"}).json["status"] == "active"
     assert c.patch(f"/admin/dealers/{dealer_id}", headers=ad,
                    json={"effective_to": "2025-12-31"}).status_code == 422
+    ended = (lender_today() - timedelta(days=1)).isoformat()
+    assert c.patch(f"/admin/dealers/{dealer_id}", headers=ad,
+                   json={"effective_to": ended}).json["status"] == "expired"
+    r = c.post("/applications", headers=story.h("consultant"),
+               json={**APPLICATION, "id_number": story.seen["id_number"]})
+    assert r.status_code == 409 and r.json["dealer_status"] == "expired"
+    assert c.patch(f"/admin/dealers/{dealer_id}", headers=ad,
+                   json={"effective_to": None}).json["status"] == "active"
     r = c.patch(f"/admin/consultants/{story.seen['consultant_id']}", headers=ad,
                 json={"active": False})
     assert r.status_code == 200 and not r.json["active"]
