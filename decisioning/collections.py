@@ -45,6 +45,8 @@ from vendors.interfaces import CallRequest, CallStatus
 OUTCOMES = ("reached", "promise_to_pay", "refused", "wrong_number", "no_answer")
 PROMISE_MAX_DAYS = 30  # a promise further out is a restructuring, not collections' to accept
 DEFAULT_PD = 0.10  # a loan never scored by either model
+#: the nightly run's internal actions that a collector works (the vendor ones are sent)
+WORKED_ACTIONS = ("phone_task", "gps_alert")
 EPOCH = date(1970, 1, 1)
 CALL_OUTCOME = {CallStatus.ANSWERED: "reached", CallStatus.NO_ANSWER: "no_answer",
                 CallStatus.BUSY: "no_answer", CallStatus.INVALID_NUMBER: "wrong_number",
@@ -135,20 +137,29 @@ def open_promises(session: Session, as_of: date) -> dict[int, date]:
 
 def worklist(*, session: Session, today: date | None = None,
              limit: int = 200) -> list[dict[str, Any]]:
-    """Overdue active loans, highest expected loss first (then DPD, then loan id)."""
+    """Overdue active loans and loans with an open task of the nightly run (a GPS alert on a
+    current loan, say), highest expected loss first (then DPD, then loan id)."""
     today = today or lender_today()
-    overdue_ids = list(session.scalars(
+    overdue_ids = set(session.scalars(
         select(ScheduledInstallment.loan_id).join(Loan, Loan.id == ScheduledInstallment.loan_id)
         .where(Loan.status == "active", ScheduledInstallment.due_date < today,
                ScheduledInstallment.settled_on.is_(None))
         .group_by(ScheduledInstallment.loan_id)))
+    tasks: dict[int, list[str]] = {}
+    for loan_id, action in session.execute(
+            select(PostloanAction.loan_id, PostloanAction.action).join(
+                Loan, Loan.id == PostloanAction.loan_id)
+            .where(Loan.status == "active", PostloanAction.action.in_(WORKED_ACTIONS),
+                   PostloanAction.status == "queued")):
+        tasks.setdefault(loan_id, []).append(action)
+    overdue_ids = sorted(overdue_ids | set(tasks))
     if not overdue_ids:
         return []
     rows = _installments(session, overdue_ids)
     items = []
     for loan in session.scalars(select(Loan).where(Loan.id.in_(overdue_ids))):
         a = arrears_of(loan, rows[loan.id], today)
-        if a.overdue <= 0:
+        if a.overdue <= 0 and loan.id not in tasks:
             continue
         pd_ = _pd(session, loan)
         promise = _latest_promise(session, loan.id)
@@ -161,6 +172,7 @@ def worklist(*, session: Session, today: date | None = None,
             "promise": _promise_view(session, promise, today) if promise else None,
             "last_contact_at": session.scalar(select(func.max(CollectionContact.at)).where(
                 CollectionContact.loan_id == loan.id)),
+            "open_tasks": sorted(set(tasks.get(loan.id, []))),
         })
     items.sort(key=lambda i: (-i["expected_loss"], -i["dpd"], i["loan_id"]))
     return items[:limit]
@@ -229,7 +241,8 @@ def record_outcome(*, session: Session, loan: Loan, collector: User, outcome: st
                    promise_amount: Decimal | None = None,
                    today: date | None = None) -> CollectionContact:
     """What came of a contact; a promise names a date within `PROMISE_MAX_DAYS` and an
-    amount. Closes the loan's queued phone tasks (the call they asked for was made)."""
+    amount. Closes the loan's queued phone tasks and GPS alerts (the borrower was called
+    about them)."""
     today = today or lender_today()
     if outcome not in OUTCOMES:
         raise Invalid("outcome", f"must be one of {', '.join(OUTCOMES)}")
@@ -253,7 +266,7 @@ def record_outcome(*, session: Session, loan: Loan, collector: User, outcome: st
                                 kind="promise_to_pay", event_time=now, uploaded_at=now,
                                 value=float((promise_date - EPOCH).days), key=None))
     for task in session.scalars(select(PostloanAction).where(
-            PostloanAction.loan_id == loan.id, PostloanAction.action == "phone_task",
+            PostloanAction.loan_id == loan.id, PostloanAction.action.in_(WORKED_ACTIONS),
             PostloanAction.status == "queued")):
         task.status = "recorded"
     session.commit()

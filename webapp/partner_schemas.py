@@ -236,6 +236,8 @@ class CaseItem(Schema):
     customer_id_number_masked = fields.String()
     promise = fields.Nested(PromiseOut, allow_none=True)
     last_contact_at = fields.DateTime(allow_none=True)
+    open_tasks = fields.List(fields.String(), metadata={
+        "description": "the nightly run's queued phone_task / gps_alert on this loan"})
 
 
 class ContactOut(Schema):

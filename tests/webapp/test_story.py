@@ -411,3 +411,22 @@ def test_the_nightly_phone_tasks_are_rung_by_the_worker_unless_a_promise_is_open
     case = story.client.get(f"/collections/cases/{loan_id}", headers=story.h("co")).json
     assert [c["channel"] for c in case["contacts"]].count("outbound_call") == 2
     assert case["open_tasks"] == []
+
+
+def test_a_gps_alert_on_a_current_loan_reaches_the_collector(story):
+    from chedaitong.db.servicing import PostloanAction
+
+    c, h, loan_id = story.client, story.h("co"), story.seen["loan_id"]
+    assert c.get("/collections/cases", headers=h).json == []  # current again
+    with Session(story.engine) as s:
+        s.add(PostloanAction(loan_id=loan_id, as_of=lender_today(), action="gps_alert",
+                             rule_ids=["PL_OUT_OF_PROVINCE"], dpd=0, bucket="M0",
+                             status="queued"))
+        s.commit()
+    work = c.get("/collections/cases", headers=h).json
+    assert [(w["loan_id"], w["open_tasks"], w["dpd"]) for w in work] == [
+        (loan_id, ["gps_alert"], 0)]
+    r = c.post(f"/collections/cases/{loan_id}/outcomes", headers=h,
+               json={"outcome": "reached", "note": "出差上海 on a business trip"})
+    assert r.status_code == 201
+    assert c.get("/collections/cases", headers=h).json == []
