@@ -20,9 +20,8 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from chedaitong.clock import lender_today
-from chedaitong.db import FeatureFact, Role, User
+from chedaitong.db import FeatureFact, Role
 from chedaitong.db.origination import Voucher
-from decisioning.origination.accounts import issue_token
 from decisioning.origination.applications import CHECKLIST
 
 from .conftest import APPLICATION, JPEG, PDF, file, id_number
@@ -74,12 +73,11 @@ class Story:
         return bearer(self.tokens[who]) if who in self.tokens else self.staff.h(who)
 
     def partner(self, name: str, role: Role) -> None:
-        with Session(self.engine) as s:
-            u = User(username=name, display_name=name, role=role)
-            s.add(u)
-            s.flush()
-            self.tokens[name] = issue_token(s, u)
-            s.commit()
+        """The admin creates the partner's account; its server keeps the token."""
+        r = self.client.post("/admin/users", headers=self.h("ad"), json={
+            "username": name, "display_name": name, "role": role.value})
+        assert r.status_code == 201 and r.json["role"] == role.value, r.json
+        self.tokens[name] = r.json["token"]
 
     # ---- admin ----------------------------------------------------------------------------
     def onboard(self) -> None:
