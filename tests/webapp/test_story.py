@@ -359,6 +359,13 @@ def test_payment_channel_and_tracker_can_only_ingest(story):
         {"reference": "UP-10", "loan_ref": story.seen["loan_ref"], "amount": "10.001",
          "paid_on": "2026-11-01"}]})
     assert r.status_code == 422 and "amount" in str(r.json["errors"])
+    r = c.post("/ingest/repayments", headers=story.h("unionpay"), json={"notifications": [
+        {"reference": "UP-9", "loan_ref": "LN-NOPE", "amount": "10.00",
+         "paid_on": "2026-11-01"},
+        {"reference": "UP-11", "loan_ref": story.seen["loan_ref"], "amount": "10.00",
+         "paid_on": (lender_today() + timedelta(days=2)).isoformat()}]})
+    assert [(x["status"], x["reason"]) for x in r.json["results"]] == [
+        ("rejected", "unknown loan"), ("rejected", "paid_on is in the future")]
 
 
 def test_collector_worked_the_case_and_the_promise_was_kept(story):
