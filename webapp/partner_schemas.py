@@ -46,6 +46,8 @@ class DealerIn(Strict):
 class DealerPatch(Strict):
     status = fields.String(validate=validate.OneOf(["active", "suspended"]))
     reason = fields.String(validate=validate.Length(max=500))
+    agreement_ref = fields.String(validate=validate.Length(3, 64), metadata={
+        "description": "only to put a first agreement on file for a dealer without one"})
     effective_from = fields.Date()
     effective_to = fields.Date(allow_none=True)
     bank_name = fields.String(validate=validate.Length(1, 100))

@@ -23,6 +23,8 @@ from chedaitong.errors import Conflict, Invalid, NotFound
 from decisioning.origination import accounts
 
 ACTIVE, SUSPENDED = "active", "suspended"
+AGREEMENT_FIELDS = ("agreement_ref", "effective_from", "bank_name", "account_name",
+                    "account_number")
 
 
 def audit(session: Session, actor: User | None, action: str, kind: str, target_id: int,
@@ -58,6 +60,21 @@ def _check_dates(start: date, end: date | None) -> None:
         raise Invalid("effective_to", "must not be before effective_from")
 
 
+def _add_agreement(session: Session, cipher: DataCipher, dealer: Dealer,
+                   data: dict[str, Any]) -> None:
+    session.add(DealerAgreement(
+        dealer_id=dealer.id, agreement_ref=data["agreement_ref"],
+        effective_from=data["effective_from"], effective_to=data.get("effective_to"),
+        bank_name=data["bank_name"], account_name=data["account_name"],
+        account_masked=mask_account(data["account_number"]),
+        account_enc=cipher.encrypt(data["account_number"].encode(), aad=_aad(dealer.id))))
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(f"agreement {data['agreement_ref']!r} is already registered") from None
+
+
 def get(session: Session, dealer_id: int) -> Dealer:
     dealer = session.get(Dealer, dealer_id)
     if dealer is None:
@@ -78,17 +95,7 @@ def onboard(*, session: Session, cipher: DataCipher, actor: User,
     except IntegrityError:
         session.rollback()
         raise Conflict(f"dealer code {data['code']!r} is taken") from None
-    session.add(DealerAgreement(
-        dealer_id=dealer.id, agreement_ref=data["agreement_ref"],
-        effective_from=data["effective_from"], effective_to=data.get("effective_to"),
-        bank_name=data["bank_name"], account_name=data["account_name"],
-        account_masked=mask_account(data["account_number"]),
-        account_enc=cipher.encrypt(data["account_number"].encode(), aad=_aad(dealer.id))))
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        raise Conflict(f"agreement {data['agreement_ref']!r} is already registered") from None
+    _add_agreement(session, cipher, dealer, data)
     audit(session, actor, "dealer.onboard", "dealer", dealer.id, code=dealer.code,
           agreement_ref=data["agreement_ref"], effective_from=data["effective_from"],
           effective_to=data.get("effective_to"))
@@ -101,14 +108,20 @@ def update(*, session: Session, cipher: DataCipher, actor: User, dealer: Dealer,
     """Suspend / reactivate, extend or end the agreement, change the payout account."""
     agreement = agreement_of(session, dealer.id)
     changed: dict[str, Any] = {}
-    if "status" in data:
-        active = data["status"] == ACTIVE
-        if active != dealer.active:
-            dealer.active = active
-            changed["status"] = data["status"]
     if agreement is None and set(data) - {"status", "reason"}:
-        raise Conflict("this dealer has no agreement on file; onboard it first")
-    if agreement is not None:
+        # a dealer from before onboarding existed (a world import) signs its agreement now
+        missing = [f for f in AGREEMENT_FIELDS if f not in data]
+        if missing:
+            raise Invalid(missing[0], "required to put this dealer's first agreement on file")
+        _check_dates(data["effective_from"], data.get("effective_to"))
+        _add_agreement(session, cipher, dealer, data)
+        changed.update(agreement_ref=data["agreement_ref"],
+                       effective_from=data["effective_from"],
+                       effective_to=data.get("effective_to"))
+    elif agreement is not None:
+        if data.get("agreement_ref", agreement.agreement_ref) != agreement.agreement_ref:
+            raise Invalid("agreement_ref", "a signed agreement keeps its reference; onboard "
+                                           "a new dealer record for a new agreement")
         start = data.get("effective_from", agreement.effective_from)
         end = data.get("effective_to", agreement.effective_to)
         _check_dates(start, end)
@@ -121,6 +134,9 @@ def update(*, session: Session, cipher: DataCipher, actor: User, dealer: Dealer,
             agreement.account_enc = cipher.encrypt(data["account_number"].encode(),
                                                    aad=_aad(dealer.id))
             changed["account"] = agreement.account_masked
+    if "status" in data and (data["status"] == ACTIVE) != dealer.active:
+        dealer.active = data["status"] == ACTIVE
+        changed["status"] = data["status"]
     if changed:
         audit(session, actor, "dealer.update", "dealer", dealer.id, reason=data.get("reason", ""),
               **changed)
