@@ -25,10 +25,12 @@ from vendors.interfaces import (
     IdCheckVendor,
     LivenessVendor,
     OutboundCallVendor,
+    PaymentVendor,
     PbocVendor,
     SmsVendor,
     ThirdPartyBureauVendor,
 )
+from vendors.payments import HttpPayments
 from vendors.sms import HttpSms
 from vendors.wire import VENDORS
 
@@ -44,12 +46,13 @@ DEFAULT_TIMEOUTS: dict[str, Timeouts] = {
     "sms": Timeouts(1.0, 3.0),
     "collection": Timeouts(1.0, 5.0),
     "outbound_call": Timeouts(1.0, 5.0),
+    "payments": Timeouts(1.0, 5.0),
 }
 
 _ADAPTERS: dict[str, type] = {
     "id_check": HttpIdCheck, "liveness": HttpLiveness, "four_element": HttpFourElement,
     "pboc": HttpPboc, "third_party": HttpThirdPartyBureau, "esign": HttpESign, "sms": HttpSms,
-    "collection": HttpCollection, "outbound_call": HttpOutboundCall,
+    "collection": HttpCollection, "outbound_call": HttpOutboundCall, "payments": HttpPayments,
 }
 
 
@@ -66,6 +69,7 @@ class Vendors:
     sms: SmsVendor
     collection: CollectionVendor
     outbound_call: OutboundCallVendor
+    payments: PaymentVendor
 
     def close(self) -> None:
         """Close the HTTP connection pools of adapters that have one."""

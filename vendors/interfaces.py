@@ -310,3 +310,38 @@ class CallResult:
 @runtime_checkable
 class OutboundCallVendor(Protocol):
     def place(self, request: CallRequest) -> CallResult: ...
+
+
+# --- Payment service (paying the dealer) ---------------------------------------------------
+class TransferStatus(StrEnum):
+    ACCEPTED = "accepted"  # taken, not settled yet
+    SETTLED = "settled"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class TransferRequest:
+    """A corporate transfer to a dealer's account; ``payout_ref`` is ours, ``amount_cents``
+    whole fen so no float ever carries money."""
+
+    payout_ref: str
+    amount_cents: int
+    bank_name: str
+    account_name: str
+    account_number: str = field(repr=False)
+    value_date: str = ""  # ISO date
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Transfer:
+    transfer_id: str
+    status: TransferStatus
+    updated_at: datetime
+    reason: str = ""
+
+
+@runtime_checkable
+class PaymentVendor(Protocol):
+    def transfer(self, request: TransferRequest) -> Transfer: ...
+    def status(self, transfer_id: str) -> Transfer: ...

@@ -24,6 +24,7 @@ from webapp.partner_schemas import (
     PayoutOut,
     ReconcileOut,
     StatusFileIn,
+    VendorRunOut,
 )
 from webapp.services import services
 from webapp.uploads import _reject
@@ -185,3 +186,26 @@ def retry(payout_id: int):
     payout = payouts.retry(session=session, actor=current_user(),
                            payout=payouts.get(session, payout_id))
     return payouts.view(session, payout)
+
+
+@blp.route("/payouts/send", methods=["POST"])
+@roles_required(Role.ADMIN)
+@idempotent
+@blp.arguments(PayoutExportIn)
+@blp.response(200, VendorRunOut)
+@blp.doc(security=[BEARER])
+def send(body):
+    """Send the pending payouts through the payment vendor instead of a bank file."""
+    r = payouts.send(session=database.session(), services=services(),
+                     value_date=body.get("value_date"))
+    return {"sent": r.sent, "paid": r.paid, "failed": r.failed, "errors": r.errors}
+
+
+@blp.route("/payouts/sync", methods=["POST"])
+@roles_required(Role.ADMIN)
+@blp.response(200, VendorRunOut)
+@blp.doc(security=[BEARER])
+def sync():
+    """Read back from the payment vendor which sent payouts settled or failed."""
+    r = payouts.sync(session=database.session(), services=services())
+    return {"sent": r.sent, "paid": r.paid, "failed": r.failed, "errors": r.errors}

@@ -154,6 +154,18 @@ class PayoutFileOut(Schema):
         "description": "payouts left pending: their dealer has no account on file"})
 
 
+class RunError(Schema):
+    ref = fields.String()
+    reason = fields.String()
+
+
+class VendorRunOut(Schema):
+    sent = fields.Integer()
+    paid = fields.Integer()
+    failed = fields.Integer()
+    errors = fields.List(fields.Nested(RunError))
+
+
 class StatusFileIn(Schema):
     file = Upload(required=True, metadata={
         "description": "the bank's status file, CSV payout_ref,status,bank_ref,reason"})

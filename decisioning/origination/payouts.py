@@ -2,9 +2,11 @@
 
 When the disbursement review approves, `instruct` creates one payout instruction (amount,
 dealer account, value date) in the same transaction as the voucher — unique per application,
-so a second approval or a retried request creates nothing. Instructions leave in a bank
-transfer file (`export_file`, CSV the bank's corporate channel imports) and come back settled
-or failed in the bank's status file (`reconcile`). A failed payout is re-queued by hand
+so a second approval or a retried request creates nothing. Instructions leave either in a
+bank transfer file (`export_file`, CSV the bank's corporate channel imports) and come back
+settled or failed in the bank's status file (`reconcile`), or through the payment vendor
+(`send`, then `sync` reads settlement back; one idempotency key per attempt, so a retried call
+pays once). A failed payout is re-queued by hand
 (`retry`); nothing here issues, changes or reissues a voucher.
 """
 
@@ -28,9 +30,11 @@ from chedaitong.db.origination import Voucher
 from chedaitong.db.partners import DealerPayout
 from chedaitong.errors import Conflict, Invalid, NotFound
 from decisioning.origination import dealers
+from vendors.errors import VendorError
+from vendors.interfaces import TransferRequest, TransferStatus
 
-PENDING, EXPORTED, PAID, FAILED = "pending", "exported", "paid", "failed"
-STATUSES = (PENDING, EXPORTED, PAID, FAILED)
+PENDING, EXPORTED, SENT, PAID, FAILED = "pending", "exported", "sent", "paid", "failed"
+STATUSES = (PENDING, EXPORTED, SENT, PAID, FAILED)
 FILE_HEADER = ("payout_ref", "value_date", "amount", "currency", "bank_name", "account_name",
                "account_number", "remark")
 STATUS_HEADER = ("payout_ref", "status", "bank_ref", "reason")
@@ -200,3 +204,65 @@ def retry(*, session: Session, actor, payout: DealerPayout) -> DealerPayout:
                   attempts=payout.attempts, previous_failure=payout.failure_reason)
     session.commit()
     return payout
+
+
+@dataclass
+class VendorRun:
+    sent: int = 0
+    paid: int = 0
+    failed: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)  # payout ref, reason
+
+
+def send(*, session: Session, services: Any, value_date: date | None = None) -> VendorRun:
+    """Send every pending payout due by ``value_date`` through the payment vendor (sent); a
+    vendor error leaves it pending for the next run, a dealer without an account is skipped."""
+    value_date = value_date or lender_today()
+    run = VendorRun()
+    cipher = services.store.cipher
+    todo = session.scalars(select(DealerPayout).where(
+        DealerPayout.status == PENDING, DealerPayout.value_date <= value_date)
+        .order_by(DealerPayout.id)).all()
+    for payout in todo:
+        agreement = dealers.agreement_of(session, payout.dealer_id)
+        if agreement is None:
+            run.errors.append({"ref": payout.ref, "reason": "no dealer account on file"})
+            continue
+        try:
+            t = services.vendor("payments").transfer(TransferRequest(
+                payout_ref=payout.ref, amount_cents=int(payout.amount * 100),
+                bank_name=agreement.bank_name, account_name=agreement.account_name,
+                account_number=dealers.payout_account(session, cipher, payout.dealer_id),
+                value_date=max(payout.value_date, value_date).isoformat(),
+                idempotency_key=f"payout-{payout.ref}-{payout.attempts}"))
+        except VendorError as exc:
+            run.errors.append({"ref": payout.ref, "reason": type(exc).__name__})
+            continue
+        payout.status, payout.bank_ref, payout.batch_ref = SENT, t.transfer_id, "payments-api"
+        dealers.audit(session, None, "payout.sent", "payout", payout.id, transfer=t.transfer_id)
+        session.commit()
+        run.sent += 1
+    return run
+
+
+def sync(*, session: Session, services: Any) -> VendorRun:
+    """Read the settlement of every sent payout back from the payment vendor."""
+    run = VendorRun()
+    for payout in session.scalars(select(DealerPayout).where(DealerPayout.status == SENT)
+                                  .order_by(DealerPayout.id)).all():
+        try:
+            t = services.vendor("payments").status(payout.bank_ref)
+        except VendorError as exc:
+            run.errors.append({"ref": payout.ref, "reason": type(exc).__name__})
+            continue
+        if t.status is TransferStatus.ACCEPTED:
+            continue
+        payout.status = PAID if t.status is TransferStatus.SETTLED else FAILED
+        payout.settled_at = datetime.now(UTC)
+        payout.failure_reason = (t.reason or "failed")[:200] if payout.status == FAILED else None
+        dealers.audit(session, None, f"payout.{payout.status}", "payout", payout.id,
+                      bank_ref=payout.bank_ref, reason=payout.failure_reason)
+        session.commit()
+        run.paid += payout.status == PAID
+        run.failed += payout.status == FAILED
+    return run

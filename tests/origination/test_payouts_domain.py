@@ -83,3 +83,28 @@ def test_a_failed_payout_is_paid_on_retry_and_the_voucher_stays_one(people, serv
             "payout.paid"} <= actions
     with pytest.raises(Invalid):
         payouts.reconcile(session=s, content="ref,state\nx,y\n")
+
+
+def test_payouts_through_the_payment_vendor_settle_or_fail_and_retry(people, services):
+    s, cipher = people.session, services.store.cipher
+    app, _ = _approved(people, services)
+    payout = payouts.of_application(s, app.id)
+    dealer = s.get(Dealer, app.dealer_id)
+    dealers.update(session=s, cipher=cipher, actor=people.reviewer, dealer=dealer, data={
+        "agreement_ref": "AGR-DA", "effective_from": date(2026, 1, 1), "bank_name": "工商银行",
+        "account_name": "4S DA", "account_number": "6222000011110000"})  # a closed account
+    run = payouts.send(session=s, services=services)
+    assert run.sent == 1 and payout.status == payouts.SENT and payout.bank_ref
+    assert payouts.send(session=s, services=services).sent == 0  # nothing pending any more
+    run = payouts.sync(session=s, services=services)
+    assert run.failed == 1 and payout.status == payouts.FAILED
+    assert payout.failure_reason == "receiving account is closed"
+    dealers.update(session=s, cipher=cipher, actor=people.reviewer, dealer=dealer,
+                   data={"account_number": ACCOUNT})
+    payouts.retry(session=s, actor=people.reviewer, payout=payout)
+    first_transfer = payout.bank_ref
+    assert payouts.send(session=s, services=services).sent == 1
+    assert payout.bank_ref != first_transfer  # a new attempt, a new idempotency key
+    assert payouts.sync(session=s, services=services).paid == 1
+    assert payout.status == payouts.PAID
+    assert s.scalar(select(func.count()).select_from(Voucher)) == 1

@@ -43,3 +43,21 @@ def test_id_card_photos_are_checked_with_name_and_number(vendors, front, back, c
     assert r.passed is (code == "0000")
     if code != "0000":
         assert r.verdict is Verdict.MISMATCH
+
+
+def test_transfers_settle_on_status_and_a_retry_pays_once(vendors):
+    from vendors.interfaces import PaymentVendor, TransferRequest, TransferStatus
+
+    assert isinstance(vendors.payments, PaymentVendor)
+    req = TransferRequest("PO1", 15_000_000, "招商银行", "4S", "6214830012345678",
+                          "2026-12-02", idempotency_key="payout-PO1-1")
+    t = vendors.payments.transfer(req)
+    assert t.status is TransferStatus.ACCEPTED
+    assert vendors.payments.transfer(req).transfer_id == t.transfer_id
+    assert vendors.payments.status(t.transfer_id).status is TransferStatus.SETTLED
+    closed = vendors.payments.transfer(TransferRequest(
+        "PO2", 100, "招商银行", "4S", "6214830012340000", idempotency_key="payout-PO2-1"))
+    failed = vendors.payments.status(closed.transfer_id)
+    assert failed.status is TransferStatus.FAILED and failed.reason
+    with pytest.raises(ValueError):
+        vendors.payments.transfer(TransferRequest("PO3", 1, "b", "n", "12345678"))

@@ -45,6 +45,8 @@ MATRIX = [
     ("POST", "/payouts/export", {"ad"}),
     ("POST", "/payouts/reconcile", {"ad"}),
     ("POST", "/payouts/{pid}/retry", {"ad"}),
+    ("POST", "/payouts/send", {"ad"}),
+    ("POST", "/payouts/sync", {"ad"}),
     ("PATCH", "/customers/me/profile", {"customer", "other_customer"}),
     ("GET", "/customers/me/profile/history", {"customer", "other_customer"}),
     ("POST", "/customers/me/id-card", {"customer", "other_customer"}),

@@ -332,6 +332,38 @@ def place_call(sb: Sandbox, body: dict[str, Any]) -> Reply:
                  "placed_at": wire.iso(call["placed_at"])}
 
 
+# --- payments ------------------------------------------------------------------------------
+ACCOUNT_RE = re.compile(r"^\d{8,30}$")
+
+
+def _transfer_view(t: dict[str, Any]) -> dict[str, Any]:
+    return {"transfer_id": t["transfer_id"], "status": t["status"],
+            "updated_at": wire.iso(t["updated_at"]), "reason": t["reason"]}
+
+
+def create_transfer(sb: Sandbox, body: dict[str, Any]) -> Reply:
+    """Take a transfer (accepted); it settles when next looked at — except to an account
+    ending 0000, which the receiving bank refuses (closed account)."""
+    t = {"transfer_id": sb.state.next_id("TR"), "payout_ref": _text(body, "payout_ref"),
+         "amount_cents": _int(body, "amount_cents", 1), "bank_name": _text(body, "bank_name", 100),
+         "account_name": _text(body, "account_name", 200),
+         "account_number": _match(body, "account_number", ACCOUNT_RE, "8-30 digits"),
+         "status": "accepted", "reason": "", "updated_at": now()}
+    sb.state.transfers[t["transfer_id"]] = t
+    return 201, _transfer_view(t)
+
+
+def transfer_status(sb: Sandbox, body: None, transfer_id: str) -> Reply:
+    t = sb.state.transfers.get(transfer_id)
+    if t is None:
+        raise Invalid("TRANSFER_NOT_FOUND", "no such transfer", 404)
+    if t["status"] == "accepted":
+        closed = t["account_number"].endswith("0000")
+        t.update(status="failed" if closed else "settled", updated_at=now(),
+                 reason="receiving account is closed" if closed else "")
+    return 200, _transfer_view(t)
+
+
 #: (vendor, method, rule, handler)
 ROUTES: list[tuple[str, str, str, Handler]] = [
     ("id_check", "POST", wire.ID_CHECK, id_check),
@@ -347,4 +379,6 @@ ROUTES: list[tuple[str, str, str, Handler]] = [
     ("collection", "POST", wire.CASES, assign_case),
     ("collection", "GET", f"{wire.CASES}/<case_id>", case_status),
     ("outbound_call", "POST", wire.CALLS, place_call),
+    ("payments", "POST", wire.TRANSFERS, create_transfer),
+    ("payments", "GET", f"{wire.TRANSFERS}/<transfer_id>", transfer_status),
 ]

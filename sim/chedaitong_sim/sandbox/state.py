@@ -30,6 +30,7 @@ class SandboxState:
     messages: list[dict[str, Any]] = field(default_factory=list)
     cases: dict[str, dict[str, Any]] = field(default_factory=dict)
     phone_calls: list[dict[str, Any]] = field(default_factory=list)
+    transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
     inquiries: list[dict[str, Any]] = field(default_factory=list)
     attempts: Counter[tuple[str, str]] = field(default_factory=Counter)
     _seq: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -59,6 +60,7 @@ class SandboxState:
             self.messages.clear()
             self.cases.clear()
             self.phone_calls.clear()
+            self.transfers.clear()
             self.inquiries.clear()
             self.attempts.clear()
 
