@@ -64,6 +64,10 @@ def test_payouts_and_the_collectors_case_through_the_pages(api, staff, engine, s
         "file": (io.BytesIO(b"payout_ref,status\nPO-NOPE,paid\n"), "s.csv")})
     assert bad.status_code == 302
     assert "1 errors" in ad.get("/pages/payouts").get_data(as_text=True)
+    r = ad.post("/pages/payouts", data={"csrf": csrf(ad, "/pages/payouts"), "action": "sync"})
+    assert r.status_code == 302
+    assert "0 sent, 0 paid, 0 failed, 0 errors" in ad.get("/pages/payouts").get_data(
+        as_text=True)
 
     co = signed_in(api, staff, "co")
     work = co.get("/pages/collections").get_data(as_text=True)

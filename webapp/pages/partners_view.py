@@ -136,6 +136,11 @@ def payout_list():
             except (DomainError, UnicodeDecodeError) as exc:
                 session.rollback()
                 flash(getattr(exc, "message", "the file must be UTF-8 CSV"), "error")
+        elif action in ("send", "sync"):
+            run = (payouts.send if action == "send" else payouts.sync)(
+                session=session, services=services())
+            flash(f"支付通道 Payment service: {run.sent} sent, {run.paid} paid, {run.failed} "
+                  f"failed, {len(run.errors)} errors", "error" if run.errors else "ok")
         elif action == "retry":
             try:
                 payouts.retry(session=session, actor=page_user(), payout=payouts.get(
