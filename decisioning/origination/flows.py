@@ -27,14 +27,7 @@ from chedaitong.db.origination import (
 )
 from chedaitong.errors import Conflict, Invalid
 from decisioning.container import Services
-from decisioning.origination import (
-    applications,
-    documents,
-    files,
-    payouts,
-    state_machine,
-    vouchers,
-)
+from decisioning.origination import applications, documents, files, state_machine, vouchers
 from decisioning.origination.identity import check_liveness, vendor_failed
 from decisioning.origination.notifications import notify_decision
 from servicing.booking import book_loan
@@ -213,7 +206,6 @@ def review(*, session: Session, application: Application, reviewer: User, decisi
     voucher = None
     if kind == "disbursement" and decision == "approve":
         voucher = vouchers.issue(session=session, application=application, reviewer=reviewer)
-        payouts.instruct(session=session, application=application, voucher=voucher)
     session.commit()
     return row, voucher
 

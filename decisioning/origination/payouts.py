@@ -1,8 +1,8 @@
 """Paying the dealer: the voucher lets the car go at once, the money follows by bank transfer.
 
-When the disbursement review approves, `instruct` creates one payout instruction (amount,
-dealer account, value date) in the same transaction as the voucher — unique per application,
-so a second approval or a retried request creates nothing. Instructions leave either in a
+When the disbursement review approves, `instruct` (called by `vouchers.issue`) creates one
+payout instruction (amount, dealer account, value date) in the same transaction as the
+voucher — unique per application, so a second approval or a retried request creates nothing. Instructions leave either in a
 bank transfer file (`export_file`, CSV the bank's corporate channel imports) and come back
 settled or failed in the bank's status file (`reconcile`), or through the payment vendor
 (`send`, then `sync` reads settlement back; one idempotency key per attempt, so a retried call

@@ -26,10 +26,11 @@ from featurestore.store import FeatureStore
 
 UPDATABLE = ("phone", "home_lat", "home_lon", "home_city", "home_province", "monthly_income")
 CONTACTS = "emergency_contacts"
-#: an application in one of these is being decided or carried out on the current profile
-LOCKED_STATES = (sm.SUBMITTED, sm.PLAN_CHOSEN, sm.CONTRACT_CREATED, sm.CONTRACT_SIGNED,
-                 sm.LIVENESS_PASSED, sm.DISBURSEMENT_REVIEW, sm.DISBURSED, sm.PICKED_UP,
-                 sm.DOCUMENTS_COMPLETE)
+#: the states in which nothing is being decided or carried out on the current profile: not
+#: yet submitted, decided (the customer may complete the file and re-apply), or over. Any
+#: other state — submitted, deciding, a chosen plan on its way to booking — locks the profile.
+OPEN_STATES = (sm.DRAFT, sm.APPROVED, sm.DECLINED, sm.REFERRED, sm.SUPERSEDED, sm.REJECTED,
+               sm.BOOKED)
 
 
 def _aad(customer_id: int) -> bytes:
@@ -38,7 +39,7 @@ def _aad(customer_id: int) -> bytes:
 
 def check_can_update(session: Session, customer: Customer) -> None:
     busy = session.scalar(select(Application).where(
-        Application.customer_id == customer.id, Application.state.in_(LOCKED_STATES))
+        Application.customer_id == customer.id, Application.state.not_in(OPEN_STATES))
         .limit(1))
     if busy is not None:
         raise Conflict(

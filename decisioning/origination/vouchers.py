@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, Dealer, Role, User
 from chedaitong.db.origination import Voucher
-from decisioning.origination import applications, documents
+from decisioning.origination import applications, documents, payouts
 
 
 def issue(*, session: Session, application: Application, reviewer: User) -> Voucher:
-    """A new voucher for the chosen plan's financed amount (flushed: it commits with the
-    approval that issues it)."""
+    """A new voucher for the chosen plan's financed amount and the dealer's payout
+    instruction for it (both flushed: they commit with the approval that issues them, so the
+    one-voucher guarantee is also the one-payout guarantee)."""
     plan = applications.plan_of(session=session, application=application)
     amount = applications.financed_amount(application, plan)
     number = f"DV{application.id:08d}{secrets.token_hex(2).upper()}"
@@ -33,6 +34,7 @@ def issue(*, session: Session, application: Application, reviewer: User) -> Vouc
                       issued_at=issued, document_text=text)
     session.add(voucher)
     session.flush()
+    payouts.instruct(session=session, application=application, voucher=voucher)
     return voucher
 
 
