@@ -2,12 +2,12 @@
 
 When the disbursement review approves, `instruct` (called by `vouchers.issue`) creates one
 payout instruction (amount, dealer account, value date) in the same transaction as the
-voucher — unique per application, so a second approval or a retried request creates nothing. Instructions leave either in a
-bank transfer file (`export_file`, CSV the bank's corporate channel imports) and come back
-settled or failed in the bank's status file (`reconcile`), or through the payment vendor
-(`send`, then `sync` reads settlement back; one idempotency key per attempt, so a retried call
-pays once). A failed payout is re-queued by hand
-(`retry`); nothing here issues, changes or reissues a voucher.
+voucher — unique per application, so a second approval or a retried request creates nothing.
+Instructions leave either in a bank transfer file (`export_file`, CSV the bank's corporate
+channel imports) and come back settled or failed in the bank's status file (`reconcile`), or
+through the payment vendor (`send`, then `sync` reads settlement back; one idempotency key per
+attempt, so a retried call pays once). A failed payout is re-queued by hand (`retry`);
+nothing here issues, changes or reissues a voucher.
 """
 
 from __future__ import annotations
