@@ -67,7 +67,10 @@ def lookup_view(*, session: Session, voucher: Voucher) -> dict[str, Any]:
     app = session.get(Application, voucher.application_id)
     dealer = session.get(Dealer, voucher.dealer_id)
     issuer = session.get(User, voucher.issued_by)
+    payout = payouts.of_application(session, app.id)
     return {"number": voucher.number, "amount": voucher.amount,
+            "payout_status": payout.status if payout else None,
+            "payout_ref": payout.ref if payout else None,
             "issued_at": voucher.issued_at, "application_ref": app.ref,
             "application_id": app.id, "state": app.state,
             "dealer": f"{dealer.name} ({dealer.code})",

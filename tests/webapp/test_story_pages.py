@@ -56,6 +56,9 @@ def test_payouts_and_the_collectors_case_through_the_pages(api, staff, engine, s
     ad = signed_in(api, staff, "ad")
     page = ad.get("/pages/payouts").get_data(as_text=True)
     assert story.seen["payout"]["ref"] in page and "paid 1" in page
+    page = ad.get(f"/pages/vouchers?number={story.seen['voucher']['number']}").get_data(
+        as_text=True)
+    assert story.seen["payout"]["ref"] in page and ">paid<" in page
     r = ad.post("/pages/payouts", data={"csrf": csrf(ad, "/pages/payouts"),
                                         "action": "export"})
     assert r.status_code == 200 and r.mimetype == "text/csv"  # nothing pending: header only
