@@ -61,8 +61,8 @@ def latest_images(session: Session, customer: Customer) -> dict[str, IdCardImage
 def upload_and_verify(*, session: Session, services: Services, customer: Customer,
                       front: files.StoredFile, back: files.StoredFile) -> Verification:
     """Keep both photos, have the ID vendor check them with the name and number, record the
-    result as the ID-card check (committed). A vendor outage keeps the photos (committed)
-    and raises VendorFailed, so a retry of `verify_photos` needs no new upload."""
+    result as the ID-card check (committed). A vendor outage records no check and raises
+    VendorFailed (the photos stay kept; `verify_photos` checks them again)."""
     if front.sha256 == back.sha256:
         raise Invalid("back", "the back is the same picture as the front")
     cipher, upload_dir = services.store.cipher, services.upload_dir

@@ -77,3 +77,20 @@ def test_id_card_photos_failed_by_the_vendor_are_a_failed_id_check(api, staff, e
                     data=photos(JPEG + b"ok", PNG + b"ok"))
     assert r.json["passed"]
     assert client.get("/customers/me", headers=me).json["checks"]["id_card"] is True
+
+
+def test_an_id_vendor_outage_records_no_check(api, staff, sandbox):
+    import httpx
+
+    client = api.test_client()
+    token, _ = register_customer(client, "outage", 33)
+    me = {"Authorization": f"Bearer {token}"}
+    admin = f"{sandbox.base_url}/_admin/outage"
+    httpx.post(admin, json={"vendor": "id_check", "down": True})
+    try:
+        r = client.post("/customers/me/id-card", headers=me, content_type="multipart/form-data",
+                        data=photos(JPEG + b"f", PNG + b"b"))
+    finally:
+        httpx.post(admin, json={"vendor": "id_check", "down": False})
+    assert r.status_code == 502 and "id_check" in r.json["message"]
+    assert "id_card" not in client.get("/customers/me", headers=me).json["checks"]

@@ -10,6 +10,7 @@ to pay is honoured.
 from __future__ import annotations
 
 import io
+import time
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -435,3 +436,31 @@ def test_a_gps_alert_on_a_current_loan_reaches_the_collector(story):
                json={"outcome": "reached", "note": "出差上海 on a business trip"})
     assert r.status_code == 201
     assert c.get("/collections/cases", headers=h).json == []
+
+
+def test_an_outbound_call_outage_fails_the_task_and_the_next_run_rings(story, api):
+    from chedaitong.db.servicing import PostloanAction
+    from decisioning.collections import dispatch_phone_tasks
+    from webapp.services import EXTENSION
+
+    today, loan_id = lender_today(), story.seen["loan_id"]
+    admin = f"{story.sandbox.base_url}/_admin/outage"
+    with Session(story.engine) as s:
+        task = PostloanAction(loan_id=loan_id, as_of=today, action="phone_task",
+                              rule_ids=["PL_OVERDUE_CALL"], dpd=9, bucket="M1",
+                              status="queued")
+        s.add(task)
+        s.commit()
+        services = api.extensions[EXTENSION]
+        httpx.post(admin, json={"vendor": "outbound_call", "down": True})
+        try:
+            assert dispatch_phone_tasks(session=s, services=services, as_of=today)[
+                "failed"] == 1
+            r = story.client.post(f"/collections/cases/{loan_id}/call", headers=story.h("co"))
+            assert r.status_code == 502
+        finally:
+            httpx.post(admin, json={"vendor": "outbound_call", "down": False})
+        s.refresh(task)
+        assert task.status == "failed"
+        time.sleep(0.5)  # the test adapters' breaker stays open 0.4 s
+        assert dispatch_phone_tasks(session=s, services=services, as_of=today)["called"] == 1
