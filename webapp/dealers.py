@@ -55,6 +55,7 @@ def onboard(body):
 @blp.response(200, DealerOut(many=True))
 @blp.doc(security=[BEARER])
 def list_dealers():
+    """Every dealer with its agreement, status, masked payout account and consultants."""
     session = database.session()
     return [dealers.view(session, d) for d in dealers.listing(session)]
 
@@ -64,6 +65,7 @@ def list_dealers():
 @blp.response(200, DealerOut)
 @blp.doc(security=[BEARER])
 def get_dealer(dealer_id: int):
+    """One dealer: agreement, status, masked payout account and consultants."""
     session = database.session()
     return dealers.view(session, dealers.get(session, dealer_id))
 
@@ -139,6 +141,7 @@ def list_payouts(args):
 @blp.response(200, PayoutOut)
 @blp.doc(security=[BEARER])
 def get_payout(payout_id: int):
+    """One payout: amount, value date, status, bank reference or failure reason."""
     session = database.session()
     return payouts.view(session, payouts.get(session, payout_id))
 
