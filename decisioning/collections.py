@@ -75,19 +75,27 @@ def arrears_of(loan: Loan, rows: list[ScheduledInstallment], today: date) -> Arr
                    (today - oldest).days if oldest else 0, oldest)
 
 
-def _pd(session: Session, loan: Loan) -> float:
-    latest = session.scalar(select(DelinquencySnapshot.model_pd).where(
-        DelinquencySnapshot.loan_id == loan.id, DelinquencySnapshot.model_pd.is_not(None))
-        .order_by(DelinquencySnapshot.as_of.desc()).limit(1))
-    if latest is not None:
-        return float(latest)
-    if loan.application_id is not None:
-        model = session.scalar(select(DecisionRecord.model).where(
-            DecisionRecord.application_id == loan.application_id)
-            .order_by(DecisionRecord.id.desc()).limit(1))
-        if isinstance(model, dict) and isinstance(model.get("pd"), int | float):
-            return float(model["pd"])
-    return DEFAULT_PD
+def _pds(session: Session, loans: list[Loan]) -> dict[int, float]:
+    """Loan id → PD: the nightly inspection's latest score, else the decision's, else
+    `DEFAULT_PD` (three queries for the whole list, not three per loan)."""
+    ids = [loan.id for loan in loans]
+    out: dict[int, float] = {}
+    for loan_id, pd_ in session.execute(
+            select(DelinquencySnapshot.loan_id, DelinquencySnapshot.model_pd).where(
+                DelinquencySnapshot.loan_id.in_(ids), DelinquencySnapshot.model_pd.is_not(None))
+            .order_by(DelinquencySnapshot.as_of)):
+        out[loan_id] = float(pd_)  # the latest wins
+    by_app = {loan.application_id: loan.id for loan in loans
+              if loan.id not in out and loan.application_id is not None}
+    decided: dict[int, float] = {}
+    if by_app:
+        for app_id, model in session.execute(
+                select(DecisionRecord.application_id, DecisionRecord.model).where(
+                    DecisionRecord.application_id.in_(list(by_app)))
+                .order_by(DecisionRecord.id)):
+            if isinstance(model, dict) and isinstance(model.get("pd"), int | float):
+                decided[by_app[app_id]] = float(model["pd"])
+    return {i: out.get(i, decided.get(i, DEFAULT_PD)) for i in ids}
 
 
 def _installments(session: Session, loan_ids: list[int]) -> dict[int, list[ScheduledInstallment]]:
@@ -114,12 +122,6 @@ def promise_status(session: Session, contact: CollectionContact, today: date) ->
     if paid >= (contact.promise_amount or ZERO):
         return "kept"
     return "broken" if today > contact.promise_date else "open"
-
-
-def _latest_promise(session: Session, loan_id: int) -> CollectionContact | None:
-    return session.scalar(select(CollectionContact).where(
-        CollectionContact.loan_id == loan_id, CollectionContact.outcome == "promise_to_pay")
-        .order_by(CollectionContact.id.desc()).limit(1))
 
 
 def open_promises(session: Session, as_of: date) -> dict[int, date]:
@@ -156,22 +158,30 @@ def worklist(*, session: Session, today: date | None = None,
     if not overdue_ids:
         return []
     rows = _installments(session, overdue_ids)
+    loans = list(session.scalars(select(Loan).where(Loan.id.in_(overdue_ids))))
+    pds = _pds(session, loans)
+    masked = dict(session.execute(select(Customer.id, Customer.id_number_masked).where(
+        Customer.id.in_({loan.customer_id for loan in loans}))).all())
+    last_contact: dict[int, datetime] = {}
+    promises: dict[int, CollectionContact] = {}
+    for c in session.scalars(select(CollectionContact).where(
+            CollectionContact.loan_id.in_(overdue_ids)).order_by(CollectionContact.id)):
+        last_contact[c.loan_id] = c.at
+        if c.outcome == "promise_to_pay":
+            promises[c.loan_id] = c  # the latest promise
     items = []
-    for loan in session.scalars(select(Loan).where(Loan.id.in_(overdue_ids))):
+    for loan in loans:
         a = arrears_of(loan, rows[loan.id], today)
         if a.overdue <= 0 and loan.id not in tasks:
             continue
-        pd_ = _pd(session, loan)
-        promise = _latest_promise(session, loan.id)
+        pd_, promise = pds[loan.id], promises.get(loan.id)
         items.append({
             "loan_id": loan.id, "loan_ref": loan.ref, "dpd": a.dpd, "overdue": a.overdue,
             "outstanding_principal": a.outstanding_principal, "pd": round(pd_, 4),
             "expected_loss": to_cents(a.outstanding_principal * Decimal(str(pd_))),
-            "customer_id_number_masked": session.get(Customer, loan.customer_id)
-            .id_number_masked,
+            "customer_id_number_masked": masked[loan.customer_id],
             "promise": _promise_view(session, promise, today) if promise else None,
-            "last_contact_at": session.scalar(select(func.max(CollectionContact.at)).where(
-                CollectionContact.loan_id == loan.id)),
+            "last_contact_at": last_contact.get(loan.id),
             "open_tasks": sorted(set(tasks.get(loan.id, []))),
         })
     items.sort(key=lambda i: (-i["expected_loss"], -i["dpd"], i["loan_id"]))
