@@ -42,6 +42,13 @@ def test_admin_onboards_suspends_and_invites_through_the_pages(api, staff):
     ad.post(r.location, data={"csrf": token, "action": "suspend", "reason": "review"})
     page = ad.get(r.location).get_data(as_text=True)
     assert 'id="status">suspended' in page and "lihua" in page and "dealer.update" in page
+    legacy = f"/pages/dealers/{staff.dealers['DA']}"  # a dealer from before onboarding
+    r = ad.post(legacy, data={"csrf": token, "action": "agreement", "agreement_ref": "AGR-DA",
+                              "effective_from": "2026-01-01", "bank_name": "工商银行",
+                              "account_name": "4S DA", "account_number": "6222000011112222"})
+    assert r.status_code == 302
+    page = ad.get(legacy).get_data(as_text=True)
+    assert "AGR-DA" in page and "2222" in page and "6222000011112222" not in page
     r1 = signed_in(api, staff, "r1")
     assert r1.post(r.location, data={"csrf": csrf(r1, r.location),
                                      "action": "activate"}).status_code == 403

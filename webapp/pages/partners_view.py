@@ -87,6 +87,19 @@ def dealer_detail(dealer_id: int):
                                actor=page_user(), dealer=dealer, data={
                                    "status": "suspended" if action == "suspend" else "active",
                                    "reason": (request.form.get("reason") or "")[:500]})
+            elif action == "agreement":  # a dealer from before onboarding, or a new account
+                data = {"effective_from": _date("effective_from"),
+                        "effective_to": _date("effective_to", required=False),
+                        "bank_name": _text("bank_name", 100),
+                        "account_name": _text("account_name"),
+                        "account_number": _text("account_number", 30)}
+                if not data["account_number"].isdigit() or len(data["account_number"]) < 8:
+                    raise DomainError("account_number: 8-30 digits")
+                if dealers.agreement_of(session, dealer.id) is None:
+                    data["agreement_ref"] = _text("agreement_ref", 64)
+                dealers.update(session=session, cipher=services().store.cipher,
+                               actor=page_user(), dealer=dealer, data=data)
+                flash("协议已保存 Agreement saved", "ok")
             elif action == "invite":
                 _, token = dealers.invite_consultant(
                     session=session, actor=page_user(), dealer=dealer,
