@@ -61,3 +61,13 @@ def test_transfers_settle_on_status_and_a_retry_pays_once(vendors):
     assert failed.status is TransferStatus.FAILED and failed.reason
     with pytest.raises(ValueError):
         vendors.payments.transfer(TransferRequest("PO3", 1, "b", "n", "12345678"))
+
+
+def test_every_vendor_has_sandbox_defaults():
+    """A sandbox started with the realistic latencies (``make demo``) knows every vendor."""
+    from chedaitong_sim.sandbox.faults import DEFAULT_LATENCY_MS, default_configs
+    from vendors.adapters import DEFAULT_TIMEOUTS
+    from vendors.wire import VENDORS
+
+    assert set(DEFAULT_LATENCY_MS) == set(VENDORS) == set(DEFAULT_TIMEOUTS)
+    assert set(default_configs()) == set(VENDORS)
