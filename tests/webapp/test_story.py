@@ -301,7 +301,7 @@ def test_admin_onboards_the_dealer_suspends_it_and_sees_the_audit_trail(story):
     assert c.post("/admin/dealers", headers=story.h("r1"), json=DEALER).status_code == 403
 
 
-def test_customer_completes_the_file_with_photos_and_contacts_then_is_locked(story, settings):
+def test_customer_completed_the_file_with_photos_and_contacts_kept_encrypted(story, settings):
     c, me = story.client, story.h("customer")
     history = c.get("/customers/me/profile/history", headers=me).json
     assert [set(h["fields"]) for h in history] == [{"monthly_income", "emergency_contacts"}]
