@@ -30,6 +30,8 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
                  "Post-loan inspection: penalty, delinquency, rescoring and collection actions."),
     "worker": ("decisioning.worker:worker",
                "Decision and outbox workers (their own processes) on the Redis queue."),
+    "collections": ("decisioning.collections_cli:collections",
+                    "Collections: ring the nightly phone tasks."),
 }
 # Other installed distributions add groups under this entry point (the simulation's `data` and
 # `demo`); the runtime never imports them itself. Their summaries come from the group itself.

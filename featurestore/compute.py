@@ -397,6 +397,10 @@ def loan_features(
     last = app.latest(column="kind")
     cols["app_uninstalled"] = (last == "uninstall") * 1.0
 
+    promised = _visible(e, index, "collections").latest("promise_to_pay")  # days since epoch
+    today = np.floor(micros(e["as_of"]) / US_PER_DAY)
+    cols["promise_to_pay_open"] = (np.nan_to_num(promised, nan=-1.0) >= today) * 1.0
+
     pboc = _visible(e, index, "pboc")
     disbursed = micros(e["disbursed_at"])
     after = pboc.subset(pboc.uploaded_us > disbursed[pboc.row])

@@ -53,6 +53,10 @@ FACT_KINDS: dict[str, dict[str, str]] = {
     },
     "vehicle_gps": {"fix": "vehicle GPS fix; value 1 when outside the home province"},
     "app": {"install": "app (re)installed", "uninstall": "app uninstalled"},
+    "collections": {
+        "promise_to_pay": "a collector recorded a promise to pay; value = the promised date "
+                          "(days since epoch)",
+    },
 }
 
 

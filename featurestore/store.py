@@ -130,6 +130,13 @@ class FeatureStore:
         raw["birth_date"] = date.fromisoformat(raw["birth_date"])
         return CustomerProfile(**raw)
 
+    def replace_profile(self, customer: Customer, profile: CustomerProfile) -> None:
+        """Re-encrypt an updated profile in place (the ID number, and so the blind index,
+        never changes); the masked phone follows the new phone."""
+        pii = json.dumps(asdict(profile), default=str, ensure_ascii=False).encode()
+        customer.pii_enc = self.cipher.encrypt(pii, aad=self._aad("customers", customer.id))
+        customer.phone_masked = mask_phone(profile.phone)
+
     # ---- ingest ------------------------------------------------------------------------
     def ingest_device(
         self,
@@ -411,6 +418,8 @@ class FeatureStore:
         if source == "app":
             return extract.app_event_facts(frame)
         p = self.profile(customer)
+        if source == "vehicle_gps":
+            return extract.vehicle_gps_facts(frame.assign(home_province=p.home_province))
         homes = pd.DataFrame(
             {"customer_id": [str(customer.id)], "home_lat": [p.home_lat], "home_lon": [p.home_lon]}
         )

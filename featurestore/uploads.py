@@ -83,12 +83,25 @@ class AppEvent(_Record):
     event = fields.String(required=True, validate=validate.OneOf(["install", "uninstall"]))
 
 
+class VehicleFix(_Record):
+    """A position from the vehicle's GPS tracker (sent by the tracker vendor, not the app);
+    the vendor reverse-geocodes the province."""
+
+    event_time = _when()
+    lat = _latitude()
+    lon = _longitude()
+    province = fields.String(required=True, validate=validate.Length(1, 64))
+    speed_kmh = fields.Float(load_default=None, allow_none=True, allow_nan=False,
+                             validate=validate.Range(0, 300))
+
+
 DEVICE_SOURCES: dict[str, type[_Record]] = {
     "gps": GpsPing,
     "photo": Photo,
     "sms": Sms,
     "contact": Contact,
     "app": AppEvent,
+    "vehicle_gps": VehicleFix,
 }
 
 

@@ -119,6 +119,7 @@ def test_every_command_name_is_kept():
     found = {n: sorted(getattr(main.get_command(ctx, n), "commands", {}))
              for n in main.list_commands(ctx)}
     assert found == {
+        "collections": ["call-tasks"],
         "data": ["generate"], "db": ["current", "downgrade", "upgrade"],
         "decisions": ["replay"], "demo": ["build", "journey", "seed"],
         "features": ["build", "docs", "historical", "list"],

@@ -13,6 +13,7 @@ import httpx
 
 from vendors.breaker import BreakerPolicy
 from vendors.bureaus import HttpPboc, HttpThirdPartyBureau
+from vendors.calls import HttpOutboundCall
 from vendors.collection import HttpCollection
 from vendors.esign import HttpESign
 from vendors.http import RetryPolicy, Timeouts, VendorHttpClient
@@ -23,10 +24,13 @@ from vendors.interfaces import (
     FourElementVendor,
     IdCheckVendor,
     LivenessVendor,
+    OutboundCallVendor,
+    PaymentVendor,
     PbocVendor,
     SmsVendor,
     ThirdPartyBureauVendor,
 )
+from vendors.payments import HttpPayments
 from vendors.sms import HttpSms
 from vendors.wire import VENDORS
 
@@ -41,12 +45,14 @@ DEFAULT_TIMEOUTS: dict[str, Timeouts] = {
     "esign": Timeouts(1.0, 5.0),
     "sms": Timeouts(1.0, 3.0),
     "collection": Timeouts(1.0, 5.0),
+    "outbound_call": Timeouts(1.0, 5.0),
+    "payments": Timeouts(1.0, 5.0),
 }
 
 _ADAPTERS: dict[str, type] = {
     "id_check": HttpIdCheck, "liveness": HttpLiveness, "four_element": HttpFourElement,
     "pboc": HttpPboc, "third_party": HttpThirdPartyBureau, "esign": HttpESign, "sms": HttpSms,
-    "collection": HttpCollection,
+    "collection": HttpCollection, "outbound_call": HttpOutboundCall, "payments": HttpPayments,
 }
 
 
@@ -62,6 +68,8 @@ class Vendors:
     esign: ESignVendor
     sms: SmsVendor
     collection: CollectionVendor
+    outbound_call: OutboundCallVendor
+    payments: PaymentVendor
 
     def close(self) -> None:
         """Close the HTTP connection pools of adapters that have one."""

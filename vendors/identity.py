@@ -33,8 +33,12 @@ class HttpIdCheck:
         self.http = http
 
     def verify(self, request: IdCheckRequest) -> IdCheckResult:
+        body = {"name": request.name, "id_number": request.id_number}
+        if request.front_image is not None and request.back_image is not None:
+            body["front_b64"] = base64.b64encode(request.front_image).decode()
+            body["back_b64"] = base64.b64encode(request.back_image).decode()
         data = self.http.post_json(
-            wire.ID_CHECK, {"name": request.name, "id_number": request.id_number},
+            wire.ID_CHECK, body,
             op="verify", subject=mask(request.id_number, "id_number"), idempotency_key=new_key(),
         )
         r = wire.Reader(data, self.http.vendor, "verify")

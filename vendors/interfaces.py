@@ -27,6 +27,10 @@ class Verdict(StrEnum):
 class IdCheckRequest:
     name: str = field(repr=False)
     id_number: str = field(repr=False)
+    #: photos of the card (JPEG/PNG bytes); with them the vendor also checks the photo is of a
+    #: genuine card carrying this name and number
+    front_image: bytes | None = field(default=None, repr=False)
+    back_image: bytes | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -279,3 +283,71 @@ class CollectionVendor(Protocol):
                bucket: str, idempotency_key: str | None = None) -> CollectionStatus: ...
     def withdraw(self, case_id: str, *, reason: str,
                  idempotency_key: str | None = None) -> CollectionStatus: ...
+
+
+# --- Outbound call service (phone tasks of collections) ------------------------------------
+class CallStatus(StrEnum):
+    QUEUED = "queued"
+    ANSWERED = "answered"
+    NO_ANSWER = "no_answer"
+    BUSY = "busy"
+    INVALID_NUMBER = "invalid_number"
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """A call the outbound-call service places to a borrower and bridges to the collector
+    (or plays the reminder script); ``case_ref`` is our loan reference."""
+
+    case_ref: str
+    phone: str = field(repr=False)
+    script: str = "collection_reminder"
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class CallResult:
+    call_id: str
+    status: CallStatus
+    duration_s: int
+    placed_at: datetime
+
+
+@runtime_checkable
+class OutboundCallVendor(Protocol):
+    def place(self, request: CallRequest) -> CallResult: ...
+
+
+# --- Payment service (paying the dealer) ---------------------------------------------------
+class TransferStatus(StrEnum):
+    ACCEPTED = "accepted"  # taken, not settled yet
+    SETTLED = "settled"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class TransferRequest:
+    """A corporate transfer to a dealer's account; ``payout_ref`` is ours, ``amount_cents``
+    whole fen so no float ever carries money."""
+
+    payout_ref: str
+    amount_cents: int
+    bank_name: str
+    account_name: str
+    account_number: str = field(repr=False)
+    value_date: str = ""  # ISO date
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Transfer:
+    transfer_id: str
+    status: TransferStatus
+    updated_at: datetime
+    reason: str = ""
+
+
+@runtime_checkable
+class PaymentVendor(Protocol):
+    def transfer(self, request: TransferRequest) -> Transfer: ...
+    def status(self, transfer_id: str) -> Transfer: ...

@@ -10,6 +10,7 @@ from vendors.errors import VendorError
 
 VENDORS = (
     "id_check", "liveness", "four_element", "pboc", "third_party", "esign", "sms", "collection",
+    "outbound_call", "payments",
 )
 
 ID_CHECK = "/idcheck/v1/verify"
@@ -20,6 +21,8 @@ THIRD_PARTY = "/thirdparty/v1/reports"
 CONTRACTS = "/esign/v1/contracts"
 SMS = "/sms/v1/messages"
 CASES = "/collection/v1/cases"
+CALLS = "/calls/v1/calls"
+TRANSFERS = "/payments/v1/transfers"
 
 
 def iso(when: datetime) -> str:

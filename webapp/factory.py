@@ -16,13 +16,17 @@ from webapp import (
     apidocs,
     applications,
     backoffice,
+    collections,
     customers,
     database,
+    dealers,
     errors,
     health,
+    ingest,
     limits,
     openapi,
     parsing,
+    profile,
     security,
     services,
     tokens,
@@ -75,7 +79,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     parsing.init_app(app)  # strict JSON before any view
     security.init_app(app)  # headers on every response
     api.register_blueprint(health.blp)
-    for blp in (customers.blp, applications.blp, backoffice.blp, tokens.blp):
+    for blp in (customers.blp, applications.blp, backoffice.blp, tokens.blp, dealers.blp,
+                profile.blp, collections.blp, ingest.blp):
         api.register_blueprint(blp)
     api.spec.components.security_scheme(
         "bearerAuth", {"type": "http", "scheme": "bearer"})

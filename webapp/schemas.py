@@ -373,7 +373,8 @@ class StaffIn(Strict):
     username = RegisterIn._declared_fields["username"]
     display_name = fields.String(required=True, validate=validate.Length(1, 100))
     role = fields.String(required=True, validate=validate.OneOf(
-        ["consultant", "reviewer", "analyst", "collector", "admin"]))
+        ["consultant", "reviewer", "analyst", "collector", "admin", "payment_channel",
+         "vehicle_tracker"]))
     dealer_code = fields.String(load_default=None, allow_none=True)
 
 

@@ -5,6 +5,7 @@ from chedaitong.db import (  # noqa: F401  (register their tables)
     collection,
     origination,
     outbox,
+    partners,
     servicing,
 )
 from chedaitong.db.base import Base

@@ -17,6 +17,8 @@ class Role(enum.StrEnum):
     ANALYST = "analyst"  # risk team: rules and models
     COLLECTOR = "collector"
     ADMIN = "admin"
+    PAYMENT_CHANNEL = "payment_channel"  # a payment channel's server posting repayments
+    VEHICLE_TRACKER = "vehicle_tracker"  # a GPS-tracker vendor's server posting positions
 
 
 class Dealer(TimestampMixin, Base):

@@ -22,7 +22,7 @@ from chedaitong.db.origination import (
     Voucher,
 )
 from chedaitong.errors import Conflict, Invalid, NotFound, NotPermitted
-from decisioning.origination import access, audiences, files, state_machine
+from decisioning.origination import access, audiences, dealers, files, state_machine
 from featurestore.store import FeatureStore
 
 AUTHORIZATION_DOC = "credit_authorization"
@@ -66,8 +66,10 @@ def create(*, session: Session, store: FeatureStore, consultant: User,
     It is not linked to any customer yet, and the answer is the same whether or not someone
     is registered with that number (a consultant learns nothing about who is a customer):
     the customer finds it in the user app and binds it by granting the credit-inquiry
-    consent with their verified identity (`consent.grant`).
+    consent with their verified identity (`consent.grant`). A suspended dealer's consultants
+    cannot file.
     """
+    dealers.check_can_file(session, consultant)
     terms = dict(data)
     id_number = terms.pop("id_number")
     check_amounts(terms)

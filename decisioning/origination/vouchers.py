@@ -14,12 +14,13 @@ from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, Dealer, Role, User
 from chedaitong.db.origination import Voucher
-from decisioning.origination import applications, documents
+from decisioning.origination import applications, documents, payouts
 
 
 def issue(*, session: Session, application: Application, reviewer: User) -> Voucher:
-    """A new voucher for the chosen plan's financed amount (flushed: it commits with the
-    approval that issues it)."""
+    """A new voucher for the chosen plan's financed amount and the dealer's payout
+    instruction for it (both flushed: they commit with the approval that issues them, so the
+    one-voucher guarantee is also the one-payout guarantee)."""
     plan = applications.plan_of(session=session, application=application)
     amount = applications.financed_amount(application, plan)
     number = f"DV{application.id:08d}{secrets.token_hex(2).upper()}"
@@ -33,6 +34,7 @@ def issue(*, session: Session, application: Application, reviewer: User) -> Vouc
                       issued_at=issued, document_text=text)
     session.add(voucher)
     session.flush()
+    payouts.instruct(session=session, application=application, voucher=voucher)
     return voucher
 
 
@@ -65,7 +67,10 @@ def lookup_view(*, session: Session, voucher: Voucher) -> dict[str, Any]:
     app = session.get(Application, voucher.application_id)
     dealer = session.get(Dealer, voucher.dealer_id)
     issuer = session.get(User, voucher.issued_by)
+    payout = payouts.of_application(session, app.id)
     return {"number": voucher.number, "amount": voucher.amount,
+            "payout_status": payout.status if payout else None,
+            "payout_ref": payout.ref if payout else None,
             "issued_at": voucher.issued_at, "application_ref": app.ref,
             "application_id": app.id, "state": app.state,
             "dealer": f"{dealer.name} ({dealer.code})",

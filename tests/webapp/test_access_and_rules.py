@@ -7,10 +7,12 @@ import pytest
 
 from .conftest import JPEG, PDF, file, grant_consent, new_application, register_customer
 
-ROLES = ("anonymous", "customer", "other_customer", "c1", "c2", "c3", "r1", "an", "co", "ad")
+ROLES = ("anonymous", "customer", "other_customer", "c1", "c2", "c3", "r1", "an", "co", "ad",
+         "pay", "trk")
 # (method, path template, roles that get past auth and ownership, i.e. not 401/403/404)
 MATRIX = [
-    ("GET", "/me", {"customer", "other_customer", "c1", "c2", "c3", "r1", "an", "co", "ad"}),
+    ("GET", "/me", {"customer", "other_customer", "c1", "c2", "c3", "r1", "an", "co", "ad",
+                    "pay", "trk"}),
     ("GET", "/customers/me", {"customer", "other_customer"}),
     ("GET", "/customers/{cid}", {"r1", "an", "ad"}),
     ("POST", "/customers/me/id-check", {"customer", "other_customer"}),
@@ -33,11 +35,53 @@ MATRIX = [
     ("POST", "/reviews/{aid}", {"r1"}),  # an admin administers, never approves
     ("POST", "/vouchers/verify", {"c1", "c2", "c3", "r1", "ad"}),
     ("POST", "/admin/users", {"ad"}),
+    # dealers, payouts, profile updates, ID-card photos, collections, partner ingest (#21)
+    ("POST", "/admin/dealers", {"ad"}),
+    ("GET", "/admin/dealers", {"r1", "ad"}),
+    ("GET", "/admin/dealers/{did}", {"r1", "ad"}),
+    ("PATCH", "/admin/dealers/{did}", {"ad"}),
+    ("POST", "/admin/dealers/{did}/consultants", {"ad"}),
+    ("PATCH", "/admin/consultants/{uid}", {"ad"}),
+    ("GET", "/admin/audit", {"ad"}),
+    ("GET", "/payouts", {"r1", "ad"}),
+    ("GET", "/payouts/{pid}", {"r1", "ad"}),
+    ("POST", "/payouts/export", {"ad"}),
+    ("POST", "/payouts/reconcile", {"ad"}),
+    ("POST", "/payouts/{pid}/retry", {"ad"}),
+    ("POST", "/payouts/send", {"ad"}),
+    ("POST", "/payouts/sync", {"ad"}),
+    ("PATCH", "/customers/me/profile", {"customer", "other_customer"}),
+    ("GET", "/customers/me/profile/history", {"customer", "other_customer"}),
+    ("POST", "/customers/me/id-card", {"customer", "other_customer"}),
+    ("GET", "/collections/cases", {"co", "ad"}),
+    ("GET", "/collections/cases/{lid}", {"co", "ad"}),
+    ("POST", "/collections/cases/{lid}/outcomes", {"co", "ad"}),
+    ("POST", "/collections/cases/{lid}/call", {"co", "ad"}),
+    ("POST", "/ingest/repayments", {"pay"}),
+    ("POST", "/ingest/vehicle-positions", {"trk"}),
 ]
 
 
+def _partner_tokens(engine) -> dict[str, dict[str, str]]:
+    """A payment channel (pay) and a vehicle tracker (trk) account, each with a token."""
+    from sqlalchemy.orm import Session
+
+    from chedaitong.db import Role, User
+    from decisioning.origination.accounts import issue_token
+
+    out = {}
+    with Session(engine) as s:
+        for name, role in (("pay", Role.PAYMENT_CHANNEL), ("trk", Role.VEHICLE_TRACKER)):
+            u = User(username=f"partner-{name}", display_name=name, role=role)
+            s.add(u)
+            s.flush()
+            out[name] = {"Authorization": f"Bearer {issue_token(s, u)}"}
+        s.commit()
+    return out
+
+
 @pytest.fixture
-def world(api, staff):
+def world(api, staff, engine):
     client = api.test_client()
     tok, idn = register_customer(client, "owner", 10)
     other, _ = register_customer(client, "other", 11)
@@ -45,15 +89,17 @@ def world(api, staff):
     headers = {"anonymous": {}, "customer": {"Authorization": f"Bearer {tok}"},
                "other_customer": {"Authorization": f"Bearer {other}"}}
     headers.update({k: staff.h(k) for k in staff.tokens})
+    headers.update(_partner_tokens(engine))
     cid = client.get("/customers/me", headers=headers["customer"]).json["id"]
     return client, headers, app["id"], cid
 
 
 @pytest.mark.parametrize(("method", "path", "allowed"), MATRIX,
                          ids=[f"{m} {p}" for m, p, _ in MATRIX])
-def test_access_matrix(world, method, path, allowed):
+def test_access_matrix(world, staff, method, path, allowed):
     client, headers, aid, cid = world
-    url = path.format(aid=aid, cid=cid)
+    url = path.format(aid=aid, cid=cid, did=staff.dealers["DA"], uid=staff.users["c2"],
+                      pid=1, lid=1)
     for role in ROLES:
         r = client.open(url, method=method, headers=headers[role], json={})
         denied = r.status_code in (401, 403, 404)

@@ -32,6 +32,9 @@ PAGES = {  # path → roles that may open it
     "/pages/postloan/actions.png": {"co", "an", "ad"},
     "/pages/postloan/rollrate.png": {"co", "an", "ad"},
     "/pages/postloan/behaviour.png": {"co", "an", "ad"},
+    "/pages/dealers": {"r1", "ad"},
+    "/pages/payouts": {"r1", "ad"},
+    "/pages/collections": {"co", "ad"},
 }
 STAFF = ("c1", "r1", "an", "co", "ad")
 

@@ -15,6 +15,7 @@ from webapp.pages import (  # noqa: E402, F401
     errors,
     login,
     models_view,
+    partners_view,
     postloan_view,
     reviews,
     rules_view,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import render_template, request
 from werkzeug.exceptions import HTTPException
 
+from chedaitong.db import Role
 from chedaitong.errors import DomainError
 from webapp.errors import http_error_for
 from webapp.pages import bp
@@ -16,6 +17,9 @@ NAV = (
     ("pages.rules", "规则 Rules", ANALYSIS),
     ("pages.models", "模型 Models", ANALYSIS),
     ("pages.postloan", "贷后 Post-loan runs", POSTLOAN),
+    ("pages.dealer_list", "合作商家 Dealers", REVIEWS),
+    ("pages.payout_list", "放款划付 Payouts", REVIEWS),
+    ("pages.collection_worklist", "催收 Collections", (Role.COLLECTOR, Role.ADMIN)),
 )
 CSP = ("default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")

@@ -13,7 +13,7 @@ from vendors import wire
 from vendors.masking import mask
 
 admin = Blueprint("sandbox_admin", __name__, url_prefix="/_admin")
-RECORDS = ("contracts", "messages", "cases", "inquiries")
+RECORDS = ("contracts", "messages", "cases", "inquiries", "phone_calls")
 CASE_STATUSES = ("assigned", "in_progress", "promised_to_pay", "recovered", "returned",
                  "withdrawn")
 
@@ -115,6 +115,9 @@ def records(kind: str) -> ResponseReturnValue:
                      "accepted_at": wire.iso(m["accepted_at"])} for m in state.messages]
         elif kind == "cases":
             rows = [_case(c) for c in state.cases.values()]
+        elif kind == "phone_calls":
+            rows = [{**c, "phone": mask(c["phone"], "phone"),
+                     "placed_at": wire.iso(c["placed_at"])} for c in state.phone_calls]
         else:
             rows = list(state.inquiries)
     return jsonify(rows)

@@ -18,6 +18,7 @@ from vendors.wire import VENDORS
 DEFAULT_LATENCY_MS = {
     "id_check": 120.0, "liveness": 450.0, "four_element": 250.0, "pboc": 900.0,
     "third_party": 300.0, "esign": 350.0, "sms": 80.0, "collection": 200.0,
+    "outbound_call": 600.0, "payments": 400.0,  # placing a call rings; a transfer books
 }
 
 

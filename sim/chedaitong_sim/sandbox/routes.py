@@ -99,10 +99,30 @@ def _as_of(body: dict[str, Any]) -> Any:
 
 
 # --- identity ------------------------------------------------------------------------------
+IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")
+
+
+def _photo_problem(front: bytes, back: bytes) -> tuple[str, str] | None:
+    """What a card-photo check refuses: not an image, both sides the same picture, or (the
+    sandbox's marker for a doctored photo) the bytes ``TAMPERED``."""
+    if not (front.startswith(IMAGE_MAGIC) and back.startswith(IMAGE_MAGIC)):
+        return "PHOTO_UNREADABLE", "the card photo could not be read"
+    if front == back:
+        return "PHOTO_SAME_SIDE", "front and back are the same photo"
+    if b"TAMPERED" in front or b"TAMPERED" in back:
+        return "PHOTO_TAMPERED", "the card photo shows signs of editing"
+    return None
+
+
 def id_check(sb: Sandbox, body: dict[str, Any]) -> Reply:
     a = sb.oracle.id_check(_text(body, "name"), _id(body))
-    return 200, {"request_id": sb.state.next_id("RQ"), "result": a.verdict.value,
-                 "code": a.code, "message": a.message}
+    verdict, code, message = a.verdict.value, a.code, a.message
+    if "front_b64" in body or "back_b64" in body:  # the photo check, when photos are sent
+        problem = _photo_problem(_b64(body, "front_b64"), _b64(body, "back_b64"))
+        if problem is not None and verdict == "match":
+            verdict, (code, message) = "mismatch", problem
+    return 200, {"request_id": sb.state.next_id("RQ"), "result": verdict,
+                 "code": code, "message": message}
 
 
 def liveness(sb: Sandbox, body: dict[str, Any]) -> Reply:
@@ -324,6 +344,59 @@ def withdraw_case(sb: Sandbox, body: dict[str, Any], case_id: str) -> Reply:
     return 200, _case_view(c)
 
 
+# --- outbound calls ------------------------------------------------------------------------
+CALL_SCRIPTS = ("collection_reminder", "collector_bridge")
+
+
+def place_call(sb: Sandbox, body: dict[str, Any]) -> Reply:
+    """Ring the borrower: a number ending 0000 does not exist, one ending 9999 never answers,
+    any other answers (the sandbox's stand-in for a carrier's call result)."""
+    case_ref, phone = _text(body, "case_ref"), _phone(body)
+    script = body.get("script", "collection_reminder")
+    if script not in CALL_SCRIPTS:
+        raise Invalid("INVALID_SCRIPT", f"script must be one of {CALL_SCRIPTS}")
+    status = ("invalid_number" if phone.endswith("0000") else
+              "no_answer" if phone.endswith("9999") else "answered")
+    call = {"call_id": sb.state.next_id("OC"), "case_ref": case_ref, "phone": phone,
+            "script": script, "status": status, "placed_at": now(),
+            "duration_s": 0 if status != "answered" else 30 + int(unit("call", phone) * 200)}
+    sb.state.phone_calls.append(call)
+    return 201, {"call_id": call["call_id"], "status": status, "duration_s": call["duration_s"],
+                 "placed_at": wire.iso(call["placed_at"])}
+
+
+# --- payments ------------------------------------------------------------------------------
+ACCOUNT_RE = re.compile(r"^\d{8,30}$")
+
+
+def _transfer_view(t: dict[str, Any]) -> dict[str, Any]:
+    return {"transfer_id": t["transfer_id"], "status": t["status"],
+            "updated_at": wire.iso(t["updated_at"]), "reason": t["reason"]}
+
+
+def create_transfer(sb: Sandbox, body: dict[str, Any]) -> Reply:
+    """Take a transfer (accepted); it settles when next looked at — except to an account
+    ending 0000, which the receiving bank refuses (closed account)."""
+    t = {"transfer_id": sb.state.next_id("TR"), "payout_ref": _text(body, "payout_ref"),
+         "amount_cents": _int(body, "amount_cents", 1), "bank_name": _text(body, "bank_name", 100),
+         "account_name": _text(body, "account_name", 200),
+         "account_number": _match(body, "account_number", ACCOUNT_RE, "8-30 digits"),
+         "status": "accepted", "reason": "", "updated_at": now()}
+    sb.state.transfers[t["transfer_id"]] = t
+    return 201, _transfer_view(t)
+
+
+def transfer_status(sb: Sandbox, body: None, transfer_id: str) -> Reply:
+    t = sb.state.transfers.get(transfer_id)
+    if t is None:
+        raise Invalid("TRANSFER_NOT_FOUND", "no such transfer", 404)
+    if t["status"] == "accepted":
+        closed = t["account_number"].endswith("0000")
+        t.update(status="failed" if closed else "settled", updated_at=now(),
+                 reason="receiving account is closed" if closed else "")
+    return 200, _transfer_view(t)
+
+
 #: (vendor, method, rule, handler)
 ROUTES: list[tuple[str, str, str, Handler]] = [
     ("id_check", "POST", wire.ID_CHECK, id_check),
@@ -341,4 +414,7 @@ ROUTES: list[tuple[str, str, str, Handler]] = [
     ("collection", "GET", wire.CASES, find_cases),
     ("collection", "POST", f"{wire.CASES}/<case_id>/update", update_case),
     ("collection", "POST", f"{wire.CASES}/<case_id>/withdraw", withdraw_case),
+    ("outbound_call", "POST", wire.CALLS, place_call),
+    ("payments", "POST", wire.TRANSFERS, create_transfer),
+    ("payments", "GET", f"{wire.TRANSFERS}/<transfer_id>", transfer_status),
 ]

@@ -29,6 +29,8 @@ class SandboxState:
     contracts: dict[str, dict[str, Any]] = field(default_factory=dict)
     messages: list[dict[str, Any]] = field(default_factory=list)
     cases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    phone_calls: list[dict[str, Any]] = field(default_factory=list)
+    transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
     inquiries: list[dict[str, Any]] = field(default_factory=list)
     attempts: Counter[tuple[str, str]] = field(default_factory=Counter)
     _seq: itertools.count = field(default_factory=lambda: itertools.count(1))
@@ -57,6 +59,8 @@ class SandboxState:
             self.contracts.clear()
             self.messages.clear()
             self.cases.clear()
+            self.phone_calls.clear()
+            self.transfers.clear()
             self.inquiries.clear()
             self.attempts.clear()
 

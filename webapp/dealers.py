@@ -1,0 +1,214 @@
+"""Admin: partner dealers (agreement, status, consultants, audit) and the payouts to them."""
+
+from __future__ import annotations
+
+from flask_smorest import Blueprint
+
+from chedaitong.db import Role
+from decisioning.origination import dealers, payouts
+from webapp import database
+from webapp.auth import BEARER, current_user, roles_required
+from webapp.idempotency import idempotent
+from webapp.partner_schemas import (
+    AuditArgs,
+    AuditOut,
+    ConsultantActiveIn,
+    ConsultantIn,
+    ConsultantOut,
+    DealerIn,
+    DealerOut,
+    DealerPatch,
+    PayoutArgs,
+    PayoutExportIn,
+    PayoutFileOut,
+    PayoutOut,
+    ReconcileOut,
+    StatusFileIn,
+    VendorRunOut,
+)
+from webapp.services import services
+from webapp.uploads import _reject
+
+blp = Blueprint("dealers", __name__, description="Admin: dealers and payouts")
+PAYOUT_STAFF = (Role.REVIEWER, Role.ADMIN)
+
+
+def _cipher():
+    return services().store.cipher
+
+
+@blp.route("/admin/dealers", methods=["POST"])
+@roles_required(Role.ADMIN)
+@idempotent
+@blp.arguments(DealerIn)
+@blp.response(201, DealerOut)
+@blp.doc(security=[BEARER])
+def onboard(body):
+    """Sign up a partner dealer with its agreement and payout account (audited)."""
+    session = database.session()
+    dealer = dealers.onboard(session=session, cipher=_cipher(), actor=current_user(), data=body)
+    return dealers.view(session, dealer)
+
+
+@blp.route("/admin/dealers")
+@roles_required(Role.ADMIN, Role.REVIEWER)
+@blp.response(200, DealerOut(many=True))
+@blp.doc(security=[BEARER])
+def list_dealers():
+    """Every dealer with its agreement, status, masked payout account and consultants."""
+    session = database.session()
+    return [dealers.view(session, d) for d in dealers.listing(session)]
+
+
+@blp.route("/admin/dealers/<int:dealer_id>")
+@roles_required(Role.ADMIN, Role.REVIEWER)
+@blp.response(200, DealerOut)
+@blp.doc(security=[BEARER])
+def get_dealer(dealer_id: int):
+    """One dealer: agreement, status, masked payout account and consultants."""
+    session = database.session()
+    return dealers.view(session, dealers.get(session, dealer_id))
+
+
+@blp.route("/admin/dealers/<int:dealer_id>", methods=["PATCH"])
+@roles_required(Role.ADMIN)
+@blp.arguments(DealerPatch)
+@blp.response(200, DealerOut)
+@blp.doc(security=[BEARER])
+def update_dealer(body, dealer_id: int):
+    """Suspend or reactivate (a suspended dealer's consultants cannot file), change the
+    agreement's dates or the payout account (audited)."""
+    session = database.session()
+    dealer = dealers.update(session=session, cipher=_cipher(), actor=current_user(),
+                            dealer=dealers.get(session, dealer_id), data=body)
+    return dealers.view(session, dealer)
+
+
+@blp.route("/admin/dealers/<int:dealer_id>/consultants", methods=["POST"])
+@roles_required(Role.ADMIN)
+@idempotent
+@blp.arguments(ConsultantIn)
+@blp.response(201, ConsultantOut)
+@blp.doc(security=[BEARER])
+def invite(body, dealer_id: int):
+    """Invite a consultant of this dealer; the answer carries their first token (once)."""
+    session = database.session()
+    user, token = dealers.invite_consultant(
+        session=session, actor=current_user(), dealer=dealers.get(session, dealer_id),
+        username=body["username"], display_name=body["display_name"])
+    return {"id": user.id, "username": user.username, "display_name": user.display_name,
+            "active": user.active, "dealer_id": user.dealer_id, "token": token}
+
+
+@blp.route("/admin/consultants/<int:user_id>", methods=["PATCH"])
+@roles_required(Role.ADMIN)
+@blp.arguments(ConsultantActiveIn)
+@blp.response(200, ConsultantOut)
+@blp.doc(security=[BEARER])
+def set_active(body, user_id: int):
+    """Deactivate a consultant (their tokens stop working at once) or reactivate them."""
+    user = dealers.set_consultant_active(session=database.session(), actor=current_user(),
+                                         user_id=user_id, active=body["active"])
+    return {"id": user.id, "username": user.username, "display_name": user.display_name,
+            "active": user.active, "dealer_id": user.dealer_id, "token": None}
+
+
+@blp.route("/admin/audit")
+@roles_required(Role.ADMIN)
+@blp.arguments(AuditArgs, location="query")
+@blp.response(200, AuditOut(many=True))
+@blp.doc(security=[BEARER])
+def audit(args):
+    """Administrative changes, newest first."""
+    return dealers.audit_trail(database.session(), kind=args.get("target_kind"),
+                               target_id=args.get("target_id"))
+
+
+# ---- payouts ------------------------------------------------------------------------------
+@blp.route("/payouts")
+@roles_required(*PAYOUT_STAFF)
+@blp.arguments(PayoutArgs, location="query")
+@blp.response(200, PayoutOut(many=True))
+@blp.doc(security=[BEARER])
+def list_payouts(args):
+    """Payouts to dealers: pending, exported (in a bank file), paid or failed."""
+    session = database.session()
+    return [payouts.view(session, p) for p in payouts.listing(session, args.get("status"))]
+
+
+@blp.route("/payouts/<int:payout_id>")
+@roles_required(*PAYOUT_STAFF)
+@blp.response(200, PayoutOut)
+@blp.doc(security=[BEARER])
+def get_payout(payout_id: int):
+    """One payout: amount, value date, status, bank reference or failure reason."""
+    session = database.session()
+    return payouts.view(session, payouts.get(session, payout_id))
+
+
+@blp.route("/payouts/export", methods=["POST"])
+@roles_required(Role.ADMIN)
+@idempotent
+@blp.arguments(PayoutExportIn)
+@blp.response(201, PayoutFileOut)
+@blp.doc(security=[BEARER])
+def export(body):
+    """The bank transfer file of every pending payout due by the value date (default today);
+    they become exported. The file holds the dealers' clear account numbers."""
+    out = payouts.export_file(session=database.session(), cipher=_cipher(),
+                              actor_id=current_user().id, value_date=body.get("value_date"))
+    return {"batch_ref": out.batch_ref, "count": out.count, "total": out.total,
+            "content": out.content, "skipped": out.skipped}
+
+
+@blp.route("/payouts/reconcile", methods=["POST"])
+@roles_required(Role.ADMIN)
+@blp.arguments(StatusFileIn, location="files")
+@blp.response(200, ReconcileOut)
+@blp.doc(security=[BEARER])
+def reconcile(files):
+    """Apply the bank's status file: each exported payout becomes paid or failed."""
+    raw = files["file"].stream.read(5 * 1024 * 1024 + 1)
+    if not raw or len(raw) > 5 * 1024 * 1024:
+        raise _reject("file", "send a non-empty CSV of at most 5 MB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise _reject("file", "the status file must be UTF-8 CSV") from None
+    r = payouts.reconcile(session=database.session(), content=text)
+    return {"paid": r.paid, "failed": r.failed, "unchanged": r.unchanged, "errors": r.errors}
+
+
+@blp.route("/payouts/<int:payout_id>/retry", methods=["POST"])
+@roles_required(Role.ADMIN)
+@blp.response(200, PayoutOut)
+@blp.doc(security=[BEARER])
+def retry(payout_id: int):
+    """Re-queue a failed payout for the next bank file; the voucher is not reissued."""
+    session = database.session()
+    payout = payouts.retry(session=session, actor=current_user(),
+                           payout=payouts.get(session, payout_id))
+    return payouts.view(session, payout)
+
+
+@blp.route("/payouts/send", methods=["POST"])
+@roles_required(Role.ADMIN)
+@idempotent
+@blp.arguments(PayoutExportIn)
+@blp.response(200, VendorRunOut)
+@blp.doc(security=[BEARER])
+def send(body):
+    """Send the pending payouts through the payment vendor instead of a bank file."""
+    r = payouts.send(session=database.session(), services=services(),
+                     value_date=body.get("value_date"))
+    return {"sent": r.sent, "paid": r.paid, "failed": r.failed, "errors": r.errors}
+
+
+@blp.route("/payouts/sync", methods=["POST"])
+@roles_required(Role.ADMIN)
+@blp.response(200, VendorRunOut)
+@blp.doc(security=[BEARER])
+def sync():
+    """Read back from the payment vendor which sent payouts settled or failed."""
+    r = payouts.sync(session=database.session(), services=services())
+    return {"sent": r.sent, "paid": r.paid, "failed": r.failed, "errors": r.errors}
