@@ -23,7 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, Customer, Dealer, DecisionRecord, FeatureFact
-from decisioning.policy import Outcome, decide, rules_version_of
+from decisioning.guidance import Vehicle, dealer_range, guide
+from decisioning.policy import APPROVE, Outcome, decide, rules_version_of
 from featurestore.store import ApplicationInput, FeatureStore
 from models.errors import ModelError
 from models.scoring import ScoringModel, load_model
@@ -71,17 +72,31 @@ class DecisionService:
         timings = {"evidence": (t_evidence - started) * 1e3,
                    "features": (t_features - t_evidence) * 1e3, **result.timings_ms,
                    "total": (time.perf_counter() - started) * 1e3}
+        guidance = self._guidance(session, application, result)
+        if guidance is not None:
+            timings["guidance"] = guidance["latency_ms"]
         record = DecisionRecord(
             application_id=application.id, decided_at=datetime.now(UTC), as_of=as_of,
             outcome=result.outcome, rules_version=result.rules_version,
             model_version=result.model_version, challenger_version=result.challenger_version,
             features=result.features, fired_rules=result.fired_rules, model=result.model,
             challenger=result.challenger, offers=result.offers, reasons=result.reasons,
-            evidence_gaps=gaps, timings_ms=timings,
+            evidence_gaps=gaps, timings_ms=timings, guidance=guidance,
         )
         session.add(record)
         session.flush()
         return record
+
+    def _guidance(self, session: Session, application: Application,
+                  result: Outcome) -> dict[str, Any] | None:
+        """Re-apply options for a decline or referral (None for an approval)."""
+        if result.outcome == APPROVE:
+            return None
+        stock = dealer_range(session, application)
+        return guide(result.features, self.rules, self.model, fired=result.fired_rules,
+                     vehicle={"vehicle_brand": application.vehicle_brand,
+                              "vehicle_model": application.vehicle_model},
+                     stock=stock).as_record()
 
     def _input(self, session: Session, app: Application) -> ApplicationInput:
         dealer = session.get(Dealer, app.dealer_id)
@@ -159,9 +174,19 @@ class DecisionService:
             challenger_version=record.challenger_version, offers=record.offers,
             reasons=record.reasons,
         ).comparable()
-        return [f"{key}: recorded {recorded[key]!r}, replayed {value!r}"
-                for key, value in _normalised(again.comparable()).items()
-                if _normalised(recorded)[key] != value]
+        diffs = [f"{key}: recorded {recorded[key]!r}, replayed {value!r}"
+                 for key, value in _normalised(again.comparable()).items()
+                 if _normalised(recorded)[key] != value]
+        if record.guidance is not None:
+            inputs = record.guidance.get("inputs", {})
+            options = guide(record.features, book, model, fired=record.fired_rules,
+                            vehicle=inputs.get("vehicle"),
+                            stock=[Vehicle.from_dict(v) for v in inputs.get("stock", [])]
+                            ).as_record()["options"]
+            if _normalised(options) != _normalised(record.guidance.get("options")):
+                diffs.append(f"guidance: recorded {record.guidance.get('options')!r}, "
+                             f"replayed {options!r}")
+        return diffs
 
     def _book_for(self, version: str) -> RuleBook:
         if version == rules_version_of(self.rules):

@@ -6,6 +6,7 @@ from flask_smorest.fields import Upload
 from marshmallow import RAISE, Schema, fields, post_load, validate, validates_schema
 from marshmallow.exceptions import ValidationError
 
+from decisioning.guidance import customer_view
 from decisioning.origination import applications, state_machine
 
 MONEY = {"as_string": True, "places": 2, "allow_nan": False}
@@ -131,6 +132,8 @@ class ApplicationIn(Strict):
 
 
 class ReapplyIn(Strict):
+    vehicle_brand = fields.String(validate=validate.Length(1, 64))  # a guidance option's car
+    vehicle_model = fields.String(validate=validate.Length(1, 64))
     vehicle_price = fields.Decimal(validate=validate.Range(10_000, 5_000_000), **MONEY)
     down_payment = fields.Decimal(validate=validate.Range(0, 5_000_000), **MONEY)
     loan_amount = fields.Decimal(validate=validate.Range(1_000, 5_000_000), **MONEY)
@@ -157,6 +160,12 @@ class DecisionOut(Schema):
     reasons = fields.List(fields.Nested(ReasonOut))
     offers = fields.List(fields.Dict())
     evidence_gaps = fields.List(fields.String())
+    guidance = fields.Method("_guidance", metadata={
+        "description": "re-apply options for a decline or referral: actionable words, the "
+                       "resulting terms (for POST /applications/{id}/reapply) and plan"})
+
+    def _guidance(self, record) -> list[dict]:
+        return customer_view(getattr(record, "guidance", None))
 
 
 class ApplicationSummary(Schema):

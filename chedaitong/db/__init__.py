@@ -1,6 +1,6 @@
 """The domain schema (below Flask, so the API and the cron jobs share it) and its plumbing."""
 
-from chedaitong.db import origination, servicing  # noqa: F401  (register their tables)
+from chedaitong.db import monitoring, origination, servicing  # noqa: F401  (register their tables)
 from chedaitong.db.base import Base
 from chedaitong.db.entities import Dealer, Role, User
 from chedaitong.db.featuredata import Customer, FeatureFact, FeatureVector, RawEvent

@@ -62,3 +62,5 @@ class DecisionRecord(Base):
     reasons: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
     evidence_gaps: Mapped[list[str]] = mapped_column(JSON)
     timings_ms: Mapped[dict[str, float]] = mapped_column(JSON)
+    guidance: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # re-apply options (#22)
+    routing: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # champion/challenger arm
