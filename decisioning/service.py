@@ -25,6 +25,14 @@ from sqlalchemy.orm import Session
 from chedaitong.db import Application, Customer, Dealer, DecisionRecord, FeatureFact
 from decisioning.guidance import Vehicle, dealer_range, guide
 from decisioning.policy import APPROVE, Outcome, decide, rules_version_of
+from decisioning.routing import (
+    CHALLENGER,
+    CHAMPION,
+    Assignment,
+    RoutingStore,
+    assign,
+    routing_record,
+)
 from featurestore.store import ApplicationInput, FeatureStore
 from models.errors import ModelError
 from models.scoring import ScoringModel, load_model
@@ -51,6 +59,8 @@ class DecisionService:
     vendors: Vendors | None = None
     model_root: Path | None = None
     rules_archive: Path | None = None
+    routing: RoutingStore | None = None  # champion/challenger split; None: champion decides
+    guidance: bool = True  # search re-apply options for declines and referrals
 
     # ---- deciding ---------------------------------------------------------------------
     def decide(self, session: Session, application: Application,
@@ -67,12 +77,14 @@ class DecisionService:
         t_evidence = time.perf_counter()
         features = self.store.decision_vector(session, self._input(session, application), as_of)
         t_features = time.perf_counter()
-        result = decide(features, self.rules, self.model, self.challenger)
+        deciding, shadow, routing = self._route(customer, features)
+        result = decide(features, self.rules, deciding, shadow)
+        routing["decided_by"] = result.model_version
         self._archive_rules(result.rules_version)
         timings = {"evidence": (t_evidence - started) * 1e3,
                    "features": (t_features - t_evidence) * 1e3, **result.timings_ms,
                    "total": (time.perf_counter() - started) * 1e3}
-        guidance = self._guidance(session, application, result)
+        guidance = self._guidance(session, application, result, deciding)
         if guidance is not None:
             timings["guidance"] = guidance["latency_ms"]
         record = DecisionRecord(
@@ -81,19 +93,36 @@ class DecisionService:
             model_version=result.model_version, challenger_version=result.challenger_version,
             features=result.features, fired_rules=result.fired_rules, model=result.model,
             challenger=result.challenger, offers=result.offers, reasons=result.reasons,
-            evidence_gaps=gaps, timings_ms=timings, guidance=guidance,
+            evidence_gaps=gaps, timings_ms=timings, guidance=guidance, routing=routing,
         )
         session.add(record)
         session.flush()
         return record
 
-    def _guidance(self, session: Session, application: Application,
-                  result: Outcome) -> dict[str, Any] | None:
-        """Re-apply options for a decline or referral (None for an approval)."""
-        if result.outcome == APPROVE:
+    def _route(self, customer: Customer, features: dict[str, Any]
+               ) -> tuple[ScoringModel | None, ScoringModel | None, dict[str, Any]]:
+        """(deciding model, shadow model, routing record): the challenger decides for the
+        customers its policy's share and segment give it, the champion shadows them."""
+        policy = self.routing.policy() if self.routing is not None else None
+        arm = assign(policy, customer.id_number_index, features)
+        deciding, shadow = self.model, self.challenger
+        if arm.arm == CHALLENGER:
+            if self.challenger is None or self.model is None:
+                arm = Assignment(CHAMPION, arm.bucket, arm.in_segment)
+            else:
+                deciding, shadow = self.challenger, self.model
+        return deciding, shadow, routing_record(
+            policy, arm, champion=self.model and self.model.version,
+            challenger=self.challenger and self.challenger.version, decided_by=None)
+
+    def _guidance(self, session: Session, application: Application, result: Outcome,
+                  model: ScoringModel | None) -> dict[str, Any] | None:
+        """Re-apply options for a decline or referral (None for an approval), searched with
+        the model that decided."""
+        if result.outcome == APPROVE or not self.guidance:
             return None
         stock = dealer_range(session, application)
-        return guide(result.features, self.rules, self.model, fired=result.fired_rules,
+        return guide(result.features, self.rules, model, fired=result.fired_rules,
                      vehicle={"vehicle_brand": application.vehicle_brand,
                               "vehicle_model": application.vehicle_model},
                      stock=stock).as_record()

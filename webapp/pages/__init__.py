@@ -12,6 +12,7 @@ bp = Blueprint("pages", __name__, url_prefix="/pages")
 
 # Views register themselves on `bp` when imported.
 from webapp.pages import (  # noqa: E402, F401
+    challenger_view,
     errors,
     login,
     models_view,
