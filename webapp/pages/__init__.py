@@ -19,5 +19,6 @@ from webapp.pages import (  # noqa: E402, F401
     postloan_view,
     reviews,
     rules_view,
+    segments_view,
     vouchers,
 )

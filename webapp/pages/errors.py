@@ -16,6 +16,7 @@ NAV = (
     ("pages.rules", "规则 Rules", ANALYSIS),
     ("pages.models", "模型 Models", ANALYSIS),
     ("pages.challenger", "冠军/挑战者 Challenger", ANALYSIS),
+    ("pages.segments", "分群监控 Segments", ANALYSIS),
     ("pages.postloan", "贷后 Post-loan runs", POSTLOAN),
 )
 CSP = ("default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; "
