@@ -21,7 +21,7 @@ EX_OK, EX_FAILED, EX_USAGE, EX_TEMPFAIL = 0, 1, 2, 75
 
 @click.group()
 def segments() -> None:
-    """Segment monitoring: approval rate, score PSI, overrides, early bad rate by segment."""
+    """Segment monitoring: approvals, score drift, early bad rate (daily, cron)."""
 
 
 @segments.command("run")
