@@ -40,6 +40,7 @@ from models.errors import ModelError
 from models.scoring import ScoringModel
 from ruleengine.conditions import features_read
 from ruleengine.rulebook import RuleBook
+from ruleengine.vector_executor import unique_rows
 from servicing.money import to_cents
 
 log = logging.getLogger(__name__)
@@ -153,7 +154,8 @@ def _grid(features: Mapping[str, Any], vehicle: dict[str, Any] | None,
 
 
 def _candidate_frame(features: Mapping[str, Any], grid: pd.DataFrame,
-                     catalog: Mapping[str, Any]) -> pd.DataFrame:
+                     catalog: Mapping[str, Any], columns: set[str] | None = None
+                     ) -> pd.DataFrame:
     """The full feature frame of the candidates: unchanged evidence copied, application
     terms recomputed by the feature store's code, supplied evidence set."""
     n = len(grid)
@@ -175,7 +177,7 @@ def _candidate_frame(features: Mapping[str, Any], grid: pd.DataFrame,
     terms = compute.application_term_columns(entities)
     data: dict[str, Any] = {}
     for name, fd in catalog.items():
-        if fd.entity != "application":
+        if fd.entity != "application" or (columns is not None and name not in columns):
             continue
         v = features.get(name)
         if fd.dtype == "category":  # copied: no category is a customer-changeable term
@@ -190,20 +192,28 @@ def _candidate_frame(features: Mapping[str, Any], grid: pd.DataFrame,
         rows = np.fromiter((key in sub for sub in grid["evidence"]), dtype=bool, count=n)
         if rows.any():
             for f, value in setting.items():
-                data[f] = np.where(rows, float(value), data[f])
+                if f in data:
+                    data[f] = np.where(rows, float(value), data[f])
     return pd.DataFrame(data)
 
 
 def _approves(book: RuleBook, model: ScoringModel, frame: pd.DataFrame) -> np.ndarray:
-    """Vector path: underwriting passes and at least one product is eligible."""
-    scores = model.score_frame(frame, num_threads=1)
-    frame["model_pd"] = scores["model_pd"].to_numpy()
-    frame["model_score"] = scores["model_score"].to_numpy(dtype="float64")
-    frame["risk_grade"] = scores["risk_grade"].to_numpy()
-    uw = book.evaluate_frame(frame, "underwriting")
-    products = book.evaluate_frame(frame, "products")
-    eligible = np.array([len(p) > 0 for p in products["eligible_products"]], dtype=bool)
-    return (uw["outcome"].astype(str).to_numpy() == "pass") & eligible
+    """Vector path: the model scores the grid, then the underwriting ruleset passes and at
+    least one product is eligible (the same masks `RuleBook.evaluate_frame` uses)."""
+    pd_, points, grades = model.scores_of(model.encode(frame))
+    frame["model_pd"] = pd_
+    frame["model_score"] = np.asarray(points, dtype="float64")
+    frame["risk_grade"] = pd.Categorical(grades, categories=list(
+        book.catalog["risk_grade"].categories))
+    with book.pinned("underwriting") as uw:
+        matrix = uw.vector.fire_matrix(frame)
+        patterns, inverse = unique_rows(matrix)
+        passes = np.array([uw.combiner.combine([uw.vector.rule_ids[j]
+                                                for j in np.flatnonzero(row)])[0] == "pass"
+                           for row in patterns], dtype=bool)
+    with book.pinned("products") as products:
+        eligible = products.vector.fire_matrix(frame).any(axis=1)
+    return (passes[inverse] if len(patterns) else np.zeros(len(frame), bool)) & eligible
 
 
 def _money(x: float) -> str:
@@ -263,6 +273,12 @@ def _levers(row: pd.Series, features: Mapping[str, Any]) -> tuple:
             int(row["term_months"]) != int(features["term_months"]), tuple(row["evidence"]))
 
 
+def _columns_read(book: RuleBook, model: ScoringModel) -> set[str]:
+    """The features the model and the two rulesets read: the only columns the grid needs."""
+    return (set(model.feature_names) | set(book.compiled("underwriting").ruleset.features)
+            | set(book.compiled("products").ruleset.features))
+
+
 def _asks_at_least(levers: tuple, chosen: tuple) -> bool:
     return (all(a >= b for a, b in zip(levers[:3], chosen[:3], strict=True))
             and set(chosen[3]) <= set(levers[3]))
@@ -308,7 +324,7 @@ def guide(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | Non
     grid = _grid(base, inputs["vehicle"], cheaper, _terms_offered(book))
     vehicles = grid.attrs["vehicles"]
     try:
-        frame = _candidate_frame(base, grid, book.catalog)
+        frame = _candidate_frame(base, grid, book.catalog, _columns_read(book, model))
         approving = _approves(book, model, frame)
     except ModelError as exc:
         log.warning("guidance: candidates could not be scored: %s", exc)
@@ -322,8 +338,9 @@ def guide(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | Non
         levers = _levers(row, base)
         if any(_asks_at_least(levers, chosen) for chosen in used):
             continue  # the same or more than an option already given
-        candidate = {k: policy_value(frame, i, k, book.catalog) for k in frame.columns
-                     if k not in ("model_pd", "model_score", "risk_grade")}
+        candidate = {**base, **{k: policy_value(frame, i, k, book.catalog)
+                                for k in frame.columns
+                                if k not in ("model_pd", "model_score", "risk_grade")}}
         outcome = policy.decide(candidate, book, model)
         if outcome.outcome != policy.APPROVE:
             disagreements += 1

@@ -144,6 +144,13 @@ def test_the_vector_search_and_the_durable_path_agree_on_every_candidate(decided
         durable_p = book.evaluate_many(rows, "products", executor="durable")
         assert [sorted(e.fired_ids) for e in durable_p] == [
             sorted(p) for p in book.evaluate_frame(frame, "products")["eligible_products"]]
+        # and the search's own approval mask is what deciding each candidate concludes
+        lean = G._candidate_frame(base, grid, book.catalog, G._columns_read(book, model))
+        approving = G._approves(book, model, lean)
+        decided = [decide({**base, **{k: v for k, v in row.items() if k not in (
+            "model_pd", "model_score", "risk_grade")}}, book, model).outcome == "approve"
+                   for row in rows]
+        assert list(approving) == decided
         compared += len(rows)
     assert compared >= 300
 
