@@ -142,3 +142,32 @@ def test_the_cli_runs_a_day_for_cron(monitored, tmp_path, operator_env):
                              "2999-01-01"], env=env, capture_output=True, text=True,
                             timeout=300)
     assert future.returncode == 2
+
+
+def test_reviewer_approvals_of_referrals_count_as_overrides(monitored):
+    from datetime import UTC, datetime
+
+    from chedaitong.db import DecisionRecord
+    from chedaitong.db.origination import Review
+    from decisioning.segments import compute
+
+    eng, root, thresholds = monitored
+    start = datetime(LAST.year, LAST.month, LAST.day, tzinfo=UTC) - timedelta(days=60)
+    with Session(eng) as s:
+        referred = s.scalars(select(DecisionRecord.application_id).where(
+            DecisionRecord.outcome == "refer", DecisionRecord.as_of >= start,
+            DecisionRecord.as_of < datetime(LAST.year, LAST.month, LAST.day, tzinfo=UTC))
+            .limit(3)).all()
+        assert len(referred) == 3
+        reviewer = User(username="seg-reviewer", display_name="r", role=Role.REVIEWER)
+        s.add(reviewer)
+        s.flush()
+        for app_id, verdict in zip(referred, ("approve", "approve", "reject"), strict=True):
+            s.add(Review(application_id=app_id, kind="credit", reviewer_id=reviewer.id,
+                         decision=verdict, notes="checked"))
+        s.flush()
+        metrics, _ = compute(s, LAST, thresholds, References(root))
+        rows = metrics["dimensions"]["lease_type"]
+        assert sum(r["reviews"] for r in rows) == 3
+        assert round(sum((r["override_rate"] or 0) * r["reviews"] for r in rows)) == 2
+        s.rollback()
