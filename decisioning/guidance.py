@@ -224,7 +224,7 @@ def _yuan(x: float | str) -> str:
     return f"¥{Decimal(str(x)):,.0f}"
 
 
-def _option(features: Mapping[str, Any], row: pd.Series, vehicles: list[tuple],
+def _option(features: Mapping[str, Any], row: Mapping[str, Any], vehicles: list[tuple],
             outcome: policy.Outcome) -> dict[str, Any]:
     """One option as recorded: the changes, the resulting terms, the plan, the words."""
     price0 = float(features["vehicle_price"])
@@ -266,7 +266,7 @@ def _option(features: Mapping[str, Any], row: pd.Series, vehicles: list[tuple],
     }
 
 
-def _levers(row: pd.Series, features: Mapping[str, Any]) -> tuple:
+def _levers(row: Mapping[str, Any], features: Mapping[str, Any]) -> tuple:
     price0 = float(features["vehicle_price"])
     down0 = float(features["down_payment_ratio"] or 0.0) * price0
     return (bool(row["vehicle"]), abs(row["down_payment"] - down0) >= 0.005,
@@ -329,18 +329,21 @@ def guide(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | Non
     except ModelError as exc:
         log.warning("guidance: candidates could not be scored: %s", exc)
         return Guidance([], inputs, len(grid), 0, (time.perf_counter() - started) * 1e3)
-    order = grid.index[approving][np.argsort(grid["cost"].to_numpy()[approving], kind="stable")]
+    order = np.flatnonzero(approving)[np.argsort(grid["cost"].to_numpy()[approving],
+                                                 kind="stable")]
     options: list[dict[str, Any]] = []
     used: set[tuple] = set()
     disagreements = 0
+    g = {c: grid[c].to_numpy() for c in grid.columns} if len(order) else {}
+    f = {k: (frame[k].to_numpy(), book.catalog[k].dtype) for k in frame.columns
+         if k not in ("model_pd", "model_score", "risk_grade")} if len(order) else {}
     for i in order:
-        row = grid.loc[i]
+        row = {c: values[i] for c, values in g.items()}
         levers = _levers(row, base)
         if any(_asks_at_least(levers, chosen) for chosen in used):
             continue  # the same or more than an option already given
-        candidate = {**base, **{k: policy_value(frame, i, k, book.catalog)
-                                for k in frame.columns
-                                if k not in ("model_pd", "model_score", "risk_grade")}}
+        candidate = {**base, **{k: _value(values[i], dtype)
+                                for k, (values, dtype) in f.items()}}
         outcome = policy.decide(candidate, book, model)
         if outcome.outcome != policy.APPROVE:
             disagreements += 1
@@ -360,10 +363,12 @@ def guide(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | Non
 def policy_value(frame: pd.DataFrame, i: int, name: str, catalog: Mapping[str, Any]) -> Any:
     """One cell of the candidate frame as the decision vector holds it (None, bool, int,
     float or category label)."""
-    v = frame.at[i, name]
+    return _value(frame.at[i, name], catalog[name].dtype)
+
+
+def _value(v: Any, dtype: str) -> Any:
     if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
         return None
-    dtype = catalog[name].dtype
     if dtype == "bool":
         return bool(v)
     if dtype == "int":
