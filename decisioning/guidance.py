@@ -217,7 +217,8 @@ def _approves(book: RuleBook, model: ScoringModel, frame: pd.DataFrame) -> np.nd
 
 
 def _money(x: float) -> str:
-    return str(to_cents(Decimal(str(round(x, 2)))))
+    """A grid amount (a float computed from the features) as exact cents, rounded once."""
+    return str(to_cents(Decimal(str(x))))
 
 
 def _yuan(x: float | str) -> str:
