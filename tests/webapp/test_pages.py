@@ -31,6 +31,9 @@ PAGES = {  # path → roles that may open it
     "/pages/postloan/buckets.png": {"co", "an", "ad"},
     "/pages/postloan/actions.png": {"co", "an", "ad"},
     "/pages/postloan/rollrate.png": {"co", "an", "ad"},
+    "/pages/challenger": {"an", "ad"},
+    "/pages/segments": {"an", "ad"},
+    "/pages/segments/approval.png?dimension=channel": {"an", "ad"},
 }
 STAFF = ("c1", "r1", "an", "co", "ad")
 
