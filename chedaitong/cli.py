@@ -25,6 +25,8 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     "model": ("models.cli:model",
               "Credit models: train, evaluate, registry (list / promote / rollback)."),
     "decisions": ("decisioning.cli:decisions", "Recorded decisions: replay and compare."),
+    "segments": ("decisioning.segments_cli:segments",
+                 "Segment monitoring: approvals, score drift, early bad rate (daily, cron)."),
     "servicing": ("servicing.cli:servicing", "Loan servicing: repayments and bank files."),
     "postloan": ("decisioning.postloan.cli:postloan",
                  "Post-loan inspection: penalty, delinquency, rescoring and collection actions."),

@@ -16,6 +16,7 @@ from typing import Any
 from chedaitong.config import Settings
 from chedaitong.crypto import DataCipher
 from chedaitong.errors import Rejected, Unavailable
+from decisioning.routing import RoutingStore
 from decisioning.service import DecisionService
 from featurestore.definitions import catalog
 from featurestore.store import FeatureStore
@@ -43,6 +44,7 @@ def build_decision_service(settings: Settings, *, store: FeatureStore | None = N
         vendors=vendors,
         model_root=settings.model_dir,
         rules_archive=settings.var_dir / "rules-archive",
+        routing=RoutingStore(settings.model_dir),
     )
 
 

@@ -24,7 +24,16 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, Customer, Dealer, DecisionRecord, FeatureFact
-from decisioning.policy import Outcome, decide, rules_version_of
+from decisioning.guidance import Vehicle, dealer_range, guide
+from decisioning.policy import APPROVE, Outcome, decide, rules_version_of
+from decisioning.routing import (
+    CHALLENGER,
+    CHAMPION,
+    Assignment,
+    RoutingStore,
+    assign,
+    routing_record,
+)
 from featurestore.store import ApplicationInput, CustomerProfile, FeatureStore
 from models.errors import ModelError
 from models.scoring import ScoringModel, load_model
@@ -79,6 +88,8 @@ class DecisionService:
     vendors: Vendors | None = None
     model_root: Path | None = None
     rules_archive: Path | None = None
+    routing: RoutingStore | None = None  # champion/challenger split; None: champion decides
+    guidance: bool = True  # search re-apply options for declines and referrals
 
     # ---- deciding ---------------------------------------------------------------------
     def decide(self, session: Session, application: Application,
@@ -106,23 +117,56 @@ class DecisionService:
         if consent is not ON_FILE:
             features["consent_valid"] = consent is not None and consent.covers("pboc", as_of)
         t_features = time.perf_counter()
-        result = decide(features, self.rules, self.model, self.challenger)
+        deciding, shadow, routing = self._route(customer, features)
+        result = decide(features, self.rules, deciding, shadow)
+        routing["decided_by"] = result.model_version
         self._archive_rules(result.rules_version)
         timings = {"evidence": (t_evidence - started) * 1e3,
                    "features": (t_features - t_evidence) * 1e3, **result.timings_ms,
                    "total": (time.perf_counter() - started) * 1e3}
+        guidance = self._guidance(session, application, result, deciding)
+        if guidance is not None:
+            timings["guidance"] = guidance["latency_ms"]
         record = DecisionRecord(
             application_id=application.id, decided_at=datetime.now(UTC), as_of=as_of,
             outcome=result.outcome, rules_version=result.rules_version,
             model_version=result.model_version, challenger_version=result.challenger_version,
             features=result.features, fired_rules=result.fired_rules, model=result.model,
             challenger=result.challenger, offers=result.offers, reasons=result.reasons,
-            evidence_gaps=gaps, timings_ms=timings,
+            evidence_gaps=gaps, timings_ms=timings, guidance=guidance, routing=routing,
             consent_id=consent.id if isinstance(consent, ConsentGrant) else None,
         )
         session.add(record)
         session.flush()
         return record
+
+    def _route(self, customer: Customer, features: dict[str, Any]
+               ) -> tuple[ScoringModel | None, ScoringModel | None, dict[str, Any]]:
+        """(deciding model, shadow model, routing record): the challenger decides for the
+        customers its policy's share and segment give it, the champion shadows them."""
+        policy = self.routing.policy() if self.routing is not None else None
+        arm = assign(policy, customer.id_number_index, features)
+        deciding, shadow = self.model, self.challenger
+        if arm.arm == CHALLENGER:
+            if self.challenger is None or self.model is None:
+                arm = Assignment(CHAMPION, arm.bucket, arm.in_segment)
+            else:
+                deciding, shadow = self.challenger, self.model
+        return deciding, shadow, routing_record(
+            policy, arm, champion=self.model and self.model.version,
+            challenger=self.challenger and self.challenger.version, decided_by=None)
+
+    def _guidance(self, session: Session, application: Application, result: Outcome,
+                  model: ScoringModel | None) -> dict[str, Any] | None:
+        """Re-apply options for a decline or referral (None for an approval), searched with
+        the model that decided."""
+        if result.outcome == APPROVE or not self.guidance:
+            return None
+        stock = dealer_range(session, application)
+        return guide(result.features, self.rules, model, fired=result.fired_rules,
+                     vehicle={"vehicle_brand": application.vehicle_brand,
+                              "vehicle_model": application.vehicle_model},
+                     stock=stock).as_record()
 
     def _input(self, session: Session, app: Application) -> ApplicationInput:
         dealer = session.get(Dealer, app.dealer_id)
@@ -221,9 +265,19 @@ class DecisionService:
             challenger_version=record.challenger_version, offers=record.offers,
             reasons=record.reasons,
         ).comparable()
-        return [f"{key}: recorded {recorded[key]!r}, replayed {value!r}"
-                for key, value in _normalised(again.comparable()).items()
-                if _normalised(recorded)[key] != value]
+        diffs = [f"{key}: recorded {recorded[key]!r}, replayed {value!r}"
+                 for key, value in _normalised(again.comparable()).items()
+                 if _normalised(recorded)[key] != value]
+        if record.guidance is not None:
+            inputs = record.guidance.get("inputs", {})
+            options = guide(record.features, book, model, fired=record.fired_rules,
+                            vehicle=inputs.get("vehicle"),
+                            stock=[Vehicle.from_dict(v) for v in inputs.get("stock", [])]
+                            ).as_record()["options"]
+            if _normalised(options) != _normalised(record.guidance.get("options")):
+                diffs.append(f"guidance: recorded {record.guidance.get('options')!r}, "
+                             f"replayed {options!r}")
+        return diffs
 
     def _book_for(self, version: str) -> RuleBook:
         if version == rules_version_of(self.rules):

@@ -184,6 +184,16 @@ class ScoringModel:
         """Raw log-odds for an encoded matrix (rows, n_features) → (rows,)."""
         return self.engine.margins(X, num_threads=num_threads)
 
+    def scores_of(self, X: np.ndarray, *, num_threads: int = 1
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(PD, points, grade letters) of an encoded matrix, without building a frame — for
+        callers scoring many small candidate grids (re-apply guidance)."""
+        logit = np.asarray(self.calibrator.logit(self.margins(X, num_threads=num_threads)),
+                           float)
+        points = self.scorecard.points_from_logit(logit)
+        return (1.0 / (1.0 + np.exp(-np.clip(logit, -40, 40))), points,
+                self.scorecard.grades(points))
+
     def score_frame(
         self,
         frame: pd.DataFrame,

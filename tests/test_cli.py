@@ -125,6 +125,7 @@ def test_every_command_name_is_kept():
         "features": ["build", "docs", "historical", "list"],
         "model": ["evaluate", "history", "list", "promote", "rollback", "train"],
         "postloan": ["run"], "rules": ["backtest", "test", "validate", "versions"],
+        "segments": ["run"],
         "serve": [], "servicing": ["import-bank-file"], "worker": [],
     }
 

@@ -8,6 +8,7 @@ from marshmallow.exceptions import ValidationError
 
 from chedaitong import idnumber
 from chedaitong.clock import lender_today
+from decisioning.guidance import customer_view
 from decisioning.origination import applications, state_machine
 
 MONEY = {"as_string": True, "places": 2, "allow_nan": False}
@@ -179,6 +180,8 @@ class ApplicationIn(Strict):
 
 
 class ReapplyIn(Strict):
+    vehicle_brand = fields.String(validate=validate.Length(1, 64))  # a guidance option's car
+    vehicle_model = fields.String(validate=validate.Length(1, 64))
     vehicle_price = fields.Decimal(validate=validate.Range(10_000, 5_000_000), **MONEY)
     down_payment = fields.Decimal(validate=validate.Range(0, 5_000_000), **MONEY)
     loan_amount = fields.Decimal(validate=validate.Range(1_000, 5_000_000), **MONEY)
@@ -209,6 +212,12 @@ class DecisionOut(Schema):
     evidence_gaps = fields.List(fields.String())
     device_risk_signals = fields.Boolean(metadata={
         "description": "staff only: device-derived signals apply (their values never shown)"})
+    guidance = fields.Method("_guidance", metadata={
+        "description": "re-apply options for a decline or referral: actionable words, the "
+                       "resulting terms (for POST /applications/{id}/reapply) and plan"})
+
+    def _guidance(self, record) -> list[dict]:
+        return customer_view(getattr(record, "guidance", None))
 
 
 class ApplicationSummary(Schema):

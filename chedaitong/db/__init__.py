@@ -3,6 +3,7 @@
 from chedaitong.db import (  # noqa: F401  (register their tables)
     behaviour,
     collection,
+    monitoring,
     origination,
     outbox,
     partners,

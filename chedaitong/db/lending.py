@@ -73,3 +73,5 @@ class DecisionRecord(Base):
     #: the credit-inquiry consent the bureau pulls were made under (None: no pull allowed)
     consent_id: Mapped[int | None] = mapped_column(ForeignKey("credit_consents.id"))
     timings_ms: Mapped[dict[str, float]] = mapped_column(JSON)
+    guidance: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # re-apply options (#22)
+    routing: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # champion/challenger arm

@@ -35,6 +35,9 @@ PAGES = {  # path → roles that may open it
     "/pages/dealers": {"r1", "ad"},
     "/pages/payouts": {"r1", "ad"},
     "/pages/collections": {"co", "ad"},
+    "/pages/challenger": {"an", "ad"},
+    "/pages/segments": {"an", "ad"},
+    "/pages/segments/approval.png?dimension=channel": {"an", "ad"},
 }
 STAFF = ("c1", "r1", "an", "co", "ad")
 

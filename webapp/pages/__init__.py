@@ -12,6 +12,7 @@ bp = Blueprint("pages", __name__, url_prefix="/pages")
 
 # Views register themselves on `bp` when imported.
 from webapp.pages import (  # noqa: E402, F401
+    challenger_view,
     errors,
     login,
     models_view,
@@ -19,5 +20,6 @@ from webapp.pages import (  # noqa: E402, F401
     postloan_view,
     reviews,
     rules_view,
+    segments_view,
     vouchers,
 )

@@ -16,6 +16,8 @@ NAV = (
     ("pages.voucher_lookup", "凭证查询 Vouchers", REVIEWS),
     ("pages.rules", "规则 Rules", ANALYSIS),
     ("pages.models", "模型 Models", ANALYSIS),
+    ("pages.challenger", "冠军/挑战者 Challenger", ANALYSIS),
+    ("pages.segments", "分群监控 Segments", ANALYSIS),
     ("pages.postloan", "贷后 Post-loan runs", POSTLOAN),
     ("pages.dealer_list", "合作商家 Dealers", REVIEWS),
     ("pages.payout_list", "放款划付 Payouts", REVIEWS),
