@@ -188,6 +188,13 @@ def _candidate_frame(features: Mapping[str, Any], grid: pd.DataFrame,
             data[name] = np.asarray(terms[name], dtype="float64")
         else:
             data[name] = np.full(n, np.nan if _missing(v) else float(v))
+    # decision-time facts the platform adds (consent, its own books): copied, never changed;
+    # the model's outputs are scored on the grid by `_approves`
+    for name, fd in catalog.items():
+        if fd.entity == "decision" and name not in data and name not in MODEL_OUTPUTS \
+                and fd.dtype != "category" and (columns is None or name in columns):
+            v = features.get(name)
+            data[name] = np.full(n, np.nan if _missing(v) else float(v))
     for key, (setting, _, _) in EVIDENCE.items():
         rows = np.fromiter((key in sub for sub in grid["evidence"]), dtype=bool, count=n)
         if rows.any():
@@ -195,6 +202,9 @@ def _candidate_frame(features: Mapping[str, Any], grid: pd.DataFrame,
                 if f in data:
                     data[f] = np.where(rows, float(value), data[f])
     return pd.DataFrame(data)
+
+
+MODEL_OUTPUTS = ("model_pd", "model_score", "risk_grade")
 
 
 def _approves(book: RuleBook, model: ScoringModel, frame: pd.DataFrame) -> np.ndarray:

@@ -22,10 +22,10 @@ def test_photos_are_sealed_and_the_verdict_is_decision_evidence(people, services
     assert not v.passed and "PHOTO_TAMPERED" in v.detail
     evidence = store.materialise_customer(s, people.customer.id)
     assert evidence["id_card_verified"] is False
-    on_disk = b"".join(p.read_bytes() for p in services.upload_dir.rglob("*") if p.is_file())
+    on_disk = b"".join(p.read_bytes() for p in services.upload_dir.path.rglob("*") if p.is_file())
     assert JPEG + b"TAMPERED" not in on_disk and PNG not in on_disk
     images = idcard.latest_images(s, people.customer)
-    assert idcard.read_image(cipher=store.cipher, upload_dir=services.upload_dir,
+    assert idcard.read_image(upload_dir=services.upload_dir,
                              image=images["front"]) == JPEG + b"TAMPERED"
 
     v = idcard.upload_and_verify(session=s, services=services, customer=people.customer,

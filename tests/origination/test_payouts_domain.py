@@ -13,7 +13,7 @@ from chedaitong.db import Dealer
 from chedaitong.db.origination import Voucher
 from chedaitong.db.partners import AuditEvent, DealerPayout
 from chedaitong.errors import Conflict, Invalid
-from decisioning.origination import consent, dealers, flows, identity, payouts, state_machine
+from decisioning.origination import dealers, flows, payouts, state_machine
 
 from .test_journey_domain import _submitted
 
@@ -22,8 +22,6 @@ ACCOUNT = "6222000011112222"
 
 def _approved(people, services):
     s = people.session
-    consent.authorize_credit_inquiry(session=s, customer=people.customer, text_version="v1")
-    identity.verify_id_card(session=s, services=services, customer=people.customer)
     app = _submitted(people, services)
     flows.choose_plan(session=s, application=app, customer_user=people.customer_user,
                       product_id=None)
