@@ -34,6 +34,3 @@ class BehaviourScore(Base):
     expected_loss: Mapped[Decimal] = mapped_column(Numeric(14, 2))
 
 
-#: `Verification.kind` of the post-loan monitoring consent recorded when the contract is
-#: signed; the nightly bureau refresh pulls reports only for customers who gave it.
-POSTLOAN_MONITORING_CONSENT = "postloan_monitoring"

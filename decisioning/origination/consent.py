@@ -18,8 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, Customer, User
-from chedaitong.db.behaviour import POSTLOAN_MONITORING_CONSENT
-from chedaitong.db.origination import CreditConsent, Verification
+from chedaitong.db.origination import CreditConsent
 from chedaitong.errors import Conflict, Invalid, NotFound
 from decisioning.origination import access, identity, state_machine
 from decisioning.service import ConsentGrant
@@ -153,15 +152,25 @@ def authorize_credit_inquiry(*, session: Session, customer: Customer,
 
 
 POSTLOAN_MONITORING_TEXT = "postloan-monitoring-v1"
+#: how long past the last installment the monitoring consent holds (arrears outlive the term)
+MONITORING_TAIL = timedelta(days=365)
 
 
-def record_postloan_monitoring(*, session: Session, customer_id: int, application_id: int,
-                               text_version: str = POSTLOAN_MONITORING_TEXT) -> Verification:
+def record_postloan_monitoring(*, session: Session, application: Application, granted_by: int,
+                               document_sha256: str | None = None,
+                               now: datetime | None = None) -> CreditConsent:
     """Record, in the caller's transaction, the consent to post-loan monitoring the customer
-    gives by signing the contract (the contract text carries the clause): the nightly job may
-    then pull refreshed bureau reports with reason ``post_loan_management``."""
-    v = Verification(customer_id=customer_id, application_id=application_id,
-                     kind=POSTLOAN_MONITORING_CONSENT, passed=True, score=None,
-                     vendor_request_id=None, detail=f"consent {text_version} at signing")
-    session.add(v)
-    return v
+    gives by signing the contract (the contract text carries the clause): a `CreditConsent`
+    for PBOC with purpose ``post_loan_monitoring``, live until a year after the term, under
+    which the nightly job may pull refreshed reports (reason ``post_loan_management``)."""
+    now = now or datetime.now(UTC)
+    clause = f"{POSTLOAN_MONITORING_TEXT}:{application.ref}"
+    row = CreditConsent(
+        application_id=application.id, customer_id=application.customer_id,
+        granted_by=granted_by, purpose="post_loan_monitoring", bureaus=["pboc"],
+        text_version=POSTLOAN_MONITORING_TEXT,
+        document_sha256=document_sha256 or hashlib.sha256(clause.encode()).hexdigest(),
+        granted_at=now,
+        expires_at=now + timedelta(days=31 * application.term_months) + MONITORING_TAIL)
+    session.add(row)
+    return row

@@ -162,7 +162,13 @@ def status_of(session: Session, dealer: Dealer, today: date | None = None) -> st
 
 def check_can_file(session: Session, consultant: User) -> None:
     """Conflict unless the consultant's dealer may file applications today."""
-    dealer = session.get(Dealer, consultant.dealer_id)
+    check_dealer_active(session, consultant.dealer_id)
+
+
+def check_dealer_active(session: Session, dealer_id: int) -> None:
+    """Conflict unless the dealer may file (and submit) applications today: a dealer
+    suspended after a draft was made cannot have it decided either."""
+    dealer = session.get(Dealer, dealer_id)
     status = status_of(session, dealer)
     if status != ACTIVE:
         raise Conflict(f"dealer {dealer.code} cannot file applications: {status}",

@@ -30,6 +30,7 @@ from decisioning.container import Services
 from decisioning.origination import (
     applications,
     consent,
+    dealers,
     deciding,
     documents,
     files,
@@ -61,6 +62,7 @@ def submit(*, session: Session, services: Services, application: Application,
     (`Services.queue` is None: scripts, domain tests) the same task runs here, before returning.
     """
     state_machine.check(application, "submit")
+    dealers.check_dealer_active(session, application.dealer_id)
     consent.require_live(session=session, application=application)
     auth = applications.authorization_of(session=session, application=application)
     if auth is None:
@@ -199,8 +201,9 @@ def sign_contract(*, session: Session, services: Services, application: Applicat
     contract.status = signed.status.value
     if signed.status.value == "signed":
         contract.signed_at = signed.signed_at or datetime.now(UTC)
-        record_postloan_monitoring(session=session, customer_id=application.customer_id,
-                                   application_id=application.id)
+        record_postloan_monitoring(session=session, application=application,
+                                   granted_by=customer_user.id,
+                                   document_sha256=contract.signed_sha256)
         state_machine.advance(session, application, "sign_contract", customer_user.id)
     session.commit()
     return contract

@@ -24,8 +24,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Customer, FeatureFact
-from chedaitong.db.behaviour import POSTLOAN_MONITORING_CONSENT
-from chedaitong.db.origination import Verification
+from chedaitong.db.origination import CreditConsent
 from chedaitong.db.servicing import Loan
 
 log = logging.getLogger("chedaitong.postloan")
@@ -49,14 +48,24 @@ def due_for_refresh(session: Session, as_of: date, policy: RefreshPolicy) -> lis
     newest = (select(FeatureFact.customer_id, func.max(FeatureFact.uploaded_at).label("at"))
               .where(FeatureFact.source == "pboc", FeatureFact.uploaded_at <= now)
               .group_by(FeatureFact.customer_id).subquery())
-    consented = select(Verification.customer_id).where(
-        Verification.kind == POSTLOAN_MONITORING_CONSENT, Verification.passed.is_(True))
+    # the consent the customer gave at signing, for this loan's own application, still live
+    consented = select(CreditConsent.application_id).where(
+        CreditConsent.purpose == "post_loan_monitoring", CreditConsent.revoked_at.is_(None),
+        CreditConsent.expires_at > now, CreditConsent.customer_id == Loan.customer_id)
     stmt = (select(Loan).outerjoin(newest, newest.c.customer_id == Loan.customer_id)
             .where(Loan.status == "active", Loan.disbursed_on < as_of,
-                   Loan.customer_id.in_(consented),
+                   Loan.application_id.in_(consented),
                    (newest.c.at.is_(None)) | (newest.c.at < now - policy.max_age))
             .order_by(newest.c.at.asc().nulls_first(), Loan.id).limit(policy.per_night))
     return list(session.scalars(stmt))
+
+
+def consent_id(session: Session, loan: Loan) -> int | None:
+    """The live post-loan monitoring consent the refresh is pulled under (cited to PBOC)."""
+    return session.scalar(select(CreditConsent.id).where(
+        CreditConsent.application_id == loan.application_id,
+        CreditConsent.purpose == "post_loan_monitoring", CreditConsent.revoked_at.is_(None))
+        .order_by(CreditConsent.id.desc()).limit(1))
 
 
 def refresh(engine: Engine, as_of: date, *, vendors: Any, store: Any,
@@ -74,7 +83,7 @@ def refresh(engine: Engine, as_of: date, *, vendors: Any, store: Any,
             profile = store.profile(customer)
             query = BureauQuery(name=profile.name, id_number=profile.id_number,
                                 phone=profile.phone, reason="post_loan_management",
-                                authorization_ref=f"postloan:{loan.ref}",
+                                authorization_ref=f"consent:{consent_id(session, loan)}",
                                 as_of=night_time(as_of),
                                 idempotency_key=f"pboc-refresh:{loan.ref}:{as_of.isoformat()}")
             try:

@@ -136,3 +136,27 @@ def test_vendor_down_or_missing_records_nothing(people, services):
     with pytest.raises(Unavailable):
         identity.verify_id_card(session=s, services=services, customer=people.customer)
     assert s.scalar(select(func.count()).select_from(Verification)) == 0
+
+
+def test_a_draft_of_a_dealer_suspended_since_cannot_be_submitted(people, services):
+    from chedaitong.db import Dealer
+    from chedaitong.errors import Conflict
+    from decisioning.origination import dealers
+
+    s = people.session
+    _verified(people, services)
+    app = applications.create(session=s, store=services.store, consultant=people.consultant,
+                              data={"id_number": people.id_number, **TERMS})
+    consent.grant(session=s, user=people.customer_user, application_id=app.id,
+                  text_version="v1")
+    applications.upload_authorization(session=s, upload_dir=services.upload_dir,
+                                      application=app, upload=PDF, user=people.consultant)
+    dealers.update(session=s, cipher=services.store.cipher, actor=people.reviewer,
+                   dealer=s.get(Dealer, app.dealer_id),
+                   data={"status": "suspended", "reason": "agreement under review"})
+    s.commit()
+    with pytest.raises(Conflict) as refused:
+        flows.submit(session=s, services=services, application=app, actor=people.consultant)
+    assert refused.value.details == {"dealer_status": "suspended"}
+    s.refresh(app)
+    assert app.state == state_machine.DRAFT

@@ -46,10 +46,10 @@ def beh_resources(pl_settings, behaviour_root):
 
 
 def _night(engine, as_of, resources, store):
-    acquire(engine, postloan.LOCK_NAME, "test")
+    held = acquire(engine, postloan.LOCK_NAME, "test")
     out = postloan.run_day(engine, as_of, resources=resources, store=store, vendors=None,
                            holder="test")
-    postloan.postloan_lock.release(engine, postloan.LOCK_NAME, "test")
+    postloan.postloan_lock.release(held)
     return out
 
 

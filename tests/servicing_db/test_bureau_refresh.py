@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from chedaitong.db import FeatureFact
+from chedaitong.db import Application, FeatureFact, Role, User
 from chedaitong.db.servicing import Loan
 from decisioning.origination.consent import record_postloan_monitoring
 from decisioning.postloan import run as postloan
@@ -42,20 +42,27 @@ def own_vendors(own_sandbox):
 
 
 def _consent(engine, loan_ids):
+    """Each loan's customer signs (a user of their own) and so consents to monitoring."""
     with Session(engine) as session:
         for loan in session.scalars(select(Loan).where(Loan.id.in_(loan_ids))):
-            record_postloan_monitoring(session=session, customer_id=loan.customer_id,
-                                       application_id=loan.application_id)
+            signer = User(username=f"signer-{loan.id}", display_name="signer",
+                          role=Role.CUSTOMER)
+            session.add(signer)
+            session.flush()
+            record_postloan_monitoring(session=session,
+                                       application=session.get(Application,
+                                                               loan.application_id),
+                                       granted_by=signer.id)
         session.commit()
 
 
 def _night(engine, as_of, resources, store, vendors, policy):
-    acquire(engine, postloan.LOCK_NAME, "test")
+    held = acquire(engine, postloan.LOCK_NAME, "test")
     try:
         return postloan.run_day(engine, as_of, resources=resources, store=store,
                                 vendors=vendors, holder="test", bureau_policy=policy)
     finally:
-        release(engine, postloan.LOCK_NAME, "test")
+        release(held)
 
 
 def _reports_at(engine, when) -> int:
