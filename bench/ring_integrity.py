@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from chedaitong.crypto import DataCipher
@@ -119,7 +120,8 @@ def main() -> None:
     before_book = RuleBook(rules_at(args.baseline, tmp / "before"), catalog=catalog())
     after_book = RuleBook(ROOT / "rules", catalog=catalog())
     before, _ = approvals(before_book, full)
-    after_frame = full.assign(consent_valid=True)  # every world application had consent
+    # every world application had consent; the world has no VINs
+    after_frame = full.assign(consent_valid=True, vehicle_financed_elsewhere=np.nan)
     after, fired = approvals(after_book, after_frame)
     ring = full["fraud_ring"].astype(bool).to_numpy()
     new_rules = {"UW_EXPOSURE_SECOND_LOAN_LIMIT", "UW_EXPOSURE_TOO_MANY",
