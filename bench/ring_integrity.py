@@ -135,6 +135,10 @@ def main() -> None:
         "non_ring_approved_after": float(after[~ring].mean()),
         "approved_before_only": int((before & ~after).sum()),
         "new_rules_fired": {r: int(fired.map(lambda f, r=r: r in f).sum()) for r in new_rules},
+        "ring_rules_fired": pd.Series([r for f in fired[ring] for r in f]).value_counts()
+        .head(8).to_dict(),
+        "customers_with_exposure": int((full["platform_active_loans"]
+                                        + full["platform_open_applications"] > 0).sum()),
         "model_version": model.version, "baseline_rules": args.baseline,
         "seconds": {"frame": round(t_frame - started, 1), "model": round(t_model - t_frame, 1),
                     "total": round(time.perf_counter() - started, 1)},
