@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from chedaitong.crypto import DataCipher
@@ -119,7 +120,8 @@ def main() -> None:
     before_book = RuleBook(rules_at(args.baseline, tmp / "before"), catalog=catalog())
     after_book = RuleBook(ROOT / "rules", catalog=catalog())
     before, _ = approvals(before_book, full)
-    after_frame = full.assign(consent_valid=True)  # every world application had consent
+    # every world application had consent; the world has no VINs
+    after_frame = full.assign(consent_valid=True, vehicle_financed_elsewhere=np.nan)
     after, fired = approvals(after_book, after_frame)
     ring = full["fraud_ring"].astype(bool).to_numpy()
     new_rules = {"UW_EXPOSURE_SECOND_LOAN_LIMIT", "UW_EXPOSURE_TOO_MANY",
@@ -133,6 +135,10 @@ def main() -> None:
         "non_ring_approved_after": float(after[~ring].mean()),
         "approved_before_only": int((before & ~after).sum()),
         "new_rules_fired": {r: int(fired.map(lambda f, r=r: r in f).sum()) for r in new_rules},
+        "ring_rules_fired": pd.Series([r for f in fired[ring] for r in f]).value_counts()
+        .head(8).to_dict(),
+        "customers_with_exposure": int((full["platform_active_loans"]
+                                        + full["platform_open_applications"] > 0).sum()),
         "model_version": model.version, "baseline_rules": args.baseline,
         "seconds": {"frame": round(t_frame - started, 1), "model": round(t_model - t_frame, 1),
                     "total": round(time.perf_counter() - started, 1)},
