@@ -215,17 +215,15 @@ def store_document(*, session: Session, upload_dir, application: Application, ki
     """Keep a file on disk under its hash and (re)point the application's ``kind`` at it
     (flushed, not committed). The identical file again is a Conflict, as it is when two
     identical uploads race to the unique (application, kind) row: one 201, the rest 409."""
-    current = session.scalar(select(StoredDocument.sha256).where(
+    doc = session.scalar(select(StoredDocument).where(  # one read: the check and the write
         StoredDocument.application_id == application.id, StoredDocument.kind == kind))
-    if current == upload.sha256:
+    if doc is not None and doc.sha256 == upload.sha256:
         raise Conflict(f"{kind}: this file is already the application's {kind}",
                        details={"errors": {"files": {"file": ["already uploaded"]}}})
     files.save(upload_dir, upload)
     fields = {"filename": upload.filename, "content_type": upload.content_type,
               "size": upload.size, "sha256": upload.sha256, "uploaded_by": user.id,
               "uploaded_at": datetime.now(UTC)}  # read before adding: no half-set row flushes
-    doc = session.scalar(select(StoredDocument).where(
-        StoredDocument.application_id == application.id, StoredDocument.kind == kind))
     if doc is None:
         doc = StoredDocument(application_id=application.id, kind=kind,
                              mailing_status="pending" if kind in CHECKLIST else "not_required",
