@@ -325,8 +325,10 @@ def dispatch_phone_tasks(*, session: Session, services: Services, as_of: date) -
             session.commit()
             continue
         try:
+            # keyed by what makes the task unique (loan, day): a rerun rings nobody twice
             contact = place_call(session=session, services=services, loan=loan, collector=None,
-                                 script="collection_reminder", key=f"phone-task-{task.id}")
+                                 script="collection_reminder",
+                                 key=f"phone-task-{loan.ref}-{task.as_of.isoformat()}")
         except Exception as exc:  # noqa: BLE001 - one outage must not stop the others
             session.rollback()
             task.status, task.error = "failed", f"{type(exc).__name__}"[:255]
