@@ -355,7 +355,7 @@ def guide(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | Non
             continue  # the same or more than an option already given
         candidate = {**base, **{k: _value(values[i], dtype)
                                 for k, (values, dtype) in f.items()}}
-        outcome = policy.decide(candidate, book, model)
+        outcome = policy.decide(candidate, book, model, n_reasons=0)
         if outcome.outcome != policy.APPROVE:
             disagreements += 1
             log.warning("guidance: vector path approved candidate %s, durable path %s",

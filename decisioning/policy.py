@@ -60,11 +60,11 @@ def rules_version_of(book: RuleBook) -> str:
 
 
 def _score(model: ScoringModel | None, challenger: ScoringModel | None,
-           features: Mapping[str, Any]) -> tuple[dict | None, dict | None]:
+           features: Mapping[str, Any], n_reasons: int = 4) -> tuple[dict | None, dict | None]:
     if model is None:
         return None, None
     try:
-        shadow = score_with_shadow(model, challenger, features)
+        shadow = score_with_shadow(model, challenger, features, n_reasons=n_reasons)
     except ModelError:
         return None, None  # the rules refer an unscored application (UW_MODEL_UNAVAILABLE)
 
@@ -79,10 +79,11 @@ def _score(model: ScoringModel | None, challenger: ScoringModel | None,
 
 
 def decide(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | None,
-           challenger: ScoringModel | None = None) -> Outcome:
-    """Decide one application from its feature vector."""
+           challenger: ScoringModel | None = None, *, n_reasons: int = 4) -> Outcome:
+    """Decide one application from its feature vector (``n_reasons`` model reasons; 0 for
+    a what-if that nobody reads the reasons of, such as a re-apply option)."""
     t0 = time.perf_counter()
-    scored, shadow = _score(model, challenger, features)
+    scored, shadow = _score(model, challenger, features, n_reasons)
     t1 = time.perf_counter()
     full = dict(features)
     full.update(model_pd=scored and scored["pd"], model_score=scored and scored["score"],
