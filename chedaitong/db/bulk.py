@@ -47,3 +47,25 @@ def reset_sequence(conn: Connection, table: str, column: str = "id") -> None:
     conn.execute(text(
         f"SELECT setval(pg_get_serial_sequence('{table}', '{column}'), "
         f"COALESCE((SELECT max({column}) FROM {table}), 0) + 1, false)"))
+
+
+def read_frame(conn: Connection, query: str, *, dates: list[str] = (), **dtypes: Any) -> Any:
+    """``COPY (query) TO STDOUT`` (CSV with header) into a pandas DataFrame.
+
+    The C CSV parser instead of one Python row object and one Decimal per value: several
+    times faster for the millions of schedule lines of a nightly run. `query` must be complete
+    SQL (COPY takes no bind parameters): pass only integers and trusted literals into it."""
+    import io
+
+    import pandas as pd
+
+    buf = io.BytesIO()
+    with _raw(conn).cursor() as cur, cur.copy(
+            f"COPY ({query}) TO STDOUT WITH (FORMAT csv, HEADER true)") as copy:
+        for block in copy:
+            buf.write(block)
+    buf.seek(0)
+    frame = pd.read_csv(buf, dtype=dtypes or None)
+    for col in dates:
+        frame[col] = pd.to_datetime(frame[col], format="%Y-%m-%d")
+    return frame
