@@ -327,7 +327,7 @@ def run_day(engine: Engine, as_of: date, *, thresholds: Thresholds | None = None
                             a["op"], a["threshold"])
             return run
     finally:
-        lock.release(engine, LOCK_NAME, holder)
+        lock.release(holder)
 
 
 def recent_runs(session: Session, limit: int = 90) -> list[SegmentMonitorRun]:

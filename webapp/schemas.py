@@ -217,7 +217,9 @@ class DecisionOut(Schema):
                        "resulting terms (for POST /applications/{id}/reapply) and plan"})
 
     def _guidance(self, record) -> list[dict]:
-        return customer_view(getattr(record, "guidance", None))
+        raw = record.get("guidance") if isinstance(record, dict) else getattr(
+            record, "guidance", None)
+        return customer_view(raw)
 
 
 class ApplicationSummary(Schema):

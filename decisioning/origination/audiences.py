@@ -143,8 +143,9 @@ def decision_view(record: DecisionRecord | None, user: User | None) -> dict[str,
     if record is None:
         return None
     staff = user is not None and user.role in STAFF
+    # guidance is shown through `guidance.customer_view` (words, terms and plan only)
     view = {"id": record.id, "outcome": record.outcome, "decided_at": record.decided_at,
-            "offers": record.offers}
+            "offers": record.offers, "guidance": record.guidance}
     if staff:
         reasons = staff_reasons(record)
         view.update(reasons=reasons, evidence_gaps=record.evidence_gaps,

@@ -18,7 +18,7 @@ from chedaitong.db.partners import IdCardImage
 from chedaitong.errors import Invalid, NotFound
 from decisioning.container import Services, UploadDir
 from decisioning.origination import files
-from decisioning.origination.identity import _record, vendor_failed
+from decisioning.origination.identity import _record, bind_if_confirmed, vendor_failed
 from vendors.errors import VendorError, VendorRejected
 from vendors.interfaces import IdCheckRequest
 
@@ -83,4 +83,6 @@ def verify_photos(*, session: Session, services: Services, customer: Customer) -
     v = _record(session, services, customer, kind="id_card", passed=r.passed, score=None,
                 request_id=r.request_id, detail=f"{r.verdict.value} photo {r.code}")
     session.commit()
+    # with liveness already passed, the photos are what confirms the ID number is theirs
+    bind_if_confirmed(session=session, customer=customer)
     return v

@@ -86,8 +86,10 @@ def test_declined_and_referred_customers_get_honest_options_that_approve(decided
 
 def _with_terms(s, service, app, record, terms):
     """Decide the application again with ``terms`` at the original decision time (rolled
-    back: nothing of the probe is kept)."""
+    back: nothing of the probe is kept). An application has one decision, so the probe
+    stands in for the recorded one inside the savepoint."""
     with s.begin_nested() as probe:
+        s.delete(record)
         for k, v in terms.items():
             setattr(app, k, Decimal(v) if k in ("vehicle_price", "down_payment",
                                                 "loan_amount") else v)

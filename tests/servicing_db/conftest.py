@@ -125,3 +125,17 @@ def vendors(sandbox):
 
 
 ZERO = Decimal("0.00")
+
+
+def copy_sqlite(database_url: str, target) -> None:
+    """A consistent copy of a SQLite database, WAL included (a file copy would miss what is
+    still in the write-ahead log)."""
+    import sqlite3
+
+    src = sqlite3.connect(database_url.removeprefix("sqlite:///"))
+    dst = sqlite3.connect(str(target))
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()

@@ -27,7 +27,7 @@ from decisioning.postloan.lock import LockHeld, acquire
 from servicing.booking import post_repayment
 from servicing.ledger import installments_of, load_state
 from servicing.loan import Repayment, state_at
-from tests.servicing_db.conftest import AS_OF, ROOT
+from tests.servicing_db.conftest import AS_OF, ROOT, copy_sqlite
 
 DAY = timedelta(days=1)
 
@@ -148,7 +148,7 @@ def _cli(settings, args, hook: str | None = None, **env):
     environ = {k: v for k, v in os.environ.items() if not k.startswith("CHEDAITONG_")}
     environ.update(DATABASE_URL=settings.database_url, CHEDAITONG_MODEL_DIR=str(settings.model_dir),
                    CHEDAITONG_RULES_DIR=str(settings.rules_dir),
-                   CHEDAITONG_VAR_DIR=str(settings.var_dir), **env)
+                   CHEDAITONG_VAR_DIR=str(settings.var_dir), CHEDAITONG_ENV=settings.env, **env)
     if hook:
         environ["POSTLOAN_TEST_SIGNAL"] = hook
     code = ("import tests.servicing_db.chunk_hook; " if hook else "") + (
@@ -167,13 +167,12 @@ def test_kill_9_halfway_then_rerun_equals_one_clean_run(engine, portfolio, pl_se
     if not pl_settings.database_url.startswith("sqlite"):
         pytest.skip("the clean-run comparison copies the SQLite file")
     import dataclasses
-    import shutil
 
     from chedaitong.db import make_engine
 
     engine.dispose()  # no pooled connection of ours is open while the file is copied
     clean_db = tmp_path / "clean.db"
-    shutil.copy(pl_settings.database_url.removeprefix("sqlite:///"), clean_db)
+    copy_sqlite(pl_settings.database_url, clean_db)
     args = ["--as-of", AS_OF.isoformat(), "--chunk-size", "7", "--no-send"]
     crashed = _cli(pl_settings, args, hook=f"2:{signal.SIGKILL}")
     assert crashed.returncode == -9, crashed.stderr
@@ -201,13 +200,12 @@ def test_sigterm_mid_run_is_interrupted_lock_free_and_rerun_equals_clean(
     if not pl_settings.database_url.startswith("sqlite"):
         pytest.skip("the clean-run comparison copies the SQLite file")
     import dataclasses
-    import shutil
 
     from chedaitong.db import make_engine
 
     engine.dispose()
     clean_db = tmp_path / "clean.db"
-    shutil.copy(pl_settings.database_url.removeprefix("sqlite:///"), clean_db)
+    copy_sqlite(pl_settings.database_url, clean_db)
     args = ["--as-of", AS_OF.isoformat(), "--chunk-size", "7", "--no-send"]
     stopped = _cli(pl_settings, args, hook=f"2:{signal.SIGTERM}")
     assert stopped.returncode == 143, stopped.stderr

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 from chedaitong.db import make_engine
 from decisioning.postloan import run as postloan
 from decisioning.postloan.engines import make_mapper
-from tests.servicing_db.conftest import AS_OF
+from tests.servicing_db.conftest import AS_OF, copy_sqlite
 from tests.servicing_db.test_postloan import dump, run
 
 distributed = pytest.importorskip("distributed")
@@ -19,7 +17,7 @@ def test_dask_equals_pandas(engine, portfolio, pl_settings, resources, store, tm
     if not pl_settings.database_url.startswith("sqlite"):
         pytest.skip("the comparison copies the SQLite file")
     twin_db = tmp_path / "twin.db"
-    shutil.copy(pl_settings.database_url.removeprefix("sqlite:///"), twin_db)
+    copy_sqlite(pl_settings.database_url, twin_db)
     twin = make_engine(f"sqlite:///{twin_db}")
 
     run(engine, AS_OF, resources, store, chunk_size=8)

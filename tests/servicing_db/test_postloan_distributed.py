@@ -4,7 +4,6 @@ reading and writing its own loan ranges, end equal to the pandas engine row for 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -13,7 +12,7 @@ from contextlib import contextmanager
 import pytest
 
 from chedaitong.db import make_engine
-from tests.servicing_db.conftest import AS_OF, ROOT
+from tests.servicing_db.conftest import AS_OF, ROOT, copy_sqlite
 from tests.servicing_db.test_postloan import dump, run
 
 distributed = pytest.importorskip("distributed")
@@ -57,14 +56,15 @@ def test_scheduler_and_two_worker_processes_equal_pandas(engine, portfolio, pl_s
     from decisioning.postloan.distributed import _worker_services, make_closer
 
     twin_db = tmp_path / "twin.db"
-    shutil.copy(pl_settings.database_url.removeprefix("sqlite:///"), twin_db)
+    copy_sqlite(pl_settings.database_url, twin_db)
     twin = make_engine(f"sqlite:///{twin_db}")
     run(engine, AS_OF, resources, store, chunk_size=4)
 
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHEDAITONG_")}
     env.update(DATABASE_URL=f"sqlite:///{twin_db}", CHEDAITONG_MODEL_DIR=str(
         pl_settings.model_dir), CHEDAITONG_RULES_DIR=str(pl_settings.rules_dir),
-        CHEDAITONG_VAR_DIR=str(pl_settings.var_dir), PYTHONPATH=str(ROOT))
+        CHEDAITONG_VAR_DIR=str(pl_settings.var_dir), CHEDAITONG_ENV=pl_settings.env,
+        PYTHONPATH=str(ROOT))
     with cluster(env) as client:
         out = run(twin, AS_OF, resources, store, chunk_size=4, engine_kind="dask",
                   closer=make_closer(client))

@@ -165,7 +165,8 @@ def register_customer(client, name: str, seq: int, verify: bool = True) -> tuple
     idn = id_number(seq)
     r = client.put("/customers/me/profile", headers={"Authorization": f"Bearer {token}"},
                    json={"name": "张三丰", "id_number": idn, "phone": f"1380013{seq:04d}",
-                         "birth_date": "1988-06-15", "home_lat": 39.91, "home_lon": 116.40,
+                         "birth_date": f"{idn[6:10]}-{idn[10:12]}-{idn[12:14]}",
+                         "home_lat": 39.91, "home_lon": 116.40,
                          "home_city": "北京", "home_province": "北京",
                          "monthly_income": 15000, "device_id": f"dev-{seq}"})
     assert r.status_code == 201, r.json

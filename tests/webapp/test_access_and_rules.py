@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from chedaitong_sim.testing import signed_pdf
+
 from .conftest import JPEG, PDF, file, grant_consent, new_application, register_customer
 
 ROLES = ("anonymous", "customer", "other_customer", "c1", "c2", "c3", "r1", "an", "co", "ad",
@@ -146,7 +148,7 @@ def test_illegal_steps_answer_409_with_state_and_allowed_actions(world):
     assert r.json["allowed_actions"] == ["choose_plan", "reapply"]
     r = client.post(f"/applications/{aid}/contract", headers=headers["c1"])
     assert r.status_code == 409 and r.json["current_state"] == "approved"
-    r = client.post(f"/applications/{aid}/submit", headers=headers["c1"])
+    r = client.post(f"/applications/{aid}/submit?wait=20", headers=headers["c1"])
     assert r.status_code == 409
     r = client.post(f"/reviews/{aid}", headers=headers["r1"],
                     json={"decision": "approve", "notes": "x"})
@@ -246,18 +248,20 @@ def test_uploads_are_type_and_size_checked_and_stored_by_hash(api, staff, settin
     forged = client.post(url, headers=staff.h("c1"), content_type="multipart/form-data",
                          data={"file": file(b"%PDF-", "auth.pdf")})
     assert forged.status_code == 422 and "readable PDF" in forged.json["message"]
+    # the draft already holds the helper's copy (the same bytes again would be a 409)
+    signed = signed_pdf("the customer's signed copy")
     ok = client.post(url, headers=staff.h("c1"), content_type="multipart/form-data",
-                     data={"file": file(PDF, "auth.pdf")})
+                     data={"file": file(signed, "auth.pdf")})
     assert ok.status_code == 201 and ok.json["content_type"] == "application/pdf"
     sha = ok.json["sha256"]
     at_rest = settings.var_dir / "uploads" / sha[:2] / sha
-    assert PDF not in at_rest.read_bytes()  # sealed with the data key
+    assert signed not in at_rest.read_bytes()  # sealed with the data key
     assert at_rest.stat().st_mode & 0o777 == 0o600
     assert at_rest.parent.stat().st_mode & 0o777 == 0o700
     from decisioning.origination import files
     from webapp.services import EXTENSION
 
-    assert files.load(api.extensions[EXTENSION].upload_dir, sha) == PDF
+    assert files.load(api.extensions[EXTENSION].upload_dir, sha) == signed
 
 
 def test_tokens_are_hashed_at_rest(api, staff, engine):

@@ -67,16 +67,17 @@ def test_a_refused_customer_reapplies_with_the_first_option_and_is_approved(
     world = _refused_with_a_terms_option(engine, decisions, world_facts, world_entities)
     me, sc = world["h"]["cust"], world["h"]["sc"]
     client = real_api.test_client()
-    assert client.post("/customers/me/credit-authorization", headers=me,
-                       json={"consent": True}).status_code == 201
     r = client.post("/applications", headers=sc,
                     json={**world["fields"], "id_number": world["id_number"]})
     assert r.status_code == 201, r.json
     app_id = r.json["id"]
+    # the (verified) world customer consents to this application's credit inquiry
+    r = client.post(f"/applications/{app_id}/consent", headers=me, json={"text_version": "v1"})
+    assert r.status_code == 201, r.json
     assert client.post(f"/applications/{app_id}/authorization", headers=sc,
                        data={"file": file()},
                        content_type="multipart/form-data").status_code == 201
-    r = client.post(f"/applications/{app_id}/submit", headers=sc)
+    r = client.post(f"/applications/{app_id}/submit?wait=20", headers=sc)
     assert r.status_code == 200 and r.json["state"] in ("declined", "referred"), r.json
 
     # the customer sees the options in words, with the plan they would get
@@ -93,7 +94,8 @@ def test_a_refused_customer_reapplies_with_the_first_option_and_is_approved(
     changes = {k: v for k, v in first["terms"].items()
                if k in ("vehicle_brand", "vehicle_model", "vehicle_price", "down_payment",
                         "loan_amount", "term_months")}
-    r = client.post(f"/applications/{app_id}/reapply", headers=me, json=changes)
+    r = client.post(f"/applications/{app_id}/reapply?wait=20", headers=me,
+                    json={**changes, "consent_text_version": "v1"})  # consent for the new one
     assert r.status_code == 201, r.json
     new = r.json["application"]
     assert new["previous_id"] == app_id

@@ -35,7 +35,7 @@ def _file_and_submit(client, h, fields) -> dict:
     r = client.post(f"/applications/{app_id}/authorization", headers=h["sc"],
                     data={"file": file()}, content_type="multipart/form-data")
     assert r.status_code == 201, r.json
-    r = client.post(f"/applications/{app_id}/submit", headers=h["sc"])
+    r = client.post(f"/applications/{app_id}/submit?wait=20", headers=h["sc"])
     assert r.status_code == 200, r.json
     return r.json
 
@@ -77,17 +77,17 @@ def test_reapply_cannot_change_the_dealers_price_or_vin(real_api, engine, world_
     with Session(engine) as s:
         before = s.scalar(select(func.count()).select_from(Application))
     for change, field in (({"vehicle_price": "4999999.00"}, "vehicle_price"),):
-        r = client.post(f"/applications/{first['id']}/reapply", headers=h["cust"],
+        r = client.post(f"/applications/{first['id']}/reapply?wait=20", headers=h["cust"],
                         json={**change, "consent_text_version": "v1"})
         assert r.status_code == 422 and field in r.json["errors"]["json"], r.json
-    r = client.post(f"/applications/{first['id']}/reapply", headers=h["cust"],
+    r = client.post(f"/applications/{first['id']}/reapply?wait=20", headers=h["cust"],
                     json={"term_months": first["term_months"]})
     assert r.status_code == 422 and "consent_text_version" in r.json["errors"]["json"]
     with Session(engine) as s:
         assert s.scalar(select(func.count()).select_from(Application)) == before
         assert s.get(Application, first["id"]).state == first["state"]
     # what the customer may change goes through, with their consent for the new application
-    r = client.post(f"/applications/{first['id']}/reapply", headers=h["cust"],
+    r = client.post(f"/applications/{first['id']}/reapply?wait=20", headers=h["cust"],
                     json={"down_payment": str(first["down_payment"]),
                           "consent_text_version": "v1"})
     assert r.status_code == 201, r.json

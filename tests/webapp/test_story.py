@@ -1,8 +1,9 @@
 """The seed's story over HTTP against the vendor sandbox, told once per role: admin onboards a
-dealer → its consultant files → the customer consents, uploads ID photos, completes the profile
-→ decision → plan → contract → liveness → review → voucher → payout paid → pickup → documents
-→ booked → repayments by API → a missed payment → the collector works the case → the promise
-to pay is honoured.
+dealer → the customer uploads ID photos, confirms the identity with liveness, completes the
+profile → its consultant files and the customer consents to that application → decision →
+plan → contract → liveness → review → voucher → payout paid → pickup → documents → booked →
+repayments by API → a missed payment → the collector works the case → the promise to pay is
+honoured.
 
 `Story` walks the steps; each test runs it to the end and asserts what its role did and saw.
 """
@@ -21,7 +22,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from chedaitong.clock import lender_today
-from chedaitong.db import FeatureFact, Role
+from chedaitong.db import Customer, FeatureFact, Role, User
 from chedaitong.db.origination import Voucher
 from decisioning.origination.applications import CHECKLIST
 
@@ -103,17 +104,25 @@ class Story:
         me = self.h("customer")
         idn = id_number(21)
         r = c.put("/customers/me/profile", headers=me, json={
-            "name": "张伟", "id_number": idn, "phone": "13800138021", "birth_date": "1990-03-02",
+            "name": "张伟", "id_number": idn, "phone": "13800138021",
+            "birth_date": f"{idn[6:10]}-{idn[10:12]}-{idn[12:14]}",
             "home_lat": 39.99, "home_lon": 116.48, "home_city": "北京", "home_province": "北京",
             "device_id": "dev-21"})
         assert r.status_code == 201, r.json
-        assert c.post("/customers/me/credit-authorization", headers=me,
-                      json={"consent": True}).status_code == 201
         r = c.post("/customers/me/id-card", headers=me, content_type="multipart/form-data",
                    data={"front": (io.BytesIO(JPEG + b"front"), "front.jpg"),
                          "back": (io.BytesIO(PNG + b"back"), "back.png")})
         assert r.status_code == 201, r.json
         assert r.json["kind"] == "id_card" and r.json["passed"], r.json
+        # the ID number is the customer's once the photos' check and a liveness both passed
+        assert self.identity_status() == "pending"
+        for attempt in range(12):
+            r = c.post("/customers/me/liveness", headers=me, content_type="multipart/form-data",
+                       data={"selfie": file(JPEG + b"register" + bytes([attempt]), "me.jpg")})
+            assert r.status_code == 201, r.json
+            if r.json["passed"]:
+                break
+        assert self.identity_status() == "verified"
         # the first profile skipped income and contacts: completed before the application
         r = c.patch("/customers/me/profile", headers=me, json={
             "monthly_income": 22000, "emergency_contacts": [
@@ -123,6 +132,11 @@ class Story:
         assert "13900139021" not in r.get_data(as_text=True)
         self.seen.update(id_number=idn)
 
+    def identity_status(self) -> str:
+        with Session(self.engine) as s:
+            return s.scalars(select(Customer.identity_status).join(
+                User, User.id == Customer.user_id).where(User.username == "zhangwei")).one()
+
     # ---- consultant -----------------------------------------------------------------------
     def consultant_files(self) -> None:
         c, h = self.client, self.h("consultant")
@@ -130,9 +144,15 @@ class Story:
                                                      "id_number": self.seen["id_number"]})
         assert r.status_code == 201, r.json
         app_id = r.json["id"]
+        # the customer confirms the order in the user app and consents to the credit inquiries
+        r = c.post(f"/applications/{app_id}/consent", headers=self.h("customer"),
+                   json={"text_version": "v1"})
+        assert r.status_code == 201, r.json
+        mine = c.get("/applications", headers=self.h("customer")).json["items"]
+        assert [(o["id"], o["customer_confirmed"]) for o in mine] == [(app_id, True)]
         assert c.post(f"/applications/{app_id}/authorization", headers=h, data={"file": file()},
                       content_type="multipart/form-data").status_code == 201
-        r = c.post(f"/applications/{app_id}/submit", headers=h)
+        r = c.post(f"/applications/{app_id}/submit?wait=20", headers=h)
         assert r.status_code == 200 and r.json["state"] == "approved", r.json
         self.seen["app_id"] = app_id
 

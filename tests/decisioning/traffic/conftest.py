@@ -42,7 +42,10 @@ class VectorStore:
 
     vectors: dict[str, dict[str, Any]]
 
-    def decision_vector(self, session, app, as_of=None) -> dict[str, Any]:
+    def profile(self, customer) -> None:
+        return None  # no bureau is called here: nothing personal is needed
+
+    def decision_vector(self, session, app, as_of=None, profile=None) -> dict[str, Any]:
         return dict(self.vectors[app.application_id])
 
 
