@@ -140,19 +140,26 @@ def bind_if_confirmed(*, session: Session, customer: Customer) -> bool:
     if not (_latest_passed(session, customer.id, "id_card")
             and _latest_passed(session, customer.id, "liveness")):
         return False
-    owner = session.scalar(select(Customer.id).where(
-        Customer.id_number_index == customer.id_number_index,
-        Customer.identity_status == VERIFIED, Customer.id != customer.id))
+    # one binder of a number at a time: lock every claim on it, in id order (no deadlock),
+    # and decide on what the lock shows (a racer may have verified or displaced us meanwhile)
+    claims = list(session.scalars(
+        select(Customer).where(Customer.id_number_index == customer.id_number_index)
+        .order_by(Customer.id).with_for_update()
+        .execution_options(populate_existing=True)))
+    if customer.identity_status == DISPLACED:
+        session.rollback()
+        raise Conflict("this ID number has been verified by its owner on another account")
+    owner = next((c.id for c in claims
+                  if c.identity_status == VERIFIED and c.id != customer.id), None)
     if owner is not None:
         _event(session, customer.id, "refused", by=owner,
                note="the ID number is already verified by another customer")
         session.commit()
         raise Conflict("this ID number is already verified by another account")
-    squatters = list(session.scalars(select(Customer.id).where(
-        Customer.id_number_index == customer.id_number_index,
-        Customer.identity_status == PENDING, Customer.id != customer.id)))
+    squatters = [c.id for c in claims if c.identity_status == PENDING and c.id != customer.id]
     if squatters:
-        session.execute(update(Customer).where(Customer.id.in_(squatters))
+        session.execute(update(Customer).where(Customer.id.in_(squatters),
+                                               Customer.identity_status == PENDING)
                         .values(identity_status=DISPLACED)
                         .execution_options(synchronize_session=False))
         for other in squatters:

@@ -32,25 +32,45 @@ def test_parallel_requests_with_one_key_create_one_application(api, staff, engin
         assert s.scalar(select(func.count()).select_from(Application)) == 1
 
 
-def test_parallel_refused_requests_with_one_key_get_the_same_error(api, staff):
+def _set_dealer(client, staff, status: str) -> None:
+    """An admin suspends or reactivates dealer DA (c1's): a suspended dealer cannot file.
+
+    (Filing under an unregistered ID number is no longer refused: the application waits for
+    the customer's consent, so a consultant learns nothing about who is a customer.)"""
+    r = client.patch(f"/admin/dealers/{staff.dealers['DA']}", headers=staff.h("ad"),
+                     json={"status": status, "reason": "test"})
+    assert r.status_code == 200 and r.json["status"] == status, r.json
+
+
+def test_parallel_refused_requests_with_one_key_get_the_same_error(api, staff, engine):
+    _set_dealer(api.test_client(), staff, "suspended")
     h = staff.h("c1", **{"Idempotency-Key": "par-err"})
-    body = {**APPLICATION, "id_number": id_number(999)}  # no such customer
+    body = {**APPLICATION, "id_number": id_number(999)}
     rs = concurrently(api, [lambda c: c.post("/applications", headers=h, json=body)] * N)
     codes = {r.status_code for r in rs}
-    assert len(codes) == 1 and codes < {404, 409, 422}, [r.json for r in rs]
+    assert codes == {409}, [r.json for r in rs]
+    assert rs[0].json["dealer_status"] == "suspended"
     assert all(r.json == rs[0].json for r in rs)
+    assert sum("Idempotent-Replayed" in r.headers for r in rs) == N - 1
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Application)) == 0
 
 
 def test_errors_are_replayed_and_keys_are_per_endpoint(api, staff):
     client = api.test_client()
     h = staff.h("c1", **{"Idempotency-Key": "k-err"})
     body = {**APPLICATION, "id_number": id_number(999)}
+    _set_dealer(client, staff, "suspended")
     first = client.post("/applications", headers=h, json=body)
-    assert 400 <= first.status_code < 500
-    _, idn = register_customer(client, "late", 51)  # the customer exists now ...
+    assert first.status_code == 409 and first.json["dealer_status"] == "suspended"
+    _set_dealer(client, staff, "active")  # the dealer may file again now ...
     replay = client.post("/applications", headers=h, json=body)
     assert replay.status_code == first.status_code  # ... but the key's answer stands
-    assert replay.headers["Idempotent-Replayed"] == "true"
+    assert replay.json == first.json and replay.headers["Idempotent-Replayed"] == "true"
+    # a new key is a new request, and it is filed
+    fresh = client.post("/applications", headers=staff.h("c1", **{"Idempotency-Key": "k-new"}),
+                        json=body)
+    assert fresh.status_code == 201 and "Idempotent-Replayed" not in fresh.headers
     # the same key on another endpoint is another request
     other = client.post("/applications/999999/contract", headers=h)
     assert other.status_code == 404 and "Idempotent-Replayed" not in other.headers

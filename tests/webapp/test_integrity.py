@@ -90,7 +90,7 @@ def test_consultant_cannot_pull_a_customers_credit_without_their_consent(pulling
                        content_type="multipart/form-data").status_code == 201
 
     # submitting without the customer's consent is refused and no bureau is asked
-    r = client.post(f"/applications/{app_id}/submit", headers=staff.h("c3"))
+    r = client.post(f"/applications/{app_id}/submit?wait=20", headers=staff.h("c3"))
     assert r.status_code == 409 and "consent" in r.json["message"]
     assert client.get(f"/applications/{app_id}", headers=staff.h("c3")).json["state"] == "draft"
     assert bureau_calls(sandbox) == []
@@ -115,7 +115,7 @@ def test_pulls_happen_only_under_the_customers_live_consent(pulling, staff, sand
     consent_id = r.json[0]["id"]
     assert r.json[0]["bureaus"] == ["pboc", "thirdparty"]
     assert len(r.json[0]["document_sha256"]) == 64
-    r = client.post(f"/applications/{app_id}/submit", headers=staff.h("c1"))
+    r = client.post(f"/applications/{app_id}/submit?wait=20", headers=staff.h("c1"))
     assert r.status_code == 200, r.json
     assert {c["vendor"] for c in bureau_calls(sandbox)} == set(BUREAUS)
     inquiries = httpx.get(f"{sandbox.base_url}/_admin/records/inquiries").json()
@@ -132,7 +132,7 @@ def test_pulls_happen_only_under_the_customers_live_consent(pulling, staff, sand
                 data={"file": file()}, content_type="multipart/form-data")
     assert client.post(f"/applications/{other}/consent/revoke", headers=me).status_code == 200
     httpx.delete(f"{sandbox.base_url}/_admin/calls")
-    r = client.post(f"/applications/{other}/submit", headers=staff.h("c1"))
+    r = client.post(f"/applications/{other}/submit?wait=20", headers=staff.h("c1"))
     assert r.status_code == 409 and bureau_calls(sandbox) == []
 
     # expired: the same
@@ -145,7 +145,7 @@ def test_pulls_happen_only_under_the_customers_live_consent(pulling, staff, sand
         row = s.scalar(select(CreditConsent).where(CreditConsent.application_id == third))
         row.expires_at = datetime.now(UTC) - timedelta(minutes=1)
         s.commit()
-    r = client.post(f"/applications/{third}/submit", headers=staff.h("c1"))
+    r = client.post(f"/applications/{third}/submit?wait=20", headers=staff.h("c1"))
     assert r.status_code == 409 and bureau_calls(sandbox) == []
 
 
@@ -199,7 +199,8 @@ def _world_person() -> tuple[str, str]:
 def _profile(client, token: str, name: str, idn: str, phone: str):
     return client.put("/customers/me/profile", headers={"Authorization": f"Bearer {token}"},
                       json={"name": name, "id_number": idn, "phone": phone,
-                            "birth_date": "1988-06-15", "home_lat": 39.91, "home_lon": 116.40})
+                            "birth_date": f"{idn[6:10]}-{idn[10:12]}-{idn[12:14]}",  # as on the ID
+                            "home_lat": 39.91, "home_lon": 116.40})
 
 
 def test_a_squatted_id_number_does_not_block_its_owner_and_is_displaced(api, staff,

@@ -1,6 +1,8 @@
 """schemathesis' stateful phase over the served spec: it follows the links from one answer to
 the next operation (application → authorisation → submit → plan → contract → sign → liveness),
-each step sent as the role that may call it (consultant, customer, reviewer, analyst). Every
+each step sent as the role that may call it (consultant, customer, reviewer, analyst); the
+customer consents to each application the walk files (submit needs it) and submit waits for
+the decision (its 200 links to the plan). Every
 answer must be a non-5xx that matches the documented schema; the walk must reach submit and
 plan. The coverage (operation → statuses seen) is printed for the issue's note."""
 
@@ -18,7 +20,7 @@ from featurestore import catalog
 from ruleengine.rulebook import RuleBook
 from webapp.services import EXTENSION
 
-from .conftest import APPLICATION, JPEG, PDF, ROOT, register_customer
+from .conftest import APPLICATION, JPEG, PDF, ROOT, grant_consent, register_customer
 
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis.checks import not_a_server_error  # noqa: E402
@@ -65,12 +67,22 @@ def test_the_stateful_walk_reaches_submit_and_plan_without_5xx_or_schema_violati
             case.headers = {**(case.headers or {}), **staff.h(role_for(path))}
             if (method, path) == ("POST", "/applications"):
                 case.body = {**APPLICATION, "id_number": idn}  # a customer that exists
+            elif method == "POST" and path.endswith("/submit"):
+                case.query = {"wait": 20}  # the decision's answer (200), linked to the plan
             elif method == "POST" and path.endswith("/plan"):
                 case.body = {}  # the recommended plan
             elif isinstance(case.body, dict) and "file" in case.body:
                 case.body = {"file": PDF}
             elif isinstance(case.body, dict) and "selfie" in case.body:
                 case.body = {"selfie": JPEG}
+
+        def after_call(self, response, case):
+            super().after_call(response, case)
+            if ((case.method.upper(), case.operation.path) == ("POST", "/applications")
+                    and response.status_code == 201):
+                # the customer confirms the consultant's application in the user app and
+                # consents to the credit inquiry: without it submit is refused (409)
+                grant_consent(client, token, response.json()["id"])
 
         def get_call_kwargs(self, case):
             return {"headers": staff.h(role_for(case.operation.path))}

@@ -17,7 +17,7 @@ from chedaitong.db.origination import StoredDocument
 from decisioning.origination import state_machine
 from webapp.conflicts import FIELD_NAMES, _unique_columns, conflict_for
 
-from .conftest import file, id_number, new_application, register_customer
+from .conftest import JPEG, file, id_number, new_application, register_customer
 
 N = 6
 
@@ -82,19 +82,42 @@ def test_concurrent_profile_completion_by_one_user(api, pg, engine):
         assert s.scalar(select(func.count()).select_from(Customer)) == 1
 
 
-def test_concurrent_profiles_with_one_id_number(api, pg, engine):
+def test_concurrent_claims_of_one_id_number_verify_one_owner(api, pg, engine):
+    """Completing a profile only *claims* an ID number (pending until the ID check and
+    liveness pass), so a squatter cannot block its owner: every claim is taken. The unique
+    race is the binding: claimants confirming at the same moment leave exactly one verified
+    owner; the others get a 409 (or are displaced), never a 500."""
     client = api.test_client()
     tokens = [client.post("/customers/register", json={"username": f"idn{i}",
                                                         "display_name": "p"}).json["token"]
               for i in range(N)]
-    body = {**PROFILE, "id_number": id_number(120)}
+    idn = id_number(120)
+    body = {**PROFILE, "id_number": idn, "birth_date": f"{idn[6:10]}-{idn[10:12]}-{idn[12:14]}"}
     rs = concurrently(api, [functools.partial(
         lambda c, t: c.put("/customers/me/profile", json=body,
                            headers={"Authorization": f"Bearer {t}"}), t=t) for t in tokens])
-    assert_one_wins(rs, "id_number")
-    assert [r.status_code for r in rs].count(201) == 1
+    assert [r.status_code for r in rs] == [201] * N, [(r.status_code, r.json) for r in rs]
     with Session(engine) as s:
-        assert s.scalar(select(func.count()).select_from(Customer)) == 1
+        assert {c.identity_status for c in s.scalars(select(Customer))} == {"pending"}
+    for t in tokens:  # each passes liveness first; the ID check then binds the number
+        h = {"Authorization": f"Bearer {t}"}
+        for attempt in range(12):
+            r = client.post("/customers/me/liveness", headers=h,
+                            content_type="multipart/form-data",
+                            data={"selfie": file(JPEG + bytes([attempt]), "me.jpg")})
+            assert r.status_code == 201, r.json
+            if r.json["passed"]:
+                break
+        else:
+            raise AssertionError("liveness never passed")
+    rs = concurrently(api, [functools.partial(
+        lambda c, t: c.post("/customers/me/id-check", headers={"Authorization": f"Bearer {t}"}),
+        t=t) for t in tokens])
+    assert_one_wins(rs, "id_number", ok=(201,))
+    assert sorted(r.status_code for r in rs) == [201] + [409] * (N - 1), [r.json for r in rs]
+    with Session(engine) as s:
+        statuses = [c.identity_status for c in s.scalars(select(Customer))]
+    assert len(statuses) == N and statuses.count("verified") == 1, statuses
 
 
 def test_identical_device_uploads_at_once_store_the_records_once(api, pg, engine):
