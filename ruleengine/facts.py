@@ -232,15 +232,25 @@ def _object_bools(name: str, s: pd.Series) -> np.ndarray:
     return out
 
 
+#: facts the platform computes only at decision time (its own books, the consent on file): a
+#: historical frame (backtest, notebooks) has none, and reads them as missing — as the online
+#: path reads an absent key (catalog: "not computed (offline paths)")
+DECISION_TIME_SOURCES = ("platform_books", "consent")
+
+
 def frame_columns(
     df: pd.DataFrame, names: Sequence[str], catalog: Mapping[str, Any]
 ) -> dict[str, np.ndarray]:
     """Validated numpy columns: float64 with NaN for numbers and bools, int16 codes for
     categories (-1 = missing, codes in catalog order)."""
-    absent = [n for n in names if n not in df.columns]
+    absent = [n for n in names if n not in df.columns
+              and getattr(catalog.get(n), "source", None) not in DECISION_TIME_SOURCES]
     if absent:
         raise FactError(f"frame lacks column(s) read by the rules: {', '.join(absent)}")
-    return {n: _column(catalog[n], df[n]) for n in names}
+    n_rows = len(df)
+    return {n: _column(catalog[n], df[n]) if n in df.columns
+            else _column(catalog[n], pd.Series([None] * n_rows, dtype=object))
+            for n in names}
 
 
 def rows_to_frame(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> pd.DataFrame:

@@ -15,7 +15,7 @@ action up to its day, oldest first, and `sync_cases` pushes whatever the agency 
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -187,6 +187,11 @@ def _send_batch(engine: Engine, ids: list[int], as_of: date, vendors: Any, store
                                  params=(("loan", loan.ref), ("dpd", str(act.dpd))),
                                  idempotency_key=key)
                 jobs.append((act, _call(pool, vendors.sms.send, msg)))
+            if len(jobs) == 1:
+                # the batch's first call goes alone: after an outage it is the breaker's
+                # probe, and the calls behind it see the circuit it decided (closed again,
+                # or open: fail fast) instead of being refused while it is in flight
+                wait([jobs[0][1][0]])
         for act, call in jobs:
             try:
                 got = _result(call)
@@ -280,6 +285,8 @@ def sync_cases(engine: Engine, as_of: date, vendors: Any, out: Delivery | None =
                     jobs.append((case, ref, ("update", dpd), call))
                 elif case.sync_error is not None:  # the agency has these figures after all
                     case.sync_error = None
+                if len(jobs) == 1:  # the first call alone: the breaker's probe (see above)
+                    wait([jobs[0][3][0]])
             for case, ref, (what, arg), call in jobs:
                 try:
                     _result(call)

@@ -39,7 +39,8 @@ def _verified(people, services) -> None:
     raise AssertionError("identity never verified")
 
 
-def _submitted(people, services):
+def _filed(people, services):
+    """A draft the verified customer consented to, with its paper authorisation: ready to submit."""
     s = people.session
     if people.customer.identity_status != "verified":
         _verified(people, services)
@@ -49,7 +50,13 @@ def _submitted(people, services):
                   text_version="v1")
     applications.upload_authorization(session=s, upload_dir=services.upload_dir,
                                       application=app, upload=PDF, user=people.consultant)
-    flows.submit(session=s, services=services, application=app, actor=people.consultant)
+    return app
+
+
+def _submitted(people, services):
+    app = _filed(people, services)
+    flows.submit(session=people.session, services=services, application=app,
+                 actor=people.consultant)
     return app
 
 
@@ -144,13 +151,7 @@ def test_a_draft_of_a_dealer_suspended_since_cannot_be_submitted(people, service
     from decisioning.origination import dealers
 
     s = people.session
-    _verified(people, services)
-    app = applications.create(session=s, store=services.store, consultant=people.consultant,
-                              data={"id_number": people.id_number, **TERMS})
-    consent.grant(session=s, user=people.customer_user, application_id=app.id,
-                  text_version="v1")
-    applications.upload_authorization(session=s, upload_dir=services.upload_dir,
-                                      application=app, upload=PDF, user=people.consultant)
+    app = _filed(people, services)
     dealers.update(session=s, cipher=services.store.cipher, actor=people.reviewer,
                    dealer=s.get(Dealer, app.dealer_id),
                    data={"status": "suspended", "reason": "agreement under review"})
