@@ -6,14 +6,13 @@ what the document says (status, media type, body schema)."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis.errors import Unsatisfiable
 
 from featurestore import catalog
 from ruleengine.rulebook import RuleBook
 from webapp.services import EXTENSION
 
 from .conftest import ROOT, new_application, register_customer
+from .fuzzing import fuzz_operations
 
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis.checks import not_a_server_error  # noqa: E402
@@ -41,35 +40,6 @@ def test_no_operation_answers_5xx_to_generated_requests(api, staff):
     schema = schemathesis.openapi.from_wsgi("/openapi.json", api)
     operations = [result.ok() for result in schema.get_all_operations()]
     assert len(operations) >= 30
-    failures: list[str] = []
-
-    def fuzzer(operation):
-        label = f"{operation.method.upper()} {operation.path}"
-
-        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck), print_blob=False)
-        @given(case=operation.as_strategy())
-        def fuzz(case):
-            for role in ROLES:
-                try:
-                    response = case.call(headers=staff.h(role))
-                except Exception as exc:  # noqa: BLE001 - an exception escaping the app
-                    failures.append(f"{label} as {role}: {case.method} {case.formatted_path} "
-                                    f"raised {type(exc).__name__}: {exc}")
-                    return
-                try:
-                    case.validate_response(response, checks=CHECKS)
-                except (Exception, BaseExceptionGroup) as exc:  # noqa: BLE001 - collect all
-                    failures.append(f"{label} as {role}: {case.method} {case.formatted_path} "
-                                    f"→ {response.status_code}: {str(exc)[:300]}")
-                    return
-
-        return fuzz
-
-    for operation in operations:
-        try:
-            fuzzer(operation)()
-        except Unsatisfiable:
-            continue
+    failures = fuzz_operations(operations, ROLES, staff.h, CHECKS, EXAMPLES)
     rulebook.close()
     assert not failures, "\n".join(failures[:20])

@@ -5,14 +5,13 @@ ingest operations (#21), sent as the roles that may call them — the general ru
 from __future__ import annotations
 
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis.errors import Unsatisfiable
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Role, User
 from decisioning.origination.accounts import issue_token
 
 from .conftest import new_application, register_customer
+from .fuzzing import fuzz_operations
 
 schemathesis = pytest.importorskip("schemathesis")
 from schemathesis.checks import not_a_server_error  # noqa: E402
@@ -39,35 +38,7 @@ def test_partner_operations_never_answer_5xx(api, staff, engine):
     operations = [r.ok() for r in schema.get_all_operations()]
     operations = [o for o in operations if o.path.startswith(PREFIXES)]
     assert len(operations) >= 20
-    failures: list[str] = []
-
-    def fuzzer(operation):
-        label = f"{operation.method.upper()} {operation.path}"
-
-        @settings(max_examples=EXAMPLES, deadline=None, database=None, derandomize=True,
-                  suppress_health_check=list(HealthCheck), print_blob=False)
-        @given(case=operation.as_strategy())
-        def fuzz(case):
-            for role in ROLES:
-                try:
-                    response = case.call(headers=staff.h(role))
-                except Exception as exc:  # noqa: BLE001 - an exception escaping the app
-                    failures.append(f"{label} as {role}: raised {type(exc).__name__}: {exc}")
-                    return
-                try:
-                    case.validate_response(response, checks=[not_a_server_error])
-                except Exception as exc:  # noqa: BLE001 - collect them all, then fail once
-                    failures.append(f"{label} as {role}: {case.method} {case.formatted_path} "
-                                    f"→ {response.status_code}: {str(exc)[:300]}")
-                    return
-
-        return fuzz
-
-    for operation in operations:
-        try:
-            fuzzer(operation)()
-        except Unsatisfiable:
-            continue
+    failures = fuzz_operations(operations, ROLES, staff.h, [not_a_server_error], EXAMPLES)
     assert not failures, "\n".join(failures[:20])
 
 
