@@ -205,9 +205,8 @@ def continuing_uploads(
     sms["days"] = np.where(dpd >= 0, dpd, sms["days"])
     sms["amount"] = np.where(amt >= 0, amt, sms["amount"])
     sms["uploaded_at"] = t + rng.integers(2, 120, len(cu))
-    if stress is not None:
-        sms = {k_: np.concatenate([sms[k_], v]) for k_, v in
-               _stress_sms(*stress, c, L, uninst, reinst, ev).items()}
+    if stress is not None:  # kept apart: rendered with their own stream (`world.py`)
+        sms["stress"] = _stress_sms(*stress, c, L, uninst, reinst, ev)
     return gps, sms
 
 

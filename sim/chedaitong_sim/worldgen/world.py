@@ -307,8 +307,19 @@ def build(n_customers: int, seed: int) -> World:
 
     gps_all = sort_events(postloan_concat(ev["gps"], gps_post))
     w.tables["device_gps"] = device.gps_table(gps_all, c.ids)
+    stress_sms = sms_post.pop("stress", None)
     sms_all = sort_events(postloan_concat(ev["sms"], sms_post))
-    w.tables["device_sms"] = device.sms_table(stream(seed, "sms_text"), sms_all, c.ids)
+    sms_table = device.sms_table(stream(seed, "sms_text"), sms_all, c.ids)
+    if stress_sms is not None and len(stress_sms["cust"]):
+        # other lenders' notices under stress: their own text stream, merged in time order,
+        # so every other message (and what applications saw) reads as before
+        extra = device.sms_table(stream(seed, "stress_sms_text"), sort_events(stress_sms), c.ids)
+        sms_table = pa.concat_tables([sms_table, extra]).sort_by(
+            [("customer_id", "ascending"), ("event_time", "ascending"),
+             ("uploaded_at", "ascending")])
+        sms_table = sms_table.set_column(
+            0, "event_id", pa.array(np.arange(1, len(sms_table) + 1, dtype=np.int64)))
+    w.tables["device_sms"] = sms_table
     w.tables["device_photos"] = device.photos_table(sort_events(ev["photos"]), c.ids)
     w.tables["device_contacts"] = device.contacts_table(sort_events(ev["contacts"]), c.ids)
 
