@@ -76,6 +76,7 @@ def portfolio(n: int, first_id: int, rng: np.random.Generator, pool: pd.DataFram
         "loan_id": ids[rep], "number": k, "due_date": due,
         "unpaid_principal": np.where(unpaid, principal, 0),
         "unpaid_interest": np.where(unpaid, principal // 10, 0),
+        "amount_due": principal + principal // 10,
         "penalty_through": due.where(~unpaid),
         "settled_on": due.where(~unpaid),
     })[keep].reset_index(drop=True)

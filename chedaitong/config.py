@@ -37,6 +37,10 @@ KNOWN_VARIABLES = {
                             "default: each process counts in memory",
     "CHEDAITONG_QUEUE_URL": "redis:// URL of the decision queue (`chedaitong worker`); "
                             "unset: the web process decides on an in-process worker",
+    "CHEDAITONG_BUREAU_REFRESH_DAYS": "post-loan: refresh a loan's PBOC report once it is older "
+                                      "than this many days (default 30: monthly)",
+    "CHEDAITONG_BUREAU_REFRESH_PER_NIGHT": "post-loan: at most this many bureau refreshes a "
+                                           "night, stalest first (default 500)",
     # read by the project's own tooling (Makefile, tests/browser), never by the platform
     "CHEDAITONG_SKIP_BROWSER": "1 skips the headless-browser tests in `make test`",
 }
@@ -73,6 +77,9 @@ class Settings:
     separation_of_duties: bool = True
     redis_url: str | None = None
     queue_url: str | None = None
+    #: the nightly bureau refresh: report age that calls for a new one, and the nightly bound
+    bureau_refresh_days: int = 30
+    bureau_refresh_per_night: int = 500
 
     @property
     def is_production(self) -> bool:
@@ -108,6 +115,9 @@ class Settings:
             "separation_of_duties": environ.get("CHEDAITONG_SEPARATION_OF_DUTIES", "1"),
             "redis_url": environ.get("CHEDAITONG_REDIS_URL") or None,
             "queue_url": environ.get("CHEDAITONG_QUEUE_URL") or None,
+            "bureau_refresh_days": environ.get("CHEDAITONG_BUREAU_REFRESH_DAYS", "30"),
+            "bureau_refresh_per_night": environ.get("CHEDAITONG_BUREAU_REFRESH_PER_NIGHT",
+                                                    "500"),
         }
         values.update(overrides)
         return cls._validated(**values)
@@ -155,6 +165,10 @@ class Settings:
                                        v.get("separation_of_duties", True)),
             redis_url=_redis_url("CHEDAITONG_REDIS_URL", v.get("redis_url")),
             queue_url=_redis_url("CHEDAITONG_QUEUE_URL", v.get("queue_url")),
+            bureau_refresh_days=_count("CHEDAITONG_BUREAU_REFRESH_DAYS",
+                                       v.get("bureau_refresh_days", 30), minimum=1),
+            bureau_refresh_per_night=_count("CHEDAITONG_BUREAU_REFRESH_PER_NIGHT",
+                                            v.get("bureau_refresh_per_night", 500), minimum=0),
         )
 
 
@@ -167,6 +181,17 @@ def _flag(name: str, value: object) -> bool:
     if text in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name} must be 1 or 0, not {value!r}")
+
+
+def _count(name: str, value: object, *, minimum: int) -> int:
+    """A whole number ≥ ``minimum`` (0 for a bound means "none tonight")."""
+    try:
+        number = int(str(value).strip())
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, not {value!r}") from None
+    if number < minimum:
+        raise ConfigError(f"{name} must be at least {minimum}, not {number}")
+    return number
 
 
 def install_secret(var_dir: Path, name: str, make) -> str:

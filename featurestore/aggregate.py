@@ -98,10 +98,12 @@ class Visible:
 
     @classmethod
     def join(cls, index: FactIndex, source: str, customers: np.ndarray,
-             as_of_us: np.ndarray) -> Visible:
+             as_of_us: np.ndarray, codes: np.ndarray | None = None) -> Visible:
+        """``codes``: `index.customer_codes(customers)` when the caller already has them
+        (one lookup per entity frame instead of one per source)."""
         sl = index.source_slice(source)
         cust = index.customer[sl]
-        wanted = index.customer_codes(customers)
+        wanted = index.customer_codes(customers) if codes is None else codes
         lo = np.searchsorted(cust, wanted, side="left")
         hi = np.searchsorted(cust, wanted, side="right")
         counts = np.where(wanted >= 0, hi - lo, 0)

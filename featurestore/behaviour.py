@@ -7,24 +7,29 @@ loan-month snapshots (`featurestore.snapshots`) and the rules read one definitio
 Inputs are the pieces `loan_features` already holds: the prepared entity frame ``e`` (with
 `as_of`, `disbursed_at`, optionally `application_score`), the installment rows ``m`` already
 joined to entity rows (`_row`, `due_date`, `settled_at`, `as_of`, only installments due before
-`as_of`) and the fact index. Every window is point-in-time: a fact counts only when it had
-happened and reached us by `as_of` (the `Visible` join), a payment only when made by `as_of`.
+`as_of`; optionally the amounts `amount_due`, `part_paid`, `part_paid_at` — see
+`compute.loan_features`) and the fact index. Every window is point-in-time: a fact counts
+only when it had happened and reached us by `as_of` (the `Visible` join), a payment only
+when made by `as_of`.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 
 from featurestore.aggregate import US_PER_DAY, FactIndex, Visible, micros
+from featurestore.facts import to_utc
 
 DAY = pd.Timedelta(days=1)
 #: The columns this module adds, in catalog order.
 BEHAVIOUR_COLUMNS = (
-    "dpd_change_30d", "on_time_share", "days_since_last_payment",
-    "vehicle_gps_offline_change_30d", "app_last_upload_days", "sms_collection_since_loan",
+    "dpd_change_30d", "on_time_share", "days_since_last_payment", "days_late_avg_3m",
+    "partly_paid_installments", "payment_to_due_ratio_3m",
+    "vehicle_gps_offline_change_30d", "vehicle_out_of_province_change_30d",
+    "app_last_upload_days", "sms_collection_since_loan",
     "bureau_new_open_loans", "bureau_new_overdue", "application_score",
 )
 
@@ -33,38 +38,174 @@ def _per_row(n: int, grouped: pd.Series, fill: float = np.nan) -> np.ndarray:
     return grouped.reindex(pd.RangeIndex(n), fill_value=fill).to_numpy(dtype="float64")
 
 
-def _visible(e: pd.DataFrame, index: FactIndex, source: str) -> Visible:
-    return Visible.join(index, source, e["customer_id"].to_numpy(dtype=object).astype(str),
-                        micros(e["as_of"]))
+def entity_visible(e: pd.DataFrame, index: FactIndex, source: str) -> Visible:
+    """Facts of one source each entity row may see at its as-of time (the customer codes
+    and as-of micros of `with_fact_codes` when the frame has them)."""
+    if "_cust_code" in e.columns:
+        return Visible.join(index, source, e["customer_id"].to_numpy(),
+                            e["_as_of_us"].to_numpy(), codes=e["_cust_code"].to_numpy())
+    return Visible.join(
+        index, source, e["customer_id"].to_numpy(dtype=object).astype(str), micros(e["as_of"])
+    )
 
 
-def repayment_columns(e: pd.DataFrame, m: pd.DataFrame) -> dict[str, np.ndarray]:
-    """DPD trend, on-time share and payment recency from the installments due before as_of."""
+def with_fact_codes(e: pd.DataFrame, index: FactIndex) -> None:
+    """Look the entity customers up in the fact index once, for every `_visible` join."""
+    e["_cust_code"] = index.customer_codes(e["customer_id"].to_numpy(dtype=object).astype(str))
+    e["_as_of_us"] = micros(e["as_of"])
+
+
+_visible = entity_visible
+
+
+NAT = np.iinfo(np.int64).min
+
+
+@dataclass(frozen=True)
+class InstallmentRows:
+    """Installments due before each entity row's `as_of`, joined to the rows: int64
+    microseconds (`settled` NAT while unpaid in the data), the amounts when given. Plain
+    arrays, not a merged frame — the nightly job runs this per partition of 100k loans."""
+
+    n_rows: int
+    row: np.ndarray
+    as_of: np.ndarray
+    due: np.ndarray
+    settled: np.ndarray
+    amount_due: np.ndarray | None = None
+    part_paid: np.ndarray | None = None
+    part_paid_at: np.ndarray | None = None
+
+    @property
+    def unpaid(self) -> np.ndarray:
+        """Not settled by `as_of` (a later settlement counts as unpaid then)."""
+        return (self.settled == NAT) | (self.settled > self.as_of)
+
+    @property
+    def late_days(self) -> np.ndarray:
+        """Whole days late: at settlement, or at `as_of` while unpaid."""
+        until = np.where(self.unpaid, self.as_of, self.settled)
+        return np.maximum(until - self.due, 0) // US_PER_DAY
+
+    def max_per_row(self, values: np.ndarray) -> np.ndarray:
+        """Per entity row, the largest non-negative value (0 without installments)."""
+        out = np.zeros(self.n_rows, np.int64)
+        np.maximum.at(out, self.row, values.astype(np.int64))
+        return out.astype("float64")
+
+    def sum_per_row(self, values: np.ndarray) -> np.ndarray:
+        return np.bincount(self.row, weights=values, minlength=self.n_rows)
+
+    def count_per_row(self) -> np.ndarray:
+        return np.bincount(self.row, minlength=self.n_rows).astype("float64")
+
+
+def _us(values: pd.Series) -> np.ndarray:
+    return micros(to_utc(values))
+
+
+def _key(values: pd.Series) -> pd.Index:
+    """Loan keys as integers when they are (the nightly job's ids: no text hashing), else
+    as text."""
+    if pd.api.types.is_integer_dtype(values.dtype):
+        return pd.Index(values.to_numpy(dtype=np.int64))
+    return pd.Index(values.astype(str).to_numpy(dtype=object))
+
+
+def installment_rows(e: pd.DataFrame, installments: pd.DataFrame) -> InstallmentRows:
+    """Pair each entity row of ``e`` (`_row`, `entity_id`, `as_of`) with its loan's
+    installments (`loan_id` = `entity_id`) due before its `as_of` — an integer join on the
+    loan keys' codes (one entity row per loan at night, many in the snapshots)."""
+    ids, loan_ids = _key(e["entity_id"]), _key(installments["loan_id"])
+    if ids.dtype.kind != loan_ids.dtype.kind:  # 7 and "7" are the same loan
+        ids, loan_ids = ids.astype(str), loan_ids.astype(str)
+    keys = ids.unique()
+    e_code = keys.get_indexer(ids)
+    i_code = keys.get_indexer(loan_ids)
+    order = np.argsort(e_code, kind="stable")  # entity rows grouped by loan
+    per_key = np.bincount(e_code, minlength=len(keys))
+    first = np.concatenate([[0], np.cumsum(per_key)[:-1]])
+    inst_pos = np.flatnonzero(i_code >= 0)
+    counts = per_key[i_code[inst_pos]]
+    pos = np.repeat(inst_pos, counts)  # installment row of each pair
+    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    row = order[np.repeat(first[i_code[inst_pos]], counts) + within]
+    as_of = micros(e["as_of"])[row]
+    due = _us(installments["due_date"])[pos]
+    keep = due < as_of
+    row, pos, as_of, due = row[keep], pos[keep], as_of[keep], due[keep]
+    extra: dict[str, np.ndarray] = {}
+    if "amount_due" in installments.columns:
+        extra["amount_due"] = installments["amount_due"].to_numpy(dtype="float64")[pos]
+        if "part_paid_at" in installments.columns:
+            extra["part_paid"] = np.nan_to_num(
+                installments["part_paid"].to_numpy(dtype="float64"))[pos]
+            extra["part_paid_at"] = _us(installments["part_paid_at"])[pos]
+    return InstallmentRows(len(e), row, as_of, due, _us(installments["settled_at"])[pos],
+                           **extra)
+
+
+def repayment_columns(e: pd.DataFrame, m: InstallmentRows) -> dict[str, np.ndarray]:
+    """DPD trend, on-time share, lateness and payment recency from the installments due
+    before as_of."""
     n = len(e)
-    as_of, due, settled = m["as_of"], m["due_date"], m["settled_at"]
-    paid = settled.notna() & (settled <= as_of)
+    as_of, due, settled = m.as_of, m.due, m.settled
+    paid = ~m.unpaid
     # DPD 30 days ago, on the installments already due then and unpaid then
-    then = as_of - 30 * DAY
+    then = as_of - 30 * US_PER_DAY
     was_due = due < then
-    unpaid_then = settled.isna() | (settled > then)
-    late_then = np.floor(((then - due) / DAY).where(was_due & unpaid_then, 0).clip(lower=0))
-    open_now = np.floor(((as_of - due) / DAY).where(~paid, 0).clip(lower=0))
-    dpd_now = _per_row(n, open_now.groupby(m["_row"]).max(), 0.0)
-    dpd_then = _per_row(n, late_then.groupby(m["_row"]).max(), 0.0)
-    on_time = paid & (settled <= due + DAY)
-    due_count = _per_row(n, m.groupby("_row").size(), 0.0)
+    unpaid_then = (settled == NAT) | (settled > then)
+    late_then = np.where(was_due & unpaid_then, np.maximum(then - due, 0) // US_PER_DAY, 0)
+    open_now = np.where(paid, 0, np.maximum(as_of - due, 0) // US_PER_DAY)
+    dpd_now = m.max_per_row(open_now)
+    dpd_then = m.max_per_row(late_then)
+    on_time = paid & (settled <= due + US_PER_DAY)
+    due_count = m.count_per_row()
     with np.errstate(invalid="ignore", divide="ignore"):
-        share = np.where(due_count > 0,
-                         _per_row(n, on_time.groupby(m["_row"]).sum(), 0.0) / due_count, np.nan)
-    last_paid = settled.where(paid).groupby(m["_row"]).max()
-    last = pd.Series(pd.DatetimeIndex(e["disbursed_at"]), index=e.index)
-    lp = last_paid.reindex(e.index)
-    last = lp.where(lp.notna() & (lp > last), last)
-    return {
+        share = np.where(due_count > 0, m.sum_per_row(on_time) / due_count, np.nan)
+    last = micros(e["disbursed_at"]).copy()
+    np.maximum.at(last, m.row[paid], settled[paid])  # the latest payment, if after booking
+    # days late creeping up while still current: mean lateness of the last 90 days' dues
+    recent = as_of - due <= 90 * US_PER_DAY
+    late_days = m.late_days
+    n_recent = np.bincount(m.row[recent], minlength=n).astype("float64")
+    with np.errstate(invalid="ignore", divide="ignore"):
+        avg_late = np.bincount(m.row[recent], weights=late_days[recent], minlength=n) / n_recent
+    out = {
         "dpd_change_30d": dpd_now - dpd_then,
         "on_time_share": share,
-        "days_since_last_payment": np.floor(
-            ((e["as_of"] - last) / DAY).to_numpy(dtype="float64")),
+        "days_since_last_payment": np.floor((micros(e["as_of"]) - last) / US_PER_DAY),
+        "days_late_avg_3m": np.where(n_recent > 0, avg_late, np.nan),
+    }
+    out.update(amount_columns(m, paid, recent, n))
+    return out
+
+
+def amount_columns(m: InstallmentRows, paid: np.ndarray, recent: np.ndarray, n: int
+                   ) -> dict[str, np.ndarray]:
+    """Partial payments and the payment-to-due ratio, from the installment amounts.
+
+    At `as_of` an installment has paid its `amount_due` when settled by then, its `part_paid`
+    when that part-payment was made by then (`part_paid_at`), else nothing. Missing for every
+    row when the installments carry no amounts."""
+    if m.amount_due is None:
+        return {"partly_paid_installments": np.full(n, np.nan),
+                "payment_to_due_ratio_3m": np.full(n, np.nan)}
+    rows, due_amt = m.row, m.amount_due
+    if m.part_paid_at is None:
+        partly = np.zeros(len(rows), bool)
+        part = np.zeros(len(rows))
+    else:
+        part = m.part_paid
+        partly = ~paid & (m.part_paid_at != NAT) & (m.part_paid_at <= m.as_of) & (part > 0)
+    paid_amt = np.where(paid, due_amt, np.where(partly, part, 0.0))
+    owed = np.bincount(rows[recent], weights=due_amt[recent], minlength=n)
+    got = np.bincount(rows[recent], weights=paid_amt[recent], minlength=n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(owed > 0, got / owed, np.nan)
+    return {
+        "partly_paid_installments": np.bincount(rows[partly], minlength=n).astype("float64"),
+        "payment_to_due_ratio_3m": ratio,
     }
 
 
@@ -81,6 +222,8 @@ def fact_columns(e: pd.DataFrame, index: FactIndex) -> dict[str, np.ndarray]:
     days_before = replace(before, key=before.event_us // US_PER_DAY).count_distinct_keys()
     out["vehicle_gps_offline_change_30d"] = np.where(gps.has_any(), days_before - days_recent,
                                                      np.nan)
+    # travel pattern change: out-of-province share of the last 30 days' fixes minus 30–60
+    out["vehicle_out_of_province_change_30d"] = recent.mean() - before.mean()
 
     newest = np.full(n, np.iinfo(np.int64).min)
     for source in ("sms", "gps", "contact", "photo"):
@@ -112,7 +255,7 @@ def fact_columns(e: pd.DataFrame, index: FactIndex) -> dict[str, np.ndarray]:
     return out
 
 
-def behaviour_columns(e: pd.DataFrame, index: FactIndex, m: pd.DataFrame
+def behaviour_columns(e: pd.DataFrame, index: FactIndex, m: InstallmentRows
                       ) -> dict[str, np.ndarray]:
     """Every `BEHAVIOUR_COLUMNS` value for the entity rows of ``e`` (see the module doc)."""
     cols = repayment_columns(e, m)

@@ -22,8 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from featurestore.aggregate import US_PER_DAY, FactIndex, Visible, micros
-from featurestore.behaviour import behaviour_columns
+from featurestore.aggregate import US_PER_DAY, FactIndex, micros
+from featurestore.behaviour import (
+    behaviour_columns,
+    entity_visible,
+    installment_rows,
+    with_fact_codes,
+)
 from featurestore.definitions import FeatureCatalog, catalog
 from featurestore.facts import to_utc
 from servicing.schedule import annuity_factor
@@ -55,11 +60,7 @@ def equal_installment(amount, annual_rate: float, term_months) -> np.ndarray:
     return np.asarray(amount, dtype="float64") * annuity_factor(annual_rate / 12, n)
 
 
-def _visible(e: pd.DataFrame, index: FactIndex, source: str) -> Visible:
-    """Facts of one source each entity row may see at its as-of time."""
-    return Visible.join(
-        index, source, e["customer_id"].to_numpy(dtype=object).astype(str), micros(e["as_of"])
-    )
+_visible = entity_visible  # one definition for the application and the loan features
 
 
 def _per_row(index: pd.Index, values: pd.Series, fill: float = np.nan) -> np.ndarray:
@@ -341,6 +342,8 @@ def application_features(
 
 LOAN_ENTITY_COLUMNS = ["entity_id", "customer_id", "as_of", "disbursed_at"]
 INSTALLMENT_COLUMNS = ["loan_id", "due_date", "settled_at"]
+#: optional: the installment amount, and a part-payment (cents) with the time it was made
+INSTALLMENT_AMOUNT_COLUMNS = ["amount_due", "part_paid", "part_paid_at"]
 
 
 def loan_features(
@@ -358,25 +361,15 @@ def loan_features(
     cat = cat or catalog()
     e = _prepare(entities, LOAN_ENTITY_COLUMNS)
     e["disbursed_at"] = to_utc(e["disbursed_at"])
-    rows = e.index
     cols: dict[str, np.ndarray] = {}
 
-    inst = installments.loc[:, INSTALLMENT_COLUMNS].copy()
-    inst["loan_id"] = inst["loan_id"].astype("string")
-    inst["due_date"] = to_utc(inst["due_date"])
-    inst["settled_at"] = to_utc(inst["settled_at"])
-    m = e[["_row", "entity_id", "as_of"]].assign(entity_id=e["entity_id"].astype("string"))
-    m = m.merge(inst, left_on="entity_id", right_on="loan_id")
-    m = m[m["due_date"] < m["as_of"]]
-    unpaid_at_as_of = m["settled_at"].isna() | (m["settled_at"] > m["as_of"])
-    late_days = (m["settled_at"].where(~unpaid_at_as_of, m["as_of"]) - m["due_date"]) / DAY
-    late_days = np.floor(late_days.clip(lower=0))
-    open_late = late_days.where(unpaid_at_as_of, 0)
-    cols["days_past_due"] = _per_row(rows, open_late.groupby(m["_row"]).max(), 0.0)
-    cols["worst_dpd"] = _per_row(rows, late_days.groupby(m["_row"]).max(), 0.0)
-    recent = (m["as_of"] - m["due_date"]) / DAY <= 90
-    missed = recent & (unpaid_at_as_of | (m["settled_at"] > m["due_date"] + DAY))
-    cols["missed_payments_3m"] = _per_row(rows, missed.groupby(m["_row"]).sum(), 0.0)
+    m = installment_rows(e, installments)
+    late_days, unpaid_at_as_of = m.late_days, m.unpaid
+    cols["days_past_due"] = m.max_per_row(np.where(unpaid_at_as_of, late_days, 0))
+    cols["worst_dpd"] = m.max_per_row(late_days)
+    recent = m.as_of - m.due <= 90 * US_PER_DAY
+    missed = recent & (unpaid_at_as_of | (m.settled > m.due + US_PER_DAY))
+    cols["missed_payments_3m"] = m.sum_per_row(missed)
     months = (e["as_of"].dt.year - e["disbursed_at"].dt.year) * 12 + (
         e["as_of"].dt.month - e["disbursed_at"].dt.month
     )
@@ -384,6 +377,7 @@ def loan_features(
     cols["months_on_book"] = months.clip(lower=0).to_numpy(dtype="float64")
 
     index = facts if isinstance(facts, FactIndex) else FactIndex.build(facts)
+    with_fact_codes(e, index)
     vehicle_gps = _visible(e, index, "vehicle_gps")
     vg30 = vehicle_gps.within_days(30)
     fix_days = replace(vg30, key=vg30.event_us // US_PER_DAY)

@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from featurestore import compute, extract
@@ -164,14 +165,27 @@ def application_entities(world: Path) -> pd.DataFrame:
 
 
 def installments(world: Path) -> pd.DataFrame:
-    """Scheduled installments with the time each was settled in full (NaT while unpaid)."""
+    """Scheduled installments with the time each was settled in full (NaT while unpaid), the
+    amount due and a part-payment before that (cents and time; 0 / NaT when none)."""
     rep = read_world_table(
         world, "repayments", ["loan_id", "due_date", "paid_at", "amount_due", "amount_paid"]
     )
     settled = rep["paid_at"].where(rep["amount_paid"] >= rep["amount_due"])
-    return pd.DataFrame(
-        {"loan_id": rep["loan_id"], "due_date": rep["due_date"], "settled_at": settled}
+    out = pd.DataFrame(
+        {"loan_id": rep["loan_id"], "due_date": rep["due_date"], "settled_at": settled,
+         "amount_due": _to_cents(rep["amount_due"])}
     )
+    try:
+        part = read_world_table(world, "repayments", ["partial_paid_at", "partial_amount"])
+    except (KeyError, ValueError):  # a world from before partial payments
+        return out
+    out["part_paid"] = _to_cents(part["partial_amount"])
+    out["part_paid_at"] = part["partial_paid_at"].where(out["part_paid"] > 0)
+    return out
+
+
+def _to_cents(amount: pd.Series) -> np.ndarray:
+    return np.round(pd.to_numeric(amount).to_numpy(dtype="float64") * 100).astype(np.int64)
 
 
 def build_offline_store(world: Path, out: Path, digest: Digest) -> dict[str, int]:

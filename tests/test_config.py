@@ -36,6 +36,9 @@ def test_defaults_give_a_sqlite_database_under_var(tmp_path):
         ({"CHEDAITONG_DATA_KEY": base64.urlsafe_b64encode(b"short").decode()}, "32 bytes"),
         ({"CHEDAITONG_RULES_DIR": "/nonexistent/rules"}, "is not a directory"),
         ({"CHEDAITONG_RULEZ_DIR": "rules"}, "unknown setting CHEDAITONG_RULEZ_DIR"),
+        ({"CHEDAITONG_BUREAU_REFRESH_DAYS": "monthly"}, "CHEDAITONG_BUREAU_REFRESH_DAYS must be"),
+        ({"CHEDAITONG_BUREAU_REFRESH_DAYS": "0"}, "at least 1"),
+        ({"CHEDAITONG_BUREAU_REFRESH_PER_NIGHT": "-5"}, "at least 0"),
     ],
 )
 def test_invalid_settings_name_the_variable(env, message):
@@ -55,3 +58,16 @@ def test_production_refuses_development_secrets():
         CHEDAITONG_ENV="production", SECRET_KEY="x" * 40, CHEDAITONG_DATA_KEY=good_key
     )
     assert s.is_production and s.secret_key != DEV_SECRET_KEY
+
+
+def test_the_nightly_bureau_refresh_policy_comes_from_the_settings(tmp_path):
+    from datetime import timedelta
+
+    from decisioning.postloan.cli import refresh_policy
+
+    default = refresh_policy(settings_from(CHEDAITONG_VAR_DIR=str(tmp_path)))
+    assert (default.max_age, default.per_night) == (timedelta(days=30), 500)
+    set_ = refresh_policy(settings_from(CHEDAITONG_VAR_DIR=str(tmp_path),
+                                        CHEDAITONG_BUREAU_REFRESH_DAYS="90",
+                                        CHEDAITONG_BUREAU_REFRESH_PER_NIGHT="20"))
+    assert (set_.max_age, set_.per_night) == (timedelta(days=90), 20)

@@ -25,6 +25,7 @@ import logging
 import sys
 import time
 from datetime import date, timedelta
+from typing import Any
 
 import click
 
@@ -132,7 +133,8 @@ def run(as_of, start, end, engine_kind, scheduler, workers, chunk_size, no_send,
             for day in days:
                 shutdown.check()
                 code = max(code, _run_one(engine, day, resources, store, vendors, held.holder,
-                                          engine_kind, chunk_size, closer))
+                                          engine_kind, chunk_size, closer,
+                                          refresh_policy(settings)))
                 if code == EX_FAILED:
                     break
     except shutdown.Interrupted as exc:
@@ -146,8 +148,16 @@ def run(as_of, start, end, engine_kind, scheduler, workers, chunk_size, no_send,
     sys.exit(code)
 
 
+def refresh_policy(settings: Any) -> Any:
+    """The nightly bureau refresh's policy from the settings (age, nightly bound)."""
+    from decisioning.postloan.bureau_refresh import RefreshPolicy
+
+    return RefreshPolicy(max_age=timedelta(days=settings.bureau_refresh_days),
+                         per_night=settings.bureau_refresh_per_night)
+
+
 def _run_one(engine, day, resources, store, vendors, holder, engine_kind, chunk_size,
-             closer) -> int:
+             closer, bureau_policy=None) -> int:
     from decisioning.postloan import run as job
     from decisioning.postloan import shutdown
 
@@ -170,6 +180,7 @@ def _run_one(engine, day, resources, store, vendors, holder, engine_kind, chunk_
         outcome = job.run_day(
             engine, day, resources=resources, store=store, vendors=vendors, holder=holder,
             engine_kind=engine_kind, chunk_size=chunk_size, closer=closer, progress=progress,
+            **({} if bureau_policy is None else {"bureau_policy": bureau_policy}),
         )
     except shutdown.Interrupted:
         raise

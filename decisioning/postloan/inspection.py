@@ -80,6 +80,8 @@ class Resources:
     model_root: str | None
     rules_dir: str
     buckets: Buckets = DEFAULT_BUCKETS
+    #: LightGBM threads per partition, both models (1 when each core runs its own worker)
+    threads: int = 2
 
 
 @lru_cache(maxsize=4)
@@ -180,17 +182,22 @@ def delinquency(
 def postloan_features(part: Partition, as_of: date) -> pd.DataFrame:
     """Feature-store post-loan features, one row per loan in `part.loans` order.
 
-    Only the installments already due are handed over (`loan_features` ignores the others),
-    and their loan keys are taken from the loans' keys (an array take, not one int → str
-    conversion per schedule line)."""
+    Only the installments already due are handed over (`loan_features` ignores the others).
+    Integer loan ids (the ledger's) stay integers — the installment join then hashes no text;
+    other keys are taken from the loans' keys (an array take, not one conversion per line)."""
     loans = part.loans
     when = pd.Timestamp(as_of, tz="UTC")
-    keys = pd.array(loans["loan_id"].to_numpy().astype(str), dtype="string")
     inst = part.installments
     due = _days(inst["due_date"]) < np.datetime64(as_of, "D")
-    pos = pd.Index(loans["loan_id"]).get_indexer(inst["loan_id"].to_numpy()[due])
+    if pd.api.types.is_integer_dtype(loans["loan_id"].dtype):
+        keys = pd.Series(loans["loan_id"].to_numpy(dtype=np.int64))
+        inst_keys = inst["loan_id"].to_numpy(dtype=np.int64)[due]
+    else:
+        keys = pd.array(loans["loan_id"].to_numpy().astype(str), dtype="string")
+        pos = pd.Index(loans["loan_id"]).get_indexer(inst["loan_id"].to_numpy()[due])
+        inst_keys = keys.take(pos, allow_fill=True)
     entities = pd.DataFrame({
-        "entity_id": keys,
+        "entity_id": keys.to_numpy() if isinstance(keys, pd.Series) else keys,
         "customer_id": loans["customer_id"].to_numpy().astype(str),
         "as_of": when,
         # a DatetimeIndex, not `.to_numpy()`: tz-aware to_numpy is an object array of
@@ -199,22 +206,33 @@ def postloan_features(part: Partition, as_of: date) -> pd.DataFrame:
     })
     if "application_score" in loans.columns:  # recorded at the decision (a behaviour input)
         entities["application_score"] = loans["application_score"].to_numpy(dtype="float64")
-    inst = pd.DataFrame({
-        "loan_id": keys.take(pos, allow_fill=True),
+    frame = {
+        "loan_id": inst_keys,
         "due_date": pd.DatetimeIndex(inst["due_date"].to_numpy()[due]).tz_localize("UTC"),
         "settled_at": pd.DatetimeIndex(inst["settled_on"].to_numpy()[due]).tz_localize("UTC"),
-    })
+    }
+    if "amount_due" in inst.columns:  # the ledger's state tonight: a part-paid line is known
+        amount = inst["amount_due"].to_numpy(dtype=np.int64)[due]
+        unpaid = (inst["unpaid_principal"].to_numpy(dtype=np.int64)
+                  + inst["unpaid_interest"].to_numpy(dtype=np.int64))[due]
+        part_paid = np.where((unpaid > 0) & (unpaid < amount), amount - unpaid, 0)
+        frame["amount_due"] = amount
+        frame["part_paid"] = part_paid
+        frame["part_paid_at"] = pd.DatetimeIndex(
+            np.where(part_paid > 0, np.datetime64(as_of, "us") - np.timedelta64(1, "us"),
+                     np.datetime64("NaT", "us"))).tz_localize("UTC")
+    inst = pd.DataFrame(frame)
     facts = part.facts if part.facts is not None and len(part.facts) else empty_facts()
     out = loan_features(entities, facts, inst)
     out.index = loans.index
     return out
 
 
-def score(part: Partition, model: Any) -> pd.DataFrame:
+def score(part: Partition, model: Any, threads: int = 2) -> pd.DataFrame:
     names = list(model.feature_names)
     frame = part.decision.reindex(index=part.loans["loan_id"].to_numpy(), columns=names)
     frame.index = part.loans.index
-    return model.score_frame(frame)[["model_pd", "model_score"]]
+    return model.score_frame(frame, num_threads=threads)[["model_pd", "model_score"]]
 
 
 def inspect_partition(part: Partition, as_of: date, resources: Resources) -> PartitionResult:
@@ -224,7 +242,7 @@ def inspect_partition(part: Partition, as_of: date, resources: Resources) -> Par
     accruals, charged = accrue_penalties(loans, part.installments, as_of)
     dlq = delinquency(loans, part.installments, as_of, resources.buckets)
     feats = postloan_features(part, as_of)
-    scores = score(part, _model(resources.model_root))
+    scores = score(part, _model(resources.model_root), resources.threads)
     frame = feats.copy()
     frame["days_past_due"] = dlq["dpd"].to_numpy(dtype="float64")  # the ledger is authoritative
     frame["worst_dpd"] = np.fmax(frame["worst_dpd"].to_numpy(dtype="float64"),
@@ -232,13 +250,13 @@ def inspect_partition(part: Partition, as_of: date, resources: Resources) -> Par
     frame["model_pd"] = scores["model_pd"].to_numpy()
     frame["model_score"] = scores["model_score"].to_numpy(dtype="float64")
     bmodel = behaviour.champion(resources.model_root)
-    beh = behaviour.score(frame, bmodel)
+    beh = behaviour.score(frame, bmodel, resources.threads)
     frame = pd.concat([frame, beh.drop(columns=["behaviour_reasons", "behaviour_version"])],
                       axis=1)
     vector, rule_action = _rules(resources.rules_dir)
     verdict = vector.evaluate(frame)
     acted = np.fromiter((len(a) > 0 for a in verdict["actions"]), bool, len(frame))
-    beh["behaviour_reasons"] = behaviour.reasons(frame, bmodel, acted)
+    beh["behaviour_reasons"] = behaviour.reasons(frame, bmodel, acted, resources.threads)
     out = dlq.assign(
         model_pd=scores["model_pd"].to_numpy(),
         model_score=scores["model_score"].to_numpy(),

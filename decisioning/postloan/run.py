@@ -93,6 +93,7 @@ def _installments(session: Session, loan_ids: list[int]) -> pd.DataFrame:
         "due_date": pd.to_datetime([r.due_date for r in rows]),
         "unpaid_principal": _cents([r.principal_due - r.principal_paid for r in rows]),
         "unpaid_interest": _cents([r.interest_due - r.interest_paid for r in rows]),
+        "amount_due": _cents([r.principal_due + r.interest_due for r in rows]),
         "penalty_through": pd.to_datetime([r.penalty_through for r in rows]),
         "settled_on": pd.to_datetime([r.settled_on for r in rows]),
     })
@@ -109,12 +110,14 @@ def _installments_by_copy(session: Session, loan_ids: list[int]) -> pd.DataFrame
         SELECT id, loan_id, number, due_date,
                ((principal_due - principal_paid) * 100)::bigint AS unpaid_principal,
                ((interest_due - interest_paid) * 100)::bigint AS unpaid_interest,
+               ((principal_due + interest_due) * 100)::bigint AS amount_due,
                penalty_through, settled_on
         FROM {ScheduledInstallment.__tablename__}
         WHERE loan_id = ANY('{{{ids}}}'::bigint[]) ORDER BY loan_id, number""",
                       dates=["due_date", "penalty_through", "settled_on"])
     return inst.astype({"id": np.int64, "loan_id": np.int64, "number": np.int64,
-                        "unpaid_principal": np.int64, "unpaid_interest": np.int64})
+                        "unpaid_principal": np.int64, "unpaid_interest": np.int64,
+                        "amount_due": np.int64})
 
 
 def load_partition(

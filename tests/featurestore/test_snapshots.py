@@ -100,8 +100,11 @@ def store(tmp_path_factory) -> Path:
 def test_nightly_features_equal_the_historical_snapshot_rows(store):
     """The nightly job's `postloan_features` on one night's partition = the snapshot rows."""
     frame = snapshots.historical_loan_snapshots(store)
-    as_of = frame["snapshot_at"].sort_values().iloc[len(frame) // 2]
-    rows = frame[frame["snapshot_at"] == as_of].head(200).reset_index(drop=True)
+    # the night with the most part-paid lines, those loans first: the amounts are compared too
+    as_of = frame.groupby("snapshot_at")["partly_paid_installments"].sum().idxmax()
+    rows = (frame[frame["snapshot_at"] == as_of]
+            .sort_values("partly_paid_installments", ascending=False, kind="stable")
+            .head(200).reset_index(drop=True))
     loans = pd.read_parquet(store / "loans.parquet").set_index("loan_id").loc[rows["loan_id"]]
     inst = pd.read_parquet(store / "installments.parquet")
     inst = inst[inst["loan_id"].isin(rows["loan_id"])]
@@ -111,16 +114,45 @@ def test_nightly_features_equal_the_historical_snapshot_rows(store):
     def naive(s: pd.Series) -> pd.Series:
         return pd.to_datetime(s).dt.tz_convert("UTC").dt.tz_localize(None)
 
+    # the ledger tonight: what each line still owes after its payments and part-payments so far
+    settled = inst["settled_at"] <= as_of
+    part = inst["part_paid"].where(inst["part_paid_at"] <= as_of, 0)
+    owed = inst["amount_due"] - np.where(settled, inst["amount_due"], part)
+    assert ((owed > 0) & (owed < inst["amount_due"])).any()  # the sample has part-paid lines
     part = Partition(
         loans=pd.DataFrame({"loan_id": rows["loan_id"].to_numpy(),
                             "customer_id": loans["customer_id"].to_numpy(),
                             "disbursed_on": naive(loans["disbursed_at"]).to_numpy()}),
         installments=pd.DataFrame({"loan_id": inst["loan_id"].to_numpy(),
                                    "due_date": naive(inst["due_date"]).to_numpy(),
-                                   "settled_on": naive(inst["settled_at"]).to_numpy()}),
+                                   "settled_on": naive(inst["settled_at"]).to_numpy(),
+                                   "amount_due": inst["amount_due"].to_numpy(),
+                                   "unpaid_principal": owed.to_numpy(),
+                                   "unpaid_interest": np.zeros(len(inst), np.int64)}),
         decision=pd.DataFrame(), facts=facts,
     )
     nightly = postloan_features(part, date.fromisoformat(str(as_of.date())))
     names = [f.name for f in catalog().for_entity("loan") if f.name != "application_score"]
     pd.testing.assert_frame_equal(nightly[names].reset_index(drop=True), rows[names],
                                   check_dtype=False)
+
+
+def test_a_part_payment_counts_from_when_it_was_made_until_the_line_is_settled():
+    # Jan paid on time; Feb (due Feb 10, 1,000.00) part-paid 400.00 on Feb 9, rest on Mar 1
+    loans, inst = _loan(["2025-01-09", "2025-03-01"])
+    inst = inst.assign(amount_due=[100_000, 100_000], part_paid=[0, 40_000],
+                       part_paid_at=pd.to_datetime([None, "2025-02-09"], utc=True))
+    e = pd.DataFrame({"entity_id": "L1", "customer_id": "C1",
+                      "as_of": pd.to_datetime(["2025-02-05", "2025-02-20", "2025-03-05"],
+                                              utc=True),
+                      "disbursed_at": loans["disbursed_at"].iloc[0]})
+    from featurestore import compute
+
+    f = compute.loan_features(e, empty_facts(), inst)
+    assert list(f["partly_paid_installments"]) == [0, 1, 0]
+    # Feb 20: 1,000 + 400 of 2,000 due; Mar 5: everything due paid
+    assert list(f["payment_to_due_ratio_3m"]) == [1.0, 0.7, 1.0]
+    assert list(f["days_late_avg_3m"]) == [0.0, 5.0, 9.5]  # Feb: 10 days so far, then 19
+    no_amounts = compute.loan_features(e, empty_facts(), inst.drop(
+        columns=["amount_due", "part_paid", "part_paid_at"]))
+    assert no_amounts["payment_to_due_ratio_3m"].isna().all()

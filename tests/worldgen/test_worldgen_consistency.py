@@ -67,8 +67,14 @@ def test_repayment_status_semantics(small_world):
     assert rep.loc[s.isin(["missed", "charged_off"]), "paid_at"].isna().all()
     assert rep.loc[~s.isin(["missed", "charged_off"]), "paid_at"].notna().all()
     unpaid = s.isin(["missed", "charged_off"])
-    assert (rep.loc[unpaid, "amount_paid"] == 0).all()
+    # an unpaid line holds at most its part-payment; a part-payment comes before settlement
+    assert (rep.loc[unpaid, "amount_paid"] == rep.loc[unpaid, "partial_amount"]).all()
     assert (rep.loc[~unpaid, "amount_paid"] == rep.loc[~unpaid, "amount_due"]).all()
+    part = rep["partial_paid_at"].notna()
+    assert part.any() and (rep.loc[part, "partial_amount"] > 0).all()
+    assert (rep.loc[part, "partial_amount"] < rep.loc[part, "amount_due"]).all()
+    settled_late = part & rep["paid_at"].notna()
+    assert (rep.loc[settled_late, "partial_paid_at"] < rep.loc[settled_late, "paid_at"]).all()
 
 
 def test_bad_means_90_dpd_within_12_months(medium_world):

@@ -59,6 +59,8 @@ class Repayments:
     status: np.ndarray
     days_late: np.ndarray
     penalty: np.ndarray
+    partial_at: np.ndarray | None = None  # seconds of an earlier part-payment, -1 when none
+    partial_amount: np.ndarray | None = None  # cents of that part-payment (0 when none)
 
 
 def make_loans(
@@ -211,3 +213,87 @@ def monthly_levels(L: Loans, R: Repayments, t0: int, width: int) -> np.ndarray:
         grow = np.maximum(month_end_day[None, :] - L.default_day[co][:, None], 0)
         dpd[co] = np.where(cols >= start[:, None], np.maximum(dpd[co], grow), dpd[co])
     return np.minimum((dpd + 29) // 30, 7).astype(np.int8)
+
+
+@dataclass
+class Stress:
+    """Per loan, the days [onset, end) of financial stress before a default or a recovered
+    hardship; -1 for loans without one. See `stress_windows`."""
+
+    onset: np.ndarray
+    end: np.ndarray
+
+    def covers(self, loan: np.ndarray, day: np.ndarray) -> np.ndarray:
+        return (self.onset[loan] >= 0) & (day >= self.onset[loan]) & (day < self.end[loan])
+
+
+def stress_windows(rng: np.random.Generator, L: Loans) -> Stress:
+    """When trouble starts, months ahead of the default it leads to — or for a good loan a
+    hardship that passes.
+
+    80% of bad loans give warning: stress sets in a lead time before the default day (gamma,
+    mean ~4.5 months, 30–300 days, never before the tenth day on book); the other 20% default
+    without warning (job loss, fraud). 10% of good loans live through a hardship of 2–5 months
+    that recovers — the same traces with no default after them, so a trace is evidence, not a
+    label."""
+    m = len(L.app)
+    disb_day = L.disbursed_at // DAY
+    end_day = sec(WORLD_END) // DAY
+    onset = np.full(m, -1, np.int64)
+    end = np.full(m, -1, np.int64)
+    u = rng.random(m)
+    lead = np.clip(rng.gamma(4.0, 35.0, m), 30, 300).astype(np.int64)
+    warned = L.bad & (u < 0.80)
+    onset = np.where(warned, np.maximum(L.default_day - lead, disb_day + 10), onset)
+    end = np.where(warned, L.default_day, end)
+    life = np.maximum(np.minimum(add_months_days(disb_day, L.term), end_day) - disb_day, 1)
+    start = disb_day + 10 + (rng.random(m) * np.maximum(life - 10, 1)).astype(np.int64)
+    length = rng.integers(60, 151, m)
+    hard = ~L.bad & (rng.random(m) < 0.10)
+    onset = np.where(hard, start, onset)
+    end = np.where(hard, start + length, end)
+    ok = (onset >= 0) & (end > onset)
+    return Stress(np.where(ok, onset, -1), np.where(ok, end, -1))
+
+
+def apply_stress(rng: np.random.Generator, L: Loans, R: Repayments, S: Stress) -> Repayments:
+    """Installments due under stress that would have been paid on time are paid late inside
+    the grace month and partly paid first (30–80% of the installment around the due date, the
+    rest when the late payment comes), more so as the stress deepens: at the onset 35% late by
+    1–7 days and 15% part-paid, rising to 75% late by up to 25 days and 45% part-paid just
+    before the default (still "current" once paid); a hardship that passes peaks mid-way and
+    eases off. A few loans without stress part-pay now and
+    then (1.5%). Unpaid rows are untouched."""
+    end_day = sec(WORLD_END) // DAY
+    n = len(R.loan)
+    stressed = S.covers(R.loan, R.due_day)
+    on_time = R.status == ON_TIME
+    span = np.maximum(S.end[R.loan] - S.onset[R.loan], 1)
+    progress = np.where(stressed, np.clip((R.due_day - S.onset[R.loan]) / span, 0, 1), 0.0)
+    # a default's stress deepens to the end; a hardship that passes peaks and eases off
+    depth = np.where(L.bad[R.loan], progress, 1 - np.abs(2 * progress - 1))
+    u = rng.random(n)
+    late = stressed & on_time & (u < 0.35 + 0.4 * depth)
+    days = 1 + (rng.random(n) * (7 + 18 * depth)).astype(np.int64)
+    partial = on_time & np.where(stressed, rng.random(n) < 0.15 + 0.3 * depth,
+                                 rng.random(n) < 0.015)
+    # a part-payment leaves the rest to a later payment
+    days = np.where(partial & ~late, rng.integers(3, 21, n), days)
+    late |= partial
+    share = rng.uniform(0.3, 0.8, n)
+    part_day = R.due_day - rng.integers(0, 3, n)
+    paid_day = np.where(late, R.due_day + days, R.paid_at // DAY)
+    tod = rng.integers(9 * HOUR, 21 * HOUR, n)
+    visible = paid_day < end_day
+    paid_at = np.where(late, np.where(visible, paid_day * DAY + tod, -1), R.paid_at)
+    status = np.where(late, np.where(visible, LATE, MISSED), R.status)
+    days_late = np.where(late, np.where(visible, days, end_day - R.due_day), R.days_late)
+    part_at = np.maximum(part_day * DAY + tod // 2, L.disbursed_at[R.loan] + HOUR)
+    partial &= part_at < end_day * DAY
+    partial_at = np.where(partial, part_at, -1)
+    partial_amount = np.where(partial, np.round(R.amount_due * share), 0).astype(np.int64)
+    amount_paid = np.where(paid_at >= 0, R.amount_due, partial_amount)
+    penalty = np.where(late, np.round(R.amount_due * PENALTY_PER_DAY * days_late), R.penalty)
+    return Repayments(R.loan, R.k, R.due_day, paid_at, R.amount_due, amount_paid,
+                      status.astype(np.int64), days_late.astype(np.int64),
+                      penalty.astype(np.int64), partial_at, partial_amount)

@@ -4,6 +4,25 @@ vehicle GPS tracks and the borrower's bureau trail.
 Bad loans leave traces before and around default that post-loan monitoring can pick up: the app
 is uninstalled, the GPS tracker goes offline or the car leaves the province, other lenders start
 sending overdue notices and new credit inquiries appear on the bureau report.
+
+How the traces precede default (lead times, as lenders see them):
+
+- **Months ahead (stress window, `outcomes.stress_windows`)**: 80% of bad loans enter financial
+  stress a lead time before the default day (gamma, mean ~4.5 months, 30–300 days); 20% default
+  without warning. While it lasts, installments are paid late inside the grace month (35% at
+  the onset rising to 75% before the default, by 1–7 rising to up to 25 days: the loan is
+  "current" again once paid) or partly paid first (15% rising to 45%: 30–80% around the due
+  date, the rest later) — `outcomes.apply_stress`; the car travels out of the province more
+  (trips of 3–10 days, ~1.5 a month) and the tracker drops out more (`vehicle_gps_chunks`); other
+  lenders' overdue and collection SMS arrive (~2 a month, rising, `_stress_sms`); the bureau
+  trail worsens from the onset month (other lenders' delinquency, `world.py`). 10% of good loans
+  live through a 2–5 month hardship with the same traces (peaking mid-way, then easing off) and
+  no default after it, so a trace is evidence, not a label.
+- **Weeks ahead**: the tracker is removed 0–40 days before the default day (55%, 85% in rings)
+  or the car moved to another province 0–60 days before (45% of the rest); other lenders chase
+  from 30 days before; new inquiries cluster towards the default.
+- **Around default**: the app is uninstalled at default − 5 ± 15 days (65%, 90% in rings); our
+  own overdue reminders start after it.
 """
 
 from __future__ import annotations
@@ -16,7 +35,7 @@ import numpy as np
 from chedaitong_sim.worldgen import device, geo
 from chedaitong_sim.worldgen.customers import Customers
 from chedaitong_sim.worldgen.events import expand, rank_within
-from chedaitong_sim.worldgen.outcomes import Loans, Repayments
+from chedaitong_sim.worldgen.outcomes import Loans, Repayments, Stress
 from chedaitong_sim.worldgen.timeutil import DAY, HOUR, WORLD_END, add_months_days, sec
 
 END = sec(WORLD_END)
@@ -96,8 +115,12 @@ def continuing_uploads(
     reinst: np.ndarray,
     ev: dict,
     apps_installment: np.ndarray,
+    stress: tuple[np.random.Generator, Stress] | None = None,
 ) -> tuple[dict, dict]:
-    """GPS pings and SMS after the first application, while the app is installed."""
+    """GPS pings and SMS after the first application, while the app is installed.
+
+    ``stress`` (its own generator and the loans' stress windows): other lenders' overdue and
+    collection notices arrive through the window, about one a month rising to three."""
     start = c.first_applied_at + HOUR
     days = np.maximum(END - start, 0) / DAY
     borrower = loan_of_cust >= 0
@@ -182,7 +205,26 @@ def continuing_uploads(
     sms["days"] = np.where(dpd >= 0, dpd, sms["days"])
     sms["amount"] = np.where(amt >= 0, amt, sms["amount"])
     sms["uploaded_at"] = t + rng.integers(2, 120, len(cu))
+    if stress is not None:  # kept apart: rendered with their own stream (`world.py`)
+        sms["stress"] = _stress_sms(*stress, c, L, uninst, reinst, ev)
     return gps, sms
+
+
+def _stress_sms(rng: np.random.Generator, S: Stress, c: Customers, L: Loans,
+                uninst: np.ndarray, reinst: np.ndarray, ev: dict) -> dict:
+    """Other lenders chasing a borrower under stress (see `continuing_uploads`)."""
+    sl = np.flatnonzero(S.onset >= 0)
+    span = (S.end[sl] - S.onset[sl]) * DAY
+    own = expand(rng.poisson(2.0 * span / (30 * DAY)))
+    frac = rng.random(len(own)) ** 0.6  # more of them as the trouble deepens
+    t = S.onset[sl][own] * DAY + (frac * span[own]).astype(np.int64) + 10 * HOUR
+    cu = L.cust[sl][own]
+    kind = rng.choice([device.LOAN_OVERDUE, device.COLLECT_PLATFORM], len(own), p=[0.7, 0.3])
+    keep = (t > c.first_applied_at[cu]) & (t < END - 3600) & _active(t, cu, uninst, reinst)
+    cu, t, kind = cu[keep], t[keep], kind[keep]
+    sms = device._sms_rows(rng, cu, kind, t, c, ev["z_obs"], ev["platform_set"], ev["n_plat"])
+    sms["uploaded_at"] = t + rng.integers(2, 120, len(cu))
+    return sms
 
 
 def refresh_reports(rng: np.random.Generator, L: Loans) -> tuple[np.ndarray, np.ndarray]:
@@ -213,13 +255,16 @@ def _episodes(
 
 
 def vehicle_gps_chunks(
-    rng: np.random.Generator, c: Customers, L: Loans, chunk: int = 8_000
+    rng: np.random.Generator, c: Customers, L: Loans, chunk: int = 8_000,
+    stress: tuple[np.random.Generator, Stress] | None = None,
 ) -> Iterator[dict[str, np.ndarray]]:
     """Daily tracker positions of each financed car, in chunks of loans (bounded memory).
 
     The tracker reports on ~35% of days (days the car is used); offline gaps (garages, battery)
     happen to everyone, while before a default the tracker is often removed for good or the car
-    is taken to another province."""
+    is taken to another province. Under stress (``stress``: its own generator and the windows)
+    the car travels more — trips of 3–10 days out of the home province, about 1.5 a month — and the
+    tracker drops out more often (a gap a month)."""
     end_day = END // DAY
     prov = geo.CITY_PROVINCE_IDX
     for s in range(0, max(len(L.app), 1), chunk):  # one (maybe empty) chunk at least
@@ -269,6 +314,8 @@ def vehicle_gps_chunks(
             dest[same] = (dest[same] + 11) % geo.N_CITIES
         e, pos = mark(own, d_off[own] - rng.integers(0, 61, len(own)), ndays[own])
         city[pos] = dest[e]
+        if stress is not None:
+            _stress_trips(*stress, idx, first, ndays, mark, city, offline, c, L)
         keep = ping & ~offline
         r = row_loan[keep]
         cty = city[keep]
@@ -292,6 +339,28 @@ def vehicle_gps_chunks(
             "lon": lon[ok],
             "city": cty[ok],
         }
+
+
+def _stress_trips(rng, S: Stress, idx, first, ndays, mark, city, offline, c, L) -> None:
+    """Trips out of the province and tracker gaps inside each loan's stress window."""
+    prov = geo.CITY_PROVINCE_IDX
+    sl = np.flatnonzero(S.onset[idx] >= 0)
+    start = S.onset[idx][sl] - first[sl]
+    span = np.maximum(S.end[idx][sl] - S.onset[idx][sl], 0)
+    k = expand(rng.poisson(1.5 * span / 30))
+    own = sl[k]
+    off = start[k] + (rng.random(len(k)) * span[k]).astype(np.int64)
+    home = c.actual_city[L.cust[idx]][own]
+    dest = (home + rng.integers(1, geo.N_CITIES, len(own))) % geo.N_CITIES
+    for _ in range(3):
+        same = prov[dest] == prov[home]
+        dest[same] = (dest[same] + 11) % geo.N_CITIES
+    e, pos = mark(own, off, rng.integers(3, 11, len(own)))
+    city[pos] = dest[e]
+    k = expand(rng.poisson(1.0 * span / 30))
+    off = start[k] + (rng.random(len(k)) * span[k]).astype(np.int64)
+    _, pos = mark(sl[k], off, rng.integers(3, 12, len(k)))
+    offline[pos] = True
 
 
 __all__ = ["app_lifecycle", "continuing_uploads", "refresh_reports", "vehicle_gps_chunks"]

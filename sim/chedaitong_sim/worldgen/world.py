@@ -23,9 +23,11 @@ from chedaitong_sim.worldgen.outcomes import (
     METHODS,
     STATUSES,
     Loans,
+    apply_stress,
     make_loans,
     make_repayments,
     monthly_levels,
+    stress_windows,
 )
 from chedaitong_sim.worldgen.rng import stream
 from chedaitong_sim.worldgen.timeutil import (
@@ -198,6 +200,11 @@ def build(n_customers: int, seed: int) -> World:
     booked = np.zeros(m, bool)
     booked[L.app] = True
     R = make_repayments(rng_l, L, pd[L.app])
+    # early warning: stress before a default (or a hardship that passes), own stream so the
+    # draws above and every application-side stream stay as they were
+    rng_s = stream(seed, "stress")
+    S = stress_windows(rng_s, L)
+    R = apply_stress(rng_s, L, R, S)
     loan_of_cust = np.full(n, -1)
     loan_of_cust[L.cust] = np.arange(len(L.app))
 
@@ -205,10 +212,10 @@ def build(n_customers: int, seed: int) -> World:
     # and our own tradeline
     rng_p = stream(seed, "postbureau")
     bl = np.flatnonzero(L.bad)
-    start_m = (
-        np.maximum(month_index(L.default_day[bl] * DAY) - 2, month_index(L.disbursed_at[bl]) + 1)
-        - bureau.T0
-    )
+    # other lenders see the trouble when it starts: the stress onset, else two months ahead
+    trouble = np.where(S.onset[bl] >= 0, month_index(S.onset[bl] * DAY),
+                       month_index(L.default_day[bl] * DAY) - 2)
+    start_m = np.maximum(trouble, month_index(L.disbursed_at[bl]) + 1) - bureau.T0
     by_cust = np.full(n, -1)
     by_cust[L.cust[bl]] = start_m
     aff = np.flatnonzero((by_cust[acc.cust] >= 0) & (by_cust[acc.cust] < bureau.W))
@@ -238,6 +245,14 @@ def build(n_customers: int, seed: int) -> World:
             2.5 + np.maximum(z_obs[L.cust[bl]], 0),
             recent_power=0.6,
         )
+    )
+    # a hardship shows at the bureau too: shopping for credit while it lasts
+    hl = np.flatnonzero(~L.bad & (S.onset >= 0))
+    inq = inq.append(
+        bureau.make_inquiries(
+            stream(seed, "stress_bureau"), L.cust[hl], S.onset[hl] * DAY,
+            (S.end[hl] - S.onset[hl]) * DAY, np.full(len(hl), 1.5),
+        )
     ).sorted()
     levels = monthly_levels(L, R, bureau.T0, bureau.W)
     k = len(L.app)
@@ -263,7 +278,8 @@ def build(n_customers: int, seed: int) -> World:
     np.maximum.at(last_applied, apps.cust, apps.applied_at)
     app_rows, uninst, reinst = postloan.app_lifecycle(rng_u, c, last_applied, loan_of_cust, L)
     gps_post, sms_post = postloan.continuing_uploads(
-        rng_u, c, d, L, R, loan_of_cust, uninst, reinst, ev, apps.installment_cents
+        rng_u, c, d, L, R, loan_of_cust, uninst, reinst, ev, apps.installment_cents,
+        stress=(stream(seed, "stress_sms"), S),
     )
 
     # ---- ids in time order
@@ -291,8 +307,19 @@ def build(n_customers: int, seed: int) -> World:
 
     gps_all = sort_events(postloan_concat(ev["gps"], gps_post))
     w.tables["device_gps"] = device.gps_table(gps_all, c.ids)
+    stress_sms = sms_post.pop("stress", None)
     sms_all = sort_events(postloan_concat(ev["sms"], sms_post))
-    w.tables["device_sms"] = device.sms_table(stream(seed, "sms_text"), sms_all, c.ids)
+    sms_table = device.sms_table(stream(seed, "sms_text"), sms_all, c.ids)
+    if stress_sms is not None and len(stress_sms["cust"]):
+        # other lenders' notices under stress: their own text stream, merged in time order,
+        # so every other message (and what applications saw) reads as before
+        extra = device.sms_table(stream(seed, "stress_sms_text"), sort_events(stress_sms), c.ids)
+        sms_table = pa.concat_tables([sms_table, extra]).sort_by(
+            [("customer_id", "ascending"), ("event_time", "ascending"),
+             ("uploaded_at", "ascending")])
+        sms_table = sms_table.set_column(
+            0, "event_id", pa.array(np.arange(1, len(sms_table) + 1, dtype=np.int64)))
+    w.tables["device_sms"] = sms_table
     w.tables["device_photos"] = device.photos_table(sort_events(ev["photos"]), c.ids)
     w.tables["device_contacts"] = device.contacts_table(sort_events(ev["contacts"]), c.ids)
 
@@ -324,7 +351,8 @@ def build(n_customers: int, seed: int) -> World:
     w.features = {k: np.concatenate([np.asarray(f1[k]), np.asarray(f2[k])])[app_order] for k in f1}
     w.tables["loans"] = _loans_table(L, apps, loan_ids, app_id_of, c)
     w.tables["repayments"] = _repayments_table(R, loan_ids)
-    w.tables["vehicle_gps"] = _vehicle_stream(stream(seed, "vehicle"), c, L, loan_ids)
+    w.tables["vehicle_gps"] = _vehicle_stream(stream(seed, "vehicle"), c, L, loan_ids,
+                                              (stream(seed, "stress_gps"), S))
     w.tables["app_events"] = _app_events_table(app_rows, c)
     return w
 
@@ -462,6 +490,9 @@ def _loans_table(L: Loans, apps: appl.Apps, loan_ids, app_id_of, c) -> pa.Table:
 def _repayments_table(R, loan_ids) -> pa.Table:
     order = np.lexsort((R.k, R.loan))
     paid = R.paid_at[order]
+    none = np.full(len(order), -1, np.int64)
+    part_at = none if R.partial_at is None else R.partial_at[order]
+    part_amt = none * 0 if R.partial_amount is None else R.partial_amount[order]
     return pa.table(
         {
             "loan_id": loan_ids.take(pa.array(R.loan[order])),
@@ -470,6 +501,8 @@ def _repayments_table(R, loan_ids) -> pa.Table:
             "paid_at": ts_array(paid, mask=paid < 0),
             "amount_due": money(R.amount_due[order]),
             "amount_paid": money(R.amount_paid[order]),
+            "partial_paid_at": ts_array(part_at, mask=part_at < 0),
+            "partial_amount": money(part_amt),
             "penalty_interest": money(R.penalty[order]),
             "status": text.pick(STATUSES, R.status[order]),
             "days_late": pa.array(R.days_late[order].astype(np.int32)),
@@ -477,9 +510,9 @@ def _repayments_table(R, loan_ids) -> pa.Table:
     )
 
 
-def _vehicle_stream(rng, c, L, loan_ids) -> Iterator[pa.Table]:
+def _vehicle_stream(rng, c, L, loan_ids, stress=None) -> Iterator[pa.Table]:
     next_id = 1
-    for chunk in postloan.vehicle_gps_chunks(rng, c, L):
+    for chunk in postloan.vehicle_gps_chunks(rng, c, L, stress=stress):
         cols = sort_events(chunk, owner="loan")
         k = len(cols["loan"])
         yield pa.table(

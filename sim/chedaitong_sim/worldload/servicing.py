@@ -13,7 +13,8 @@ the loan ref (what the application pages show).
 What a world row becomes, and where the two models differ (not papered over):
 - dates are the world's local (Asia/Shanghai) calendar days; a payment's `paid_at` becomes
   its `paid_on`;
-- a paid row posts `amount_paid + penalty_interest`: what the customer handed over. Servicing
+- a part-payment (`partial_amount` at `partial_paid_at`) posts first, ref ``…-p``; a paid row
+  posts the rest of `amount_paid` + `penalty_interest`: what the customer handed over. Servicing
   then charges its *own* 罚息 (contract rate × 1.5 / 360 on the overdue principal + interest,
   daily) and allocates penalty → interest → principal, so when the world's penalty differs the
   difference shows up as a few cents/yuan of unapplied money or of an unpaid remainder;
@@ -83,7 +84,10 @@ def load_world_loans(session: Session, world: Path, ids: dict) -> dict[str, int]
     if loans.empty:
         return {}
     reps = pd.read_parquet(world / "repayments.parquet")
-    reps = reps[reps["loan_id"].isin(loans["loan_id"]) & reps["paid_at"].notna()]
+    paid = reps["paid_at"].notna()
+    if "partial_paid_at" in reps.columns:
+        paid |= reps["partial_paid_at"].notna()
+    reps = reps[reps["loan_id"].isin(loans["loan_id"]) & paid]
     reps = reps.sort_values(["loan_id", "paid_at", "installment_no"])
     by_loan = {k: g for k, g in reps.groupby("loan_id", sort=False)}
     existing = dict(session.execute(
@@ -107,14 +111,28 @@ def load_world_loans(session: Session, world: Path, ids: dict) -> dict[str, int]
         history = by_loan.get(row.loan_id)
         if history is None:
             continue
-        for r in history.itertuples(index=False):
-            amount = _cents(r.amount_paid) + _cents(r.penalty_interest)
-            if amount <= 0:
-                continue
-            post_repayment(session, loan_id, amount, _local_day(r.paid_at), SOURCE,
-                           f"{row.loan_id}-{int(r.installment_no)}")
+        for day, amount, ref in _payments(row.loan_id, history):
+            post_repayment(session, loan_id, amount, day, SOURCE, ref)
     session.flush()
     return booked
+
+
+def _payments(loan_ref: str, history: pd.DataFrame) -> list[tuple[Any, Decimal, str]]:
+    """(day, amount, external ref) of a loan's payments in time order: a part-payment first
+    (ref suffix ``-p``), then the rest with the penalty when the line is settled."""
+    out = []
+    has_part = "partial_amount" in history.columns
+    for r in history.itertuples(index=False):
+        part = _cents(r.partial_amount) if has_part and pd.notna(r.partial_paid_at) else 0
+        ref = f"{loan_ref}-{int(r.installment_no)}"
+        if part > 0:
+            out.append((r.partial_paid_at, _local_day(r.partial_paid_at), part, ref + "-p"))
+        if pd.notna(r.paid_at):
+            amount = _cents(r.amount_paid) - part + _cents(r.penalty_interest)
+            if amount > 0:
+                out.append((r.paid_at, _local_day(r.paid_at), amount, ref))
+    out.sort(key=lambda x: x[0])
+    return [(day, amount, ref) for _, day, amount, ref in out]
 
 
 def _mark_booked(session: Session, application_id: int, loan_ref: str) -> None:
