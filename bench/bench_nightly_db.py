@@ -68,6 +68,12 @@ def child(args: list[str]) -> None:
                                (handoff, "deliver", "send"), (job, "build_report", "report"),
                                (job, "run_day", "day")]:
         timed(owner, name, stage)
+    profile_to = os.environ.get("BENCH_PROFILE")  # a path: cProfile stats of this run
+    if profile_to:
+        import cProfile
+
+        profiler = cProfile.Profile()
+        profiler.enable()
     t0 = time.perf_counter()
     code = 0
     try:
@@ -75,6 +81,9 @@ def child(args: list[str]) -> None:
     except SystemExit as exc:
         code = int(exc.code or 0)
     wall = time.perf_counter() - t0
+    if profile_to:
+        profiler.disable()
+        profiler.dump_stats(f"{profile_to}.{os.getpid()}")
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     print("BENCH " + json.dumps({"code": code, "wall": wall, "stages": stages,
@@ -299,7 +308,9 @@ def main() -> None:
     reg.promote(version, "champion")
     model = load_champion(str(tmp / "models"), warm=False)
     pool = frame.reindex(columns=list(model.feature_names))
-    settings = Settings.from_env({})
+    import base64
+    data_key = base64.urlsafe_b64encode(os.urandom(32)).decode()  # the book's and the job's
+    settings = Settings.from_env({"CHEDAITONG_DATA_KEY": data_key})
     rng = np.random.default_rng(7)
     t0 = time.perf_counter()
     tables, features = build_book(args.loans, args.facts_share, pool,
@@ -317,7 +328,8 @@ def main() -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CHEDAITONG_")}
     env.update(DATABASE_URL=url, CHEDAITONG_MODEL_DIR=str(tmp / "models"),
                CHEDAITONG_RULES_DIR=str(ROOT / "rules"), CHEDAITONG_VAR_DIR=str(tmp / "var"),
-               CHEDAITONG_VENDOR_URL=sandbox.base_url, PYTHONPATH=str(ROOT))
+               CHEDAITONG_VENDOR_URL=sandbox.base_url, CHEDAITONG_DATA_KEY=data_key,
+               PYTHONPATH=str(ROOT))
     chunk = ["--chunk-size", str(args.chunk_size)]
     first = night(env, ["--as-of", D.isoformat(), *chunk])
     rows = counts(engine, D)

@@ -270,9 +270,14 @@ class FeatureStore:
         return ids
 
     # ---- serving -----------------------------------------------------------------------
-    def facts(self, session: Session, customer_ids: list[int]) -> pd.DataFrame:
-        """Facts of these customers, plus other customers' registrations on shared devices."""
+    def facts(self, session: Session, customer_ids: list[int], *,
+              bulk: bool | None = None) -> pd.DataFrame:
+        """Facts of these customers, plus other customers' registrations on shared devices.
+
+        `bulk` (default: on PostgreSQL) reads them by COPY; the same frame either way."""
         ids = list(customer_ids)
+        if session.bind.dialect.name == "postgresql" if bulk is None else bulk:
+            return _facts_by_copy(session, ids)
         rows = session.execute(
             select(*self._fact_columns()).where(FeatureFact.customer_id.in_(ids))
         ).all()
@@ -501,3 +506,26 @@ def vector_from_row(row: pd.Series | dict[str, Any], cat: FeatureCatalog) -> dic
         else:
             out[name] = float(v)
     return out
+
+
+def _facts_by_copy(session: Session, ids: list[int]) -> pd.DataFrame:
+    """`FeatureStore.facts` on PostgreSQL: the same frame, read by COPY (a nightly run reads
+    the facts of a million customers; one Python row per fact was most of its read time)."""
+    from chedaitong.db.bulk import read_frame
+
+    if not ids:
+        return empty_facts()
+    table = FeatureFact.__tablename__
+    utc = "to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') AS {0}"
+    cols = (f"customer_id, source, kind, {utc.format('event_time')}, "
+            f"{utc.format('uploaded_at')}, value, key")
+    wanted = "'{" + ",".join(str(int(i)) for i in ids) + "}'::bigint[]"
+    query = (f"SELECT {cols} FROM {table} WHERE customer_id = ANY({wanted}) UNION ALL "
+             f"SELECT {cols} FROM {table} WHERE source = 'device' AND NOT customer_id = ANY("
+             f"{wanted}) AND key IN (SELECT key FROM {table} WHERE source = 'device' AND "
+             f"key IS NOT NULL AND customer_id = ANY({wanted}))")
+    text_cols = {c: str for c in ("customer_id", "source", "kind", "key")}
+    frame = read_frame(session.connection(), query, **text_cols, value="float64")
+    if frame.empty:
+        return empty_facts()
+    return normalise_facts(frame.reindex(columns=FACT_COLUMNS))

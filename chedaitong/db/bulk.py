@@ -69,3 +69,72 @@ def read_frame(conn: Connection, query: str, *, dates: list[str] = (), **dtypes:
     for col in dates:
         frame[col] = pd.to_datetime(frame[col], format="%Y-%m-%d")
     return frame
+
+
+# ---- the same writes on every database: COPY on PostgreSQL, executemany elsewhere ----------
+def _with_defaults(table: Any, frame: Any) -> Any:
+    """`frame` plus the table's Python-side column defaults it leaves out (COPY runs none)."""
+    out = frame
+    for col in table.columns:
+        if col.name in frame.columns or col.primary_key or col.default is None:
+            continue
+        default = col.default
+        if getattr(default, "is_scalar", False):
+            value = default.arg
+        elif getattr(default, "is_callable", False):
+            value = default.arg(None)  # SQLAlchemy wraps zero-argument callables
+        else:
+            continue
+        out = out.assign(**{col.name: [value] * len(out)})
+    return out
+
+
+def _json_columns(table: Any) -> list[str]:
+    from sqlalchemy import JSON
+
+    return [c.name for c in table.columns if isinstance(c.type, JSON)]
+
+
+def insert_rows(conn: Connection, table: Any, frame: Any, *, bulk: bool | None = None) -> int:
+    """Insert the rows of a DataFrame into `table` (a SQLAlchemy Table; columns named like it).
+
+    PostgreSQL: one COPY (JSON columns dumped, the table's Python-side defaults filled in);
+    elsewhere (or ``bulk=False``) one executemany ``INSERT``. Same rows either way; the
+    caller's transaction."""
+    import json
+
+    from sqlalchemy import insert
+
+    if not len(frame):
+        return 0
+    if not (conn.dialect.name == "postgresql" if bulk is None else bulk):
+        conn.execute(insert(table), frame.to_dict("records"))
+        return len(frame)
+    data = _with_defaults(table, frame)
+    for name in _json_columns(table):
+        if name in data.columns:
+            data = data.assign(**{name: [json.dumps(v) for v in data[name]]})
+    return copy_frame(conn, table.name, data)
+
+
+def update_from(conn: Connection, table: Any, frame: Any, key: str, assignments: str,
+                *, where: str = "") -> int:
+    """``UPDATE table SET assignments FROM frame WHERE table.key = frame.key`` on PostgreSQL:
+    the frame goes by COPY into a temporary table named ``src`` (dropped at commit), then one
+    set-based UPDATE. `assignments` is SQL over ``t`` (the table) and ``src``, e.g.
+    ``"x = t.x + src.dx"``; frame columns are typed bigint unless named in the frame's
+    ``attrs["sql_types"]``. PostgreSQL only; returns rows updated."""
+    types = frame.attrs.get("sql_types", {})
+    cols = ", ".join(f'"{c}" {types.get(c, "bigint")}' for c in frame.columns)
+    raw = _raw(conn)
+    with raw.cursor() as cur:
+        cur.execute("DROP TABLE IF EXISTS src")
+        cur.execute(f"CREATE TEMPORARY TABLE src ({cols}) ON COMMIT DROP")
+    copy_frame(conn, "src", frame)
+    extra = f" AND {where}" if where else ""
+    with raw.cursor() as cur:
+        cur.execute(f"UPDATE {table.name} AS t SET {assignments} FROM src "
+                    f"WHERE t.{key} = src.{key}{extra}")
+        n = cur.rowcount
+        cur.execute("DROP TABLE src")
+    return n

@@ -2,7 +2,9 @@
 
 The nightly job opens a case once (a loan with an open case is not handed over again), pushes
 the new overdue balance and DPD to the agency while it stays open, and closes it when the loan
-is cured (nothing overdue) or settled. At most one open case per loan: a partial unique index.
+is cured (nothing overdue) or settled; a case the agency closes itself (recovered, returned) is
+found by polling its status, a bounded number of cases a night, least recently polled first.
+At most one open case per loan: a partial unique index.
 """
 
 from __future__ import annotations
@@ -36,5 +38,7 @@ class CollectionCaseRow(TimestampMixin, Base):
     overdue_amount: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     synced_on: Mapped[date] = mapped_column(Date)
     closed_on: Mapped[date | None] = mapped_column(Date)
-    close_reason: Mapped[str | None] = mapped_column(String(16))  # cured | settled
+    # cured | settled (we withdrew it) | recovered | returned | withdrawn (the agency closed it)
+    close_reason: Mapped[str | None] = mapped_column(String(16))
     sync_error: Mapped[str | None] = mapped_column(String(255))  # last failed update/withdraw
+    polled_on: Mapped[date | None] = mapped_column(Date)  # last asked the agency its status

@@ -148,14 +148,3 @@ class PostloanAction(TimestampMixin, Base):
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
     vendor_ref: Mapped[str | None] = mapped_column(String(64))
     error: Mapped[str | None] = mapped_column(String(255))
-
-
-class JobLock(Base):
-    """A named exclusive lock: a row exists while a job holds it (holder = host:pid)."""
-
-    __tablename__ = "job_locks"
-
-    name: Mapped[str] = mapped_column(String(64), primary_key=True)
-    holder: Mapped[str] = mapped_column(String(128))
-    acquired_at: Mapped[datetime] = mapped_column(default=utcnow)
-    heartbeat_at: Mapped[datetime] = mapped_column(default=utcnow)

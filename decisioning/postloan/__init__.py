@@ -1,2 +1,2 @@
 """The nightly post-loan inspection: `run` (per-day flow against the database), `inspection`
-(the pure per-partition computation), `lock` (one run at a time), `engines` (Dask) and `cli`."""
+(the pure per-partition computation), `lock` (one run at a time), `distributed` (Dask) and `cli`."""

@@ -28,15 +28,28 @@ from chedaitong.db.servicing import Loan
 from decisioning.postloan import shutdown
 from decisioning.postloan.inspection import Resources, inspect_partition
 
+#: Ranges per worker thread at least: the last ranges of a night finish together (a worker
+#: left with the one big last range while the other idles is what halves a scale-out).
+RANGES_PER_SLOT = 4
+MIN_RANGE = 1_000
 
-def plan_ranges(engine: Engine, as_of: date, size: int) -> tuple[list[tuple[int, int]], int]:
-    """Inclusive loan-id ranges of at most `size` loans still behind `as_of`, and how many
-    loans that is."""
+
+def plan_ranges(engine: Engine, as_of: date, size: int, *, slots: int = 1
+                ) -> tuple[list[tuple[int, int]], int]:
+    """Inclusive loan-id ranges of at most `size` loans still behind `as_of` (smaller when
+    that gives fewer than `RANGES_PER_SLOT` per worker thread), and how many loans that is."""
     from decisioning.postloan.run import chunks, pending_loan_ids
 
     with Session(engine) as session:
         ids = pending_loan_ids(session, as_of)
+    size = min(size, max(MIN_RANGE, -(-len(ids) // (RANGES_PER_SLOT * slots))))
     return [(group[0], group[-1]) for group in chunks(ids, size)], len(ids)
+
+
+def warm() -> None:
+    """Load this worker's engine, feature store and model now (at cluster start, not in the
+    night's first task)."""
+    _worker_services()
 
 
 def _fingerprint(url: Any) -> str:
@@ -92,8 +105,9 @@ def make_closer(client: Any, *, in_flight: int | None = None) -> Callable[..., t
 
     def close(engine: Engine, as_of: date, *, resources: Resources, chunk_size: int = 5_000,
               progress: Callable[[int, int], None] | None = None, **_: Any) -> tuple[int, int]:
-        ranges, total = plan_ranges(engine, as_of, chunk_size)
-        limit = in_flight or max(2, 2 * sum(client.nthreads().values()))
+        slots = max(1, sum(client.nthreads().values()))
+        ranges, total = plan_ranges(engine, as_of, chunk_size, slots=slots)
+        limit = in_flight or max(2, 2 * slots)
         database = _fingerprint(engine.url)
         todo = iter(ranges)
         done = n_chunks = 0
@@ -133,6 +147,9 @@ def connect(scheduler: str | None, workers: int = 2) -> Any:
     from distributed import Client, LocalCluster
 
     if scheduler:
-        return Client(scheduler)
-    return Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None))
+        client = Client(scheduler)
+    else:
+        client = Client(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
+                                     dashboard_address=None))
+    client.run(warm)
+    return client

@@ -35,6 +35,12 @@ CONCURRENCY = 8  # vendor calls in flight
 COLLECTION = "outsourced_collection"
 #: The agency already holds the case: reconcile by looking it up instead of failing.
 CASE_EXISTS_CODES = {"CASE_EXISTS", "IDEMPOTENCY_KEY_REUSED"}
+#: Open cases asked for their status per night (least recently asked first): an agency closes
+#: cases itself (recovered, returned) and does not call back; bounded so a large book's polls
+#: spread over nights instead of lengthening one. A poll that fails is a gap, not a failure.
+POLL_PER_NIGHT = 2_000
+#: What an agency's case status means for our case: still open, or closed with this reason.
+AGENCY_CLOSED = {"recovered", "returned", "withdrawn"}
 
 
 @dataclass
@@ -46,13 +52,16 @@ class Delivery:
     reconciled: int = 0  # the agency had the case already (409): now tracked
     updated: int = 0  # open cases told their new balance / DPD
     closed: int = 0  # cases withdrawn: cured or settled
+    polled: int = 0  # open cases whose status the agency was asked
+    closed_by_agency: int = 0  # cases the agency had closed (recovered, returned)
     failed: int = 0  # calls that failed this run (retried by the next run)
     retried: int = 0  # failed actions of earlier days sent again by this run
     failures: list[dict[str, Any]] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {k: getattr(self, k) for k in ("sent", "in_case", "reconciled", "updated",
-                                              "closed", "failed", "retried")}
+                                              "closed", "polled", "closed_by_agency", "failed",
+                                              "retried")}
 
 
 def _error(exc: Exception) -> str:
@@ -204,7 +213,7 @@ def _send_batch(engine: Engine, ids: list[int], as_of: date, vendors: Any, store
                     loan_id=act.loan_id, case_ref=case_ref, agency=agency, status="open",
                     opened_on=act.as_of, reconciled=status == "reconciled", dpd=act.dpd,
                     overdue_amount=Decimal(owed[(act.as_of, act.loan_id)]) / 100,
-                    synced_on=act.as_of)
+                    synced_on=act.as_of, polled_on=as_of)
                 session.add(cases[act.loan_id])
                 act.vendor_ref = case_ref
             else:
@@ -249,13 +258,30 @@ def _assign_call(vendors: Any, case: Any) -> tuple[str, str | None, str]:
         return found.case_id, None, "reconciled"
 
 
-def sync_cases(engine: Engine, as_of: date, vendors: Any, out: Delivery | None = None, *,
-               concurrency: int = CONCURRENCY) -> Delivery:
-    """Bring every open case up to `as_of`: withdraw it when the loan is cured or settled,
-    otherwise push the new balance and DPD when they differ from what the agency has.
+def _update_call(vendors: Any, case_ref: str, **figures: Any) -> str | None:
+    """Push new figures; None while the case stays open, else the agency's closing status
+    (a case it closed meanwhile answers ``409 CASE_CLOSED``: its status is looked up)."""
+    from vendors.errors import VendorRejected
 
-    One query finds the cases whose figures changed (a second run of the day finds none);
-    only those are called, `concurrency` at a time, and written in one commit."""
+    try:
+        got = str(vendors.collection.update(case_ref, **figures).status)
+        return got if got in AGENCY_CLOSED else None
+    except VendorRejected as exc:
+        if exc.code != "CASE_CLOSED":
+            raise
+        return str(vendors.collection.status(case_ref).status)
+
+
+def sync_cases(engine: Engine, as_of: date, vendors: Any, out: Delivery | None = None, *,
+               concurrency: int = CONCURRENCY, poll: int = POLL_PER_NIGHT) -> Delivery:
+    """Bring every open case up to `as_of`: withdraw it when the loan is cured or settled,
+    otherwise push the new balance and DPD when they differ from what the agency has; and ask
+    the agency the status of up to `poll` other open cases not asked today (least recently
+    asked first), closing those it closed itself.
+
+    One query finds the cases whose figures changed (a second run of the day finds none, and
+    no case left to poll); only those are called, `concurrency` at a time, and written in one
+    commit."""
     out = out or Delivery()
     d = DelinquencySnapshot
     with Session(engine) as session:
@@ -279,7 +305,7 @@ def sync_cases(engine: Engine, as_of: date, vendors: Any, out: Delivery | None =
                 elif dpd is not None and (dpd, owed[case.loan_id]) != (
                         case.dpd, int(case.overdue_amount * 100)):
                     call = _call(
-                        pool, vendors.collection.update, case.case_ref,
+                        pool, _update_call, vendors, case.case_ref,
                         overdue_amount_cents=owed[case.loan_id], days_past_due=dpd,
                         bucket=bucket, idempotency_key=f"case-{case.case_ref}-{as_of}")
                     jobs.append((case, ref, ("update", dpd), call))
@@ -287,15 +313,35 @@ def sync_cases(engine: Engine, as_of: date, vendors: Any, out: Delivery | None =
                     case.sync_error = None
                 if len(jobs) == 1:  # the first call alone: the breaker's probe (see above)
                     wait([jobs[0][3][0]])
+            called = {case.id for case, *_ in jobs}
+            due = sorted((r for r in rows if r[0].id not in called and r[2] == "active"
+                          and (r[0].polled_on is None or r[0].polled_on < as_of)),
+                         key=lambda r: (r[0].polled_on is not None, r[0].polled_on or as_of,
+                                        r[0].id))[:poll]
+            polls = [(case, _call(pool, vendors.collection.status, case.case_ref))
+                     for case, *_ in due]
+            for case, call in polls:
+                try:
+                    got = str(_result(call).status)
+                except Exception:  # an outage is a gap: asked again on a later night
+                    continue
+                case.polled_on = as_of
+                out.polled += 1
+                if got in AGENCY_CLOSED:
+                    _closed_by_agency(case, as_of, got, out)
             for case, ref, (what, arg), call in jobs:
                 try:
-                    _result(call)
+                    answer = _result(call)
                 except Exception as exc:  # retried by the next run: the figures still differ
                     case.sync_error = _error(exc)
                     out.failed += 1
                     out.failures.append({"loan": ref, "action": "case_sync",
                                          "as_of": as_of.isoformat(), "case": case.case_ref,
                                          "error": case.sync_error})
+                    continue
+                case.polled_on = as_of  # its answer carries the agency's status
+                if what == "update" and answer is not None:  # the agency had closed it
+                    _closed_by_agency(case, as_of, answer, out)
                     continue
                 if what == "close":
                     case.status, case.closed_on, case.close_reason = "closed", as_of, arg
@@ -306,6 +352,14 @@ def sync_cases(engine: Engine, as_of: date, vendors: Any, out: Delivery | None =
                 case.synced_on, case.sync_error = max(case.synced_on, as_of), None
         session.commit()
     return out
+
+
+def _closed_by_agency(case: CollectionCaseRow, as_of: date, status: str, out: Delivery) -> None:
+    """The agency closed the case itself: ours closes too (the loan, if still overdue, is
+    handed over afresh by a later night's collection action)."""
+    case.status, case.closed_on, case.close_reason = "closed", as_of, status[:16]
+    case.sync_error = None
+    out.closed_by_agency += 1
 
 
 def _failure(session: Session, act: PostloanAction) -> dict[str, Any]:

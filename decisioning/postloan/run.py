@@ -26,11 +26,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, bindparam, func, insert, select, update
+from sqlalchemy import Engine, bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from chedaitong.db import DecisionRecord
 from chedaitong.db.base import utcnow
+from chedaitong.db.behaviour import BehaviourScore
 from chedaitong.db.servicing import (
     DelinquencySnapshot,
     Loan,
@@ -121,9 +122,32 @@ def _installments_by_copy(session: Session, loan_ids: list[int]) -> pd.DataFrame
 
 
 def load_partition(
-    session: Session, loan_ids: list[int], store: Any, feature_names: list[str]
+    session: Session, loan_ids: list[int], store: Any, feature_names: list[str],
+    *, bulk: bool | None = None,
 ) -> Partition:
-    """Everything `inspect_partition` needs for these loans (rows locked on PostgreSQL)."""
+    """Everything `inspect_partition` needs for these loans (rows locked on PostgreSQL).
+
+    PostgreSQL reads by COPY (`bulk`, the default there); elsewhere, or with ``bulk=False``,
+    through ordinary row queries. The two give the same frames (a test holds them equal)."""
+    if bulk is None:
+        bulk = session.bind.dialect.name == "postgresql"
+    if bulk:
+        lf, apps = _loans_by_copy(session, loan_ids)
+        inst = _installments_by_copy(session, loan_ids)
+    else:
+        lf, apps = _loans(session, loan_ids)
+        inst = _installments(session, loan_ids)
+    decided, app_score = _decisions(session, sorted(set(apps.values())))
+    lf["application_score"] = [float(app_score.get(apps.get(i)) or np.nan)
+                               for i in lf["loan_id"].tolist()]
+    records = {lid: decided[a] for lid, a in apps.items() if a in decided}
+    decision = pd.DataFrame.from_dict(records, orient="index").reindex(columns=feature_names)
+    customers = sorted(set(lf["customer_id"].tolist()))
+    facts = store.facts(session, customers, bulk=bulk) if store else None
+    return Partition(lf, inst, decision, facts)
+
+
+def _loans(session: Session, loan_ids: list[int]) -> tuple[pd.DataFrame, dict[int, int]]:
     loans = session.execute(
         select(Loan).where(Loan.id.in_(loan_ids)).order_by(Loan.id).with_for_update()
     ).scalars().all()
@@ -137,87 +161,158 @@ def load_partition(
         "penalty_include_interest": [bool(x.penalty_include_interest) for x in loans],
         "penalty_day_basis": [x.penalty_day_basis for x in loans],
     })
-    if session.bind.dialect.name == "postgresql":
-        inst = _installments_by_copy(session, loan_ids)
-    else:
-        inst = _installments(session, loan_ids)
-    apps = {x.id: x.application_id for x in loans if x.application_id is not None}
+    return lf, {x.id: x.application_id for x in loans if x.application_id is not None}
+
+
+def _id_array(ids: list[int]) -> str:
+    """A bigint[] literal of these ids (COPY takes no bind parameters; ints only)."""
+    return "'{" + ",".join(str(int(i)) for i in ids) + "}'::bigint[]"
+
+
+def _loans_by_copy(session: Session, loan_ids: list[int]) -> tuple[pd.DataFrame, dict[int, int]]:
+    """`_loans` by COPY: the rows are locked first (``FOR UPDATE``), then streamed; rates and
+    multipliers are converted once per distinct value (a book has a handful)."""
+    from chedaitong.db.bulk import read_frame
+
+    ids = _id_array(loan_ids)
+    table = Loan.__tablename__
+    session.execute(text(f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE id = ANY({ids}) "
+                         "FOR UPDATE) AS locked"))
+    raw = read_frame(session.connection(), f"""
+        SELECT id, customer_id, application_id, disbursed_on, annual_rate::text AS rate,
+               penalty_multiplier::text AS multiplier, penalty_grace_days,
+               penalty_include_interest::int AS include_interest, penalty_day_basis
+        FROM {table} WHERE id = ANY({ids}) ORDER BY id""", dates=["disbursed_on"],
+                     rate=str, multiplier=str)
+    rates = {v: rate_to_ppm(Decimal(v)) for v in raw["rate"].unique()}
+    multipliers = {v: str(Decimal(v).normalize()) for v in raw["multiplier"].unique()}
+    lf = pd.DataFrame({
+        "loan_id": raw["id"].astype(np.int64),
+        "customer_id": raw["customer_id"].astype(np.int64),
+        "disbursed_on": raw["disbursed_on"],
+        "rate_ppm": raw["rate"].map(rates).astype(np.int64),
+        "penalty_multiplier": raw["multiplier"].map(multipliers).tolist(),  # as the row read
+        "penalty_grace_days": raw["penalty_grace_days"].astype(np.int64),
+        "penalty_include_interest": raw["include_interest"].astype(bool),
+        "penalty_day_basis": raw["penalty_day_basis"].astype(np.int64),
+    })
+    linked = raw[raw["application_id"].notna()]
+    apps = dict(zip(linked["id"].astype(int).tolist(),
+                    linked["application_id"].astype(int).tolist(), strict=True))
+    return lf, apps
+
+
+def _decisions(session: Session, app_ids: list[int]) -> tuple[dict[int, Any], dict[int, Any]]:
+    """Each application's latest decision: its recorded features and its model score."""
     decided: dict[int, dict[str, Any]] = {}
     app_score: dict[int, Any] = {}
-    if apps:
-        for app_id, features, scored in session.execute(
-            select(DecisionRecord.application_id, DecisionRecord.features, DecisionRecord.model)
-            .where(DecisionRecord.application_id.in_(set(apps.values())))
-            .order_by(DecisionRecord.id)
-        ):
-            decided[app_id] = features  # the latest decision wins
-            app_score[app_id] = (scored or {}).get("score")
-    lf["application_score"] = [float(app_score.get(apps.get(x.id)) or np.nan) for x in loans]
-    records = {lid: decided[a] for lid, a in apps.items() if a in decided}
-    decision = pd.DataFrame.from_dict(records, orient="index").reindex(columns=feature_names)
-    facts = store.facts(session, sorted({x.customer_id for x in loans})) if store else None
-    return Partition(lf, inst, decision, facts)
+    if not app_ids:
+        return decided, app_score
+    if session.bind.dialect.name == "postgresql":
+        rows = session.execute(text(
+            "SELECT DISTINCT ON (application_id) application_id, features::text, "
+            "model::text FROM decision_records WHERE application_id = ANY(:ids) "
+            "ORDER BY application_id, id DESC"), {"ids": app_ids})
+        for app_id, features, scored in rows:
+            decided[app_id] = json.loads(features)
+            app_score[app_id] = (json.loads(scored or "null") or {}).get("score")
+        return decided, app_score
+    for app_id, features, scored in session.execute(
+        select(DecisionRecord.application_id, DecisionRecord.features, DecisionRecord.model)
+        .where(DecisionRecord.application_id.in_(app_ids))
+        .order_by(DecisionRecord.id)
+    ):
+        decided[app_id] = features  # the latest decision wins
+        app_score[app_id] = (scored or {}).get("score")
+    return decided, app_score
 
 
 # ---- writing a partition ------------------------------------------------------------------
-def _date(value: Any) -> date:
-    return pd.Timestamp(value).date()
+def _money(cents: Any) -> list[Decimal]:
+    return [Decimal(int(c)) / 100 for c in cents]
 
 
-def persist(session: Session, part: Partition, result: PartitionResult, as_of: date) -> None:
-    """Write one partition's day close; the caller commits (one transaction per chunk)."""
+def persist(session: Session, part: Partition, result: PartitionResult, as_of: date,
+            *, bulk: bool | None = None) -> None:
+    """Write one partition's day close; the caller commits (one transaction per chunk).
+
+    Every insert is one COPY on PostgreSQL (`bulk.insert_rows`) and every update one
+    set-based statement; SQLite (or ``bulk=False``) gets the same rows through executemany."""
+    from chedaitong.db.bulk import insert_rows, update_from
+
+    conn = session.connection()
+    pg = conn.dialect.name == "postgresql" if bulk is None else bulk
     if len(result.accruals):
         a = result.accruals
-        session.execute(insert(PenaltyAccrual), [
-            {"loan_id": int(r.loan_id), "installment_no": int(r.installment_no),
-             "accrual_date": _date(r.accrual_date), "base": Decimal(int(r.base)) / 100,
-             "amount": Decimal(int(r.amount)) / 100}
-            for r in a.itertuples(index=False)
-        ])
+        insert_rows(conn, PenaltyAccrual.__table__, bulk=pg, frame=pd.DataFrame({
+            "loan_id": a["loan_id"].astype(np.int64).tolist(),
+            "installment_no": a["installment_no"].astype(np.int64).tolist(),
+            "accrual_date": pd.to_datetime(a["accrual_date"]).dt.date.tolist(),
+            "base": _money(a["base"]), "amount": _money(a["amount"])}))
     if len(result.charged):
         ids = part.installments.set_index(["loan_id", "number"])["id"]
         keys = pd.MultiIndex.from_arrays([result.charged["loan_id"], result.charged["number"]])
+        charged = pd.DataFrame({"id": ids.loc[keys].to_numpy(np.int64),
+                                "add_cents": result.charged["penalty_cents"].to_numpy(np.int64)})
         table = ScheduledInstallment.__table__
-        session.connection().execute(
-            update(table).where(table.c.id == bindparam("b_id")).values(
-                penalty_charged=table.c.penalty_charged + bindparam("b_add"),
-                penalty_through=as_of,
-            ),
-            [{"b_id": int(i), "b_add": Decimal(int(c)) / 100}
-             for i, c in zip(ids.loc[keys].to_numpy(), result.charged["penalty_cents"],
-                             strict=True)],
-        )
+        if pg:
+            update_from(conn, table, charged, "id",
+                        "penalty_charged = t.penalty_charged + src.add_cents::numeric / 100, "
+                        f"penalty_through = DATE '{as_of.isoformat()}'")
+        else:
+            conn.execute(
+                update(table).where(table.c.id == bindparam("b_id")).values(
+                    penalty_charged=table.c.penalty_charged + bindparam("b_add"),
+                    penalty_through=as_of,
+                ),
+                [{"b_id": int(i), "b_add": Decimal(int(c)) / 100}
+                 for i, c in zip(charged["id"], charged["add_cents"], strict=True)],
+            )
     loans = result.loans
-    session.execute(insert(DelinquencySnapshot), [
-        {"loan_id": int(r.loan_id), "as_of": as_of, "dpd": int(r.dpd), "bucket": r.bucket,
-         "model_score": int(r.model_score), "model_pd": round(float(r.model_pd), 6)}
-        for r in loans.itertuples(index=False)
-    ])
-    postloan_behaviour.persist(session, loans, as_of)
+    insert_rows(conn, DelinquencySnapshot.__table__, bulk=pg, frame=pd.DataFrame({
+        "loan_id": loans["loan_id"].astype(np.int64).tolist(), "as_of": as_of,
+        "dpd": loans["dpd"].astype(np.int64).tolist(), "bucket": loans["bucket"].tolist(),
+        "model_score": loans["model_score"].astype(np.int64).tolist(),
+        "model_pd": [round(float(x), 6) for x in loans["model_pd"]]}))
+    scores = postloan_behaviour.rows(loans, as_of)
+    if scores:
+        insert_rows(conn, BehaviourScore.__table__, pd.DataFrame(scores), bulk=pg)
     if len(result.actions):
-        session.execute(insert(PostloanAction), [
-            {"loan_id": int(r.loan_id), "as_of": as_of, "action": r.action,
-             "rule_ids": list(r.rule_ids), "dpd": int(r.dpd), "bucket": r.bucket,
-             "status": "pending" if r.action in VENDOR_ACTIONS else "queued",
-             "created_at": utcnow()}
-            for r in result.actions.itertuples(index=False)
-        ])
+        acts = result.actions
+        insert_rows(conn, PostloanAction.__table__, bulk=pg, frame=pd.DataFrame({
+            "loan_id": acts["loan_id"].astype(np.int64).tolist(), "as_of": as_of,
+            "action": acts["action"].tolist(),
+            "rule_ids": [list(r) for r in acts["rule_ids"]],
+            "dpd": acts["dpd"].astype(np.int64).tolist(), "bucket": acts["bucket"].tolist(),
+            "status": ["pending" if x in VENDOR_ACTIONS else "queued" for x in acts["action"]],
+            "created_at": utcnow()}))
     table = Loan.__table__
-    session.connection().execute(
-        update(table).where(table.c.id == bindparam("b_id")).values(
-            last_closed_date=as_of,
-            accrued_through=func.max(table.c.accrued_through, as_of)
-            if session.bind.dialect.name == "sqlite"
-            else func.greatest(table.c.accrued_through, as_of),
-        ),
-        [{"b_id": int(i)} for i in loans["loan_id"]],
-    )
+    closed = [int(i) for i in loans["loan_id"]]
+    if pg:
+        conn.execute(text(f"UPDATE {table.name} SET last_closed_date = :d, accrued_through = "
+                          "greatest(accrued_through, :d) WHERE id = ANY(:ids)"),
+                     {"d": as_of, "ids": closed})
+    else:
+        conn.execute(
+            update(table).where(table.c.id == bindparam("b_id")).values(
+                last_closed_date=as_of, accrued_through=(
+                    func.max if conn.dialect.name == "sqlite" else func.greatest)(
+                        table.c.accrued_through, as_of)),
+            [{"b_id": i} for i in closed],
+        )
 
 
 # ---- the run ------------------------------------------------------------------------------
 def chunks(ids: list[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(ids), size):
         yield ids[start:start + size]
+
+
+def _any_behind(engine: Engine, as_of: date) -> bool:
+    with Session(engine) as session:
+        return session.scalar(
+            select(Loan.id).where(Loan.status == "active", Loan.last_closed_date < as_of,
+                                  Loan.disbursed_on < as_of).limit(1)) is not None
 
 
 def _start_run(engine: Engine, as_of: date, engine_kind: str) -> PostloanRun:
@@ -242,40 +337,25 @@ def close_day(
     feature_names: list[str],
     holder: str,
     chunk_size: int = 5_000,
-    mapper: Callable[[list[Partition], date, Resources], list[PartitionResult]] | None = None,
     progress: Progress | None = None,
+    **_: Any,
 ) -> tuple[int, int]:
-    """Process every loan still behind `as_of`; returns (loans, chunks) done by this call.
-
-    `mapper` runs `inspect_partition` over a batch of partitions (the Dask engine); by default
-    they run here, one by one."""
+    """Process every loan still behind `as_of`, one chunk per transaction; returns (loans,
+    chunks) done by this call. (The scale-out engine is `distributed.make_closer`.)"""
     with Session(engine) as session:
         ids = pending_loan_ids(session, as_of)
     total, done, n_chunks = len(ids), 0, 0
-    batch = 1 if mapper is None else 4
-    groups = list(chunks(ids, chunk_size))
-    for start in range(0, len(groups), batch):
-        group = groups[start:start + batch]
-        sessions = [Session(engine) for _ in group]
-        try:
-            parts = [load_partition(s, g, store, feature_names) for s, g in zip(
-                sessions, group, strict=True)]
-            if mapper is None:
-                results = [inspect_partition(p, as_of, resources) for p in parts]
-            else:
-                results = mapper(parts, as_of, resources)
-            for session, part, result in zip(sessions, parts, results, strict=True):
-                persist(session, part, result, as_of)
-                postloan_lock.check(LOCK_NAME)
-                session.commit()
-                n_chunks += 1
-                done += len(part.loans)
-                if progress:
-                    progress(done, total)
-                shutdown.check()  # SIGTERM/SIGINT: stop here, this chunk is committed
-        finally:
-            for s in sessions:
-                s.close()
+    for group in chunks(ids, chunk_size):
+        with Session(engine) as session:
+            part = load_partition(session, group, store, feature_names)
+            persist(session, part, inspect_partition(part, as_of, resources), as_of)
+            postloan_lock.check(LOCK_NAME)
+            session.commit()
+        n_chunks += 1
+        done += len(part.loans)
+        if progress:
+            progress(done, total)
+        shutdown.check()  # SIGTERM/SIGINT: stop here, this chunk is committed
     return done, n_chunks
 
 
@@ -384,7 +464,6 @@ def run_day(
     holder: str,
     engine_kind: str = "pandas",
     chunk_size: int = 5_000,
-    mapper: Any = None,
     progress: Progress | None = None,
     closer: Callable[..., tuple[int, int]] | None = None,
     bureau_policy: bureau_refresh.RefreshPolicy | None = bureau_refresh.RefreshPolicy(),  # noqa: B008
@@ -400,12 +479,15 @@ def run_day(
     if vendors is not None and bureau_policy is not None and run.status != "finished":
         refreshed = bureau_refresh.refresh(engine, as_of, vendors=vendors, store=store,
                                            policy=bureau_policy)
-    feature_names = list(load_model("champion", resources.model_root).feature_names)
+    # a finished day with no loan behind it (a rerun) loads no model and plans nothing
+    behind = run.status != "finished" or _any_behind(engine, as_of)
+    feature_names = (list(load_model("champion", resources.model_root).feature_names)
+                     if behind else [])
     try:
         loans, n_chunks = (closer or close_day)(
             engine, as_of, resources=resources, store=store, feature_names=feature_names,
-            holder=holder, chunk_size=chunk_size, mapper=mapper, progress=progress,
-        )
+            holder=holder, chunk_size=chunk_size, progress=progress,
+        ) if behind else (0, 0)
         delivery = (handoff.deliver(engine, as_of, vendors, store) if vendors
                     else handoff.Delivery())
     except shutdown.Interrupted:

@@ -225,3 +225,9 @@ def test_sigterm_mid_run_is_interrupted_lock_free_and_rerun_equals_clean(
     clean.dispose()
     for key in want:
         assert got[key] == want[key], key
+
+
+def test_engine_is_recorded(engine, portfolio, resources, store):
+    run(engine, AS_OF, resources, store)
+    with Session(engine) as s:
+        assert s.get(postloan.PostloanRun, 1).engine == "pandas"

@@ -198,3 +198,44 @@ def test_default_catch_up_is_last_closed_day_to_yesterday(engine):
         s.add(PostloanRun(as_of=AS_OF + 9 * DAY, status="finished", engine="pandas"))
         s.commit()
     assert default_days(engine, today) == []  # closed through yesterday: nothing to do
+
+
+def test_cases_the_agency_closes_are_polled_and_closed(engine, portfolio, resources, store,
+                                                       vendors, sandbox):
+    from decisioning.postloan.handoff import sync_cases
+
+    night(engine, AS_OF, resources, store, vendors)
+    cases = sorted(open_cases(engine).items())
+    assert len(cases) >= 3
+    (_, (_, recovered)), (_, (_, returned)) = cases[0], cases[1]
+    sandbox.update_case(recovered, status="recovered", recovered_cents=100)
+    sandbox.update_case(returned, status="returned")
+    assert sync_cases(engine, AS_OF, vendors).polled == 0  # just assigned: asked already
+    # the next day, before its night (no new figures to push): only polls
+
+    sandbox.outage("collection", down=True)  # an outage is a gap, not a failure
+    gap = sync_cases(engine, AS_OF + DAY, vendors)
+    assert (gap.polled, gap.closed_by_agency, gap.failed) == (0, 0, 0)
+    sandbox.outage("collection", down=False)
+    time.sleep(0.5)  # the breaker cools
+
+    first = sync_cases(engine, AS_OF + DAY, vendors, poll=1)  # bounded: least recently asked first
+    assert (first.polled, first.closed_by_agency) == (1, 1)
+    rest = sync_cases(engine, AS_OF + DAY, vendors)
+    assert (rest.polled, rest.closed_by_agency) == (len(cases) - 1, 1)
+    assert sync_cases(engine, AS_OF + DAY, vendors).polled == 0  # asked today already
+    with Session(engine) as s:
+        closed = dict(s.execute(select(CollectionCaseRow.case_ref, CollectionCaseRow.close_reason)
+                                .where(CollectionCaseRow.status == "closed")).all())
+    assert closed == {recovered: "recovered", returned: "returned"}
+    assert len(open_cases(engine)) == len(cases) - 2
+
+
+def test_update_of_a_case_the_agency_closed_closes_it(engine, portfolio, resources, store,
+                                                      vendors, sandbox):
+    night(engine, AS_OF, resources, store, vendors)
+    ref, (_, case_ref) = sorted(open_cases(engine).items())[0]
+    sandbox.update_case(case_ref, status="recovered")
+    out = night(engine, AS_OF + DAY, resources, store, vendors)  # new DPD: an update first
+    assert out.failed_sends == 0 and out.report["handoff"]["closed_by_agency"] == 1
+    assert ref not in open_cases(engine)

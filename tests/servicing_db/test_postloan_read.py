@@ -8,7 +8,33 @@ from sqlalchemy.orm import Session
 
 from decisioning.postloan.run import _installments, _installments_by_copy
 from tests.servicing_db.conftest import AS_OF
+from tests.servicing_db.test_behaviour_nightly import (  # noqa: F401 (fixtures)
+    beh_resources,
+    behaviour_root,
+)
 from tests.servicing_db.test_postloan import run
+
+
+def _decide(engine, names: list[str]) -> None:
+    """Decisions for a few of the portfolio's applications (one of them without a score)."""
+    from datetime import UTC, datetime
+
+    from chedaitong.db import DecisionRecord
+    from chedaitong.db.servicing import Loan
+
+    with Session(engine) as s:
+        apps = sorted(s.scalars(Loan.__table__.select().with_only_columns(
+            Loan.application_id).where(Loan.application_id.is_not(None))))[:5]
+        now = datetime(2025, 1, 1, tzinfo=UTC)
+        for k, app in enumerate(apps):  # numbers, text, a null, and a decision without score
+            features = {n: k + 0.5 for n in names[:3]}
+            features.update({names[3]: "本科", names[4]: None})
+            s.add(DecisionRecord(
+                application_id=app, decided_at=now, as_of=now, outcome="approve",
+                rules_version="t", features=features, fired_rules=[], offers=[],
+                reasons=[], evidence_gaps=[], timings_ms={},
+                model={"score": 600 + k} if k else None))
+        s.commit()
 
 
 def test_copy_read_equals_row_read(engine, portfolio, resources, store):
@@ -22,3 +48,67 @@ def test_copy_read_equals_row_read(engine, portfolio, resources, store):
     assert (got.dtypes.astype(str).str[:10] == want.dtypes.astype(str).str[:10]).all()
     dates = {c: "datetime64[ns]" for c in ("due_date", "penalty_through", "settled_on")}
     pd.testing.assert_frame_equal(got.astype(dates), want.astype(dates))  # units may differ
+
+
+def _frames(part):
+    return {"loans": part.loans, "installments": part.installments,
+            "decision": part.decision, "facts": part.facts}
+
+
+def test_copy_partition_equals_row_partition(engine, portfolio, resources, store):
+    """Loans, schedules, decision features and facts: the COPY read is the row read."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    from decisioning.postloan.run import load_partition
+    from models.scoring import load_model
+
+    names = list(load_model("champion", resources.model_root).feature_names)
+    _decide(engine, names)
+    with Session(engine) as s:
+        want = _frames(load_partition(s, portfolio, store, names, bulk=False))
+        got = _frames(load_partition(s, portfolio, store, names, bulk=True))
+    assert len(want["facts"]) > 100 and len(want["decision"]) == 5
+    assert want["loans"]["application_score"].notna().sum() == 4
+    dates = {c: "datetime64[ns]" for c in ("due_date", "penalty_through", "settled_on")}
+    pd.testing.assert_frame_equal(got.pop("installments").astype(dates),
+                                  want.pop("installments").astype(dates))
+    want["loans"]["disbursed_on"] = want["loans"]["disbursed_on"].astype("datetime64[ns]")
+    got["loans"]["disbursed_on"] = got["loans"]["disbursed_on"].astype("datetime64[ns]")
+    for name in want:
+        pd.testing.assert_frame_equal(got[name], want[name], obj=name)
+
+
+def test_copy_writes_equal_row_writes(engine, portfolio, beh_resources, store):  # noqa: F811
+    """One partition's day close written by COPY / set-based SQL leaves the rows that
+    executemany leaves (each tried in a transaction that is rolled back)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    from sqlalchemy import text
+
+    from decisioning.postloan.inspection import inspect_partition
+    from decisioning.postloan.run import load_partition, persist
+    from models.scoring import load_model
+
+    names = list(load_model("champion", beh_resources.model_root).feature_names)
+    queries = {
+        "accruals": "SELECT loan_id, installment_no, accrual_date, base, amount "
+                    "FROM penalty_accruals ORDER BY 1, 2, 3",
+        "installments": "SELECT id, penalty_charged, penalty_through FROM loan_installments "
+                        "ORDER BY id",
+        "snapshots": "SELECT loan_id, as_of, dpd, bucket, model_score, model_pd "
+                     "FROM delinquency_history ORDER BY 1, 2",
+        "scores": "SELECT loan_id, as_of, model_version, pd, score, grade, reasons::text, "
+                  "exposure, expected_loss FROM behaviour_scores ORDER BY 1, 2",
+        "actions": "SELECT loan_id, as_of, action, rule_ids::text, dpd, bucket, status "
+                   "FROM postloan_actions ORDER BY 1, 3",
+        "loans": "SELECT id, last_closed_date, accrued_through FROM loans ORDER BY id"}
+    seen = {}
+    for bulk in (False, True):
+        with Session(engine) as s:
+            part = load_partition(s, portfolio, store, names)
+            persist(s, part, inspect_partition(part, AS_OF, beh_resources), AS_OF, bulk=bulk)
+            seen[bulk] = {k: s.execute(text(q)).all() for k, q in queries.items()}
+            s.rollback()
+    assert seen[False]["accruals"] and seen[False]["actions"] and seen[False]["scores"]
+    assert {r[1] for r in seen[False]["loans"]} == {AS_OF}
+    assert seen[True] == seen[False]
