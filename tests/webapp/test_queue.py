@@ -175,3 +175,47 @@ def test_vendor_outage_during_submit_gives_202_a_referral_and_the_sms_after_reco
             if m.get("template") == "DECISION_READY" and m["params"]["ref"] == done["ref"]]
     assert len(sent) == 1 and sent[0]["params"]["outcome"] == "refer"
     assert message.attempts >= 2
+
+
+class _Failing:
+    """A decision service whose every decision fails (a bug, a broken model file...)."""
+
+    rules = None
+
+    def __init__(self):
+        self.calls = 0
+
+    def decide(self, *args, **kwargs):
+        self.calls += 1
+        raise RuntimeError("the decision blew up")
+
+
+def test_a_decision_that_keeps_failing_is_referred_with_the_reason_not_left_deciding(
+        api, staff, engine):
+    svc = api.extensions[EXTENSION]
+    failing = svc.decisions = _Failing()
+    client = api.test_client()
+    _, idn = register_customer(client, "unlucky", 41)
+    draft = new_application(client, staff, "c1", idn, submit=False)
+    queue = svc.queue
+    queue.max_attempts = 2  # retried twice (200 ms, 400 ms backoff), then referred
+    r = client.post(f"/applications/{draft['id']}/submit", headers=staff.h("c1"))
+    assert r.status_code == 202, r.json
+
+    def referred():
+        return _counts(engine, draft["id"])[0] == "referred"
+
+    _until(referred, 20, "the referral after the failed attempts")
+    assert failing.calls == 2  # tried max_attempts times, not forever
+    state, records, sms = _counts(engine, draft["id"])
+    assert (records, sms) == (1, 1)  # one record, and the customer is told
+    view = client.get(f"/applications/{draft['id']}", headers=staff.h("r1")).json
+    assert view["state"] == "referred"
+    assert [r["code"] for r in view["decision"]["reasons"]] == ["DECISION_FAILED"]
+    assert view["decision"]["evidence_gaps"] == ["decision_failed"]
+    with Session(engine) as s:
+        assert s.get(Application, draft["id"]).decision_attempts == 3
+    # a late retry changes nothing: the decision stands
+    queue.decide(draft["id"])
+    queue.join()
+    assert _counts(engine, draft["id"]) == (state, 1, 1) and failing.calls == 2
