@@ -4,10 +4,14 @@ For each database (SQLite, PostgreSQL): a fresh var dir and database with N dist
 customers loaded and materialised (default 500), the vendor sandbox (latency 0 — our own cost —
 and the realistic per-vendor latencies), gunicorn 2 workers × 8 threads with the Redis queue,
 and 1 or 2 `chedaitong worker` processes. C clients (1 and 16) each walk their own applications
-(one per customer, prepared untimed with the authorisation document): ``POST …/submit`` (timed:
+(one per customer, prepared untimed with the authorisation document and the customer's
+credit-inquiry consent, so every decision pulls both bureaus): ``POST …/submit`` (timed:
 the submit answer, 202), then ``GET …?wait=30`` until decided. A reader thread times
 ``GET /applications/<id>`` meanwhile (another endpoint while decisions run). Submit→decision
-comes from the database (``submitted_at`` → the record's ``decided_at``).
+comes from the database (``submitted_at`` → the record's ``decided_at``). The CPU time the web
+and worker processes spent during each run (user + system, from psutil) is divided by the
+decisions made: on a shared machine, wall-clock throughput says how busy the neighbours are,
+CPU per decision says what a decision costs.
 
 The floor (`bench/floor_app.py`): Flask + the same gunicorn settings + one insert of a 40-field
 JSON body per POST into the same kind of database, with the same client counts.
@@ -55,7 +59,21 @@ MONEY = ("vehicle_price", "down_payment", "loan_amount")
 GUNICORN = ["-w", "2", "--threads", "8", "--log-level", "warning"]
 
 
+#: ports are taken from this range when BENCH_PORTS=lo-hi is set (a shared machine gives each
+#: user its own), else any free port
+_PORTS = [int(x) for x in os.environ.get("BENCH_PORTS", "0-0").split("-")]
+_next_port = [_PORTS[0]]
+
+
 def _free_port() -> int:
+    while _PORTS[0] and _next_port[0] <= _PORTS[1]:
+        port, _next_port[0] = _next_port[0], _next_port[0] + 1
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -93,6 +111,25 @@ def pct(xs: list[float], q: float) -> float | None:
 def stats(xs: list[float]) -> dict:
     return {"p50": round(statistics.median(xs), 1) if xs else None, "p99": pct(xs, 99),
             "n": len(xs)}
+
+
+def cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process and all its children (0 if it is gone)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0.0
+    total = 0.0
+    for p in procs:
+        try:
+            t = p.cpu_times()
+            total += t.user + t.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
 
 
 def load() -> str:
@@ -159,8 +196,18 @@ class World:
                 s.add(u)
                 s.flush()
                 users[name] = (u.id, issue_token(s, u, label="bench"))
-            self.id_numbers = [self.store.profile(s.get(Customer, cid)).id_number
-                               for cid in ids["customers"].values()]
+            self.id_numbers, self.customer_users = [], {}
+            for n, cid in enumerate(ids["customers"].values()):
+                customer = s.get(Customer, cid)
+                idn = self.store.profile(customer).id_number
+                if customer.user_id is None:  # the customer's own user-app account
+                    u = User(username=f"bench-customer-{n}", display_name=f"customer {n}",
+                             role=Role.CUSTOMER)
+                    s.add(u)
+                    s.flush()
+                    customer.user_id = u.id
+                self.id_numbers.append(idn)
+                self.customer_users[idn] = customer.user_id
             s.commit()
         self.consultant_id, self.token = users["bench-consultant"]
         self.seed_s = round(time.perf_counter() - t0, 1)
@@ -172,10 +219,12 @@ class World:
         from sqlalchemy.orm import Session
 
         from chedaitong.db import User
-        from decisioning.origination import applications
+        from chedaitong_sim.testing import signed_pdf
+        from decisioning.container import UploadDir
+        from decisioning.origination import applications, consent
         from decisioning.origination.files import StoredFile
 
-        pdf = StoredFile.of(b"%PDF-1.4 bench", "application/pdf", "auth.pdf")
+        pdf = StoredFile.of(signed_pdf("bench authorisation"), "application/pdf", "auth.pdf")
         out = []
         with Session(self.engine, expire_on_commit=False) as s:
             consultant = s.get(User, self.consultant_id)
@@ -185,8 +234,13 @@ class World:
                 terms = {k: Decimal(v) if k in MONEY else v for k, v in TERMS.items()}
                 app = applications.create(session=s, store=self.store, consultant=consultant,
                                           data={"id_number": idn, **terms})
+                # the customer's credit-inquiry consent (the consent API's domain call):
+                # without it a decision pulls no bureau and refers on the missing consent
+                consent.grant(session=s, user=s.get(User, self.customer_users[idn]),
+                              application_id=app.id, text_version="v1")
                 applications.upload_authorization(
-                    session=s, upload_dir=self.settings.var_dir / "uploads", application=app,
+                    session=s, upload_dir=UploadDir(Path(self.settings.var_dir) / "uploads",
+                                                    self.store.cipher), application=app,
                     upload=pdf, user=consultant)
                 out.append(app.id)
         return out
@@ -211,12 +265,17 @@ class World:
 
         with Session(self.engine) as s:
             rows = s.execute(select(Application.submitted_at, DecisionRecord.decided_at,
-                                    DecisionRecord.outcome)
+                                    DecisionRecord.outcome, DecisionRecord.evidence_gaps)
                              .outerjoin(DecisionRecord,
                                         DecisionRecord.application_id == Application.id)
                              .where(Application.id.in_(ids))).all()
+        self.last_gaps: dict[str, int] = {}
+        for *_, gaps in rows:
+            for g in gaps or []:
+                self.last_gaps[g] = self.last_gaps.get(g, 0) + 1
         aware = [(a if a is None or a.tzinfo else a.replace(tzinfo=UTC),
-                  d if d is None or d.tzinfo else d.replace(tzinfo=UTC), o) for a, d, o in rows]
+                  d if d is None or d.tzinfo else d.replace(tzinfo=UTC), o)
+                 for a, d, o, _ in rows]
         return aware
 
 
@@ -374,7 +433,9 @@ def run_database(label: str, database_url: str, args) -> list[dict]:
                         world.forget_fresh_bureau_reports()
                         ids = world.applications(clients * args.submits)
                         before = load()
+                        cpu0 = (cpu_s(web.pid), cpu_s(wproc.pid))
                         out = drive(base, world.token, ids, clients)
+                        cpu1 = (cpu_s(web.pid), cpu_s(wproc.pid))
                         rows = world.decided(ids)
                         s2d = [(d - a).total_seconds() * 1e3 for a, d, _ in rows if d]
                         span = (max(d for _, d, _ in rows if d) - min(a for a, _, _ in rows)
@@ -389,7 +450,12 @@ def run_database(label: str, database_url: str, args) -> list[dict]:
                             "decisions_per_s": round(len(s2d) / span, 1) if span else None,
                             "other_get_ms": stats(out["other_ms"]),
                             "floor_ms": floors[clients], "statuses": out["statuses"],
-                            "outcomes": outcomes, "errors": len(out["errors"]),
+                            "outcomes": outcomes, "evidence_gaps": world.last_gaps,
+                            "cpu_ms_per_decision": {
+                                "web": round((cpu1[0] - cpu0[0]) * 1e3 / max(1, len(s2d)), 1),
+                                "workers": round((cpu1[1] - cpu0[1]) * 1e3
+                                                 / max(1, len(s2d)), 1)},
+                            "errors": len(out["errors"]),
                             "first_error": out["errors"][:1], "load_before": before,
                             "load_after": load()}
                         fp99 = floors[clients]["p99"]
@@ -441,7 +507,7 @@ def main() -> None:
             _drop_pg_schema(args.pg, schema)
     print(f"\n{'db':10} {'vendor':9} {'cl':>3} {'wk':>3} {'submit p50/p99':>16} "
           f"{'floor p50/p99':>15} {'x floor':>7} {'s→d p50/p99':>15} {'dec/s':>6} "
-          f"{'GET p99':>8} {'x floor':>7}")
+          f"{'GET p99':>8} {'x floor':>7} {'cpu ms/dec web+wk':>18}")
     for r in results:
         s, f, d, g = (r["submit_answer_ms"], r["floor_ms"], r["submit_to_decision_ms"],
                       r["other_get_ms"])
@@ -449,6 +515,7 @@ def main() -> None:
               f"{s['p50']!s:>7}/{s['p99']!s:<8} {f['p50']!s:>6}/{f['p99']!s:<8} "
               f"{r['submit_p99_over_floor_p99']!s:>7} {d['p50']!s:>7}/{d['p99']!s:<7} "
               f"{r['decisions_per_s']!s:>6} {g['p99']!s:>8} {r['other_p99_over_floor_p99']!s:>7}"
+              f" {r['cpu_ms_per_decision']['web']!s:>8}+{r['cpu_ms_per_decision']['workers']!s:<8}"
               f"  errors {r['errors']}")
 
 

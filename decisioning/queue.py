@@ -62,6 +62,8 @@ class DecisionQueue:
         self._sweeper: threading.Thread | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
+        #: failed tries at one decision before it is referred (`deciding.refer_failed`)
+        self.max_attempts = deciding.MAX_ATTEMPTS
         self._decide = dramatiq.actor(
             self._run_decide, broker=broker, actor_name="decide_application",
             queue_name=DECISIONS, max_retries=20, min_backoff=200, max_backoff=30_000,
@@ -87,7 +89,8 @@ class DecisionQueue:
     def _run_decide(self, application_id: int) -> None:
         with self.runtime.sessions() as session:
             done = deciding.decide_submitted(session=session, services=self.runtime.services,
-                                             application_id=application_id)
+                                             application_id=application_id,
+                                             max_attempts=self.max_attempts)
         try:
             self.deliver(done.deliver)
         except Exception:  # noqa: BLE001 - the sweep delivers what could not be queued

@@ -20,10 +20,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from chedaitong.db import Application, Customer, Dealer, DecisionRecord, FeatureFact
+from chedaitong.db import Application, Customer, Dealer, DecisionRecord
 from decisioning.guidance import Vehicle, dealer_range, guide
 from decisioning.policy import APPROVE, Outcome, decide, rules_version_of
 from decisioning.routing import (
@@ -107,12 +106,11 @@ class DecisionService:
         as_of = as_of or datetime.now(UTC)
         customer = session.get(Customer, application.customer_id)
         profile = self.store.profile(customer)  # decrypted once per decision
-        gaps, pulled = self._gather_bureau_evidence(session, customer, as_of, consent, profile)
-        if pulled:  # new reports: the materialised evidence must include them as of now
-            self.store.materialise_customer(session, customer.id, as_of)
+        gaps, evidence = self._gather_bureau_evidence(session, customer, as_of, consent,
+                                                      profile)
         t_evidence = time.perf_counter()
         features = self.store.decision_vector(session, self._input(session, application), as_of,
-                                              profile=profile)
+                                              profile=profile, evidence=evidence)
         features.update(platform_features or {})
         if consent is not ON_FILE:
             features["consent_valid"] = consent is not None and consent.covers("pboc", as_of)
@@ -181,31 +179,35 @@ class DecisionService:
 
     def _gather_bureau_evidence(self, session: Session, customer: Customer, as_of: datetime,
                                 consent: Any, profile: CustomerProfile | None = None
-                                ) -> tuple[list[str], int]:
+                                ) -> tuple[list[str], dict[str, Any] | None]:
         """Pull PBOC and third-party reports the consent covers unless a fresh one is on
-        file; return the gaps and how many reports were stored.
+        file; return the gaps and, when new reports were stored, the customer's evidence
+        vector updated with them (None: the materialised one stands).
 
         A bureau the consent does not cover (or no live consent) is never queried: a
         ``<bureau>_no_consent`` gap. Both bureaus are asked at once, and nothing is written
         until both answered: the decision waits for the slower bureau, not their sum, and no
         database write lock is held across a vendor call. A vendor failure is not an error
         here: the decision goes on without that evidence and the missing-evidence rules refer
-        it to a person.
+        it to a person. The customer's bureau facts are read once, as plain rows: they say
+        which reports are fresh, and with the new reports' facts they give the bureau
+        features (`FeatureStore.refresh_bureau_features`, no frame for one customer).
         """
         gaps: list[str] = []
         if consent is ON_FILE:
-            return gaps, 0
+            return gaps, None
         if consent is None or not consent.covers("pboc", as_of):
             gaps.append("consent_missing")
         if self.vendors is None:
-            return gaps, 0
+            return gaps, None
         profile = profile or self.store.profile(customer)
+        facts = self.store.bureau_facts(session, customer.id)
         wanted = []
         for bureau, vendor in (("pboc", self.vendors.pboc),
                                ("thirdparty", self.vendors.third_party)):
             if consent is None or not consent.covers(bureau, as_of):
                 gaps.append(f"{bureau}_no_consent")
-            elif not self._has_fresh_report(session, customer.id, bureau, as_of):
+            elif not _has_fresh_report(facts, bureau, as_of):
                 wanted.append((bureau, vendor))
 
         def pull(bureau: str, vendor: Any) -> Any:
@@ -222,7 +224,7 @@ class DecisionService:
         others = [_BUREAU_POOL.submit(pull, b, v) for b, v in wanted[1:]]
         answers = [pull(*wanted[0])] if wanted else []
         answers += [f.result() for f in others]
-        pulled = 0
+        new: list[Any] = []
         for (bureau, _), report in zip(wanted, answers, strict=True):
             if report is None:
                 gaps.append(f"{bureau}_unavailable")
@@ -231,21 +233,12 @@ class DecisionService:
             else:
                 # Stamped with when we pulled it: that is what freshness and point-in-time
                 # visibility are about (a sandbox may answer with a historical report date).
-                pulled += self.store.ingest_bureau(session, customer, bureau,
-                                                   report.report_json, as_of,
-                                                   materialise=False).stored
-        return gaps, pulled
-
-    @staticmethod
-    def _has_fresh_report(session: Session, customer_id: int, bureau: str,
-                          as_of: datetime) -> bool:
-        newest = session.scalar(select(FeatureFact.uploaded_at).where(
-            FeatureFact.customer_id == customer_id, FeatureFact.source == bureau,
-            FeatureFact.uploaded_at <= as_of).order_by(FeatureFact.uploaded_at.desc()).limit(1))
-        if newest is None:
-            return False
-        newest = newest if newest.tzinfo else newest.replace(tzinfo=UTC)
-        return as_of - newest <= REPORT_MAX_AGE
+                new += self.store.add_bureau_report(session, customer, bureau,
+                                                    report.report_json, as_of)
+        if not new:
+            return gaps, None
+        return gaps, self.store.refresh_bureau_features(session, customer.id, as_of,
+                                                        facts + new)
 
     # ---- replay -----------------------------------------------------------------------
     def replay(self, session: Session, record_id: int) -> list[str]:
@@ -312,6 +305,13 @@ class DecisionService:
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(self.rules.directory, tmp)
         tmp.rename(target)
+
+
+def _has_fresh_report(facts: list[Any], bureau: str, as_of: datetime) -> bool:
+    """A report of ``bureau`` reached us within `REPORT_MAX_AGE` before ``as_of``."""
+    newest = max((f.uploaded_at for f in facts if f.source == bureau and f.uploaded_at <= as_of),
+                 default=None)
+    return newest is not None and as_of - newest <= REPORT_MAX_AGE
 
 
 def _normalised(d: dict[str, Any]) -> dict[str, Any]:

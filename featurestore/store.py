@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 
 from chedaitong.crypto import DataCipher, mask_id_number, mask_phone
 from chedaitong.db import Customer, FeatureFact, FeatureVector, RawEvent
-from featurestore import compute, extract, offline
+from featurestore import compute, extract, offline, one_report
 from featurestore.bureau import pboc_facts, thirdparty_facts
 from featurestore.definitions import FeatureCatalog, catalog
 from featurestore.facts import FACT_COLUMNS, empty_facts, normalise_facts
@@ -217,6 +217,53 @@ class FeatureStore:
             self.materialise_customer(session, customer.id, reported_at)
         return IngestResult(1, 0)
 
+    def add_bureau_report(self, session: Session, customer: Customer, bureau: str,
+                          report_json: str, reported_at: datetime) -> list[one_report.Fact]:
+        """`ingest_bureau` for the decision path: one report parsed in plain Python (no
+        frame, no Arrow table), stored encrypted with its facts; returns the new facts
+        (none for a report already on file). The caller updates the vector with
+        `refresh_bureau_features` once all of a decision's reports are in."""
+        facts = one_report.report_facts(bureau, report_json, reported_at,
+                                         self.cipher.blind_index)  # parse before storing
+        record = {"report_json": report_json}
+        keep, _ = self._new_records(session, customer, bureau, [record])
+        if not keep:
+            return []
+        session.add(self._raw_event(customer, bureau, record, reported_at, keep[0][0]))
+        session.execute(insert(FeatureFact), [
+            {"customer_id": customer.id, "source": f.source, "kind": f.kind,
+             "event_time": f.event_time, "uploaded_at": f.uploaded_at,
+             "value": None if f.value is None or math.isnan(f.value) else f.value, "key": f.key}
+            for f in facts])
+        return facts
+
+    def bureau_facts(self, session: Session, customer_id: int) -> list[one_report.Fact]:
+        """The customer's PBOC and third-party facts as plain rows (one indexed read)."""
+        rows = session.execute(
+            select(FeatureFact.source, FeatureFact.kind, FeatureFact.event_time,
+                   FeatureFact.uploaded_at, FeatureFact.value, FeatureFact.key).where(
+                FeatureFact.customer_id == customer_id,
+                FeatureFact.source.in_(one_report.BUREAU_SOURCES))).all()
+        return [one_report.Fact(r.source, r.kind, _aware(r.event_time), _aware(r.uploaded_at),
+                                r.value, r.key) for r in rows]
+
+    def refresh_bureau_features(self, session: Session, customer_id: int, as_of: datetime,
+                                facts: list[one_report.Fact]) -> dict[str, Any]:
+        """Update the customer's materialised vector after a bureau pull: the bureau
+        features recomputed at ``as_of`` from ``facts`` (the customer's bureau facts, new
+        reports included) on plain values; the device and identity features, which a bureau
+        report does not touch, kept as materialised (the nightly job rolls their windows).
+        Without a current vector the whole vector is computed by the batch path."""
+        row = session.scalar(select(FeatureVector).where(
+            FeatureVector.entity == "customer", FeatureVector.entity_id == str(customer_id)))
+        if row is None or row.catalog_version != self.version:
+            return self.materialise_customer(session, customer_id, as_of)
+        bureau = vector_from_row(one_report.bureau_values(facts, as_of), self.catalog)
+        values = {**row.values, **bureau}
+        if _aware(row.as_of) <= as_of:
+            row.as_of, row.computed_at, row.values = as_of, datetime.now(UTC), values
+        return values
+
     def import_world(
         self,
         session: Session,
@@ -332,14 +379,17 @@ class FeatureStore:
 
     def decision_vector(self, session: Session, app: ApplicationInput,
                         as_of: datetime | None = None,
-                        profile: CustomerProfile | None = None) -> dict[str, Any]:
+                        profile: CustomerProfile | None = None,
+                        evidence: dict[str, Any] | None = None) -> dict[str, Any]:
         """What a decision reads: the customer's materialised evidence (one row; computed
         now if absent) plus the application's own terms, computed from the application on
         plain values (no frame for one entity). ``profile``: the customer's, when the caller
-        has decrypted it already."""
+        has decrypted it already; ``evidence``: the customer's vector, when the caller has
+        just updated it (`refresh_bureau_features`)."""
         as_of = as_of or datetime.now(UTC)
         customer = self._customer(session, app.customer_id)
-        evidence = self.online(session, "customer", str(customer.id))
+        if evidence is None:
+            evidence = self.online(session, "customer", str(customer.id))
         if evidence is None:
             evidence = self.materialise_customer(session, customer.id, as_of)
         entity = _application_entity(profile or self.profile(customer), app)

@@ -296,7 +296,9 @@ class ReapplyOut(Schema):
 
 
 class ContractOut(Schema):
-    vendor_contract_id = fields.String()
+    vendor_contract_id = fields.String(
+        allow_none=True, metadata={"description": "null while the contract is being sent "
+                                                  "to the e-signature service (status sending)"})
     status = fields.String()
     document_sha256 = fields.String()
     signed_sha256 = fields.String(allow_none=True)

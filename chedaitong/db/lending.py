@@ -46,6 +46,10 @@ class Application(TimestampMixin, Base):
     term_months: Mapped[int]
     state: Mapped[str] = mapped_column(String(24), default="draft", index=True)
     submitted_at: Mapped[datetime | None]
+    #: how many times a worker started deciding this submission (counted before each try,
+    #: in its own commit, so a worker that dies mid-decision still counts): past a limit the
+    #: application is referred to a person instead of being retried forever
+    decision_attempts: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class DecisionRecord(Base):

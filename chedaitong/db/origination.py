@@ -121,7 +121,8 @@ class LoanContract(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), unique=True)
-    vendor_contract_id: Mapped[str] = mapped_column(String(64))
+    #: None until the outbox delivery created it at the vendor (status ``sending``)
+    vendor_contract_id: Mapped[str | None] = mapped_column(String(64))
     document_text: Mapped[str] = mapped_column(Text)
     document_sha256: Mapped[str] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(24))

@@ -114,9 +114,12 @@ def latest_decision(*, session: Session, application_id: int) -> DecisionRecord 
         .limit(1))
 
 
-def available_offers(*, session: Session, application: Application) -> list[dict[str, Any]]:
-    """The decision's offers, or the plan a reviewer set when approving a referral."""
-    record = latest_decision(session=session, application_id=application.id)
+def available_offers(*, session: Session, application: Application,
+                     record: DecisionRecord | None | Any = ...) -> list[dict[str, Any]]:
+    """The decision's offers, or the plan a reviewer set when approving a referral
+    (``record``: the latest decision, when the caller has read it)."""
+    if record is ...:
+        record = latest_decision(session=session, application_id=application.id)
     offers = list(record.offers) if record else []
     manual = session.scalar(select(Review.offer).where(
         Review.application_id == application.id, Review.kind == "credit",
@@ -180,10 +183,17 @@ def detail(*, session: Session, application: Application,
     customer = (session.get(Customer, application.customer_id)
                 if application.customer_id is not None else None)
     dealer = session.get(Dealer, application.dealer_id)
-    contract = session.scalar(select(LoanContract).where(
+    # what cannot exist yet in this state is not looked for (the 202 of a submit, and every
+    # poll of it, is an application still deciding: no decision, plan, contract or loan)
+    undecided = application.state in UNDECIDED_STATES
+    before_plan = undecided or application.state in PRE_PLAN_STATES
+    record = None if undecided else latest_decision(session=session,
+                                                    application_id=application.id)
+    contract = None if before_plan else session.scalar(select(LoanContract).where(
         LoanContract.application_id == application.id))
-    voucher = session.scalar(select(Voucher).where(Voucher.application_id == application.id))
-    plan = plan_of(session=session, application=application)
+    voucher = None if before_plan else session.scalar(select(Voucher).where(
+        Voucher.application_id == application.id))
+    plan = None if before_plan else plan_of(session=session, application=application)
     docs = documents_of(session=session, application=application)
     return {
         **summary(session=session, application=application, customer=customer),
@@ -193,16 +203,25 @@ def detail(*, session: Session, application: Application,
         "lease_type": application.lease_type, "vin": application.vin,
         "customer_phone_masked": customer.phone_masked if customer else None,
         "allowed_actions": state_machine.allowed_actions(application.state),
-        "decision": audiences.decision_view(
-            latest_decision(session=session, application_id=application.id), user),
-        "offers": available_offers(session=session, application=application),
+        "decision": audiences.decision_view(record, user),
+        "offers": [] if undecided else available_offers(session=session,
+                                                        application=application, record=record),
         "plan": plan.offer if plan else None,
         "contract_status": contract.status if contract else None,
         "voucher_number": voucher.number if voucher else None,
         "documents": docs,
         "missing_documents": sorted(set(CHECKLIST) - {d.kind for d in docs}),
-        "loan_ref": loan_ref_of(session=session, application=application),
+        "loan_ref": None if before_plan else loan_ref_of(session=session,
+                                                         application=application),
     }
+
+
+#: states without a decision yet, and decided states before a plan is chosen (no plan,
+#: contract, voucher or loan can exist in them)
+UNDECIDED_STATES = frozenset({state_machine.DRAFT, state_machine.SUBMITTED,
+                              state_machine.DECIDING})
+PRE_PLAN_STATES = frozenset({state_machine.APPROVED, state_machine.DECLINED,
+                             state_machine.REFERRED, state_machine.SUPERSEDED})
 
 
 def state_view(application: Application, loan_ref: str | None = None) -> dict[str, Any]:

@@ -14,13 +14,16 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, DecisionRecord
 from decisioning.origination import applications, consent, exposure, outbox, state_machine
+from decisioning.policy import rules_version_of
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +31,14 @@ OUTCOME_ACTION = {"approve": "decide_approve", "decline": "decide_decline",
                   "refer": "decide_refer"}
 #: the states a decision worker decides from (``submitted``: rows from before the queue)
 UNDECIDED = (state_machine.DECIDING, state_machine.SUBMITTED)
+#: tries at deciding one submission before it is referred to a person (a vendor outage does
+#: not count: it leaves gaps the rules refer, not a failure)
+MAX_ATTEMPTS = 5
+DECISION_FAILED = {
+    "id": "DECISION_FAILED", "reason_code": "DECISION_FAILED",
+    "reason_zh": "自动审批多次失败，转人工审核",
+    "reason_en": "The automatic decision failed repeatedly; referred for manual review",
+}
 
 
 @dataclass
@@ -45,12 +56,34 @@ def authorization_ref(session: Session, application: Application) -> str:
     return f"auth:{application.ref}:{auth.sha256[:12]}" if auth else f"auth:{application.ref}"
 
 
-def decide_submitted(*, session: Session, services: Any, application_id: int) -> Decided:
-    """Decide the application if it is still waiting for its decision; commit; idempotent."""
+def start_attempt(session: Session, application_id: int) -> int | None:
+    """Count one more try at deciding the application, committed on its own (so a worker
+    killed mid-decision has still counted it); the count, or None when it is decided."""
+    attempts = session.scalar(
+        update(Application).where(Application.id == application_id,
+                                  Application.state.in_(UNDECIDED))
+        .values(decision_attempts=Application.decision_attempts + 1)
+        .returning(Application.decision_attempts))
+    session.commit()
+    return attempts
+
+
+def decide_submitted(*, session: Session, services: Any, application_id: int,
+                     max_attempts: int = MAX_ATTEMPTS) -> Decided:
+    """Decide the application if it is still waiting for its decision; commit; idempotent.
+
+    Each call counts an attempt first; the one after ``max_attempts`` failed tries refers
+    the application to a person with the reason (`refer_failed`) instead of trying again."""
+    attempts = start_attempt(session, application_id)
+    if attempts is None:
+        return Decided(None)
     application = session.get(Application, application_id)
     if application is None or application.state not in UNDECIDED:
         session.rollback()
         return Decided(None)
+    if attempts > max_attempts:
+        return refer_failed(session=session, services=services, application=application,
+                            attempts=attempts - 1)
     ref = authorization_ref(session, application)
     # read at decision time: a consent revoked since the submission means no pull (and refer)
     live = consent.live_consent(session=session, application=application)
@@ -67,6 +100,39 @@ def decide_submitted(*, session: Session, services: Any, application_id: int) ->
         session.rollback()  # another worker decided it first: its decision stands
         log.info("application %s was decided by another worker", application_id)
         return Decided(None)
+    return Decided(record, [sms.id])
+
+
+def refer_failed(*, session: Session, services: Any, application: Application,
+                 attempts: int) -> Decided:
+    """Refer an application whose decision failed ``attempts`` times: a record with the
+    reason (no features, rules or score — none were obtained), the state step and the SMS,
+    in one transaction; a reviewer decides it by hand."""
+    try:  # the versions serving now, if the service can be built at all
+        rules = getattr(services.decision_service(), "rules", None)
+    except Exception:  # noqa: BLE001 - a service that cannot load is one reason to be here
+        rules = None
+    record = DecisionRecord(
+        application_id=application.id, decided_at=datetime.now(UTC),
+        as_of=datetime.now(UTC), outcome="refer",
+        rules_version=rules_version_of(rules) if rules is not None else "unavailable",
+        model_version=None, challenger_version=None, features={}, fired_rules=[],
+        model=None, challenger=None, offers=[], reasons=[{"source": "decision",
+                                                         **DECISION_FAILED}],
+        evidence_gaps=["decision_failed"], timings_ms={}, guidance=None,
+        routing=None, consent_id=None)
+    try:
+        session.add(record)
+        session.flush()
+        state_machine.advance(session, application, "decide_refer", None,
+                              note=f"decision failed {attempts} times; referred for review")
+        sms = outbox.add_decision_sms(session, application=application, record=record)
+        session.commit()
+    except (IntegrityError, state_machine.IllegalTransition):
+        session.rollback()
+        return Decided(None)
+    log.error("application %s referred: its decision failed %s times", application.id,
+              attempts)
     return Decided(record, [sms.id])
 
 

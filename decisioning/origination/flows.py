@@ -25,6 +25,7 @@ from chedaitong.db.origination import (
     Verification,
     Voucher,
 )
+from chedaitong.db.outbox import OutboxMessage
 from chedaitong.errors import Conflict, Invalid, NotPermitted
 from decisioning.container import Services
 from decisioning.origination import (
@@ -42,7 +43,7 @@ from decisioning.origination.consent import record_postloan_monitoring
 from decisioning.origination.identity import check_liveness, vendor_failed
 from servicing.booking import book_loan
 from vendors.errors import VendorError, VendorRejected
-from vendors.interfaces import ContractRequest, Signer, SignRequest
+from vendors.interfaces import SignRequest
 
 log = logging.getLogger(__name__)
 
@@ -149,8 +150,12 @@ def reapply(*, session: Session, services: Services, application: Application, a
 # ---- contract and liveness ----------------------------------------------------------------
 def create_contract(*, session: Session, services: Services, application: Application,
                     actor: User) -> LoanContract:
-    """Render the contract for the chosen plan and create it with the e-signature vendor."""
+    """Render the contract for the chosen plan; creating it at the e-signature vendor goes
+    through the outbox (the contract row, the state step and the send in one transaction,
+    delivered by a worker with retries), so an e-signature outage delays the contract and
+    never fails this step. Where no queue runs, it is delivered here, after the commit."""
     state_machine.check(application, "create_contract")
+    services.vendor("esign")  # not configured at all: Unavailable before anything changes
     plan = applications.plan_of(session=session, application=application)
     customer = session.get(Customer, application.customer_id)
     p = services.store.profile(customer)
@@ -158,23 +163,49 @@ def create_contract(*, session: Session, services: Services, application: Applic
         application=application, customer=customer, customer_name=p.name,
         dealer=session.get(Dealer, application.dealer_id), plan=plan.offer,
         start=datetime.now(UTC).date())
-    document = text.encode()
-    try:
-        c = services.vendor("esign").create_contract(ContractRequest(
-            application_id=application.ref, title=f"Loan contract {application.ref}",
-            document=document, signers=(Signer(name=p.name, id_number=p.id_number,
-                                               phone=p.phone),),
-            idempotency_key=f"contract:{application.ref}"))
-    except VendorError as exc:
-        raise vendor_failed("esign", exc) from None
-    state_machine.advance(session, application, "create_contract", actor.id, note=c.contract_id)
-    contract = LoanContract(application_id=application.id, vendor_contract_id=c.contract_id,
+    contract = LoanContract(application_id=application.id, vendor_contract_id=None,
                             document_text=text,
-                            document_sha256=hashlib.sha256(document).hexdigest(),
-                            status=c.status.value)
+                            document_sha256=hashlib.sha256(text.encode()).hexdigest(),
+                            status=outbox.CONTRACT_SENDING)
     session.add(contract)
+    session.flush()
+    state_machine.advance(session, application, "create_contract", actor.id,
+                          note=f"contract {contract.id} sent for e-signature")
+    message = outbox.add_contract(session, application=application, contract=contract)
     session.commit()
+    _deliver(session, services, [message.id])
+    session.refresh(contract)
     return contract
+
+
+def _deliver(session: Session, services: Services, message_ids: list[int]) -> None:
+    """Hand committed outbox messages to the queue's workers (or deliver them here)."""
+    queue = getattr(services, "queue", None)
+    if queue is not None:
+        try:
+            queue.deliver(message_ids)
+            return
+        except Exception:  # noqa: BLE001 - the sweep delivers what could not be queued
+            log.exception("could not queue outbox %s; the sweep will", message_ids)
+            return
+    outbox.deliver_now(session=session, services=services, message_ids=message_ids)
+
+
+def _contract_at_vendor(session: Session, services: Services, application: Application,
+                        contract: LoanContract) -> None:
+    """A contract the worker has not yet created at the vendor is sent now (same outbox
+    message, same idempotency key: never two contracts); Conflict while the vendor is down."""
+    if contract.vendor_contract_id is not None:
+        return
+    message_id = session.scalar(select(OutboxMessage.id).where(
+        OutboxMessage.application_id == application.id,
+        OutboxMessage.kind == outbox.ESIGN_CONTRACT))
+    if message_id is not None:
+        outbox.deliver_now(session=session, services=services, message_ids=[message_id])
+        session.refresh(contract)
+    if contract.vendor_contract_id is None:
+        raise Conflict("the contract is still being sent to the e-signature service; "
+                       "try again shortly")
 
 
 def sign_contract(*, session: Session, services: Services, application: Application,
@@ -183,6 +214,7 @@ def sign_contract(*, session: Session, services: Services, application: Applicat
     state_machine.check(application, "sign_contract")
     contract = session.scalar(select(LoanContract).where(
         LoanContract.application_id == application.id))
+    _contract_at_vendor(session, services, application, contract)
     p = services.store.profile(session.get(Customer, application.customer_id))
     esign = services.vendor("esign")
     try:

@@ -1,11 +1,12 @@
 """The outbox: vendor sends written in the state change's own transaction, delivered after.
 
-A step that changes state (a decision) adds the messages it owes — the decision SMS — to the
-same transaction with `add`; once it commits, a worker calls `deliver` for each (the queue's
-delivery task, or `deliver_now` where no queue runs). A vendor that is down fails the delivery,
-not the step: the row keeps its attempts and last error and is retried with backoff until it
-goes through or `MAX_ATTEMPTS` mark it dead. The vendor call carries the row's idempotency key,
-so a delivery retried after a crash between sending and marking is not sent twice.
+A step that changes state adds the messages it owes — the decision SMS, the contract sent
+for e-signature — to the same transaction with `add`; once it commits, a worker calls
+`deliver` for each (the queue's delivery task, or `deliver_now` where no queue runs). A
+vendor that is down fails the delivery, not the step: the row keeps its attempts and last
+error and is retried with backoff until it goes through or `MAX_ATTEMPTS` mark it dead. The
+vendor call carries the row's idempotency key, so a delivery retried after a crash between
+sending and marking is not sent twice.
 """
 
 from __future__ import annotations
@@ -19,14 +20,17 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, Customer, DecisionRecord
-from chedaitong.db.origination import Notification
+from chedaitong.db.origination import LoanContract, Notification
 from chedaitong.db.outbox import DEAD, DELIVERED, PENDING, OutboxMessage
 from vendors.errors import VendorError
-from vendors.interfaces import SmsMessage
+from vendors.interfaces import ContractRequest, Signer, SmsMessage
 
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 12
 SMS = "sms"
+ESIGN_CONTRACT = "esign_contract"
+#: a contract not yet accepted by the e-signature vendor (then its status is the vendor's)
+CONTRACT_SENDING, CONTRACT_SEND_FAILED = "sending", "send_failed"
 
 
 class DeliveryFailed(RuntimeError):
@@ -78,9 +82,35 @@ def _sms_failed(session: Session, message: OutboxMessage, error: str, final: boo
         note.status = "failed"
 
 
+def add_contract(session: Session, *, application: Application,
+                 contract: LoanContract) -> OutboxMessage:
+    """Creating ``contract`` at the e-signature vendor, pending (the payload names the row;
+    the signer's identity is decrypted at delivery, so the outbox holds no identifier)."""
+    return add(session, kind=ESIGN_CONTRACT, key=f"contract:{application.ref}",
+               application_id=application.id, payload={"contract_id": contract.id})
+
+
+def _send_contract(session: Session, services: Any, message: OutboxMessage) -> None:
+    contract = session.get(LoanContract, message.payload["contract_id"])
+    application = session.get(Application, contract.application_id)
+    p = services.store.profile(session.get(Customer, application.customer_id))
+    created = services.vendor("esign").create_contract(ContractRequest(
+        application_id=application.ref, title=f"Loan contract {application.ref}",
+        document=contract.document_text.encode(),
+        signers=(Signer(name=p.name, id_number=p.id_number, phone=p.phone),),
+        idempotency_key=message.idempotency_key))
+    contract.vendor_contract_id, contract.status = created.contract_id, created.status.value
+
+
+def _contract_failed(session: Session, message: OutboxMessage, error: str, final: bool) -> None:
+    if final:
+        session.get(LoanContract, message.payload["contract_id"]).status = CONTRACT_SEND_FAILED
+
+
 #: kind → (send, on_failure); send makes the vendor call and records its result on the session
 DELIVERERS: dict[str, tuple[Callable[..., None], Callable[..., None]]] = {
     SMS: (_send_sms, _sms_failed),
+    ESIGN_CONTRACT: (_send_contract, _contract_failed),
 }
 
 

@@ -175,3 +175,90 @@ def test_vendor_outage_during_submit_gives_202_a_referral_and_the_sms_after_reco
             if m.get("template") == "DECISION_READY" and m["params"]["ref"] == done["ref"]]
     assert len(sent) == 1 and sent[0]["params"]["outcome"] == "refer"
     assert message.attempts >= 2
+
+
+class _Failing:
+    """A decision service whose every decision fails (a bug, a broken model file...)."""
+
+    rules = None
+
+    def __init__(self):
+        self.calls = 0
+
+    def decide(self, *args, **kwargs):
+        self.calls += 1
+        raise RuntimeError("the decision blew up")
+
+
+def test_a_decision_that_keeps_failing_is_referred_with_the_reason_not_left_deciding(
+        api, staff, engine):
+    svc = api.extensions[EXTENSION]
+    failing = svc.decisions = _Failing()
+    client = api.test_client()
+    _, idn = register_customer(client, "unlucky", 41)
+    draft = new_application(client, staff, "c1", idn, submit=False)
+    queue = svc.queue
+    queue.max_attempts = 2  # retried twice (200 ms, 400 ms backoff), then referred
+    r = client.post(f"/applications/{draft['id']}/submit", headers=staff.h("c1"))
+    assert r.status_code == 202, r.json
+
+    def referred():
+        return _counts(engine, draft["id"])[0] == "referred"
+
+    _until(referred, 20, "the referral after the failed attempts")
+    assert failing.calls == 2  # tried max_attempts times, not forever
+    state, records, sms = _counts(engine, draft["id"])
+    assert (records, sms) == (1, 1)  # one record, and the customer is told
+    view = client.get(f"/applications/{draft['id']}", headers=staff.h("r1")).json
+    assert view["state"] == "referred"
+    assert [r["code"] for r in view["decision"]["reasons"]] == ["DECISION_FAILED"]
+    assert view["decision"]["evidence_gaps"] == ["decision_failed"]
+    with Session(engine) as s:
+        assert s.get(Application, draft["id"]).decision_attempts == 3
+    # a late retry changes nothing: the decision stands
+    queue.decide(draft["id"])
+    queue.join()
+    assert _counts(engine, draft["id"]) == (state, 1, 1) and failing.calls == 2
+
+
+def test_an_esign_outage_delays_the_contract_never_fails_it_and_one_contract_is_made(
+        api, staff, sandbox, engine):
+    """The contract step answers 201 while the e-signature vendor is down (the contract is
+    `sending`), signing waits with a 409 naming why, and once the vendor is back the worker
+    creates exactly one contract at it, which the customer signs."""
+    client = api.test_client()
+    token, idn = register_customer(client, "contract", 43)
+    me = {"Authorization": f"Bearer {token}"}
+    app_id = new_application(client, staff, "c1", idn)["id"]
+    assert client.post(f"/applications/{app_id}/plan", headers=me,
+                       json={}).status_code == 200
+    sandbox.outage("esign")
+    try:
+        started = time.perf_counter()
+        r = client.post(f"/applications/{app_id}/contract", headers=staff.h("c1"))
+        assert r.status_code == 201 and time.perf_counter() - started < 2.0, r.json
+        assert r.json["status"] == "sending" and r.json["vendor_contract_id"] is None
+        assert "Repayment schedule" in r.json["document_text"]
+        r = client.post(f"/applications/{app_id}/contract/sign", headers=me,
+                        json={"verification_code": "123456"})
+        assert r.status_code == 409 and "still being sent" in str(r.json), r.json
+    finally:
+        sandbox.outage("esign", down=False)
+
+    def created():
+        c = client.get(f"/applications/{app_id}/contract", headers=staff.h("c1")).json
+        return c["vendor_contract_id"] and c
+    contract = _until(created, 30, "the contract created after recovery")
+    assert contract["status"] != "sending"
+    ref = client.get(f"/applications/{app_id}", headers=staff.h("c1")).json["ref"]
+    made = [c for c in sandbox.records("contracts") if c["application_id"] == ref]
+    assert [c["contract_id"] for c in made] == [contract["vendor_contract_id"]]  # one only
+    r = client.post(f"/applications/{app_id}/contract/sign", headers=me,
+                    json={"verification_code": "123456"})
+    assert r.status_code == 200 and r.json["status"] == "signed", r.json
+    assert r.json["vendor_contract_id"] == contract["vendor_contract_id"]
+    with Session(engine) as s:
+        message = s.scalar(select(OutboxMessage).where(
+            OutboxMessage.application_id == app_id, OutboxMessage.kind == "esign_contract"))
+        assert message.status == "delivered" and message.attempts >= 2
+        assert "id_number" not in str(message.payload) and idn not in str(message.payload)
