@@ -59,7 +59,7 @@ def main() -> None:
         for a, r in records:
             if r.outcome != "approve":
                 vehicle = {"vehicle_brand": a.vehicle_brand, "vehicle_model": a.vehicle_model}
-                cases.append((r, vehicle, guidance.dealer_range(s, a)))
+                cases.append((r, vehicle, guidance.dealer_stock(s, a)))
     refused = len(cases)
     declined = [r for r, _, _ in cases if r.outcome == "decline"]
     helped = sum(1 for r, _, _ in cases if r.guidance["options"])

@@ -2,7 +2,7 @@
 an approval, with the plan and price the customer would then get.
 
 Only what a customer can change honestly is searched — the down payment (and with it the
-amount borrowed), the term, a cheaper vehicle from the dealer's own range, and identity
+amount borrowed), the term, a cheaper vehicle from the dealer's own stock, and identity
 checks they have not completed yet. Age, income, bureau history and device signals are
 copied unchanged into every candidate, so no option can ever depend on them.
 
@@ -17,7 +17,7 @@ the resulting plan; a candidate the two paths disagree on is dropped (and counte
 shown.
 
 Pure (no database): `guide` is a function of the recorded features, the dealer's vehicle
-range it is given and the versions in use, so a record's guidance can be replayed.
+stock it is given and the versions in use, so a record's guidance can be replayed.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application
+from chedaitong.db.stock import DealerVehicle
 from decisioning import policy
 from featurestore import compute
 from models.errors import ModelError
@@ -50,7 +51,7 @@ GUIDANCE_VERSION = "guidance-1"
 MAX_OPTIONS = 3
 DOWN_PAYMENT_RATIOS = (0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40, 0.50)
 AMOUNT_STEP = 1000  # suggested down payments are whole thousands of yuan, rounded up
-MAX_VEHICLES = 6  # cheaper vehicles from the dealer's range tried per application
+MAX_VEHICLES = 6  # cheaper vehicles from the dealer's stock tried per application
 # Identity evidence a customer can still supply, when it is missing (never when it failed):
 # the feature that is missing, the value it takes once done, and the words for the customer.
 EVIDENCE = {
@@ -76,7 +77,7 @@ TERM_FEATURES = ("vehicle_price", "loan_amount", "loan_to_value", "down_payment_
 
 @dataclass(frozen=True)
 class Vehicle:
-    """A vehicle in the dealer's range (what it has sold or filed applications for)."""
+    """A vehicle of the dealer's stock (brand, model, list price)."""
 
     brand: str
     model: str
@@ -337,7 +338,7 @@ def guide(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | Non
     """Up to ``max_options`` approving options for the application with these (recorded)
     ``features``, cheapest change first, each using a different set of levers.
 
-    ``vehicle``: the current brand and model; ``stock``: the dealer's range (cheaper
+    ``vehicle``: the current brand and model; ``stock``: the dealer's stock (cheaper
     vehicles are tried); ``fired``: the decision's fired rules, to skip the search when one
     of them reads nothing changeable. Without a model nothing can approve: no options.
     """
@@ -397,16 +398,17 @@ def _value(v: Any, dtype: str) -> Any:
     return float(v)
 
 
-def dealer_range(session: Session, application: Application,
+def dealer_stock(session: Session, application: Application,
                  limit: int = MAX_VEHICLES) -> list[Vehicle]:
-    """Cheaper vehicles this dealer has filed applications for (its range, as far as the
-    platform knows it), the dearest first — what a cheaper-vehicle option may suggest."""
+    """The vehicles on sale at the application's dealer (its stock,
+    `chedaitong.db.stock.DealerVehicle`) cheaper than the one applied for, the dearest
+    first — the only cars a cheaper-vehicle option may suggest."""
     rows = session.execute(
-        select(Application.vehicle_brand, Application.vehicle_model, Application.vehicle_price)
-        .where(Application.dealer_id == application.dealer_id,
-               Application.lease_type == application.lease_type,
-               Application.vehicle_price < application.vehicle_price)
-        .distinct().order_by(Application.vehicle_price.desc()).limit(limit)).all()
+        select(DealerVehicle.vehicle_brand, DealerVehicle.vehicle_model, DealerVehicle.price)
+        .where(DealerVehicle.dealer_id == application.dealer_id,
+               DealerVehicle.active.is_(True),
+               DealerVehicle.price < application.vehicle_price)
+        .order_by(DealerVehicle.price.desc(), DealerVehicle.id).limit(limit)).all()
     return [Vehicle(b, m, Decimal(p)) for b, m, p in rows]
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, Customer, Dealer, DecisionRecord, FeatureFact
-from decisioning.guidance import Vehicle, dealer_range, guide
+from decisioning.guidance import Vehicle, dealer_stock, guide
 from decisioning.policy import APPROVE, Outcome, decide, rules_version_of
 from decisioning.routing import (
     CHALLENGER,
@@ -162,7 +162,7 @@ class DecisionService:
         the model that decided."""
         if result.outcome == APPROVE or not self.guidance:
             return None
-        stock = dealer_range(session, application)
+        stock = dealer_stock(session, application)
         return guide(result.features, self.rules, model, fired=result.fired_rules,
                      vehicle={"vehicle_brand": application.vehicle_brand,
                               "vehicle_model": application.vehicle_model},

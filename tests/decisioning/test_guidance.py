@@ -133,7 +133,7 @@ def test_the_vector_search_and_the_durable_path_agree_on_every_candidate(decided
     for a, r in [p for p in pairs if p[1].outcome != "approve"][:10]:
         base = {k: v for k, v in r.features.items() if k not in ("model_pd", "model_score",
                                                                  "risk_grade")}
-        stock = G.dealer_range(s, a)
+        stock = G.dealer_stock(s, a)
         grid = G._grid(base, None, stock, G._terms_offered(book))
         cands = G.Candidates(base, grid)
         rows = []
@@ -215,3 +215,33 @@ def _approvable_features(pairs) -> dict:
     record = next(r for _, r in pairs if r.outcome == "approve")
     return {k: v for k, v in record.features.items() if k not in ("model_pd", "model_score",
                                                                   "risk_grade")}
+
+
+def test_cheaper_cars_come_from_the_dealers_stock_and_only_cars_on_sale(decided, service):
+    """Every suggested car is on sale in its dealer's stock table, cheaper than the one
+    applied for; a car taken off sale is no longer offered."""
+    from chedaitong.db import Dealer
+    from chedaitong.db.stock import DealerVehicle
+    from decisioning.origination import stock
+
+    s, pairs = decided
+    suggested = [(a, c) for a, r in pairs if r.guidance for o in r.guidance["options"]
+                 for c in o["changes"] if c["lever"] == "vehicle"]
+    assert suggested, "no cheaper-car option in the sample"
+    for a, c in suggested:
+        row = s.scalar(select(DealerVehicle).where(
+            DealerVehicle.dealer_id == a.dealer_id,
+            DealerVehicle.vehicle_brand == c["vehicle_brand"],
+            DealerVehicle.vehicle_model == c["vehicle_model"]))
+        assert row is not None and row.active and row.price == Decimal(c["to"])
+        assert row.price < a.vehicle_price
+    a, c = suggested[0]
+    offered = G.dealer_stock(s, a)
+    assert (c["vehicle_brand"], c["vehicle_model"]) in {(v.brand, v.model) for v in offered}
+    with s.begin_nested() as change:
+        stock.put(session=s, actor=None, dealer=s.get(Dealer, a.dealer_id),
+                  vehicle_brand=c["vehicle_brand"], vehicle_model=c["vehicle_model"],
+                  price=c["to"], active=False)
+        assert (c["vehicle_brand"], c["vehicle_model"]) not in {
+            (v.brand, v.model) for v in G.dealer_stock(s, a)}
+        change.rollback()
