@@ -12,7 +12,6 @@ underwriting rules evaluation on the same vectors. Prints medians, p99 and the r
 from __future__ import annotations
 
 import argparse
-import shutil
 import statistics
 import sys
 import time
@@ -21,24 +20,15 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from sqlalchemy import create_engine, select  # noqa: E402
+from _world import bench_world  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from chedaitong.crypto import DataCipher  # noqa: E402
-from chedaitong.db import Application, migrate  # noqa: E402
-from chedaitong_sim.worldload.origination import load_world  # noqa: E402
+from chedaitong.db import Application  # noqa: E402
 from decisioning.policy import decide  # noqa: E402
-from decisioning.service import DecisionService  # noqa: E402
-from featurestore import catalog, offline  # noqa: E402
-from featurestore.store import FeatureStore  # noqa: E402
-from models.registry import Registry  # noqa: E402
-from models.scoring import load_champion  # noqa: E402
-from models.train import train_and_register  # noqa: E402
-from ruleengine.rulebook import RuleBook  # noqa: E402
 
-WORLD = ROOT / "data" / "sample"
 OUT = ROOT / "var" / "bench" / "decide"
 
 
@@ -51,31 +41,14 @@ def main() -> None:
     parser.add_argument("--customers", type=int, default=500)
     parser.add_argument("--decisions", type=int, default=2000)
     args = parser.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
-    cipher = DataCipher(bytes(32))
-    facts = offline.world_facts(WORLD, cipher.blind_index)
-    models_dir = OUT / "models"
-    if not (models_dir / "aliases.json").exists():
-        shutil.rmtree(models_dir, ignore_errors=True)
-        frame = offline.historical_applications(Path("-"), offline.application_entities(WORLD),
-                                                facts=facts)
-        registry = Registry(models_dir)
-        version, _ = train_and_register(frame, registry, report=False)
-        registry.promote(version, "champion")
-    db = OUT / "decide.db"
-    db.unlink(missing_ok=True)
-    engine = create_engine(f"sqlite:///{db}")
-    migrate.upgrade(engine)
-    store = FeatureStore(cipher)
-    book = RuleBook(ROOT / "rules", catalog=catalog())
-    service = DecisionService(store, book, load_champion(models_dir), model_root=models_dir)
-    decided_at = offline.application_entities(WORLD).set_index("application_id")["as_of"]
+    world = bench_world(OUT, "decide.db")
+    service, book = world.service, world.book
 
-    with Session(engine) as s:
+    with Session(world.engine) as s:
         t = time.perf_counter()
-        ids = load_world(s, store, WORLD, customers=args.customers, facts=facts)
+        ids = world.load(s, args.customers)
         for cid in ids["customers"].values():
-            store.materialise_customer(s, cid)
+            world.store.materialise_customer(s, cid)
         s.commit()
         print(f"setup: {len(ids['customers'])} customers, {len(ids['applications'])} "
               f"applications loaded and materialised in {time.perf_counter() - t:.1f} s")
@@ -88,7 +61,7 @@ def main() -> None:
             # savepoint rolled back afterwards, so an application can be decided again
             savepoint = s.begin_nested()
             t0 = time.perf_counter()
-            record = service.decide(s, app, as_of=decided_at[app.ref].to_pydatetime())
+            record = service.decide(s, app, as_of=world.as_of(app.ref))
             decide_ms.append((time.perf_counter() - t0) * 1e3)
             vectors.append(record.features)
             savepoint.rollback()

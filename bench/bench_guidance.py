@@ -14,8 +14,9 @@ up to three options through that path. Also prints the share of refusals with an
 from __future__ import annotations
 
 import argparse
+import cProfile
 import os
-import shutil
+import pstats
 import statistics
 import sys
 import time
@@ -24,66 +25,41 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 
-from sqlalchemy import create_engine, select  # noqa: E402
+from _world import MODEL_KEYS, bench_world  # noqa: E402
+from sqlalchemy import select  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
-from chedaitong.crypto import DataCipher  # noqa: E402
-from chedaitong.db import Application, migrate  # noqa: E402
-from chedaitong_sim.worldload.origination import load_world  # noqa: E402
+from chedaitong.db import Application  # noqa: E402
 from decisioning import guidance  # noqa: E402
 from decisioning.policy import decide  # noqa: E402
-from decisioning.service import DecisionService  # noqa: E402
-from featurestore import catalog, offline  # noqa: E402
-from featurestore.store import FeatureStore  # noqa: E402
-from models.registry import Registry  # noqa: E402
-from models.scoring import load_champion  # noqa: E402
-from models.train import train_and_register  # noqa: E402
-from ruleengine.rulebook import RuleBook  # noqa: E402
 
-WORLD = ROOT / "data" / "sample"
 OUT = ROOT / "var" / "bench" / "guidance"
-MODEL_KEYS = ("model_pd", "model_score", "risk_grade")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--customers", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="after timing, print the N costliest functions of guide() "
+                             "(cProfile over one more pass; not part of the figures)")
     args = parser.parse_args()
-    OUT.mkdir(parents=True, exist_ok=True)
-    cipher = DataCipher(bytes(32))
-    facts = offline.world_facts(WORLD, cipher.blind_index)
-    models_dir = OUT / "models"
-    if not (models_dir / "aliases.json").exists():
-        shutil.rmtree(models_dir, ignore_errors=True)
-        frame = offline.historical_applications(Path("-"), offline.application_entities(WORLD),
-                                                facts=facts)
-        registry = Registry(models_dir)
-        version, _ = train_and_register(frame, registry, report=False)
-        registry.promote(version, "champion")
-    db = OUT / "guidance.db"
-    db.unlink(missing_ok=True)
-    engine = create_engine(f"sqlite:///{db}")
-    migrate.upgrade(engine)
-    store = FeatureStore(cipher)
-    book = RuleBook(ROOT / "rules", catalog=catalog())
-    model = load_champion(models_dir)
-    service = DecisionService(store, book, model, model_root=models_dir)
-    decided_at = offline.application_entities(WORLD).set_index("application_id")["as_of"]
+    world = bench_world(OUT, "guidance.db")
+    service, book, model = world.service, world.book, world.model
 
     cases = []
-    with Session(engine) as s:
-        load_world(s, store, WORLD, customers=args.customers, facts=facts)
+    with Session(world.engine) as s:
+        world.load(s, args.customers)
         s.commit()
-        records = [(a, service.decide(s, a, as_of=decided_at[a.ref].to_pydatetime()))
+        records = [(a, service.decide(s, a, as_of=world.as_of(a.ref)))
                    for a in s.scalars(select(Application).order_by(Application.id)).all()]
         s.commit()
         for a, r in records:
             if r.outcome != "approve":
                 vehicle = {"vehicle_brand": a.vehicle_brand, "vehicle_model": a.vehicle_model}
-                cases.append((r, vehicle, guidance.dealer_range(s, a)))
+                cases.append((r, vehicle, guidance.dealer_stock(s, a)))
     refused = len(cases)
     declined = [r for r, _, _ in cases if r.outcome == "decline"]
     helped = sum(1 for r, _, _ in cases if r.guidance["options"])
@@ -103,6 +79,14 @@ def main() -> None:
             floor_ms.append((t2 - t1) * 1e3)
             grid.append(g.searched)
     load = os.getloadavg()
+    if args.profile:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for r, vehicle, stock in searched:
+            guidance.guide(r.features, book, model, fired=r.fired_rules, vehicle=vehicle,
+                           stock=stock)
+        profiler.disable()
+        pstats.Stats(profiler).sort_stats("cumulative").print_stats(args.profile)
     print(f"{len(records)} applications: {refused} refused ({len(declined)} declined); "
           f"{helped} refusals with at least one option ({helped / refused:.0%}), of the "
           f"declines {sum(1 for r in declined if r.guidance['options'])}/{len(declined)}; "

@@ -45,6 +45,7 @@ def build_decision_service(settings: Settings, *, store: FeatureStore | None = N
         model_root=settings.model_dir,
         rules_archive=settings.var_dir / "rules-archive",
         routing=RoutingStore(settings.model_dir),
+        follow_registry=True,  # a promotion in any process reaches this one
     )
 
 

@@ -2,20 +2,22 @@
 an approval, with the plan and price the customer would then get.
 
 Only what a customer can change honestly is searched — the down payment (and with it the
-amount borrowed), the term, a cheaper vehicle from the dealer's own range, and identity
+amount borrowed), the term, a cheaper vehicle from the dealer's own stock, and identity
 checks they have not completed yet. Age, income, bureau history and device signals are
 copied unchanged into every candidate, so no option can ever depend on them.
 
-The search is vectorised: every candidate of the grid becomes one row of a frame whose
-application terms are recomputed by the feature store's own code
-(`featurestore.compute.application_term_columns`), scored by the model in one batch and
-run through the underwriting and product rulesets with the vector executor. The cheapest
-approving candidates are then decided again one by one through `policy.decide` — the
-durable-rules path that decides live — which also prices the resulting plan; a candidate
-the two paths disagree on is dropped (and counted), never shown.
+The search is vectorised, without a frame: only the application terms (recomputed by the
+feature store's own formulas, `featurestore.compute.loan_term_fields`) and the evidence a
+candidate supplies vary across the grid; the rest is the one recorded row, encoded once for
+the model and coded once for the rules (`ruleengine.facts.repeated_columns`). The model
+scores the whole grid in one batch and the underwriting and product rulesets run over it with
+the vector executor's masks. The cheapest approving candidates are then decided again one by
+one through `policy.decide` — the durable-rules path that decides live — which also prices
+the resulting plan; a candidate the two paths disagree on is dropped (and counted), never
+shown.
 
 Pure (no database): `guide` is a function of the recorded features, the dealer's vehicle
-range it is given and the versions in use, so a record's guidance can be replayed.
+stock it is given and the versions in use, so a record's guidance can be replayed.
 """
 
 from __future__ import annotations
@@ -29,16 +31,17 @@ from decimal import Decimal
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application
+from chedaitong.db.stock import DealerVehicle
 from decisioning import policy
 from featurestore import compute
 from models.errors import ModelError
 from models.scoring import ScoringModel
 from ruleengine.conditions import features_read
+from ruleengine.facts import array_column, repeated_columns
 from ruleengine.rulebook import RuleBook
 from ruleengine.vector_executor import unique_rows
 from servicing.money import to_cents
@@ -48,7 +51,7 @@ GUIDANCE_VERSION = "guidance-1"
 MAX_OPTIONS = 3
 DOWN_PAYMENT_RATIOS = (0.10, 0.15, 0.20, 0.25, 0.30, 0.35, 0.40, 0.50)
 AMOUNT_STEP = 1000  # suggested down payments are whole thousands of yuan, rounded up
-MAX_VEHICLES = 6  # cheaper vehicles from the dealer's range tried per application
+MAX_VEHICLES = 6  # cheaper vehicles from the dealer's stock tried per application
 # Identity evidence a customer can still supply, when it is missing (never when it failed):
 # the feature that is missing, the value it takes once done, and the words for the customer.
 EVIDENCE = {
@@ -74,7 +77,7 @@ TERM_FEATURES = ("vehicle_price", "loan_amount", "loan_to_value", "down_payment_
 
 @dataclass(frozen=True)
 class Vehicle:
-    """A vehicle in the dealer's range (what it has sold or filed applications for)."""
+    """A vehicle of the dealer's stock (brand, model, list price)."""
 
     brand: str
     model: str
@@ -115,9 +118,35 @@ def _terms_offered(book: RuleBook) -> list[int]:
     return sorted({t for p in products for t in p.terms})
 
 
-def _grid(features: Mapping[str, Any], vehicle: dict[str, Any] | None,
-          stock: Sequence[Vehicle], terms: Sequence[int]) -> pd.DataFrame:
-    """Every candidate (vehicle × term × down payment × evidence subset) as one row of the
+@dataclass
+class Grid:
+    """Every candidate of one search as columns (row i = one candidate): which vehicle
+    (0 = the current one, else an index into ``vehicles``), its price, the down payment,
+    the amount borrowed, the term, the evidence supplied and the cost of the change."""
+
+    vehicle: np.ndarray
+    vehicle_price: np.ndarray
+    down_payment: np.ndarray
+    loan_amount: np.ndarray
+    term_months: np.ndarray
+    evidence: list[tuple[str, ...]]
+    cost: np.ndarray
+    vehicles: list[tuple]
+
+    def __len__(self) -> int:
+        return len(self.cost)
+
+    def row(self, i: int) -> dict[str, Any]:
+        return {"vehicle": int(self.vehicle[i]), "vehicle_price": float(self.vehicle_price[i]),
+                "down_payment": float(self.down_payment[i]),
+                "loan_amount": float(self.loan_amount[i]),
+                "term_months": int(self.term_months[i]), "evidence": self.evidence[i],
+                "cost": float(self.cost[i])}
+
+
+def _grid(features: Mapping[str, Any], vehicle: Mapping[str, Any] | None,
+          stock: Sequence[Vehicle], terms: Sequence[int]) -> Grid:
+    """Every candidate (vehicle × term × down payment × evidence subset) of the
     customer-changeable inputs, with the cost of the change."""
     price = float(features["vehicle_price"])
     amount = float(features["loan_amount"])
@@ -147,83 +176,81 @@ def _grid(features: Mapping[str, Any], vehicle: dict[str, Any] | None,
                             + (COST_VEHICLE + (price - p) / price if vi else 0.0)
                             + COST_EVIDENCE * len(sub))
                     rows.append((vi, p, d, loan, t, sub, cost))
-    grid = pd.DataFrame(rows, columns=["vehicle", "vehicle_price", "down_payment",
-                                       "loan_amount", "term_months", "evidence", "cost"])
-    grid.attrs["vehicles"] = vehicles
-    return grid
+    cols = list(zip(*rows, strict=True)) if rows else [()] * 7
+    return Grid(np.array(cols[0], dtype=np.int64), np.array(cols[1], dtype="float64"),
+                np.array(cols[2], dtype="float64"), np.array(cols[3], dtype="float64"),
+                np.array(cols[4], dtype=np.int64), list(cols[5]),
+                np.array(cols[6], dtype="float64"), vehicles)
 
 
-def _candidate_frame(features: Mapping[str, Any], grid: pd.DataFrame,
-                     catalog: Mapping[str, Any], columns: set[str] | None = None
-                     ) -> pd.DataFrame:
-    """The full feature frame of the candidates: unchanged evidence copied, application
-    terms recomputed by the feature store's code, supplied evidence set."""
-    n = len(grid)
-    entities = pd.DataFrame({
-        "entity_id": np.arange(n).astype(str), "customer_id": "guidance",
-        "as_of": pd.Timestamp("2000-01-01", tz="UTC"),
-        "birth_date": pd.Timestamp("1970-01-01", tz="UTC"),  # age is copied, not recomputed
-        "monthly_income": features.get("monthly_income"),
-        "vehicle_price": grid["vehicle_price"].to_numpy(),
-        "loan_amount": grid["loan_amount"].to_numpy(),
-        "down_payment": grid["down_payment"].to_numpy(),
-        "term_months": grid["term_months"].to_numpy(),
-        "lease_type": features.get("lease_type"), "dealer_channel": features.get("dealer_channel"),
-        "home_to_dealer_km": features.get("home_to_dealer_km"),
-        **{c: features.get(c) for c in compute.PROFILE_CATEGORIES},
-    })
-    entities["monthly_income"] = pd.to_numeric(entities["monthly_income"], errors="coerce")
-    entities["home_to_dealer_km"] = pd.to_numeric(entities["home_to_dealer_km"], errors="coerce")
-    terms = compute.application_term_columns(entities)
-    data: dict[str, Any] = {}
-    for name, fd in catalog.items():
-        if fd.entity != "application" or (columns is not None and name not in columns):
-            continue
-        v = features.get(name)
-        if fd.dtype == "category":  # copied: no category is a customer-changeable term
-            code = fd.categories.index(v) if v in fd.categories else -1
-            data[name] = pd.Categorical.from_codes(np.full(n, code, dtype=np.int16),
-                                                   categories=list(fd.categories))
-        elif name in terms and name != "age_at_application":
-            data[name] = np.asarray(terms[name], dtype="float64")
-        else:
-            data[name] = np.full(n, np.nan if _missing(v) else float(v))
-    # decision-time facts the platform adds (consent, its own books): copied, never changed;
-    # the model's outputs are scored on the grid by `_approves`
-    for name, fd in catalog.items():
-        if fd.entity == "decision" and name not in data and name not in MODEL_OUTPUTS \
-                and fd.dtype != "category" and (columns is None or name in columns):
-            v = features.get(name)
-            data[name] = np.full(n, np.nan if _missing(v) else float(v))
-    for key, (setting, _, _) in EVIDENCE.items():
-        rows = np.fromiter((key in sub for sub in grid["evidence"]), dtype=bool, count=n)
-        if rows.any():
-            for f, value in setting.items():
-                if f in data:
-                    data[f] = np.where(rows, float(value), data[f])
-    return pd.DataFrame(data)
+class Candidates:
+    """The grid's candidates as decision vectors: the recorded features, except the
+    application terms — recomputed by the feature store's own formulas
+    (`featurestore.compute.loan_term_fields`) — and the evidence a candidate supplies.
+    Only those columns vary; everything else is the one recorded value, shared."""
+
+    def __init__(self, features: Mapping[str, Any], grid: Grid):
+        self.base = dict(features)
+        self.n = n = len(grid)
+        income = features.get("monthly_income")
+        terms = compute.loan_term_fields(grid.vehicle_price, grid.loan_amount,
+                                         grid.down_payment, grid.term_months,
+                                         np.nan if _missing(income) else float(income))
+        self.varying: dict[str, np.ndarray] = {k: terms[k] for k in TERM_FEATURES}
+        for key, (setting, _, _) in EVIDENCE.items():
+            rows = np.fromiter((key in sub for sub in grid.evidence), dtype=bool, count=n)
+            if rows.any():
+                for f, value in setting.items():
+                    v = features.get(f)
+                    now = np.full(n, np.nan if _missing(v) else float(v))
+                    self.varying[f] = np.where(rows, float(value), now)
+
+    def __len__(self) -> int:
+        return self.n
+
+    def features(self, i: int, catalog: Mapping[str, Any]) -> dict[str, Any]:
+        """Candidate ``i`` as the decision vector `policy.decide` reads."""
+        return {**self.base, **{k: _value(v[i], catalog[k].dtype)
+                                for k, v in self.varying.items()}}
 
 
 MODEL_OUTPUTS = ("model_pd", "model_score", "risk_grade")
 
 
-def _approves(book: RuleBook, model: ScoringModel, frame: pd.DataFrame) -> np.ndarray:
-    """Vector path: the model scores the grid, then the underwriting ruleset passes and at
-    least one product is eligible (the same masks `RuleBook.evaluate_frame` uses)."""
-    pd_, points, grades = model.scores_of(model.encode(frame))
-    frame["model_pd"] = pd_
-    frame["model_score"] = np.asarray(points, dtype="float64")
-    frame["risk_grade"] = pd.Categorical(grades, categories=list(
-        book.catalog["risk_grade"].categories))
+def _approves(book: RuleBook, model: ScoringModel, cands: Candidates) -> np.ndarray:
+    """Vector path: the model scores the grid in one batch, then the underwriting ruleset
+    passes and at least one product is eligible (the masks `RuleBook.evaluate_frame` uses),
+    on columns built from the one recorded row plus the varying ones — no frame."""
+    n = len(cands)
+    if not n:
+        return np.zeros(0, bool)
+    X = np.repeat(model.encode_row(cands.base), n, axis=0)
+    index = {name: j for j, name in enumerate(model.feature_names)}
+    for name, values in cands.varying.items():
+        if name in index:
+            X[:, index[name]] = values
+    pd_, points, grades = model.scores_of(X)
+    computed = {**cands.varying, "model_pd": pd_,
+                "model_score": np.asarray(points, dtype="float64"),
+                "risk_grade": np.asarray(grades, dtype=object)}
+
+    def columns(ruleset: Any) -> dict[str, np.ndarray]:
+        names = ruleset.features
+        cols = repeated_columns(cands.base, [f for f in names if f not in computed],
+                                book.catalog, n)
+        cols.update({f: array_column(book.catalog[f], computed[f]) for f in names
+                     if f in computed})
+        return cols
+
     with book.pinned("underwriting") as uw:
-        matrix = uw.vector.fire_matrix(frame)
+        matrix = uw.vector.fire_columns(columns(uw.ruleset), n)
         patterns, inverse = unique_rows(matrix)
         passes = np.array([uw.combiner.combine([uw.vector.rule_ids[j]
                                                 for j in np.flatnonzero(row)])[0] == "pass"
                            for row in patterns], dtype=bool)
     with book.pinned("products") as products:
-        eligible = products.vector.fire_matrix(frame).any(axis=1)
-    return (passes[inverse] if len(patterns) else np.zeros(len(frame), bool)) & eligible
+        eligible = products.vector.fire_columns(columns(products.ruleset), n).any(axis=1)
+    return (passes[inverse] if len(patterns) else np.zeros(n, bool)) & eligible
 
 
 def _money(x: float) -> str:
@@ -284,12 +311,6 @@ def _levers(row: Mapping[str, Any], features: Mapping[str, Any]) -> tuple:
             int(row["term_months"]) != int(features["term_months"]), tuple(row["evidence"]))
 
 
-def _columns_read(book: RuleBook, model: ScoringModel) -> set[str]:
-    """The features the model and the two rulesets read: the only columns the grid needs."""
-    return (set(model.feature_names) | set(book.compiled("underwriting").ruleset.features)
-            | set(book.compiled("products").ruleset.features))
-
-
 def _asks_at_least(levers: tuple, chosen: tuple) -> bool:
     return (all(a >= b for a, b in zip(levers[:3], chosen[:3], strict=True))
             and set(chosen[3]) <= set(levers[3]))
@@ -317,7 +338,7 @@ def guide(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | Non
     """Up to ``max_options`` approving options for the application with these (recorded)
     ``features``, cheapest change first, each using a different set of levers.
 
-    ``vehicle``: the current brand and model; ``stock``: the dealer's range (cheaper
+    ``vehicle``: the current brand and model; ``stock``: the dealer's stock (cheaper
     vehicles are tried); ``fired``: the decision's fired rules, to skip the search when one
     of them reads nothing changeable. Without a model nothing can approve: no options.
     """
@@ -333,36 +354,30 @@ def guide(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | Non
     cheaper = sorted({v for v in stock if float(v.price) < float(base["vehicle_price"])},
                      key=lambda v: (-v.price, v.brand, v.model))[:MAX_VEHICLES]
     grid = _grid(base, inputs["vehicle"], cheaper, _terms_offered(book))
-    vehicles = grid.attrs["vehicles"]
+    cands = Candidates(base, grid)
     try:
-        frame = _candidate_frame(base, grid, book.catalog, _columns_read(book, model))
-        approving = _approves(book, model, frame)
+        approving = _approves(book, model, cands)
     except ModelError as exc:
         log.warning("guidance: candidates could not be scored: %s", exc)
         return Guidance([], inputs, len(grid), 0, (time.perf_counter() - started) * 1e3)
-    order = np.flatnonzero(approving)[np.argsort(grid["cost"].to_numpy()[approving],
-                                                 kind="stable")]
+    order = np.flatnonzero(approving)[np.argsort(grid.cost[approving], kind="stable")]
     options: list[dict[str, Any]] = []
     used: set[tuple] = set()
     disagreements = 0
-    g = {c: grid[c].to_numpy() for c in grid.columns} if len(order) else {}
-    f = {k: (frame[k].to_numpy(), book.catalog[k].dtype) for k in frame.columns
-         if k not in ("model_pd", "model_score", "risk_grade")} if len(order) else {}
     for i in order:
-        row = {c: values[i] for c, values in g.items()}
+        row = grid.row(int(i))
         levers = _levers(row, base)
         if any(_asks_at_least(levers, chosen) for chosen in used):
             continue  # the same or more than an option already given
-        candidate = {**base, **{k: _value(values[i], dtype)
-                                for k, (values, dtype) in f.items()}}
-        outcome = policy.decide(candidate, book, model, n_reasons=0)
+        outcome = policy.decide(cands.features(int(i), book.catalog), book, model,
+                                n_reasons=0)
         if outcome.outcome != policy.APPROVE:
             disagreements += 1
             log.warning("guidance: vector path approved candidate %s, durable path %s",
                         i, outcome.outcome)
             continue
         used.add(levers)
-        options.append(_option(base, row, vehicles, outcome))
+        options.append(_option(base, row, grid.vehicles, outcome))
         if len(options) >= max_options:
             break
     for rank, option in enumerate(options, start=1):
@@ -371,14 +386,8 @@ def guide(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | Non
                     (time.perf_counter() - started) * 1e3)
 
 
-def policy_value(frame: pd.DataFrame, i: int, name: str, catalog: Mapping[str, Any]) -> Any:
-    """One cell of the candidate frame as the decision vector holds it (None, bool, int,
-    float or category label)."""
-    return _value(frame.at[i, name], catalog[name].dtype)
-
-
 def _value(v: Any, dtype: str) -> Any:
-    if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
         return None
     if dtype == "bool":
         return bool(v)
@@ -389,16 +398,17 @@ def _value(v: Any, dtype: str) -> Any:
     return float(v)
 
 
-def dealer_range(session: Session, application: Application,
+def dealer_stock(session: Session, application: Application,
                  limit: int = MAX_VEHICLES) -> list[Vehicle]:
-    """Cheaper vehicles this dealer has filed applications for (its range, as far as the
-    platform knows it), the dearest first — what a cheaper-vehicle option may suggest."""
+    """The vehicles on sale at the application's dealer (its stock,
+    `chedaitong.db.stock.DealerVehicle`) cheaper than the one applied for, the dearest
+    first — the only cars a cheaper-vehicle option may suggest."""
     rows = session.execute(
-        select(Application.vehicle_brand, Application.vehicle_model, Application.vehicle_price)
-        .where(Application.dealer_id == application.dealer_id,
-               Application.lease_type == application.lease_type,
-               Application.vehicle_price < application.vehicle_price)
-        .distinct().order_by(Application.vehicle_price.desc()).limit(limit)).all()
+        select(DealerVehicle.vehicle_brand, DealerVehicle.vehicle_model, DealerVehicle.price)
+        .where(DealerVehicle.dealer_id == application.dealer_id,
+               DealerVehicle.active.is_(True),
+               DealerVehicle.price < application.vehicle_price)
+        .order_by(DealerVehicle.price.desc(), DealerVehicle.id).limit(limit)).all()
     return [Vehicle(b, m, Decimal(p)) for b, m, p in rows]
 
 

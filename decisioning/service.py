@@ -12,10 +12,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import shutil
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, Customer, Dealer, DecisionRecord
-from decisioning.guidance import Vehicle, dealer_range, guide
+from decisioning.guidance import Vehicle, dealer_stock, guide
 from decisioning.policy import APPROVE, Outcome, decide, rules_version_of
 from decisioning.routing import (
     CHALLENGER,
@@ -35,7 +37,7 @@ from decisioning.routing import (
 )
 from featurestore.store import ApplicationInput, CustomerProfile, FeatureStore
 from models.errors import ModelError
-from models.scoring import ScoringModel, load_model
+from models.scoring import ScoringModel, load_challenger, load_champion, load_model
 from ruleengine.rulebook import RuleBook
 from vendors.adapters import Vendors
 from vendors.errors import VendorError
@@ -89,6 +91,56 @@ class DecisionService:
     rules_archive: Path | None = None
     routing: RoutingStore | None = None  # champion/challenger split; None: champion decides
     guidance: bool = True  # search re-apply options for declines and referrals
+    # reload champion and challenger when the registry's aliases change (a promotion made by
+    # another process: the analysts' page in one gunicorn worker, the CLI) — `refresh_models`
+    follow_registry: bool = False
+    _alias_stamp: tuple | None = field(default=None, init=False, repr=False, compare=False)
+    _reload_lock: threading.Lock = field(default_factory=threading.Lock, init=False,
+                                         repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.follow_registry:
+            self._alias_stamp = self._aliases_stamp()
+
+    # ---- following the registry -------------------------------------------------------
+    def _aliases_stamp(self) -> tuple | None:
+        """The registry's alias generation: one ``stat`` of ``aliases.json`` (the registry
+        replaces the file atomically on every promotion, so a change always shows here)."""
+        if self.model_root is None:
+            return None
+        try:
+            st = os.stat(Path(self.model_root) / "aliases.json")
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def refresh_models(self) -> bool:
+        """Load the registry's champion and challenger again if its aliases changed since
+        they were loaded (True when they were). Called before every decision: every serving
+        process follows a promotion at its next decision, at the cost of one ``stat``. A
+        version that cannot be loaded leaves the old models serving (logged)."""
+        if not self.follow_registry:
+            return False
+        stamp = self._aliases_stamp()
+        if stamp == self._alias_stamp:
+            return False
+        with self._reload_lock:
+            if stamp == self._alias_stamp:
+                return False
+            self._alias_stamp = stamp  # a broken promotion is logged once, not per decision
+            try:
+                champion = load_champion(self.model_root)
+                challenger = load_challenger(self.model_root)
+            except ModelError as exc:
+                log.error("registry aliases changed but the models cannot be loaded; the "
+                          "previous ones keep serving: %s", exc)
+                return False
+            old = (self.model and self.model.version, self.challenger and self.challenger.version)
+            self.model, self.challenger = champion, challenger
+            log.info("models reloaded after an alias change: champion %s → %s, challenger "
+                     "%s → %s", old[0], champion.version, old[1],
+                     challenger and challenger.version)
+            return True
 
     # ---- deciding ---------------------------------------------------------------------
     def decide(self, session: Session, application: Application,
@@ -103,6 +155,7 @@ class DecisionService:
         (exposure, velocity: `origination.exposure`), recorded with the rest.
         """
         started = time.perf_counter()
+        self.refresh_models()
         as_of = as_of or datetime.now(UTC)
         customer = session.get(Customer, application.customer_id)
         profile = self.store.profile(customer)  # decrypted once per decision
@@ -160,7 +213,7 @@ class DecisionService:
         the model that decided."""
         if result.outcome == APPROVE or not self.guidance:
             return None
-        stock = dealer_range(session, application)
+        stock = dealer_stock(session, application)
         return guide(result.features, self.rules, model, fired=result.fired_rules,
                      vehicle={"vehicle_brand": application.vehicle_brand,
                               "vehicle_model": application.vehicle_model},

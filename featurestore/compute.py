@@ -204,27 +204,38 @@ def _term_fields(born: np.ndarray, as_of: np.ndarray, c: Mapping[str, np.ndarray
                  distance_km: np.ndarray) -> dict[str, np.ndarray]:
     """The application features from their inputs as arrays (datetime64[D] dates): one
     computation for a frame of entities and for the one application a decision reads."""
-    age = whole_years(born, as_of)
-    price = np.asarray(c["vehicle_price"], dtype="float64")
-    amount = np.asarray(c["loan_amount"], dtype="float64")
-    income = np.asarray(c["monthly_income"], dtype="float64")
-    installment = equal_installment(amount, INDICATIVE_ANNUAL_RATE, c["term_months"])
-    with np.errstate(divide="ignore", invalid="ignore"):
-        iti = np.where(income > 0, installment / income, np.nan)
     return {
-        "age_at_application": age,
-        "monthly_income": income,
-        "vehicle_price": price,
-        "loan_amount": amount,
-        "loan_to_value": amount / price,
-        "down_payment_ratio": np.asarray(c["down_payment"], dtype="float64") / price,
-        "installment_to_income": iti,
-        "term_months": np.asarray(c["term_months"], dtype="float64"),
+        "age_at_application": whole_years(born, as_of),
+        "monthly_income": np.asarray(c["monthly_income"], dtype="float64"),
+        **loan_term_fields(c["vehicle_price"], c["loan_amount"], c["down_payment"],
+                           c["term_months"], c["monthly_income"]),
         "home_to_dealer_km": distance_km,
         "lease_type": np.asarray(c["lease_type"], dtype=object),
         "dealer_channel": np.asarray(c["dealer_channel"], dtype=object),
         **{name: np.asarray(c[name], dtype=object) for name in PROFILE_CATEGORIES},
     }
+
+
+def loan_term_fields(vehicle_price: Any, loan_amount: Any, down_payment: Any,
+                     term_months: Any, monthly_income: Any) -> dict[str, np.ndarray]:
+    """The features a change of the loan's terms changes (price, amount, LTV, down-payment
+    ratio, installment-to-income, term), from arrays or scalars broadcast together — what a
+    re-apply search recomputes for every candidate of its grid, without an entity frame."""
+    price = np.asarray(vehicle_price, dtype="float64")
+    amount = np.asarray(loan_amount, dtype="float64")
+    income = np.asarray(monthly_income, dtype="float64")
+    term = np.asarray(term_months, dtype="float64")
+    installment = equal_installment(amount, INDICATIVE_ANNUAL_RATE, term)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        iti = np.where(income > 0, installment / income, np.nan)
+        return {
+            "vehicle_price": price,
+            "loan_amount": amount,
+            "loan_to_value": amount / price,
+            "down_payment_ratio": np.asarray(down_payment, dtype="float64") / price,
+            "installment_to_income": iti,
+            "term_months": term,
+        }
 
 
 def application_term_values(row: Mapping[str, Any]) -> dict[str, Any]:

@@ -253,6 +253,37 @@ def frame_columns(
             for n in names}
 
 
+def repeated_columns(
+    features: Mapping[str, Any], names: Sequence[str], catalog: Mapping[str, Any], n_rows: int
+) -> dict[str, np.ndarray]:
+    """`frame_columns` of ``n_rows`` copies of one row, coded from its values by the same
+    coercion the durable fact uses (no frame): the unchanged part of a candidate grid."""
+    out: dict[str, np.ndarray] = {}
+    for name in names:
+        fd = catalog[name]
+        v = coercer(fd)(features.get(name))
+        if fd.dtype == "category":
+            code = -1 if v is MISSING else fd.categories.index(v)
+            out[name] = np.full(n_rows, code, dtype=np.int16)
+        else:
+            out[name] = np.full(n_rows, np.nan if v is MISSING else float(v))
+    return out
+
+
+def array_column(fd: Any, values: np.ndarray) -> np.ndarray:
+    """One column of values (numbers, or category labels) coded and checked as
+    `frame_columns` codes a frame's column."""
+    if fd.dtype == "category" and values.dtype == object:  # labels: code without pandas
+        index = {c: i for i, c in enumerate(fd.categories)}
+        codes = np.fromiter((-1 if is_missing(v) else index.get(v, -2) for v in values),
+                            dtype=np.int16, count=len(values))
+        if (codes == -2).any():
+            raise FactError(f"column {fd.name}: unknown categories "
+                            f"{sorted({str(v) for v in values if v not in index})[:5]}")
+        return codes
+    return _column(fd, pd.Series(values, copy=False))
+
+
 def rows_to_frame(rows: Sequence[Mapping[str, Any]], names: Sequence[str]) -> pd.DataFrame:
     """A frame of ``rows`` restricted to ``names`` (object columns; missing keys become None)."""
     data = {n: pd.Series([r.get(n) for r in rows], dtype=object) for n in names}

@@ -37,8 +37,11 @@ class VectorPlan:
 
     def fire_matrix(self, df: pd.DataFrame) -> np.ndarray:
         """Boolean (rows, rules) matrix; rules in reporting order (priority, id)."""
-        cols = self.columns(df)
-        n = len(df)
+        return self.fire_columns(self.columns(df), len(df))
+
+    def fire_columns(self, cols: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+        """`fire_matrix` over columns already coded as `frame_columns` codes them (for a
+        caller that builds many small frames' columns itself, such as re-apply guidance)."""
         out = np.empty((n, len(self.rule_ids)), dtype=bool)
         cache: dict[tuple, np.ndarray] = {}
         for j, rule in enumerate(self.ruleset.rules):

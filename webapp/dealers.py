@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 
 from chedaitong.db import Role
-from decisioning.origination import dealers, payouts
+from decisioning.origination import dealers, payouts, stock
 from webapp import database
 from webapp.auth import BEARER, current_user, roles_required
 from webapp.idempotency import idempotent
@@ -24,6 +24,8 @@ from webapp.partner_schemas import (
     PayoutOut,
     ReconcileOut,
     StatusFileIn,
+    StockVehicleIn,
+    StockVehicleOut,
     VendorRunOut,
 )
 from webapp.services import services
@@ -98,6 +100,34 @@ def invite(body, dealer_id: int):
         username=body["username"], display_name=body["display_name"])
     return {"id": user.id, "username": user.username, "display_name": user.display_name,
             "active": user.active, "dealer_id": user.dealer_id, "token": token}
+
+
+@blp.route("/admin/dealers/<int:dealer_id>/stock")
+@roles_required(Role.ADMIN, Role.REVIEWER, Role.CONSULTANT)
+@blp.response(200, StockVehicleOut(many=True))
+@blp.doc(security=[BEARER])
+def list_stock(dealer_id: int):
+    """The dealer's stock (vehicles offered and list prices, dearest first); a consultant
+    sees only their own dealer's. Re-apply guidance suggests cheaper cars only from here."""
+    session = database.session()
+    stock.check_can_read(current_user(), dealer_id)
+    dealer = dealers.get(session, dealer_id)
+    return [stock.view(v) for v in stock.listing(session, dealer.id)]
+
+
+@blp.route("/admin/dealers/<int:dealer_id>/stock", methods=["PUT"])
+@roles_required(Role.ADMIN)
+@blp.arguments(StockVehicleIn)
+@blp.response(200, StockVehicleOut)
+@blp.doc(security=[BEARER])
+def put_stock(body, dealer_id: int):
+    """Add a vehicle to the dealer's stock, or change its list price or take it off sale
+    (``active: false``); keyed by brand and model (audited)."""
+    session = database.session()
+    row = stock.put(session=session, actor=current_user(),
+                    dealer=dealers.get(session, dealer_id), **body)
+    session.commit()
+    return stock.view(row)
 
 
 @blp.route("/admin/consultants/<int:user_id>", methods=["PATCH"])

@@ -86,6 +86,25 @@ class DealerOut(Schema):
     consultants = fields.List(fields.Nested(ConsultantBrief))
 
 
+class StockVehicleIn(Strict):
+    vehicle_brand = fields.String(required=True, validate=validate.Length(1, 64))
+    vehicle_model = fields.String(required=True, validate=validate.Length(1, 64))
+    price = fields.Decimal(required=True, validate=validate.Range(min=0, min_inclusive=False),
+                           metadata={"description": "list price, CNY, whole cents"}, **MONEY)
+    active = fields.Boolean(load_default=True,
+                            metadata={"description": "false = taken off sale"})
+
+
+class StockVehicleOut(Schema):
+    id = fields.Integer()
+    dealer_id = fields.Integer()
+    vehicle_brand = fields.String()
+    vehicle_model = fields.String()
+    price = fields.Decimal(**MONEY)
+    active = fields.Boolean()
+    updated_at = fields.DateTime()
+
+
 class ConsultantIn(Strict):
     username = RegisterIn._declared_fields["username"]
     display_name = fields.String(required=True, validate=validate.Length(1, 100))

@@ -8,6 +8,7 @@ from chedaitong.db import (  # noqa: F401  (register their tables)
     outbox,
     partners,
     servicing,
+    stock,
 )
 from chedaitong.db.base import Base
 from chedaitong.db.entities import Dealer, Role, User

@@ -32,5 +32,8 @@ class BehaviourScore(Base):
     reasons: Mapped[list[Any]] = mapped_column(JSON)
     exposure: Mapped[Decimal] = mapped_column(Numeric(14, 2))
     expected_loss: Mapped[Decimal] = mapped_column(Numeric(14, 2))
+    # the champion/challenger arm that scored this row (`decisioning.routing`, purpose
+    # "behaviour"); None before routing of the behaviour purpose existed
+    routing: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 

@@ -113,6 +113,7 @@ def rows(loans: pd.DataFrame, as_of: date) -> list[dict[str, Any]]:
             "grade": str(r.behaviour_grade), "reasons": list(r.behaviour_reasons),
             "exposure": exposure,
             "expected_loss": to_cents(Decimal(repr(pd_)) * exposure),
+            "routing": getattr(r, "behaviour_routing", None),  # decisioning.behaviour_routing
         })
     return out
 

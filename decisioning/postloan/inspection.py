@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from decisioning import behaviour_routing
 from decisioning.postloan import behaviour
 from featurestore.compute import loan_features
 from featurestore.facts import empty_facts
@@ -249,21 +250,22 @@ def inspect_partition(part: Partition, as_of: date, resources: Resources) -> Par
                                  frame["days_past_due"].to_numpy())
     frame["model_pd"] = scores["model_pd"].to_numpy()
     frame["model_score"] = scores["model_score"].to_numpy(dtype="float64")
-    bmodel = behaviour.champion(resources.model_root)
-    beh = behaviour.score(frame, bmodel, resources.threads)
-    frame = pd.concat([frame, beh.drop(columns=["behaviour_reasons", "behaviour_version"])],
-                      axis=1)
+    beh, routed = behaviour_routing.score(frame, loans["loan_id"], resources.model_root,
+                                           resources.threads)
+    frame = pd.concat([frame, beh.drop(columns=["behaviour_reasons", "behaviour_version",
+                                                behaviour_routing.COLUMN])], axis=1)
     vector, rule_action = _rules(resources.rules_dir)
     verdict = vector.evaluate(frame)
     acted = np.fromiter((len(a) > 0 for a in verdict["actions"]), bool, len(frame))
-    beh["behaviour_reasons"] = behaviour.reasons(frame, bmodel, acted, resources.threads)
+    beh["behaviour_reasons"] = behaviour_routing.reasons(frame, routed, acted,
+                                                        resources.threads)
     out = dlq.assign(
         model_pd=scores["model_pd"].to_numpy(),
         model_score=scores["model_score"].to_numpy(),
         fired_rules=verdict["fired_rules"].to_numpy(),
         actions=verdict["actions"].to_numpy(),
         exposure_cents=behaviour.exposure_cents(loans, part.installments),
-        **{c: beh[c].to_numpy() for c in behaviour.COLUMNS},
+        **{c: beh[c].to_numpy() for c in (*behaviour.COLUMNS, behaviour_routing.COLUMN)},
     )
     return PartitionResult(accruals, charged, out, explode_actions(out, rule_action))
 

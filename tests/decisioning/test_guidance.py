@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from decimal import Decimal
 
+import numpy as np
 import pandas as pd
 import pytest
 from sqlalchemy import select
@@ -112,10 +113,11 @@ def test_options_never_touch_what_the_customer_cannot_change(decided, service):
     base = {k: v for k, v in r.features.items() if k not in ("model_pd", "model_score",
                                                              "risk_grade")}
     grid = G._grid(base, None, [], G._terms_offered(service.rules))
-    frame = G._candidate_frame(base, grid, service.rules.catalog)
-    catalog = service.rules.catalog
+    cands = G.Candidates(base, grid)
+    rows = [cands.features(i, service.rules.catalog) for i in range(len(cands))]
+    assert len(rows) > 10
     for f in frozen:
-        assert {G.policy_value(frame, i, f, catalog) for i in range(len(frame))} == {base[f]}, f
+        assert {row.get(f) for row in rows} == {base.get(f)}, f
     unfixable = {"UW_BUREAU_SEVERE_DELINQUENCY", "UW_TP_BLACKLIST", "UW_AGE_UNDER_22",
                  "UW_AGE_OVER_60", "UW_COLLECTION_SMS", "UW_BUREAU_OVERDUE"}
     blocked = [r for _, r in pairs if {f["id"] for f in r.fired_rules} & unfixable]
@@ -131,15 +133,16 @@ def test_the_vector_search_and_the_durable_path_agree_on_every_candidate(decided
     for a, r in [p for p in pairs if p[1].outcome != "approve"][:10]:
         base = {k: v for k, v in r.features.items() if k not in ("model_pd", "model_score",
                                                                  "risk_grade")}
-        stock = G.dealer_range(s, a)
+        stock = G.dealer_stock(s, a)
         grid = G._grid(base, None, stock, G._terms_offered(book))
-        frame = G._candidate_frame(base, grid, book.catalog)
-        scores = model.score_frame(frame, num_threads=1)
-        frame["model_pd"] = scores["model_pd"].to_numpy()
-        frame["model_score"] = scores["model_score"].to_numpy(dtype="float64")
-        frame["risk_grade"] = scores["risk_grade"].to_numpy()
-        rows = [{k: G.policy_value(frame, i, k, book.catalog) for k in frame.columns}
-                for i in range(len(frame))]
+        cands = G.Candidates(base, grid)
+        rows = []
+        for i in range(len(cands)):
+            row = cands.features(i, book.catalog)
+            score = model.score(row, n_reasons=0)
+            rows.append({**row, "model_pd": score.pd, "model_score": float(score.score),
+                         "risk_grade": score.grade})
+        frame = pd.DataFrame(rows)
         durable = book.evaluate_many(rows, "underwriting", executor="durable")
         vector = book.evaluate_frame(frame, "underwriting")
         assert [e.outcome for e in durable] == list(vector["outcome"].astype(str))
@@ -147,10 +150,9 @@ def test_the_vector_search_and_the_durable_path_agree_on_every_candidate(decided
         assert [sorted(e.fired_ids) for e in durable_p] == [
             sorted(p) for p in book.evaluate_frame(frame, "products")["eligible_products"]]
         # and the search's own approval mask is what deciding each candidate concludes
-        lean = G._candidate_frame(base, grid, book.catalog, G._columns_read(book, model))
-        approving = G._approves(book, model, lean)
-        decided = [decide({**base, **{k: v for k, v in row.items() if k not in (
-            "model_pd", "model_score", "risk_grade")}}, book, model).outcome == "approve"
+        approving = G._approves(book, model, cands)
+        decided = [decide({k: v for k, v in row.items() if k not in (
+            "model_pd", "model_score", "risk_grade")}, book, model).outcome == "approve"
                    for row in rows]
         assert list(approving) == decided
         compared += len(rows)
@@ -194,14 +196,11 @@ def test_a_cheaper_vehicle_from_the_dealers_range_can_be_the_option(decided, ser
     # the same application on a car three times dearer, financed almost fully
     dear = price * 3
     loan = dear * Decimal("0.85")
-    changed = G._candidate_frame(
-        {**features, "vehicle_price": float(dear), "loan_amount": float(loan),
-         "down_payment_ratio": 0.15},
-        pd.DataFrame({"vehicle": [0], "vehicle_price": [float(dear)],
-                      "down_payment": [float(dear) * 0.15], "loan_amount": [float(loan)],
-                      "term_months": [features["term_months"]], "evidence": [()],
-                      "cost": [0.0]}), service.rules.catalog)
-    row = {k: G.policy_value(changed, 0, k, service.rules.catalog) for k in changed.columns}
+    grid = G.Grid(np.array([0]), np.array([float(dear)]), np.array([float(dear) * 0.15]),
+                  np.array([float(loan)]), np.array([features["term_months"]]), [()],
+                  np.array([0.0]), [])
+    row = G.Candidates({**features, "down_payment_ratio": 0.15}, grid).features(
+        0, service.rules.catalog)
     refused = decide(row, service.rules, service.model)
     assert refused.outcome != "approve" and income
     stock = [Vehicle("Brand", "Small", price), Vehicle("Brand", "Mid", price * 2)]
@@ -216,3 +215,33 @@ def _approvable_features(pairs) -> dict:
     record = next(r for _, r in pairs if r.outcome == "approve")
     return {k: v for k, v in record.features.items() if k not in ("model_pd", "model_score",
                                                                   "risk_grade")}
+
+
+def test_cheaper_cars_come_from_the_dealers_stock_and_only_cars_on_sale(decided, service):
+    """Every suggested car is on sale in its dealer's stock table, cheaper than the one
+    applied for; a car taken off sale is no longer offered."""
+    from chedaitong.db import Dealer
+    from chedaitong.db.stock import DealerVehicle
+    from decisioning.origination import stock
+
+    s, pairs = decided
+    suggested = [(a, c) for a, r in pairs if r.guidance for o in r.guidance["options"]
+                 for c in o["changes"] if c["lever"] == "vehicle"]
+    assert suggested, "no cheaper-car option in the sample"
+    for a, c in suggested:
+        row = s.scalar(select(DealerVehicle).where(
+            DealerVehicle.dealer_id == a.dealer_id,
+            DealerVehicle.vehicle_brand == c["vehicle_brand"],
+            DealerVehicle.vehicle_model == c["vehicle_model"]))
+        assert row is not None and row.active and row.price == Decimal(c["to"])
+        assert row.price < a.vehicle_price
+    a, c = suggested[0]
+    offered = G.dealer_stock(s, a)
+    assert (c["vehicle_brand"], c["vehicle_model"]) in {(v.brand, v.model) for v in offered}
+    with s.begin_nested() as change:
+        stock.put(session=s, actor=None, dealer=s.get(Dealer, a.dealer_id),
+                  vehicle_brand=c["vehicle_brand"], vehicle_model=c["vehicle_model"],
+                  price=c["to"], active=False)
+        assert (c["vehicle_brand"], c["vehicle_model"]) not in {
+            (v.brand, v.model) for v in G.dealer_stock(s, a)}
+        change.rollback()

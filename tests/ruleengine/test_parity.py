@@ -154,3 +154,31 @@ def test_random_conditions_mean_the_same_everywhere(toy_catalog, conds, rows):
         reference = {r.id for r in rules if evaluate_python(r.when, facts)}
         batch = {rules[j].id for j in np.flatnonzero(matrix[i])}
         assert online[i] == batch == reference, (row, conds)
+
+
+@pytest.mark.parametrize("name", ["underwriting", "products"])
+def test_columns_coded_without_a_frame_fire_the_same_rules(book, catalog, name):
+    """Re-apply guidance codes the unchanged part of a grid from one row and the changed
+    columns from arrays: the fired rules are those of the frame the same rows make."""
+    from ruleengine.facts import array_column, frame_columns, repeated_columns
+
+    compiled = book.compiled(name)
+    names = compiled.ruleset.features
+    frame = boundary_frame(compiled.ruleset, catalog, 400, seed=11)
+    rows = _rows(frame, seed=5)
+    varying = names[: len(names) // 2]
+    for i in range(0, 400, 40):  # row i's constant part + 40 rows' varying columns
+        block = frame.iloc[i:i + 40].reset_index(drop=True)
+        mixed = pd.concat([block[list(varying)],
+                           rows_to_frame([rows[i]] * len(block), names)
+                           .drop(columns=list(varying))], axis=1)
+        expected = frame_columns(mixed, names, catalog)
+        cols = repeated_columns(rows[i], [n for n in names if n not in varying], catalog,
+                                len(block))
+        cols.update({n: array_column(catalog[n], block[n].to_numpy(
+            dtype=object if catalog[n].dtype == "category" else "float64",
+            na_value=None if catalog[n].dtype == "category" else np.nan)) for n in varying})
+        for n in names:
+            np.testing.assert_array_equal(cols[n], expected[n], err_msg=n)
+        assert (compiled.vector.fire_columns(cols, len(block))
+                == compiled.vector.fire_matrix(mixed)).all()

@@ -3,18 +3,29 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from chedaitong.db import Dealer, DecisionRecord, Role, User
+from chedaitong.config import Settings
+from chedaitong.crypto import DataCipher
+from chedaitong.db import Application, Customer, Dealer, DecisionRecord, Role, User
 from chedaitong_sim.sandbox.server import running_sandbox
 from chedaitong_sim.testing import fast_vendors, make_id_number, signed_pdf
+from chedaitong_sim.worldload.origination import load_world
 from decisioning.origination.accounts import issue_token
+from decisioning.service import DecisionService
+from featurestore import catalog, offline
+from featurestore.store import FeatureStore
+from models.scoring import load_champion
+from ruleengine.rulebook import RuleBook
 from servicing.schedule import offer_summary
 from webapp.services import EXTENSION
 
@@ -200,3 +211,134 @@ def new_application(client, staff: Staff, consultant: str, idn: str, submit: boo
         r = client.post(f"/applications/{app_id}/submit?wait=20", headers=staff.h(consultant))
         assert r.status_code == 200, r.json
     return r.json if submit else {"id": app_id}
+
+
+# ---- the real decision service over the sample world (journey, guidance, integrity) -------
+WORLD_CUSTOMERS = 40  # the first 40 sample customers hold approvable and refusable applications
+
+
+@pytest.fixture(scope="session")
+def app_cipher() -> DataCipher:
+    """The cipher of the test app's settings: blind indexes must match what the app looks up."""
+    return DataCipher(Settings.from_env({}, env="test").data_key)
+
+
+@pytest.fixture(scope="session")
+def world_facts(app_cipher):
+    return offline.world_facts(WORLD, app_cipher.blind_index)
+
+
+@pytest.fixture(scope="session")
+def world_entities():
+    return offline.application_entities(WORLD)
+
+
+@pytest.fixture(scope="session")
+def champion_root(sample_champion_root) -> Path:
+    return sample_champion_root
+
+
+@pytest.fixture(scope="session")
+def rulebook():
+    book = RuleBook(ROOT / "rules", catalog=catalog())
+    yield book
+    book.close()
+
+
+@pytest.fixture
+def real_api(app, sandbox, settings, champion_root, rulebook, tmp_path):
+    """The test app with sandbox vendors and the real decision service (no bureau vendors:
+    the world's reports are already in the feature store)."""
+    svc = app.extensions[EXTENSION]
+    svc.vendors = fast_vendors(sandbox.base_url)
+    svc.decisions = DecisionService(
+        store=FeatureStore(DataCipher(settings.data_key)), rules=rulebook,
+        model=load_champion(champion_root), model_root=champion_root,
+        rules_archive=tmp_path / "rules-archive")
+    yield app
+    svc.vendors.close()
+
+
+def world_application(engine, decisions, world_facts, world_entities,
+                      accept: Callable[[DecisionRecord], bool], *, prefix: str,
+                      roles: Mapping[str, Role]) -> dict:
+    """Load the world's first customers and pick the first application whose decision at
+    its world time ``accept`` holds (probed in a transaction rolled back), with a signed-in
+    user per ``roles`` entry (the customer's own account; staff at its dealer).
+
+    Returns its ``ref``, the customer's ``id_number`` and ``customer_id``, the order
+    ``fields`` a consultant re-files, ``world_customers`` and the headers ``h`` by name."""
+    as_of = world_entities.set_index("application_id")["as_of"].to_dict()
+    with Session(engine) as s:
+        ids = load_world(s, decisions.store, WORLD, customers=WORLD_CUSTOMERS,
+                         facts=world_facts)
+        s.commit()
+        chosen = None
+        for a in s.scalars(select(Application).order_by(Application.id)).all():
+            with s.begin_nested() as probe:
+                ok = accept(decisions.decide(s, a, as_of=as_of[a.ref].to_pydatetime()))
+                probe.rollback()
+            if ok:
+                chosen = a
+                break
+        assert chosen is not None, "no such application among the loaded world customers"
+        customer = s.get(Customer, chosen.customer_id)
+        people = {}
+        for name, role in roles.items():
+            dealer_id = chosen.dealer_id if role is Role.CONSULTANT else None
+            u = User(username=f"{prefix}-{name}", display_name=name, role=role,
+                     dealer_id=dealer_id)
+            s.add(u)
+            s.flush()
+            people[name] = {"Authorization": f"Bearer {issue_token(s, u)}"}
+            if role is Role.CUSTOMER:
+                customer.user_id = u.id
+        fields = {k: getattr(chosen, k) for k in (
+            "vehicle_brand", "vehicle_model", "lease_type", "term_months")}
+        fields.update({k: str(getattr(chosen, k)) for k in (
+            "vehicle_price", "down_payment", "loan_amount")})
+        id_number = decisions.store.profile(customer).id_number
+        s.commit()
+        return {"ref": chosen.ref, "id_number": id_number, "fields": fields,
+                "customer_id": customer.id, "world_customers": len(ids["customers"]),
+                "h": people}
+
+
+def file_and_submit(client, h: Mapping[str, dict], fields: Mapping[str, Any], *,
+                    consultant: str = "sc", customer: str = "cust") -> dict:
+    """The consultant files the order, the customer consents to this application's credit
+    inquiry in the app, the consultant uploads the signed authorisation and submits (waiting
+    for the decision): the submit answer."""
+    r = client.post("/applications", headers=h[consultant], json=dict(fields))
+    assert r.status_code == 201, r.json
+    app_id = r.json["id"]
+    r = client.post(f"/applications/{app_id}/consent", headers=h[customer],
+                    json={"text_version": "v1"})
+    assert r.status_code == 201, r.json
+    r = client.post(f"/applications/{app_id}/authorization", headers=h[consultant],
+                    data={"file": file()}, content_type="multipart/form-data")
+    assert r.status_code == 201, r.json
+    r = client.post(f"/applications/{app_id}/submit?wait=20", headers=h[consultant])
+    assert r.status_code == 200, r.json
+    return r.json
+
+
+def approvable_world_application(engine, decisions, world_facts, world_entities) -> dict:
+    """`world_application` for the first application approved at its world time, with its
+    customer, two consultants of its dealer and a reviewer."""
+    return world_application(
+        engine, decisions, world_facts, world_entities, lambda r: r.outcome == "approve",
+        prefix="real", roles={"cust": Role.CUSTOMER, "sc": Role.CONSULTANT,
+                              "sc2": Role.CONSULTANT, "rev": Role.REVIEWER})
+
+
+def liveness_until_pass(client, headers, path: str) -> dict:
+    """Post selfies to a liveness step until one passes (the sandbox scores each one; a
+    failure may be retried): the passing answer."""
+    for attempt in range(12):
+        r = client.post(path, headers=headers, content_type="multipart/form-data",
+                        data={"selfie": file(JPEG + bytes([attempt]), "me.jpg")})
+        assert r.status_code == 201, r.json
+        if r.json["passed"]:
+            return r.json
+    raise AssertionError("liveness never passed")

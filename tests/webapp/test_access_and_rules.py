@@ -44,6 +44,8 @@ MATRIX = [
     ("PATCH", "/admin/dealers/{did}", {"ad"}),
     ("POST", "/admin/dealers/{did}/consultants", {"ad"}),
     ("PATCH", "/admin/consultants/{uid}", {"ad"}),
+    ("GET", "/admin/dealers/{did}/stock", {"c1", "c2", "r1", "ad"}),  # c3: another dealer
+    ("PUT", "/admin/dealers/{did}/stock", {"ad"}),
     ("GET", "/admin/audit", {"ad"}),
     ("GET", "/payouts", {"r1", "ad"}),
     ("GET", "/payouts/{pid}", {"r1", "ad"}),

@@ -1,4 +1,3 @@
-# ruff: noqa: F811 - fixtures shared with test_journey_real are imported by name
 """Exposure with the REAL decision service (rules + the sample-world champion) over HTTP: the
 audit's "ten loans for one car on one day" is refused, and a re-application cannot change
 what the dealer entered."""
@@ -11,43 +10,19 @@ from sqlalchemy.orm import Session
 from chedaitong.db import Application, DecisionRecord
 from webapp.services import EXTENSION
 
-from .conftest import file
-from .test_journey_real import (  # noqa: F401  (fixtures)
-    _approvable,
-    app_cipher,
-    champion_root,
-    real_api,
-    rulebook,
-    world_entities,
-    world_facts,
-)
+from .conftest import approvable_world_application, file_and_submit
 
 VIN = "LSVAU2180N2183294"
-
-
-def _file_and_submit(client, h, fields) -> dict:
-    r = client.post("/applications", headers=h["sc"], json=fields)
-    assert r.status_code == 201, r.json
-    app_id = r.json["id"]
-    r = client.post(f"/applications/{app_id}/consent", headers=h["cust"],
-                    json={"text_version": "v1"})
-    assert r.status_code == 201, r.json
-    r = client.post(f"/applications/{app_id}/authorization", headers=h["sc"],
-                    data={"file": file()}, content_type="multipart/form-data")
-    assert r.status_code == 201, r.json
-    r = client.post(f"/applications/{app_id}/submit?wait=20", headers=h["sc"])
-    assert r.status_code == 200, r.json
-    return r.json
 
 
 def test_ten_loans_for_one_car_on_one_day_are_refused(real_api, engine, world_facts,
                                                       world_entities):
     decisions = real_api.extensions[EXTENSION].decisions
-    world = _approvable(engine, decisions, world_facts, world_entities)
+    world = approvable_world_application(engine, decisions, world_facts, world_entities)
     h = world["h"]
     client = real_api.test_client()
     fields = {**world["fields"], "id_number": world["id_number"], "vin": VIN}
-    results = [_file_and_submit(client, h, fields) for _ in range(10)]
+    results = [file_and_submit(client, h, fields) for _ in range(10)]
     outcomes = [r["decision"]["outcome"] for r in results]
     assert outcomes[0] == "approve", results[0]["decision"]
     assert "approve" not in outcomes[1:], outcomes
@@ -69,10 +44,10 @@ def test_ten_loans_for_one_car_on_one_day_are_refused(real_api, engine, world_fa
 def test_reapply_cannot_change_the_dealers_price_or_vin(real_api, engine, world_facts,
                                                         world_entities):
     decisions = real_api.extensions[EXTENSION].decisions
-    world = _approvable(engine, decisions, world_facts, world_entities)
+    world = approvable_world_application(engine, decisions, world_facts, world_entities)
     h = world["h"]
     client = real_api.test_client()
-    first = _file_and_submit(client, h, {**world["fields"], "id_number": world["id_number"],
+    first = file_and_submit(client, h, {**world["fields"], "id_number": world["id_number"],
                                          "vin": VIN})
     with Session(engine) as s:
         before = s.scalar(select(func.count()).select_from(Application))

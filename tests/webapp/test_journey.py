@@ -9,17 +9,7 @@ import pytest
 
 from decisioning.origination.applications import CHECKLIST
 
-from .conftest import JPEG, PDF, file, new_application, register_customer
-
-
-def _liveness_until_pass(client, headers, path: str) -> dict:
-    for attempt in range(12):  # the sandbox scores each selfie; a failure may be retried
-        r = client.post(path, headers=headers, content_type="multipart/form-data",
-                        data={"selfie": file(JPEG + bytes([attempt]), "me.jpg")})
-        assert r.status_code == 201, r.json
-        if r.json["passed"]:
-            return r.json
-    raise AssertionError("liveness never passed")
+from .conftest import PDF, file, liveness_until_pass, new_application, register_customer
 
 
 def test_whole_journey_from_registration_to_booking(api, staff, sandbox):
@@ -34,7 +24,7 @@ def test_whole_journey_from_registration_to_booking(api, staff, sandbox):
                     json={"card_number": "6222020200112233445", "phone": "13800130001"})
     assert r.status_code == 201 and "6222020200112233445" not in r.get_data(as_text=True)
     assert r.json["detail"].endswith("3445")
-    _liveness_until_pass(client, me, "/customers/me/liveness")
+    liveness_until_pass(client, me, "/customers/me/liveness")
     r = client.post("/customers/me/device/gps", headers=me, json={"records": [
         {"event_time": "2026-11-01T08:00:00+00:00", "lat": 39.9, "lon": 116.4}]})
     assert r.status_code == 201 and r.json["stored"] == 1
@@ -67,7 +57,7 @@ def test_whole_journey_from_registration_to_booking(api, staff, sandbox):
     assert r.status_code == 200 and r.json["status"] == "signed" and r.json["signed_sha256"]
 
     # liveness → disbursement review queue → approval → voucher
-    _liveness_until_pass(client, me, f"/applications/{app_id}/liveness")
+    liveness_until_pass(client, me, f"/applications/{app_id}/liveness")
     queue = client.get("/reviews?kind=disbursement", headers=staff.h("r1")).json
     assert [q["id"] for q in queue] == [app_id]
     r = client.post(f"/reviews/{app_id}", headers=staff.h("r1"),

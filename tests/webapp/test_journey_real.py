@@ -5,122 +5,22 @@ consultant's order to a booked loan in servicing."""
 from __future__ import annotations
 
 from decimal import Decimal
-from pathlib import Path
 
-import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from chedaitong.config import Settings
-from chedaitong.crypto import DataCipher
-from chedaitong.db import Application, Customer, DecisionRecord, Role, User
-from chedaitong_sim.testing import fast_vendors
-from chedaitong_sim.worldload.origination import load_world
-from decisioning.origination.accounts import issue_token
+from chedaitong.db import DecisionRecord
 from decisioning.origination.applications import CHECKLIST
-from decisioning.service import DecisionService
-from featurestore import catalog, offline
-from featurestore.store import FeatureStore
-from models.scoring import load_champion
-from ruleengine.rulebook import RuleBook
 from servicing.schedule import offer_summary
 from webapp.services import EXTENSION
 
-from .conftest import JPEG, PDF, ROOT, WORLD, file
-
-CUSTOMERS = 40  # the first 40 sample customers hold several approvable applications
-
-
-@pytest.fixture(scope="session")
-def app_cipher() -> DataCipher:
-    """The cipher of the test app's settings: blind indexes must match what the app looks up."""
-    return DataCipher(Settings.from_env({}, env="test").data_key)
-
-
-@pytest.fixture(scope="session")
-def world_facts(app_cipher):
-    return offline.world_facts(WORLD, app_cipher.blind_index)
-
-
-@pytest.fixture(scope="session")
-def world_entities():
-    return offline.application_entities(WORLD)
-
-
-@pytest.fixture(scope="session")
-def champion_root(sample_champion_root) -> Path:
-    return sample_champion_root
-
-
-@pytest.fixture(scope="session")
-def rulebook():
-    book = RuleBook(ROOT / "rules", catalog=catalog())
-    yield book
-    book.close()
-
-
-@pytest.fixture
-def real_api(app, sandbox, settings, champion_root, rulebook, tmp_path):
-    """The test app with sandbox vendors and the real decision service (no bureau vendors:
-    the world's reports are already in the feature store)."""
-    svc = app.extensions[EXTENSION]
-    svc.vendors = fast_vendors(sandbox.base_url)
-    svc.decisions = DecisionService(
-        store=FeatureStore(DataCipher(settings.data_key)), rules=rulebook,
-        model=load_champion(champion_root), model_root=champion_root,
-        rules_archive=tmp_path / "rules-archive")
-    yield app
-    svc.vendors.close()
-
-
-def _approvable(engine, decisions: DecisionService, world_facts, world_entities) -> dict:
-    """Load the world's first customers and pick one whose application is approved at its
-    world decision time (probed in a transaction that is rolled back)."""
-    as_of = world_entities.set_index("application_id")["as_of"].to_dict()
-    with Session(engine) as s:
-        ids = load_world(s, decisions.store, WORLD, customers=CUSTOMERS, facts=world_facts)
-        s.commit()
-        apps = s.scalars(select(Application).order_by(Application.id)).all()
-        chosen = None
-        for a in apps:
-            with s.begin_nested() as probe:
-                outcome = decisions.decide(s, a, as_of=as_of[a.ref].to_pydatetime()).outcome
-                probe.rollback()
-            if outcome == "approve":
-                chosen = a
-                break
-        assert chosen is not None, "no approvable application among the loaded customers"
-        customer = s.get(Customer, chosen.customer_id)
-        profile = decisions.store.profile(customer)
-        people = {}
-        for name, role, dealer_id in (("cust", Role.CUSTOMER, None),
-                                      ("sc", Role.CONSULTANT, chosen.dealer_id),
-                                      ("sc2", Role.CONSULTANT, chosen.dealer_id),
-                                      ("rev", Role.REVIEWER, None)):
-            u = User(username=f"real-{name}", display_name=name, role=role, dealer_id=dealer_id)
-            s.add(u)
-            s.flush()
-            people[name] = {"Authorization": f"Bearer {issue_token(s, u)}"}
-            if role is Role.CUSTOMER:
-                customer.user_id = u.id
-        fields = {k: getattr(chosen, k) for k in (
-            "vehicle_brand", "vehicle_model", "lease_type", "term_months")}
-        fields.update({k: str(getattr(chosen, k)) for k in (
-            "vehicle_price", "down_payment", "loan_amount")})
-        s.commit()
-        return {"ref": chosen.ref, "id_number": profile.id_number, "fields": fields,
-                "customer_id": customer.id, "world_customers": len(ids["customers"]),
-                "h": people}
-
-
-def _liveness_until_pass(client, headers, path: str) -> dict:
-    for attempt in range(12):  # the sandbox scores each selfie; a failure may be retried
-        r = client.post(path, headers=headers, content_type="multipart/form-data",
-                        data={"selfie": file(JPEG + bytes([attempt]), "me.jpg")})
-        assert r.status_code == 201, r.json
-        if r.json["passed"]:
-            return r.json
-    raise AssertionError("liveness never passed")
+from .conftest import (
+    PDF,
+    approvable_world_application,
+    file,
+    file_and_submit,
+    liveness_until_pass,
+)
 
 
 def test_world_customer_journey_with_the_real_decision_service(real_api, engine, world_facts,
@@ -128,7 +28,7 @@ def test_world_customer_journey_with_the_real_decision_service(real_api, engine,
     from chedaitong.db.servicing import Loan, ScheduledInstallment
 
     decisions = real_api.extensions[EXTENSION].decisions
-    world = _approvable(engine, decisions, world_facts, world_entities)
+    world = approvable_world_application(engine, decisions, world_facts, world_entities)
     h = world["h"]
     me, sc, rev = h["cust"], h["sc"], h["rev"]
     client = real_api.test_client()
@@ -139,18 +39,8 @@ def test_world_customer_journey_with_the_real_decision_service(real_api, engine,
 
     # the consultant files the same order at the world dealer; the customer confirms it and
     # consents to the credit inquiry in the app; the consultant submits → real decision
-    r = client.post("/applications", headers=sc,
-                    json={**world["fields"], "id_number": world["id_number"]})
-    assert r.status_code == 201, r.json
-    app_id = r.json["id"]
-    r = client.post(f"/applications/{app_id}/consent", headers=me, json={"text_version": "v1"})
-    assert r.status_code == 201, r.json
-    r = client.post(f"/applications/{app_id}/authorization", headers=sc,
-                    data={"file": file()}, content_type="multipart/form-data")
-    assert r.status_code == 201, r.json
-    r = client.post(f"/applications/{app_id}/submit?wait=20", headers=sc)
-    assert r.status_code == 200, r.json
-    detail = r.json
+    detail = file_and_submit(client, h, {**world["fields"], "id_number": world["id_number"]})
+    app_id = detail["id"]
     assert detail["state"] == "approved", detail["decision"]
     decision = detail["decision"]
     assert decision["outcome"] == "approve"
@@ -173,7 +63,7 @@ def test_world_customer_journey_with_the_real_decision_service(real_api, engine,
     r = client.post(f"/applications/{app_id}/contract/sign", headers=me,
                     json={"verification_code": "123456"})
     assert r.status_code == 200 and r.json["status"] == "signed"
-    _liveness_until_pass(client, me, f"/applications/{app_id}/liveness")
+    liveness_until_pass(client, me, f"/applications/{app_id}/liveness")
 
     # disbursement review → voucher, checked by a colleague at the same dealer
     queue = client.get("/reviews?kind=disbursement", headers=rev).json

@@ -63,8 +63,10 @@ def challenger_policy():
 @bp.route("/challenger/promote", methods=["POST"])
 @roles(*ANALYSIS)
 def challenger_promote():
-    """The challenger becomes champion; its share goes back to 0 % and this process's
-    decision service reloads its models on the next decision."""
+    """The challenger becomes champion; its share goes back to 0 %. This process rebuilds
+    its decision service now; every other serving process (gunicorn workers, decision
+    workers) sees the registry's aliases change and reloads at its next decision
+    (`DecisionService.refresh_models`)."""
     from models.errors import RegistryError
     from models.registry import Registry
 

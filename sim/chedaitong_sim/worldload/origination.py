@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, Dealer
+from chedaitong.db.stock import DealerVehicle
 from featurestore import offline
 from featurestore.store import FeatureStore
 from servicing.money import to_cents
@@ -21,8 +22,9 @@ from servicing.money import to_cents
 
 def load_world(session: Session, store: FeatureStore, world: Path, customers: int | None = None,
                facts: pd.DataFrame | None = None) -> dict[str, dict[str, int]]:
-    """Insert the world's dealers, its first ``customers`` customers (all when None) with their
-    facts, and their applications (state ``draft``). Returns world id → database id maps."""
+    """Insert the world's dealers (with their stock), its first ``customers`` customers (all
+    when None) with their facts, and their applications (state ``draft``). Returns world id →
+    database id maps."""
     world = Path(world)
     dealer_ids = _dealers(session, world)
     people = offline.read_world_table(world, "customers", ["customer_id"])["customer_id"]
@@ -50,6 +52,7 @@ def load_world(session: Session, store: FeatureStore, world: Path, customers: in
 
 def _dealers(session: Session, world: Path) -> dict[str, int]:
     existing = {code: id_ for code, id_ in session.execute(select(Dealer.code, Dealer.id))}
+    known = set(existing)
     for r in offline.read_world_table(world, "dealers").itertuples(index=False):
         if r.dealer_id in existing:
             continue
@@ -58,7 +61,22 @@ def _dealers(session: Session, world: Path) -> dict[str, int]:
         session.add(dealer)
         session.flush()
         existing[r.dealer_id] = dealer.id
+    _stock(session, world, {k: v for k, v in existing.items() if k not in known})
     return existing
+
+
+def _stock(session: Session, world: Path, dealers: dict[str, int]) -> None:
+    """A new dealer's stock: every model it sells in the world, at the lowest price the world
+    sold it for (its base trim) — what re-apply guidance may suggest as a cheaper car."""
+    if not dealers:
+        return
+    apps = offline.read_world_table(world, "applications")
+    apps = apps[apps["dealer_id"].isin(list(dealers))]
+    prices = apps.groupby(["dealer_id", "vehicle_brand", "vehicle_model"])["vehicle_price"].min()
+    for (dealer, brand, model), price in prices.items():
+        session.add(DealerVehicle(dealer_id=dealers[dealer], vehicle_brand=brand,
+                                  vehicle_model=model, price=_money(price)))
+    session.flush()
 
 
 def _money(value: float | Decimal) -> Decimal:

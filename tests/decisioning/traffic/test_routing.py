@@ -4,10 +4,11 @@ each decision naming its arm, a comparison report with intervals, and promotion 
 from __future__ import annotations
 
 import re
+import shutil
 from collections import defaultdict
 
 from scipy import stats
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from chedaitong.config import Settings
@@ -89,28 +90,10 @@ def test_challenger_arm_decisions_replay_exactly(decided_world):
 
 def test_the_analyst_page_renders_the_report_and_promotes_the_challenger(
         decided_world, tmp_path):
-    import shutil
-
-    from webapp import create_app
-
     eng, root, _ = decided_world
     models = tmp_path / "models"
     shutil.copytree(root, models)  # promotion must not change the shared registry
-    settings = Settings.from_env({}, env="test", database_url=str(eng.url),
-                                 var_dir=tmp_path / "var", rules_dir=ROOT / "rules",
-                                 model_dir=models)
-    with Session(eng) as s:
-        analyst = User(username="cc-analyst", display_name="analyst", role=Role.ANALYST)
-        s.add(analyst)
-        s.flush()
-        token = issue_token(s, analyst)
-        s.commit()
-    app = create_app(settings)
-    client = app.test_client()
-    body = client.get("/pages/login").get_data(as_text=True)
-    csrf = re.search(r'name="csrf" value="([^"]+)"', body).group(1)
-    assert client.post("/pages/login", data={"username": "cc-analyst", "token": token,
-                                             "csrf": csrf}).status_code == 302
+    client = _analyst_client(eng, models, tmp_path, "cc-analyst")
     r = client.get("/pages/challenger")
     page = r.get_data(as_text=True)
     assert r.status_code == 200, page[:500]
@@ -134,6 +117,78 @@ def test_the_analyst_page_renders_the_report_and_promotes_the_challenger(
     assert RoutingStore(models).policy().challenger_percent == 0.0
     assert client.post("/pages/challenger/promote", data={"purpose": "application"}
                        ).status_code == 400  # no CSRF token
+
+
+def _analyst_client(eng, models, tmp_path, username: str):
+    """A signed-in analyst's browser on an app instance serving the registry ``models``."""
+    from webapp import create_app
+
+    settings = Settings.from_env({}, env="test", database_url=str(eng.url),
+                                 var_dir=tmp_path / "var", rules_dir=ROOT / "rules",
+                                 model_dir=models)
+    with Session(eng) as s:
+        analyst = User(username=username, display_name="analyst", role=Role.ANALYST)
+        s.add(analyst)
+        s.flush()
+        token = issue_token(s, analyst)
+        s.commit()
+    client = create_app(settings).test_client()
+    body = client.get("/pages/login").get_data(as_text=True)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', body).group(1)
+    assert client.post("/pages/login", data={"username": username, "token": token,
+                                             "csrf": csrf}).status_code == 302
+    return client
+
+
+def test_a_promotion_on_the_page_reaches_another_serving_process(decided_world, tmp_path):
+    """Process A (the analysts' page) promotes; process B (another worker's decision
+    service, built to follow the registry) decides its next application with the new
+    champion. A service not following the registry would still use the old one."""
+    from decisioning.service import DecisionService
+    from models.scoring import load_challenger, load_champion
+
+    from .conftest import VectorStore, _rulebook
+
+    eng, root, by_arm = decided_world
+    models = tmp_path / "models"
+    shutil.copytree(root, models)
+    with Session(eng) as s:
+        record = s.get(DecisionRecord, by_arm["champion"][0])
+        app = s.get(Application, record.application_id)
+        vectors = {app.ref: {k: v for k, v in record.features.items()
+                             if k not in ("model_pd", "model_score", "risk_grade")}}
+
+    def worker(follow: bool) -> DecisionService:
+        return DecisionService(store=VectorStore(vectors), rules=_rulebook(),
+                               model=load_champion(models), challenger=load_challenger(models),
+                               model_root=models, routing=RoutingStore(models),
+                               guidance=False, follow_registry=follow)
+
+    following, frozen = worker(True), worker(False)
+    old, new = Registry(models).aliases()["champion"], Registry(models).aliases()["challenger"]
+    assert following.model.version == old != new
+
+    client = _analyst_client(eng, models, tmp_path, "cc-analyst-2")
+    page = client.get("/pages/challenger").get_data(as_text=True)
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    assert client.post("/pages/challenger/promote", data={
+        "csrf": csrf, "purpose": "application", "force": "1"}).status_code == 302
+
+    def decide_again(service: DecisionService) -> tuple:
+        with Session(eng) as s:  # decided anew in a transaction rolled back
+            s.execute(delete(DecisionRecord).where(
+                DecisionRecord.application_id == app.id))
+            r = service.decide(s, s.get(Application, app.id), as_of=record.as_of)
+            out = (r.model_version, r.challenger_version, r.routing["champion_version"])
+            s.rollback()
+        return out
+
+    assert decide_again(following) == (new, None, new) and following.challenger is None
+    assert decide_again(frozen)[0] == old
+
+    # a promotion to a version that cannot be loaded leaves the serving models in place
+    (models / "aliases.json").write_text('{"champion": "v9999", "challenger": null}')
+    assert following.refresh_models() is False and following.model.version == new
 
 
 def _today():

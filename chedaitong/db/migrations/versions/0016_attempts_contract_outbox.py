@@ -3,14 +3,14 @@ forever); loan_contracts.vendor_contract_id nullable (the contract is created at
 e-signature vendor by an outbox delivery, after the state step commits)
 
 Revision ID: 0016_attempts_contract_outbox
-Revises: 0013_routing_segments
+Revises: 0015_job_locks_case_polls
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0016_attempts_contract_outbox"
-down_revision = "0013_routing_segments"
+down_revision = "0015_job_locks_case_polls"
 branch_labels = None
 depends_on = None
 
