@@ -5,7 +5,8 @@ per chunk — over a synthetic portfolio held in memory, in partitions of `--par
 罚息 accrual (vectorised, int64 cents), DPD and bucket, feature-store post-loan features, champion
 batch scoring, the post-loan rules (vector executor) and the action list. Not measured: reading
 the portfolio from and writing results to the database, and vendor sends. The portfolio holds
-the installments already due (those are all the job reads for features, penalty and DPD);
+the installments already due with their amounts (those are all the job reads for features —
+including part-payments and the payment-to-due ratio — penalty and DPD);
 ~8 % of loans stopped paying at a random installment. No device/GPS/bureau facts (features from
 them are missing, NaN — a tracker that never reported is unknown, not 30 days dark, so no
 `gps_alert` may fire; the run checks it). The model is a champion trained on a synthetic

@@ -158,3 +158,21 @@ def test_fraud_ring_shares_devices_and_contacts(small_world):
     ring_contacts = contacts[contacts["customer_id"].isin(ring)]
     assert ring_contacts["phone"].isin(members["mobile"]).sum() >= len(members)
     assert np.isin(members["mobile"], ring_contacts["phone"]).all()
+
+
+def test_repayment_stress_shows_months_before_a_default_yet_good_loans_have_it_too(medium_world):
+    """The early warning a behaviour score can learn: installments paid late within the grace
+    month or part-paid first are far more common 1–4 months before a default than on good
+    loans — but good loans have them too (hardships that pass), so they are no label."""
+    apps = medium_world["applications"]
+    loans = medium_world["loans"].merge(apps[["application_id", "bad_12m"]], on="application_id")
+    rep = medium_world["repayments"].merge(loans[["loan_id", "bad_12m"]], on="loan_id")
+    due = pd.to_datetime(rep["due_date"])
+    never_paid = rep["status"].isin(["missed", "charged_off"]) | (rep["days_late"] >= 30)
+    first_default = due.where(never_paid).groupby(rep["loan_id"]).min()
+    ahead = (rep["loan_id"].map(first_default) - due).dt.days
+    trace = rep["status"].eq("late") | rep["partial_paid_at"].notna()
+    before_default = trace[(rep["bad_12m"] == 1) & ahead.between(30, 120)].mean()
+    good = trace[rep["bad_12m"] == 0].mean()
+    assert before_default > 3 * good
+    assert good > 0.02
