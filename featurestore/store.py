@@ -559,23 +559,31 @@ def vector_from_row(row: pd.Series | dict[str, Any], cat: FeatureCatalog) -> dic
 
 
 def _facts_by_copy(session: Session, ids: list[int]) -> pd.DataFrame:
-    """`FeatureStore.facts` on PostgreSQL: the same frame, read by COPY (a nightly run reads
-    the facts of a million customers; one Python row per fact was most of its read time)."""
+    """`FeatureStore.facts` on PostgreSQL: the same frame, the customers' own facts read by
+    COPY (a nightly run reads the facts of a million customers; one Python row per fact was
+    most of its read time); other customers' registrations on shared devices, few, by rows."""
     from chedaitong.db.bulk import read_frame
 
     if not ids:
         return empty_facts()
-    table = FeatureFact.__tablename__
     utc = "to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') AS {0}"
-    cols = (f"customer_id, source, kind, {utc.format('event_time')}, "
-            f"{utc.format('uploaded_at')}, value, key")
     wanted = "'{" + ",".join(str(int(i)) for i in ids) + "}'::bigint[]"
-    query = (f"SELECT {cols} FROM {table} WHERE customer_id = ANY({wanted}) UNION ALL "
-             f"SELECT {cols} FROM {table} WHERE source = 'device' AND NOT customer_id = ANY("
-             f"{wanted}) AND key IN (SELECT key FROM {table} WHERE source = 'device' AND "
-             f"key IS NOT NULL AND customer_id = ANY({wanted}))")
-    text_cols = {c: str for c in ("customer_id", "source", "kind", "key")}
-    frame = read_frame(session.connection(), query, **text_cols, value="float64")
+    frame = read_frame(session.connection(), (
+        f"SELECT customer_id, source, kind, {utc.format('event_time')}, "
+        f"{utc.format('uploaded_at')}, value, key FROM {FeatureFact.__tablename__} "
+        f"WHERE customer_id = ANY({wanted})"),
+        **{c: str for c in ("customer_id", "source", "kind", "key")}, value="float64")
+    keys = set(frame.loc[frame["source"] == "device", "key"].dropna())
+    if keys:
+        shared = session.execute(
+            select(*FeatureStore._fact_columns()).where(
+                FeatureFact.source == "device", FeatureFact.key.in_(keys),
+                FeatureFact.customer_id.notin_(ids))).all()
+        if shared:
+            more = pd.DataFrame(shared, columns=FACT_COLUMNS)
+            more["customer_id"] = more["customer_id"].astype(str)
+            return normalise_facts(pd.concat([normalise_facts(frame), normalise_facts(more)],
+                                             ignore_index=True))
     if frame.empty:
         return empty_facts()
     return normalise_facts(frame.reindex(columns=FACT_COLUMNS))

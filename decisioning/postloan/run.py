@@ -213,8 +213,11 @@ def _decisions(session: Session, app_ids: list[int]) -> tuple[dict[int, Any], di
             "SELECT DISTINCT ON (application_id) application_id, features::text, "
             "model::text FROM decision_records WHERE application_id = ANY(:ids) "
             "ORDER BY application_id, id DESC"), {"ids": app_ids})
-        for app_id, features, scored in rows:
-            decided[app_id] = json.loads(features)
+        rows = rows.all()
+        # one decode of the whole chunk: the per-call overhead was a third of the time
+        features = json.loads("[" + ",".join(r[1] for r in rows) + "]")
+        for (app_id, _, scored), values in zip(rows, features, strict=True):
+            decided[app_id] = values
             app_score[app_id] = (json.loads(scored or "null") or {}).get("score")
         return decided, app_score
     for app_id, features, scored in session.execute(

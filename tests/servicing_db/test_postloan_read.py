@@ -76,6 +76,10 @@ def test_copy_partition_equals_row_partition(engine, portfolio, resources, store
     got["loans"]["disbursed_on"] = got["loans"]["disbursed_on"].astype("datetime64[ns]")
     for name in want:
         pd.testing.assert_frame_equal(got[name], want[name], obj=name)
+    with Session(engine) as s:  # a few customers: others' registrations on shared devices
+        few = sorted(set(want["loans"]["customer_id"].tolist()))[:5]
+        pd.testing.assert_frame_equal(store.facts(s, few, bulk=True),
+                                      store.facts(s, few, bulk=False))
 
 
 def test_copy_writes_equal_row_writes(engine, portfolio, beh_resources, store):  # noqa: F811
