@@ -10,7 +10,6 @@ from webapp.services import EXTENSION
 
 from .conftest import file_and_submit, world_application
 
-
 REAPPLY_LEVERS = {"down_payment", "term_months"}  # a cheaper car is a new order by the dealer
 
 
