@@ -2,13 +2,15 @@
 
     .venv/bin/python bench/bench_guidance.py [--customers 200] [--repeat 3]
 
-Loads part of the sample world into a SQLite file under var/bench/guidance/, trains (or
-reuses) a champion, decides every application, then times `guidance.guide` on each declined
-or referred application whose blocking rules a re-application can change (the others are
-answered without a search, in microseconds), with the dealer's range read beforehand. The
-floor, measured in the same run on the same features, is one `policy.decide` (score +
-reasons + durable rules + products + pricing): guidance searches a whole grid and confirms
-up to three options through that path. Also prints the share of refusals with an option.
+Loads part of the sample world (dealers with their stock) into a SQLite file under
+var/bench/guidance/, trains (or reuses) a champion, decides every application, then times
+`guidance.guide` on each declined or referred application whose blocking rules a
+re-application can change (the others are answered without a search, in microseconds), with
+the dealer's stock (cheaper cars on sale) read beforehand. The floor, measured in the same
+run on the same features, is one `policy.decide` (score + reasons + durable rules + products
++ pricing): guidance searches a whole grid and confirms up to three options through that
+path. Also prints the share of refusals with an option. ``--profile N`` prints the N
+costliest functions of one more (untimed) pass under cProfile.
 """
 
 from __future__ import annotations

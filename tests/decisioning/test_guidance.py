@@ -187,9 +187,9 @@ def test_missing_identity_evidence_is_suggested_when_it_is_what_blocks(decided, 
     assert first["text_en"].startswith("Complete the liveness")
 
 
-def test_a_cheaper_vehicle_from_the_dealers_range_can_be_the_option(decided, service):
-    """A loan too large for the income: a cheaper car of the dealer's range is offered (and
-    never one that is not in the range)."""
+def test_a_cheaper_vehicle_from_the_dealers_stock_can_be_the_option(decided, service):
+    """A loan too large for the income: a cheaper car of the dealer's stock is offered (and
+    never one that is not in the stock)."""
     features = _approvable_features(decided[1])
     price = Decimal(str(features["vehicle_price"]))
     income = features["monthly_income"]

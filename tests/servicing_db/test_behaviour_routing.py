@@ -43,10 +43,10 @@ def routed_root(tmp_path_factory, model_root):
     RoutingStore(root).save(RoutingPolicy(purpose="behaviour", challenger_percent=SHARE,
                                           salt="beh-1"))
     behaviour.champion.cache_clear()
-    behaviour_routing.challenger.cache_clear()
+    behaviour_routing._model.cache_clear()
     yield root
     behaviour.champion.cache_clear()
-    behaviour_routing.challenger.cache_clear()
+    behaviour_routing._model.cache_clear()
 
 
 def _night(engine, as_of, resources, store):
@@ -84,3 +84,14 @@ def test_the_behaviour_split_over_2000_loans_is_within_its_binomial_interval(rou
     ci = stats.binomtest(int(mask.sum()), len(mask)).proportion_ci(0.99)
     assert ci.low <= SHARE / 100 <= ci.high
     assert [r["arm"] == "challenger" for r in records] == list(mask)
+
+
+def test_a_behaviour_promotion_reaches_a_running_worker(routed_root, tmp_path):
+    root = tmp_path / "models"
+    shutil.copytree(routed_root, root)
+    reg = Registry(root, "behaviour")
+    before = reg.aliases()
+    assert behaviour_routing.champion(str(root)).version == before["champion"]
+    reg.promote(before["challenger"], "champion", force=True)
+    # no cache cleared: the alias change itself makes the next night load the new champion
+    assert behaviour_routing.champion(str(root)).version == before["challenger"]
