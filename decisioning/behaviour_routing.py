@@ -75,6 +75,8 @@ def arms(frame: pd.DataFrame, loan_ids: Sequence[Any], model_root: str | None
     if champ is None:
         return np.zeros(n, bool), None, None, None
     policy = RoutingStore(model_root).policy(PURPOSE) if model_root is not None else None
+    if policy is None:  # every loan the champion's: the row's model_version says it all, and a
+        return np.zeros(n, bool), None, champ, chall  # million-row night writes no record
     seg = {k: frame[k].to_numpy(dtype=object) if k in frame.columns else [None] * n
            for k in (policy.segment if policy else {})}
     mask = np.zeros(n, bool)
@@ -94,7 +96,8 @@ def arms(frame: pd.DataFrame, loan_ids: Sequence[Any], model_root: str | None
 def score(frame: pd.DataFrame, loan_ids: Sequence[Any], model_root: str | None,
           threads: int = 2) -> tuple[pd.DataFrame, tuple]:
     """`behaviour.score` with the challenger scoring its share, plus `COLUMN` (the routing
-    record of each row; None without a champion). The second value goes to `reasons`."""
+    record of each row; None without a champion or a behaviour routing policy). The second
+    value goes to `reasons`."""
     mask, records, champ, chall = arms(frame, loan_ids, model_root)
     if mask.any():  # each arm's rows scored by its model, in the frame's row order
         beh = pd.concat([behaviour.score(frame[~mask], champ, threads),

@@ -45,7 +45,8 @@ class VectorStore:
     def profile(self, customer) -> None:
         return None  # no bureau is called here: nothing personal is needed
 
-    def decision_vector(self, session, app, as_of=None, profile=None) -> dict[str, Any]:
+    def decision_vector(self, session, app, as_of=None, profile=None,
+                        evidence=None) -> dict[str, Any]:
         return dict(self.vectors[app.application_id])
 
 
