@@ -14,9 +14,7 @@ Kept outside `decisioning.postloan` on purpose: the nightly inspection calls `sc
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -29,39 +27,6 @@ PURPOSE = "behaviour"
 COLUMN = "behaviour_routing"
 
 
-def _aliases_stamp(model_root: str | None) -> tuple | None:
-    """The behaviour registry's alias generation (one ``stat``): a promotion changes it."""
-    from models.registry import Registry
-
-    try:
-        st = os.stat(Registry(model_root, PURPOSE).root / "aliases.json")
-    except FileNotFoundError:
-        return None
-    return (st.st_ino, st.st_mtime_ns, st.st_size)
-
-
-@lru_cache(maxsize=8)
-def _model(model_root: str | None, alias: str, stamp: tuple | None) -> Any:
-    from models.registry import Registry
-    from models.scoring import ScoringModel
-
-    reg = Registry(model_root, PURPOSE)
-    if reg.aliases().get(alias) is None:
-        return None
-    return ScoringModel.from_version(reg.load(alias))
-
-
-def champion(model_root: str | None) -> Any:
-    """The behaviour champion, loaded again after a promotion (a long-lived worker of the
-    nightly job follows the registry like the decision service does), or None."""
-    return _model(model_root, "champion", _aliases_stamp(model_root))
-
-
-def challenger(model_root: str | None) -> Any:
-    """The behaviour challenger (same cache and stamp), or None."""
-    return _model(model_root, "challenger", _aliases_stamp(model_root))
-
-
 def loan_key(loan_id: Any) -> str:
     return f"loan:{int(loan_id)}"
 
@@ -69,8 +34,8 @@ def loan_key(loan_id: Any) -> str:
 def arms(frame: pd.DataFrame, loan_ids: Sequence[Any], model_root: str | None
          ) -> tuple[np.ndarray, list[dict[str, Any]] | None, Any, Any]:
     """(challenger mask, routing record per row or None, champion, challenger)."""
-    champ = champion(model_root)
-    chall = challenger(model_root) if champ is not None else None
+    champ = behaviour.champion(model_root)
+    chall = behaviour.challenger(model_root) if champ is not None else None
     n = len(frame)
     if champ is None:
         return np.zeros(n, bool), None, None, None

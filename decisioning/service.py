@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import shutil
 import threading
 import time
@@ -104,15 +103,12 @@ class DecisionService:
 
     # ---- following the registry -------------------------------------------------------
     def _aliases_stamp(self) -> tuple | None:
-        """The registry's alias generation: one ``stat`` of ``aliases.json`` (the registry
-        replaces the file atomically on every promotion, so a change always shows here)."""
+        """The registry's alias generation (`Registry.generation`)."""
         if self.model_root is None:
             return None
-        try:
-            st = os.stat(Path(self.model_root) / "aliases.json")
-        except FileNotFoundError:
-            return None
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+        from models.registry import Registry
+
+        return Registry(self.model_root).generation()
 
     def refresh_models(self) -> bool:
         """Load the registry's champion and challenger again if its aliases changed since

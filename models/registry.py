@@ -344,6 +344,16 @@ class Registry:
         return rows
 
     # -- aliases -------------------------------------------------------------------------
+    def generation(self) -> tuple[int, int, int] | None:
+        """The aliases' generation (one ``stat``; None before any alias is set): every
+        promotion replaces ``aliases.json`` atomically, so a long-lived process that compares
+        this before it scores follows promotions made by any other process."""
+        try:
+            st = os.stat(self.root / "aliases.json")
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
     def aliases(self) -> dict[str, str | None]:
         path = self.root / "aliases.json"
         if not path.is_file():

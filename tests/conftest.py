@@ -170,3 +170,14 @@ def server_process() -> Iterator:
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def rulebook():
+    """The repository's rule files, compiled once per test session (closed at its end)."""
+    from featurestore import catalog
+    from ruleengine.rulebook import RuleBook
+
+    book = RuleBook(ROOT / "rules", catalog=catalog())
+    yield book
+    book.close()

@@ -37,16 +37,33 @@ COLUMNS = ["behaviour_pd", "behaviour_score", "behaviour_grade", "behaviour_reas
            "behaviour_version"]
 
 
-@lru_cache(maxsize=4)
-def champion(model_root: str | None) -> Any:
-    """The behaviour champion of the registry at ``model_root``, or None when none is set."""
+@lru_cache(maxsize=8)
+def _model(model_root: str | None, alias: str, generation: tuple | None) -> Any:
     from models.registry import Registry
     from models.scoring import ScoringModel
 
     reg = Registry(model_root, "behaviour")
-    if reg.aliases().get("champion") is None:
+    if reg.aliases().get(alias) is None:
         return None
-    return ScoringModel.from_version(reg.load("champion"))
+    return ScoringModel.from_version(reg.load(alias))
+
+
+def champion(model_root: str | None) -> Any:
+    """The behaviour champion of the registry at ``model_root``, or None when none is set;
+    loaded again after a promotion (the cache is keyed by the registry's alias generation),
+    so a long-lived nightly worker follows the registry as the decision service does."""
+    return _model(model_root, "champion", _generation(model_root))
+
+
+def challenger(model_root: str | None) -> Any:
+    """The behaviour challenger (same cache and generation), or None."""
+    return _model(model_root, "challenger", _generation(model_root))
+
+
+def _generation(model_root: str | None) -> tuple | None:
+    from models.registry import Registry
+
+    return Registry(model_root, "behaviour").generation()
 
 
 def score(features: pd.DataFrame, model: Any, threads: int = 2) -> pd.DataFrame:

@@ -10,10 +10,9 @@ from sqlalchemy.orm import Session
 from chedaitong.crypto import DataCipher
 from chedaitong_sim.worldload.origination import load_world
 from decisioning.service import DecisionService
-from featurestore import catalog, offline
+from featurestore import offline
 from featurestore.store import FeatureStore
 from models.scoring import load_champion
-from ruleengine.rulebook import RuleBook
 
 ROOT = Path(__file__).resolve().parents[2]
 WORLD = ROOT / "data" / "sample"
@@ -28,13 +27,6 @@ def world_facts():
 @pytest.fixture(scope="session")
 def model_root(sample_champion_root) -> Path:
     return sample_champion_root
-
-
-@pytest.fixture(scope="session")
-def rulebook():
-    book = RuleBook(ROOT / "rules", catalog=catalog())
-    yield book
-    book.close()
 
 
 @pytest.fixture

@@ -36,7 +36,7 @@ def behaviour_root(tmp_path_factory, model_root):
     version, _ = train_and_register(behaviour_frame(4000, seed=2), reg, config=FAST,
                                     report=False)
     reg.promote(version)
-    behaviour.champion.cache_clear()
+    behaviour._model.cache_clear()
     return root
 
 

@@ -42,11 +42,9 @@ def routed_root(tmp_path_factory, model_root):
         reg.promote(version, alias, force=True)
     RoutingStore(root).save(RoutingPolicy(purpose="behaviour", challenger_percent=SHARE,
                                           salt="beh-1"))
-    behaviour.champion.cache_clear()
-    behaviour_routing._model.cache_clear()
+    behaviour._model.cache_clear()
     yield root
-    behaviour.champion.cache_clear()
-    behaviour_routing._model.cache_clear()
+    behaviour._model.cache_clear()
 
 
 def _night(engine, as_of, resources, store):
@@ -91,7 +89,7 @@ def test_a_behaviour_promotion_reaches_a_running_worker(routed_root, tmp_path):
     shutil.copytree(routed_root, root)
     reg = Registry(root, "behaviour")
     before = reg.aliases()
-    assert behaviour_routing.champion(str(root)).version == before["champion"]
+    assert behaviour.champion(str(root)).version == before["champion"]
     reg.promote(before["challenger"], "champion", force=True)
     # no cache cleared: the alias change itself makes the next night load the new champion
-    assert behaviour_routing.champion(str(root)).version == before["challenger"]
+    assert behaviour.champion(str(root)).version == before["challenger"]

@@ -22,10 +22,9 @@ from chedaitong_sim.testing import fast_vendors, make_id_number, signed_pdf
 from chedaitong_sim.worldload.origination import load_world
 from decisioning.origination.accounts import issue_token
 from decisioning.service import DecisionService
-from featurestore import catalog, offline
+from featurestore import offline
 from featurestore.store import FeatureStore
 from models.scoring import load_champion
-from ruleengine.rulebook import RuleBook
 from servicing.schedule import offer_summary
 from webapp.services import EXTENSION
 
@@ -236,13 +235,6 @@ def world_entities():
 @pytest.fixture(scope="session")
 def champion_root(sample_champion_root) -> Path:
     return sample_champion_root
-
-
-@pytest.fixture(scope="session")
-def rulebook():
-    book = RuleBook(ROOT / "rules", catalog=catalog())
-    yield book
-    book.close()
 
 
 @pytest.fixture
