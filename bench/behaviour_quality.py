@@ -28,6 +28,7 @@ import pandas as pd
 
 from chedaitong.crypto import DataCipher
 from featurestore import offline, snapshots
+from models.data import SplitSpec
 from models.evaluate import auc, ece
 from models.registry import Registry
 from models.scoring import ScoringModel
@@ -45,6 +46,8 @@ def main() -> None:
     ap.add_argument("--world", type=Path, required=True)
     ap.add_argument("--work", type=Path, required=True)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--test-from", default=None,
+                    help="first out-of-time snapshot month (default: the last 20%% of rows)")
     args = ap.parse_args()
     work = args.work
     work.mkdir(parents=True, exist_ok=True)
@@ -71,11 +74,15 @@ def main() -> None:
     labelled = frame[frame[target].notna()]
     print(f"snapshots: {len(frame):,} ({len(labelled):,} labelled, bad rate "
           f"{labelled[target].mean():.2%}), {time.perf_counter() - t0:.0f}s")
+    frame.to_parquet(work / "snapshots.parquet", index=False)  # for behaviour_signal.py
+    split = SplitSpec(test_from=pd.Timestamp(args.test_from, tz="UTC")) if args.test_from \
+        else None
     reg = Registry(work / "models", "behaviour")
-    version, trained = train_and_register(frame, reg, config=config, report=False)
+    version, trained = train_and_register(frame, reg, config=config, report=False, split=split)
     _, woe = train_and_register(frame, reg, config=TrainConfig(family="scorecard",
                                                                num_threads=args.threads,
-                                                               baseline=False), report=False)
+                                                               baseline=False), report=False,
+                                split=split)
     oot = trained.oot_frame
     y = oot[target].to_numpy()
     p = trained.model.score_frame(oot)["model_pd"].to_numpy()

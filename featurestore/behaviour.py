@@ -27,10 +27,12 @@ DAY = pd.Timedelta(days=1)
 #: The columns this module adds, in catalog order.
 BEHAVIOUR_COLUMNS = (
     "dpd_change_30d", "on_time_share", "days_since_last_payment", "days_late_avg_3m",
+    "days_late_last_installment", "days_late_trend_3i", "days_since_on_time_payment",
     "partly_paid_installments", "payment_to_due_ratio_3m",
     "vehicle_gps_offline_change_30d", "vehicle_out_of_province_change_30d",
-    "app_last_upload_days", "sms_collection_since_loan",
-    "bureau_new_open_loans", "bureau_new_overdue", "application_score",
+    "app_last_upload_days", "sms_collection_since_loan", "sms_collection_30d_on_book",
+    "sms_collection_90d_on_book", "bureau_new_open_loans", "bureau_new_overdue",
+    "bureau_inquiries_30d_on_book", "bureau_inquiries_90d_on_book", "application_score",
 )
 
 
@@ -171,14 +173,39 @@ def repayment_columns(e: pd.DataFrame, m: InstallmentRows) -> dict[str, np.ndarr
     n_recent = np.bincount(m.row[recent], minlength=n).astype("float64")
     with np.errstate(invalid="ignore", divide="ignore"):
         avg_late = np.bincount(m.row[recent], weights=late_days[recent], minlength=n) / n_recent
+    last_on_time = micros(e["disbursed_at"]).copy()
+    np.maximum.at(last_on_time, m.row[on_time], settled[on_time])
+    as_of_us = micros(e["as_of"])
     out = {
         "dpd_change_30d": dpd_now - dpd_then,
         "on_time_share": share,
-        "days_since_last_payment": np.floor((micros(e["as_of"]) - last) / US_PER_DAY),
+        "days_since_last_payment": np.floor((as_of_us - last) / US_PER_DAY),
         "days_late_avg_3m": np.where(n_recent > 0, avg_late, np.nan),
+        "days_since_on_time_payment": np.floor((as_of_us - last_on_time) / US_PER_DAY),
     }
+    out.update(latest_lateness(m, late_days))
     out.update(amount_columns(m, paid, recent, n))
     return out
+
+
+def latest_lateness(m: InstallmentRows, late_days: np.ndarray) -> dict[str, np.ndarray]:
+    """Days late of the latest installment due, and that minus the third latest's: a loan
+    paying later each month inside the grace month is "current" at every month-end, yet
+    drifting (the stress pattern lenders watch before a default). Three running maxima of
+    the due dates, not a sort: the nightly job runs this on every installment of the book."""
+    n = m.n_rows
+    picked = []
+    below = np.full(len(m.row), True)
+    for _ in range(3):  # the latest, second latest and third latest due date per row
+        newest = np.full(n, NAT)
+        np.maximum.at(newest, m.row[below], m.due[below])
+        hit = below & (m.due == newest[m.row])
+        late = np.full(n, np.nan)
+        late[m.row[hit]] = late_days[hit]
+        picked.append(late)
+        below &= ~hit
+    return {"days_late_last_installment": picked[0],
+            "days_late_trend_3i": picked[0] - picked[2]}
 
 
 def amount_columns(m: InstallmentRows, paid: np.ndarray, recent: np.ndarray, n: int
@@ -237,8 +264,14 @@ def fact_columns(e: pd.DataFrame, index: FactIndex) -> dict[str, np.ndarray]:
     sms = _visible(e, index, "sms")
     after = sms.subset(sms.event_us > disbursed[sms.row])
     uploaded_after = sms.subset(sms.uploaded_us > disbursed[sms.row]).has_any()
-    out["sms_collection_since_loan"] = np.where(
-        uploaded_after, after.of_kind("collection").count(), np.nan)
+    collection = after.of_kind("collection")
+    out["sms_collection_since_loan"] = np.where(uploaded_after, collection.count(), np.nan)
+    # other lenders' notices only (a lending platform signs them; ours and unsigned ones do
+    # not count), recent ones: stress elsewhere shows weeks before it reaches us
+    others = collection.subset(collection.key >= 0)
+    for days in (30, 90):
+        out[f"sms_collection_{days}d_on_book"] = np.where(
+            uploaded_after, others.within_days(days).count(), np.nan)
 
     pboc = _visible(e, index, "pboc")
     refreshed = pboc.subset(pboc.uploaded_us > disbursed[pboc.row])
@@ -252,6 +285,13 @@ def fact_columns(e: pd.DataFrame, index: FactIndex) -> dict[str, np.ndarray]:
         has_refresh, np.fmax(now_open - np.nan_to_num(then_open), 0), np.nan)
     out["bureau_new_overdue"] = np.where(
         has_refresh, (now_overdue > np.nan_to_num(then_overdue)) * 1.0, np.nan)
+    # credit shopping since booking, recent: lender inquiries dated after the disbursement
+    # (each counted once across the monthly refreshes that repeat it)
+    inquiries = refreshed.of_kind("inquiry")
+    inquiries = inquiries.subset(inquiries.event_us > disbursed[inquiries.row])
+    for days in (30, 90):
+        out[f"bureau_inquiries_{days}d_on_book"] = np.where(
+            has_refresh, inquiries.within_days(days).count_distinct_keys(), np.nan)
     return out
 
 

@@ -55,6 +55,10 @@ class World:
     #: generative-model inputs per application, rows in `applications` table order (for tests
     #: and diagnostics; not written)
     features: dict[str, np.ndarray] = field(default_factory=dict)
+    #: what the generator knows about each loan, rows in `loans` table order (day numbers,
+    #: -1 when none: default day, stress window; bad and cured flags) — for the behaviour
+    #: score's signal diagnostics (`bench/behaviour_signal.py`); not written
+    loan_truth: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def _features_for_apps(
@@ -350,6 +354,9 @@ def build(n_customers: int, seed: int) -> World:
     w.tables["applications"] = w.applications
     w.features = {k: np.concatenate([np.asarray(f1[k]), np.asarray(f2[k])])[app_order] for k in f1}
     w.tables["loans"] = _loans_table(L, apps, loan_ids, app_id_of, c)
+    w.loan_truth = {"bad": L.bad.copy(), "cured": L.cured.copy(),
+                    "default_day": L.default_day.copy(), "stress_onset": S.onset.copy(),
+                    "stress_end": S.end.copy()}
     w.tables["repayments"] = _repayments_table(R, loan_ids)
     w.tables["vehicle_gps"] = _vehicle_stream(stream(seed, "vehicle"), c, L, loan_ids,
                                               (stream(seed, "stress_gps"), S))
