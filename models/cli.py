@@ -99,7 +99,8 @@ def parse_seconds(text: str | None) -> float:
 @click.option("--tune", default=None, metavar="BUDGET",
               help="Search LightGBM settings with Optuna for this long (e.g. 60s).")
 @click.option("--grades", default="auto", show_default=True,
-              help="Grade bands: auto | pd:1,2.5,5,10 (PD %) | quantile:20,40,60,80 (% best).")
+              help="Grade bands: auto | pd:1,2.5,5,10 (PD %) | quantile:20,40,60,80 (% best); "
+                   "auto for --purpose behaviour: quantile:50,75,90,97 of its training PD.")
 @click.option("--learning-rate", default=0.05, show_default=True, type=float)
 @click.option("--max-rounds", default=2000, show_default=True, type=int)
 @click.option("--early-stopping", default=100, show_default=True, type=int)

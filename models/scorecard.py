@@ -43,6 +43,12 @@ DEFAULT_BANDS = (("A", 620), ("B", 593), ("C", 572), ("D", 551), ("E", None))
 GRADE_LETTERS = ("A", "B", "C", "D", "E")
 STANDARD_PD_CUTOFFS = (0.01, 0.025, 0.05, 0.10)
 DEFAULT_QUANTILES = (0.2, 0.4, 0.6, 0.8)
+#: A behaviour model's default bands: most loans on the books are fine, so the grades split the
+#: training snapshots' calibrated PD into the best half (A), the next quarter (B), 15 % (C),
+#: 7 % (D) and the riskiest 3 % (E) — the early-warning tiers collections work from. The
+#: application PD bands would put nearly every loan in one grade (6-month PDs are small for
+#: current loans, large for delinquent ones).
+BEHAVIOUR_QUANTILES = (0.5, 0.75, 0.9, 0.97)
 #: ``auto`` keeps the PD bands unless one grade would hold more than this share.
 AUTO_MAX_SHARE = 0.5
 
@@ -140,6 +146,7 @@ class GradeSpec:
 
     method: str = "auto"
     values: tuple[float, ...] = ()
+    why: str = ""  # recorded with the bands instead of the generic reason
 
     def __post_init__(self) -> None:
         if self.method not in ("auto", "pd", "quantile"):
@@ -215,4 +222,4 @@ def fit_grades(base: Scorecard, scores: np.ndarray, spec: GradeSpec = GradeSpec(
                    grading={"method": "quantile", "cumulative_shares": list(qs)})
     return replace(card, grading={**card.grading, "requested": spec.method,
                                   "shares": shares(card),
-                                  "why": why or "score quantiles (as requested)"})
+                                  "why": why or spec.why or "score quantiles (as requested)"})

@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,7 +37,7 @@ from models.engines import BlendEngine, BoosterEngine, Engine, WoeEngine
 from models.errors import ConfigError
 from models.evaluate import auc, reference_distribution, summarize
 from models.features import ColumnMapping, FeatureSpec, behaviour_features, encode_frame
-from models.scorecard import GradeSpec, Scorecard, fit_grades
+from models.scorecard import BEHAVIOUR_QUANTILES, GradeSpec, Scorecard, fit_grades
 from models.scoring import ScoringModel
 
 if TYPE_CHECKING:
@@ -60,6 +60,12 @@ SCORECARD_C = (0.03, 0.1, 0.3, 1.0, 3.0)
 #: (``featurestore.snapshots``).
 BEHAVIOUR_TARGET = "bad_60dpd_6m"
 BEHAVIOUR_TIME = "snapshot_at"
+#: A behaviour registry's grades unless asked otherwise (``--grades auto``): its own bands,
+#: quantiles of its training snapshots' out-of-fold calibrated PD (``BEHAVIOUR_QUANTILES``).
+BEHAVIOUR_GRADES = GradeSpec(
+    "quantile", BEHAVIOUR_QUANTILES,
+    why="behaviour purpose: quantiles of the training snapshots' calibrated PD "
+        "(best 50 % A, 25 % B, 15 % C, 7 % D, riskiest 3 % E)")
 
 
 @dataclass(frozen=True)
@@ -516,7 +522,10 @@ def train_and_register(
     prepared = prepare(frame, target=target, features=features, mapping=mapping, time=time,
                        bad=bad, cat=cat)
     parts = split_frame(prepared, split or SplitSpec())
-    trained = fit(prepared, parts, config or TrainConfig())
+    config = config or TrainConfig()
+    if behaviour and config.grades == GradeSpec():
+        config = replace(config, grades=BEHAVIOUR_GRADES)
+    trained = fit(prepared, parts, config)
     info = {
         "target": prepared.target,
         "bad": list(prepared.bad) if prepared.bad else None,

@@ -15,7 +15,7 @@ from decisioning.postloan.inspection import Partition, postloan_features
 from featurestore import offline, snapshots
 from featurestore.behaviour import BEHAVIOUR_COLUMNS
 from featurestore.definitions import catalog
-from featurestore.facts import empty_facts
+from featurestore.facts import empty_facts, normalise_facts
 
 ROOT = Path(__file__).resolve().parents[2]
 WORLD = ROOT / "data" / "sample"
@@ -88,6 +88,44 @@ def test_behaviour_features_are_in_the_catalog_and_computed():
     assert list(f["on_time_share"]) == [0.5, 1 / 3]
     assert list(f["days_since_last_payment"]) == [42, 23]  # Jan 9 → Feb 20; Feb 25 → Mar 20
     assert list(f["application_score"]) == [612, 612]
+
+
+def test_recent_window_and_trend_features_see_a_loan_drifting_while_current():
+    """Paid 0, 6 and 14 days late (current at each month-end), other lenders chasing and
+    shopping for credit lately: the trend, recency and 30/90-day counts show it; our own
+    reminders and unsigned messages do not count as other lenders'."""
+    settled = ["2025-01-10", "2025-02-16", "2025-03-24"]
+    loans, inst = _loan(settled)
+    at = pd.Timestamp("2025-04-01", tz="UTC")
+    e = pd.DataFrame({"entity_id": ["L1"], "customer_id": ["C1"], "as_of": [at],
+                      "disbursed_at": loans["disbursed_at"].iloc[0]})
+    day = pd.Timedelta(days=1)
+
+    def fact(source, kind, when, key=None, uploaded=None):
+        return {"customer_id": "C1", "source": source, "kind": kind, "event_time": when,
+                "uploaded_at": uploaded or when + day, "value": np.nan, "key": key}
+
+    facts = normalise_facts(pd.DataFrame([
+        fact("sms", "upload", at - 2 * day),
+        fact("sms", "collection", at - 10 * day, key="lender-a"),  # in 30 and 90 days
+        fact("sms", "collection", at - 60 * day, key="lender-b"),  # in 90 days only
+        fact("sms", "collection", at - 5 * day),  # ours / unsigned: not another lender's
+        fact("sms", "collection", at - 200 * day, key="lender-c"),  # before the loan
+        fact("pboc", "report", at - 20 * day, uploaded=at - 20 * day),
+        fact("pboc", "inquiry", at - 25 * day, key="inq-1", uploaded=at - 20 * day),
+        fact("pboc", "inquiry", at - 25 * day, key="inq-1", uploaded=at - 20 * day),  # again
+        fact("pboc", "inquiry", at - 70 * day, key="inq-2", uploaded=at - 20 * day),
+    ]))
+    from featurestore import compute
+
+    f = compute.loan_features(e, facts, inst).iloc[0]
+    assert f["days_late_last_installment"] == 14 and f["days_late_trend_3i"] == 14
+    assert f["days_since_on_time_payment"] == (at - pd.Timestamp("2025-01-10", tz="UTC")).days
+    assert f["sms_collection_30d_on_book"] == 1 and f["sms_collection_90d_on_book"] == 2
+    assert f["bureau_inquiries_30d_on_book"] == 1 and f["bureau_inquiries_90d_on_book"] == 2
+    # two installments due: no three-installment trend yet
+    g = compute.loan_features(e.assign(as_of=at - 30 * day), facts, inst).iloc[0]
+    assert g["days_late_last_installment"] == 6 and np.isnan(g["days_late_trend_3i"])
 
 
 @pytest.fixture(scope="module")

@@ -46,6 +46,19 @@ def test_behaviour_training_defaults_to_the_snapshot_target_and_loan_features(be
     assert s.grade in "ABCDE" and s.reasons
 
 
+def test_behaviour_grades_are_its_own_bands_learnt_from_its_training_pd(behaviour_root):
+    """Not the application model's PD bands (which put nearly every loan in one grade): the
+    best half of the training snapshots is A, the riskiest few E — stored with the version."""
+    root, version, trained = behaviour_root
+    grading = trained.model.scorecard.grading
+    assert grading["method"] == "quantile" and "behaviour" in grading["why"]
+    a, b, c, d, e = grading["shares"]
+    assert 0.4 < a < 0.6 and 0.005 < e < 0.06 and b > d
+    loaded = load_model(version, root, "behaviour").scorecard
+    assert loaded.bands == trained.model.scorecard.bands
+    assert loaded.grade_one(900) == "A" and loaded.grade_one(300) == "E"
+
+
 def test_each_purpose_has_its_own_champion_and_history(behaviour_root):
     root, version, _ = behaviour_root
     beh = Registry(root, "behaviour")

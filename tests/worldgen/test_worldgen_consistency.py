@@ -176,3 +176,20 @@ def test_repayment_stress_shows_months_before_a_default_yet_good_loans_have_it_t
     good = trace[rep["bad_12m"] == 0].mean()
     assert before_default > 3 * good
     assert good > 0.02
+
+
+def test_a_good_loans_long_delinquency_has_the_same_run_up_as_a_default(medium_world):
+    """A good loan that falls 30+ days behind and cures did not flip a coin that month: most
+    show the stress traces in the months before, as defaults do; loans that never fall behind
+    show them far less (only hardships that pass)."""
+    apps = medium_world["applications"]
+    loans = medium_world["loans"].merge(apps[["application_id", "bad_12m"]], on="application_id")
+    rep = medium_world["repayments"].merge(loans[["loan_id", "bad_12m"]], on="loan_id")
+    rep = rep[rep["bad_12m"] == 0]
+    due = pd.to_datetime(rep["due_date"])
+    first_long = due.where(rep["days_late"] >= 30).groupby(rep["loan_id"]).min()
+    ahead = (rep["loan_id"].map(first_long) - due).dt.days
+    trace = rep["status"].eq("late") | rep["partial_paid_at"].notna()
+    before_long = trace[ahead.between(30, 120)].mean()
+    never_behind = trace[~rep["loan_id"].isin(first_long.dropna().index)].mean()
+    assert before_long > 3 * never_behind

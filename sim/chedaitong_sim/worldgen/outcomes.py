@@ -217,25 +217,35 @@ def monthly_levels(L: Loans, R: Repayments, t0: int, width: int) -> np.ndarray:
 
 @dataclass
 class Stress:
-    """Per loan, the days [onset, end) of financial stress before a default or a recovered
-    hardship; -1 for loans without one. See `stress_windows`."""
+    """Per loan, the days [onset, end) of financial stress before a default, before a good
+    loan's long delinquency (30–80 days late, then cured) or a recovered hardship; -1 for loans
+    without one. ``deepens``: the trouble grows to the end (a default or a long delinquency
+    ahead), else it peaks mid-way and eases off. See `stress_windows`."""
 
     onset: np.ndarray
     end: np.ndarray
+    deepens: np.ndarray | None = None
 
     def covers(self, loan: np.ndarray, day: np.ndarray) -> np.ndarray:
         return (self.onset[loan] >= 0) & (day >= self.onset[loan]) & (day < self.end[loan])
 
 
-def stress_windows(rng: np.random.Generator, L: Loans) -> Stress:
+#: Share of defaults — and of good loans' long delinquencies — that give warning.
+WARNED = 0.80
+
+
+def stress_windows(rng: np.random.Generator, L: Loans, R: Repayments | None = None) -> Stress:
     """When trouble starts, months ahead of the default it leads to — or for a good loan a
     hardship that passes.
 
     80% of bad loans give warning: stress sets in a lead time before the default day (gamma,
     mean ~4.5 months, 30–300 days, never before the tenth day on book); the other 20% default
-    without warning (job loss, fraud). 10% of good loans live through a hardship of 2–5 months
-    that recovers — the same traces with no default after them, so a trace is evidence, not a
-    label."""
+    without warning (job loss, fraud). A good loan that once falls 30–80 days behind (``R``,
+    `make_repayments`: it cures before 90) got there the same way: 80% of them show the same
+    run-up before that installment's due date — a long delinquency that cures is a hardship
+    that went further, not a coin flip on one month. 10% of the other good loans live through
+    a hardship of 2–5 months that recovers — the same traces with no default or long
+    delinquency after them, so a trace is evidence, not a label."""
     m = len(L.app)
     disb_day = L.disbursed_at // DAY
     end_day = sec(WORLD_END) // DAY
@@ -243,17 +253,24 @@ def stress_windows(rng: np.random.Generator, L: Loans) -> Stress:
     end = np.full(m, -1, np.int64)
     u = rng.random(m)
     lead = np.clip(rng.gamma(4.0, 35.0, m), 30, 300).astype(np.int64)
-    warned = L.bad & (u < 0.80)
+    warned = L.bad & (u < WARNED)
     onset = np.where(warned, np.maximum(L.default_day - lead, disb_day + 10), onset)
     end = np.where(warned, L.default_day, end)
     life = np.maximum(np.minimum(add_months_days(disb_day, L.term), end_day) - disb_day, 1)
     start = disb_day + 10 + (rng.random(m) * np.maximum(life - 10, 1)).astype(np.int64)
     length = rng.integers(60, 151, m)
-    hard = ~L.bad & (rng.random(m) < 0.10)
+    long_due = np.full(m, np.iinfo(np.int64).max)
+    if R is not None:  # each good loan's first installment 30+ days late
+        long_late = (R.days_late >= 30) & ~L.bad[R.loan]
+        np.minimum.at(long_due, R.loan[long_late], R.due_day[long_late])
+    run_up = ~L.bad & (long_due < np.iinfo(np.int64).max) & (u < WARNED)
+    onset = np.where(run_up, np.maximum(long_due - lead, disb_day + 10), onset)
+    end = np.where(run_up, long_due, end)
+    hard = ~L.bad & ~run_up & (rng.random(m) < 0.10)
     onset = np.where(hard, start, onset)
     end = np.where(hard, start + length, end)
     ok = (onset >= 0) & (end > onset)
-    return Stress(np.where(ok, onset, -1), np.where(ok, end, -1))
+    return Stress(np.where(ok, onset, -1), np.where(ok, end, -1), (warned | run_up) & ok)
 
 
 def apply_stress(rng: np.random.Generator, L: Loans, R: Repayments, S: Stress) -> Repayments:
@@ -270,8 +287,10 @@ def apply_stress(rng: np.random.Generator, L: Loans, R: Repayments, S: Stress) -
     on_time = R.status == ON_TIME
     span = np.maximum(S.end[R.loan] - S.onset[R.loan], 1)
     progress = np.where(stressed, np.clip((R.due_day - S.onset[R.loan]) / span, 0, 1), 0.0)
-    # a default's stress deepens to the end; a hardship that passes peaks and eases off
-    depth = np.where(L.bad[R.loan], progress, 1 - np.abs(2 * progress - 1))
+    # stress before a default (or a long delinquency) deepens to the end; a hardship that
+    # passes peaks and eases off
+    deepens = L.bad if S.deepens is None else S.deepens
+    depth = np.where(deepens[R.loan], progress, 1 - np.abs(2 * progress - 1))
     u = rng.random(n)
     late = stressed & on_time & (u < 0.35 + 0.4 * depth)
     days = 1 + (rng.random(n) * (7 + 18 * depth)).astype(np.int64)

@@ -207,7 +207,7 @@ def build(n_customers: int, seed: int) -> World:
     # early warning: stress before a default (or a hardship that passes), own stream so the
     # draws above and every application-side stream stay as they were
     rng_s = stream(seed, "stress")
-    S = stress_windows(rng_s, L)
+    S = stress_windows(rng_s, L, R)
     R = apply_stress(rng_s, L, R, S)
     loan_of_cust = np.full(n, -1)
     loan_of_cust[L.cust] = np.arange(len(L.app))
