@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from chedaitong.crypto import DataCipher, mask_id_number, mask_phone
 from chedaitong.db import Customer, FeatureFact, FeatureVector, RawEvent
+from chedaitong.db.idset import in_ids
 from featurestore import compute, extract, offline, one_report
 from featurestore.bureau import pboc_facts, thirdparty_facts
 from featurestore.definitions import FeatureCatalog, catalog
@@ -326,7 +327,7 @@ class FeatureStore:
         if session.bind.dialect.name == "postgresql" if bulk is None else bulk:
             return _facts_by_copy(session, ids)
         rows = session.execute(
-            select(*self._fact_columns()).where(FeatureFact.customer_id.in_(ids))
+            select(*self._fact_columns()).where(in_ids(FeatureFact.customer_id, ids))
         ).all()
         keys = {r.key for r in rows if r.source == "device" and r.key}
         if keys:
@@ -334,7 +335,7 @@ class FeatureStore:
                 select(*self._fact_columns()).where(
                     FeatureFact.source == "device",
                     FeatureFact.key.in_(keys),
-                    FeatureFact.customer_id.notin_(ids),
+                    ~in_ids(FeatureFact.customer_id, ids),
                 )
             ).all()
         if not rows:
