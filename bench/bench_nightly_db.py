@@ -417,11 +417,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loans", type=int, default=1_000_000)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"),
-                        help="a PostgreSQL database (a schema bench_nightly is (re)made in it)")
+                        help="a PostgreSQL database (the --schema is (re)made in it)")
     parser.add_argument("--chunk-size", type=int, default=20_000)
     parser.add_argument("--facts-share", type=float, default=0.3)
     parser.add_argument("--no-dask", action="store_true")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--schema", default=SCHEMA,
+                        help="the schema the book lives in (one per book size to keep several)")
     parser.add_argument("--keep-book", action="store_true",
                         help="reuse the schema's book when it has the same --loans, --seed and "
                         "--facts-share (the nights from D on are undone first); else build it")
@@ -449,17 +451,17 @@ def main() -> None:
     print(f"load average at start: {os.getloadavg()}; cpus {os.cpu_count()}", flush=True)
     admin = make_engine(args.database_url)
     url = make_url(args.database_url).update_query_dict(
-        {"options": f"-csearch_path={SCHEMA}"}).render_as_string(hide_password=False)
+        {"options": f"-csearch_path={args.schema}"}).render_as_string(hide_password=False)
     engine = make_engine(url)
     book = None
     if args.keep_book:
         with admin.begin() as conn:
-            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{SCHEMA}"'))
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{args.schema}"'))
         book = kept_book(engine, args.loans, args.seed, args.facts_share)
     if book is None:
         with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE'))
-            conn.execute(text(f'CREATE SCHEMA "{SCHEMA}"'))
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{args.schema}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{args.schema}"'))
     migrations.upgrade(engine)
     tmp = Path(tempfile.mkdtemp(prefix="bench-nightly-"))
     frame = synthetic_frame(5000, seed=1)
