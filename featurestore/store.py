@@ -563,12 +563,12 @@ def _facts_by_copy(session: Session, ids: list[int]) -> pd.DataFrame:
     """`FeatureStore.facts` on PostgreSQL: the same frame, the customers' own facts read by
     COPY (a nightly run reads the facts of a million customers; one Python row per fact was
     most of its read time); other customers' registrations on shared devices, few, by rows."""
-    from chedaitong.db.bulk import read_frame
+    from chedaitong.db.bulk import id_array, read_frame
 
     if not ids:
         return empty_facts()
     utc = "to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') AS {0}"
-    wanted = "'{" + ",".join(str(int(i)) for i in ids) + "}'::bigint[]"
+    wanted = id_array(ids)
     frame = read_frame(session.connection(), (
         f"SELECT customer_id, source, kind, {utc.format('event_time')}, "
         f"{utc.format('uploaded_at')}, value, key FROM {FeatureFact.__tablename__} "
@@ -579,7 +579,7 @@ def _facts_by_copy(session: Session, ids: list[int]) -> pd.DataFrame:
         shared = session.execute(
             select(*FeatureStore._fact_columns()).where(
                 FeatureFact.source == "device", FeatureFact.key.in_(keys),
-                FeatureFact.customer_id.notin_(ids))).all()
+                ~in_ids(FeatureFact.customer_id, ids))).all()
         if shared:
             more = pd.DataFrame(shared, columns=FACT_COLUMNS)
             more["customer_id"] = more["customer_id"].astype(str)

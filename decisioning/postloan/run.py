@@ -105,9 +105,8 @@ def _installments(session: Session, loan_ids: list[int]) -> pd.DataFrame:
 def _installments_by_copy(session: Session, loan_ids: list[int]) -> pd.DataFrame:
     """The same frame as `_installments`, read by COPY (PostgreSQL): money as int cents and
     dates parsed in C, not one Decimal and one date object per value."""
-    from chedaitong.db.bulk import read_frame
+    from chedaitong.db.bulk import id_array, read_frame
 
-    ids = ",".join(str(int(i)) for i in loan_ids)
     inst = read_frame(session.connection(), f"""
         SELECT id, loan_id, number, due_date,
                ((principal_due - principal_paid) * 100)::bigint AS unpaid_principal,
@@ -115,7 +114,7 @@ def _installments_by_copy(session: Session, loan_ids: list[int]) -> pd.DataFrame
                ((principal_due + interest_due) * 100)::bigint AS amount_due,
                penalty_through, settled_on
         FROM {ScheduledInstallment.__tablename__}
-        WHERE loan_id = ANY('{{{ids}}}'::bigint[]) ORDER BY loan_id, number""",
+        WHERE loan_id = ANY({id_array(loan_ids)}) ORDER BY loan_id, number""",
                       dates=["due_date", "penalty_through", "settled_on"])
     return inst.astype({"id": np.int64, "loan_id": np.int64, "number": np.int64,
                         "unpaid_principal": np.int64, "unpaid_interest": np.int64,
@@ -165,17 +164,12 @@ def _loans(session: Session, loan_ids: list[int]) -> tuple[pd.DataFrame, dict[in
     return lf, {x.id: x.application_id for x in loans if x.application_id is not None}
 
 
-def _id_array(ids: list[int]) -> str:
-    """A bigint[] literal of these ids (COPY takes no bind parameters; ints only)."""
-    return "'{" + ",".join(str(int(i)) for i in ids) + "}'::bigint[]"
-
-
 def _loans_by_copy(session: Session, loan_ids: list[int]) -> tuple[pd.DataFrame, dict[int, int]]:
     """`_loans` by COPY: the rows are locked first (``FOR UPDATE``), then streamed; rates and
     multipliers are converted once per distinct value (a book has a handful)."""
-    from chedaitong.db.bulk import read_frame
+    from chedaitong.db.bulk import id_array, read_frame
 
-    ids = _id_array(loan_ids)
+    ids = id_array(loan_ids)
     table = Loan.__tablename__
     session.execute(text(f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE id = ANY({ids}) "
                          "FOR UPDATE) AS locked"))
