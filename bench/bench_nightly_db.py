@@ -109,10 +109,11 @@ def child(args: list[str]) -> None:
 
 
 # ---- the book -----------------------------------------------------------------------------
-def build_book(n: int, facts_share: float, pool, cipher, rng, first: tuple[int, int, int] = (
-        1, 1, 1)):
+def build_book(n: int, facts_share: float, features, cipher, rng,
+               first: tuple[int, int, int] = (1, 1, 1)):
     """DataFrames per table for ids first[0]..first[0]+n-1 (one customer, application,
-    decision, loan each); installment and fact ids start at first[1], first[2]."""
+    decision, loan each; `features` the n decisions' feature rows); installment and fact ids
+    start at first[1], first[2]."""
     import numpy as np
     import pandas as pd
 
@@ -147,7 +148,6 @@ def build_book(n: int, facts_share: float, pool, cipher, rng, first: tuple[int, 
         "down_payment": (principal_cents / 400).round(2), "loan_amount": principal_cents / 100,
         "term_months": term, "state": "active", "created_at": now,
     })
-    features = pool.iloc[rng.integers(0, len(pool), n)].reset_index(drop=True)
     decisions = pd.DataFrame({
         "id": ids, "application_id": ids, "decided_at": now, "as_of": now,
         "outcome": "approve", "rules_version": "bench", "model_version": "bench",
@@ -223,7 +223,7 @@ def build_book(n: int, facts_share: float, pool, cipher, rng, first: tuple[int, 
     ], ignore_index=True)
     facts.insert(0, "id", np.arange(first[2], first[2] + len(facts)))
     return {"customers": people, "applications": apps, "decision_records": decisions,
-            "loans": loans, "loan_installments": inst, "feature_facts": facts}, features
+            "loans": loans, "loan_installments": inst, "feature_facts": facts}
 
 
 SLICE = 100_000  # loans generated and copied at a time (a 1M book at once is ~10 GB of frames)
@@ -231,7 +231,18 @@ SLICE = 100_000  # loans generated and copied at a time (a 1M book at once is ~1
 DEFERRED = ("loan_installments", "feature_facts", "decision_records")
 
 
-def load_book(engine, n: int, facts_share: float, pool, cipher, rng):
+def sample_features(pool, n: int, seed: int):
+    """The decision-time feature rows of the book's n loans, slice by slice (their own random
+    stream, so a kept book gets the same rows back for the LightGBM floor without rebuilding)."""
+    import numpy as np
+
+    rng = np.random.default_rng([seed, 1])
+    for start in range(0, n, SLICE):
+        m = min(SLICE, n - start)
+        yield pool.iloc[rng.integers(0, len(pool), m)].reset_index(drop=True)
+
+
+def load_book(engine, n: int, facts_share: float, pool, cipher, rng, seed: int):
     """Generate and COPY the book slice by slice; returns (counts, times, features)."""
     import pandas as pd
     from sqlalchemy import text
@@ -247,10 +258,9 @@ def load_book(engine, n: int, facts_share: float, pool, cipher, rng):
                           " created_at) VALUES (1, 'BENCH', '基准车行', '上海', '上海', "
                           "'store', true, now())"))
         saved = _drop_indexes(conn, DEFERRED)
-        for start in range(0, n, SLICE):
+        for feats in sample_features(pool, n, seed):
             t0 = time.perf_counter()
-            tables, feats = build_book(min(SLICE, n - start), facts_share, pool, cipher, rng,
-                                       first)
+            tables = build_book(len(feats), facts_share, feats, cipher, rng, first)
             times["generate"] += time.perf_counter() - t0
             features.append(feats)
             for name, frame in tables.items():
@@ -271,6 +281,75 @@ def load_book(engine, n: int, facts_share: float, pool, cipher, rng):
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE"))
     return rows, times, pd.concat(features, ignore_index=True)
+
+
+# ---- keeping a book between runs (--keep-book) -------------------------------------------
+BOOK_TABLE = "bench_book"  # one row describing the book in the schema: what --keep-book checks
+
+
+def remember_book(engine, n: int, seed: int, facts_share: float) -> None:
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        conn.execute(text(f"CREATE TABLE {BOOK_TABLE} (loans bigint, seed bigint, facts_share "
+                          "float8, facts_max_id bigint, penalty_total numeric)"))
+        conn.execute(text(f"INSERT INTO {BOOK_TABLE} SELECT :n, :seed, :share, "
+                          "(SELECT max(id) FROM feature_facts), (SELECT sum(penalty_charged) "
+                          "FROM loan_installments)"), {"n": n, "seed": seed, "share": facts_share})
+
+
+def kept_book(engine, n: int, seed: int, facts_share: float) -> dict | None:
+    """The schema's book if it is one of these n loans, seed and facts share, else None."""
+    from sqlalchemy import inspect, text
+
+    if BOOK_TABLE not in inspect(engine).get_table_names():
+        return None
+    with engine.connect() as conn:
+        row = conn.execute(text(f"SELECT * FROM {BOOK_TABLE}")).mappings().first()
+    if row is None or (row["loans"], row["seed"], row["facts_share"]) != (n, seed, facts_share):
+        return None
+    return dict(row)
+
+
+def reset_nights(engine, book: dict) -> dict[str, float]:
+    """Undo every night from D on (what a night writes, and nothing else of the book): the
+    accruals' penalty back off the installments, the loans back to closed through D-1, the
+    night tables emptied. Returns seconds per step. Raises when the book's penalty total does
+    not come back (then rebuild)."""
+    from sqlalchemy import text
+
+    y = D - timedelta(days=1)
+    times: dict[str, float] = {}
+    steps = [
+        ("installments", "UPDATE loan_installments AS i SET penalty_charged = "
+         "i.penalty_charged - a.amount, penalty_through = CASE WHEN i.due_date < :y THEN "
+         "CAST(:y AS date) END FROM (SELECT loan_id, installment_no, sum(amount) AS amount "
+         "FROM penalty_accruals WHERE accrual_date >= :d GROUP BY 1, 2) AS a "
+         "WHERE i.loan_id = a.loan_id AND i.number = a.installment_no"),
+        ("loans", "UPDATE loans SET last_closed_date = :y, accrued_through = :y "
+         "WHERE last_closed_date <> :y OR accrued_through <> :y"),
+        ("accruals", "DELETE FROM penalty_accruals WHERE accrual_date >= :d"),
+        ("snapshots", "DELETE FROM delinquency_history WHERE as_of >= :d"),
+        ("scores", "DELETE FROM behaviour_scores"),
+        ("actions", "DELETE FROM postloan_actions"),
+        ("runs", "DELETE FROM postloan_runs"),
+        ("cases", "DELETE FROM collection_cases"),
+        ("facts", "DELETE FROM feature_facts WHERE id > :facts"),
+    ]
+    with engine.begin() as conn:
+        for name, sql in steps:
+            t0 = time.perf_counter()
+            conn.execute(text(sql), {"d": D, "y": y, "facts": book["facts_max_id"]})
+            times[name] = time.perf_counter() - t0
+        total = conn.execute(text("SELECT sum(penalty_charged) FROM loan_installments")).scalar()
+        if total != book["penalty_total"]:
+            raise RuntimeError(f"kept book's penalty total {total} != {book['penalty_total']}")
+    t0 = time.perf_counter()
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE loans, loan_installments, delinquency_history, "
+                          "penalty_accruals, postloan_actions, behaviour_scores"))
+    times["vacuum"] = time.perf_counter() - t0
+    return times
 
 
 def _drop_indexes(conn, tables) -> list[str]:
@@ -311,6 +390,10 @@ def night(env: dict[str, str], args: list[str]) -> dict:
     if not lines:
         sys.exit(f"run {args} printed nothing:\n{proc.stderr[-3000:]}")
     out = json.loads(lines[-1][6:])
+    if out["code"] != 0:  # the figures of a failed night mean nothing without its reason
+        tail = [x[:2000] for x in proc.stderr.splitlines() if '"event": "chunk"' not in x]
+        print(f"run {args} exited {out['code']}; its stderr ends:\n" + "\n".join(tail[-40:]),
+              flush=True)
     day = [e for e in map(_json, proc.stderr.splitlines()) if e.get("event") == "day_finished"]
     out["report"] = day[-1] if day else {}
     return out
@@ -334,10 +417,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--loans", type=int, default=1_000_000)
     parser.add_argument("--database-url", default=os.environ.get("BENCH_DATABASE_URL"),
-                        help="a PostgreSQL database (a schema bench_nightly is (re)made in it)")
+                        help="a PostgreSQL database (the --schema is (re)made in it)")
     parser.add_argument("--chunk-size", type=int, default=20_000)
     parser.add_argument("--facts-share", type=float, default=0.3)
     parser.add_argument("--no-dask", action="store_true")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--schema", default=SCHEMA,
+                        help="the schema the book lives in (one per book size to keep several)")
+    parser.add_argument("--keep-book", action="store_true",
+                        help="reuse the schema's book when it has the same --loans, --seed and "
+                        "--facts-share (the nights from D on are undone first); else build it")
+    parser.add_argument("--book-only", action="store_true",
+                        help="build (or keep) the book, then stop: no nights")
     args = parser.parse_args()
     if not args.database_url or not args.database_url.startswith("postgresql"):
         sys.exit("give --database-url postgresql+psycopg://… (or BENCH_DATABASE_URL)")
@@ -359,12 +450,18 @@ def main() -> None:
 
     print(f"load average at start: {os.getloadavg()}; cpus {os.cpu_count()}", flush=True)
     admin = make_engine(args.database_url)
-    with admin.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA IF EXISTS "{SCHEMA}" CASCADE'))
-        conn.execute(text(f'CREATE SCHEMA "{SCHEMA}"'))
     url = make_url(args.database_url).update_query_dict(
-        {"options": f"-csearch_path={SCHEMA}"}).render_as_string(hide_password=False)
+        {"options": f"-csearch_path={args.schema}"}).render_as_string(hide_password=False)
     engine = make_engine(url)
+    book = None
+    if args.keep_book:
+        with admin.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{args.schema}"'))
+        book = kept_book(engine, args.loans, args.seed, args.facts_share)
+    if book is None:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{args.schema}" CASCADE'))
+            conn.execute(text(f'CREATE SCHEMA "{args.schema}"'))
     migrations.upgrade(engine)
     tmp = Path(tempfile.mkdtemp(prefix="bench-nightly-"))
     frame = synthetic_frame(5000, seed=1)
@@ -374,15 +471,33 @@ def main() -> None:
     model = load_champion(str(tmp / "models"), warm=False)
     pool = frame.reindex(columns=list(model.feature_names))
     import base64
-    data_key = base64.urlsafe_b64encode(os.urandom(32)).decode()  # the book's and the job's
+    import hashlib
+
+    # the book's and the job's key: a function of the seed, so a kept book stays readable
+    data_key = base64.urlsafe_b64encode(
+        hashlib.sha256(f"bench-nightly-{args.seed}".encode()).digest()).decode()
     settings = Settings.from_env({"CHEDAITONG_DATA_KEY": data_key})
-    rng = np.random.default_rng(7)
-    rows, loaded, features = load_book(engine, args.loans, args.facts_share, pool,
-                                       DataCipher(settings.data_key), rng)
-    print(f"book: {args.loans:,} loans, {rows['loan_installments']:,} installments, "
-          f"{rows['feature_facts']:,} facts; generated {loaded.pop('generate'):.1f} s, COPY "
-          f"and indexes {sum(loaded.values()):.1f} s "
-          f"({', '.join(f'{k} {v:.1f}' for k, v in loaded.items())})", flush=True)
+    if book is None:
+        rng = np.random.default_rng(args.seed)
+        rows, loaded, features = load_book(engine, args.loans, args.facts_share, pool,
+                                           DataCipher(settings.data_key), rng, args.seed)
+        remember_book(engine, args.loans, args.seed, args.facts_share)
+        print(f"book: {args.loans:,} loans, {rows['loan_installments']:,} installments, "
+              f"{rows['feature_facts']:,} facts; generated {loaded.pop('generate'):.1f} s, "
+              f"COPY and indexes {sum(loaded.values()):.1f} s "
+              f"({', '.join(f'{k} {v:.1f}' for k, v in loaded.items())})", flush=True)
+    else:
+        import pandas as pd
+
+        reset = reset_nights(engine, book)
+        features = pd.concat(sample_features(pool, args.loans, args.seed), ignore_index=True)
+        steps = ", ".join(f"{k} {v:.1f}" for k, v in reset.items())
+        print(f"book kept: {args.loans:,} loans (seed {args.seed}); nights from {D} undone in "
+              f"{sum(reset.values()):.1f} s ({steps})", flush=True)
+    if args.book_only:
+        engine.dispose()
+        admin.dispose()
+        return
 
     sandbox = start_sandbox(None, port=SANDBOX_PORT)
     sandbox.configure("*", latency_ms=0)

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from chedaitong.crypto import DataCipher, mask_id_number, mask_phone
 from chedaitong.db import Customer, FeatureFact, FeatureVector, RawEvent
+from chedaitong.db.idset import in_ids
 from featurestore import compute, extract, offline, one_report
 from featurestore.bureau import pboc_facts, thirdparty_facts
 from featurestore.definitions import FeatureCatalog, catalog
@@ -326,7 +327,7 @@ class FeatureStore:
         if session.bind.dialect.name == "postgresql" if bulk is None else bulk:
             return _facts_by_copy(session, ids)
         rows = session.execute(
-            select(*self._fact_columns()).where(FeatureFact.customer_id.in_(ids))
+            select(*self._fact_columns()).where(in_ids(FeatureFact.customer_id, ids))
         ).all()
         keys = {r.key for r in rows if r.source == "device" and r.key}
         if keys:
@@ -334,7 +335,7 @@ class FeatureStore:
                 select(*self._fact_columns()).where(
                     FeatureFact.source == "device",
                     FeatureFact.key.in_(keys),
-                    FeatureFact.customer_id.notin_(ids),
+                    ~in_ids(FeatureFact.customer_id, ids),
                 )
             ).all()
         if not rows:
@@ -562,12 +563,12 @@ def _facts_by_copy(session: Session, ids: list[int]) -> pd.DataFrame:
     """`FeatureStore.facts` on PostgreSQL: the same frame, the customers' own facts read by
     COPY (a nightly run reads the facts of a million customers; one Python row per fact was
     most of its read time); other customers' registrations on shared devices, few, by rows."""
-    from chedaitong.db.bulk import read_frame
+    from chedaitong.db.bulk import id_array, read_frame
 
     if not ids:
         return empty_facts()
     utc = "to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') AS {0}"
-    wanted = "'{" + ",".join(str(int(i)) for i in ids) + "}'::bigint[]"
+    wanted = id_array(ids)
     frame = read_frame(session.connection(), (
         f"SELECT customer_id, source, kind, {utc.format('event_time')}, "
         f"{utc.format('uploaded_at')}, value, key FROM {FeatureFact.__tablename__} "
@@ -578,7 +579,7 @@ def _facts_by_copy(session: Session, ids: list[int]) -> pd.DataFrame:
         shared = session.execute(
             select(*FeatureStore._fact_columns()).where(
                 FeatureFact.source == "device", FeatureFact.key.in_(keys),
-                FeatureFact.customer_id.notin_(ids))).all()
+                ~in_ids(FeatureFact.customer_id, ids))).all()
         if shared:
             more = pd.DataFrame(shared, columns=FACT_COLUMNS)
             more["customer_id"] = more["customer_id"].astype(str)

@@ -5,11 +5,21 @@ agency answering ``409 CASE_EXISTS`` (a case opened by an earlier night) is reco
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import quote
 
 from vendors import wire
+from vendors.batch import batch_key, check_size, read_items
 from vendors.http import VendorHttpClient, new_key
-from vendors.interfaces import CaseStatus, CollectionAssignment, CollectionCase, CollectionStatus
+from vendors.interfaces import (
+    COLLECTION_BATCH_MAX,
+    BatchItem,
+    CaseStatus,
+    CaseUpdate,
+    CollectionAssignment,
+    CollectionCase,
+    CollectionStatus,
+)
 from vendors.masking import mask
 
 
@@ -31,6 +41,31 @@ class HttpCollection:
         r = wire.Reader(data, self.http.vendor, "assign")
         return CollectionAssignment(r.string("case_id"), r.string("agency"), _status(r),
                                     r.time("assigned_at"))
+
+    def assign_batch(self, cases: Sequence[CollectionCase]) -> list[BatchItem]:
+        """The day's placement in one call; ``CASE_EXISTS`` items name the open case."""
+        check_size(cases, COLLECTION_BATCH_MAX, "placement")
+        keys = [str(c.idempotency_key) for c in cases]
+        body = {"cases": [{
+            "loan_id": c.loan_id, "name": c.name, "id_number": c.id_number, "phone": c.phone,
+            "overdue_amount_cents": c.overdue_amount_cents, "days_past_due": c.days_past_due,
+            "bucket": c.bucket, "idempotency_key": c.idempotency_key} for c in cases]}
+        data = self.http.post_json(wire.PLACEMENTS, body, op="assign_batch",
+                                   subject=f"{len(cases)} cases", idempotency_key=batch_key(keys))
+        return read_items(data, self.http.vendor, "assign_batch", keys)
+
+    def update_batch(self, updates: Sequence[CaseUpdate]) -> list[BatchItem]:
+        """New figures of many open cases in one call (see `CollectionVendor`)."""
+        check_size(updates, COLLECTION_BATCH_MAX, "case update")
+        keys = [u.idempotency_key for u in updates]
+        body = {"updates": [{
+            "case_id": u.case_id, "overdue_amount_cents": u.overdue_amount_cents,
+            "days_past_due": u.days_past_due, "bucket": u.bucket,
+            "idempotency_key": u.idempotency_key} for u in updates]}
+        data = self.http.post_json(wire.CASE_UPDATES, body, op="update_batch",
+                                   subject=f"{len(updates)} cases",
+                                   idempotency_key=batch_key(keys))
+        return read_items(data, self.http.vendor, "update_batch", keys)
 
     def status(self, case_id: str) -> CollectionStatus:
         data = self.http.get_json(f"{wire.CASES}/{quote(case_id, safe='')}", op="status",

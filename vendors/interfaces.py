@@ -8,6 +8,7 @@ Money is in integer cents (CNY); times are timezone-aware UTC.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -230,9 +231,40 @@ class SmsReceipt:
     accepted_at: datetime
 
 
+@dataclass(frozen=True)
+class BatchItem:
+    """One item's answer within a batch call (SMS batch, collection placement or update).
+
+    ``ref`` is what the item created or touched (message id, case id) — also on a refusal that
+    names an existing object (``CASE_EXISTS`` carries the loan's open case); ``code`` is empty
+    when the item was done, else the vendor's reason; ``retryable``: a temporary refusal."""
+
+    idempotency_key: str
+    ref: str | None
+    code: str = ""
+    message: str = ""
+    retryable: bool = False
+    agency: str | None = None  # collection placements: the agency the case went to
+    status: str | None = None  # collection: the case's status after the call
+
+    @property
+    def ok(self) -> bool:
+        return not self.code
+
+
+#: Items per batch call: what the gateways take (Aliyun SendBatchSms: 100 numbers; agencies'
+#: placement and update APIs a few hundred rows) — a longer list is refused, not split.
+SMS_BATCH_MAX = 100
+COLLECTION_BATCH_MAX = 200
+
+
 @runtime_checkable
 class SmsVendor(Protocol):
     def send(self, message: SmsMessage) -> SmsReceipt: ...
+    def send_batch(self, messages: Sequence[SmsMessage]) -> list[BatchItem]:
+        """Up to `SMS_BATCH_MAX` messages in one call, each with its idempotency key; the
+        answers in the same order (a refused number does not refuse the others)."""
+        ...
 
 
 # --- Outsourced collection -----------------------------------------------------------------
@@ -274,9 +306,28 @@ class CollectionStatus:
     note: str = ""
 
 
+@dataclass(frozen=True)
+class CaseUpdate:
+    """New figures of an open case, for `CollectionVendor.update_batch`."""
+
+    case_id: str
+    overdue_amount_cents: int
+    days_past_due: int
+    bucket: str
+    idempotency_key: str
+
+
 @runtime_checkable
 class CollectionVendor(Protocol):
     def assign(self, case: CollectionCase) -> CollectionAssignment: ...
+    def assign_batch(self, cases: Sequence[CollectionCase]) -> list[BatchItem]:
+        """Place up to `COLLECTION_BATCH_MAX` cases in one call (the agency's daily placement);
+        a loan already placed answers ``CASE_EXISTS`` with its open case as ``ref``."""
+        ...
+    def update_batch(self, updates: Sequence[CaseUpdate]) -> list[BatchItem]:
+        """New figures for up to `COLLECTION_BATCH_MAX` open cases; a case the agency closed
+        answers ``CASE_CLOSED`` with its status."""
+        ...
     def status(self, case_id: str) -> CollectionStatus: ...
     def open_case(self, loan_id: str) -> CollectionStatus | None: ...
     def update(self, case_id: str, *, overdue_amount_cents: int, days_past_due: int,

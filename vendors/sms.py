@@ -3,9 +3,12 @@ the reminder twice), so every send carries an idempotency key."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from vendors import wire
+from vendors.batch import batch_key, check_size, read_items
 from vendors.http import VendorHttpClient, new_key
-from vendors.interfaces import SmsMessage, SmsReceipt
+from vendors.interfaces import SMS_BATCH_MAX, BatchItem, SmsMessage, SmsReceipt
 from vendors.masking import mask
 
 
@@ -22,3 +25,15 @@ class HttpSms:
         )
         r = wire.Reader(data, self.http.vendor, "send")
         return SmsReceipt(r.string("message_id"), r.string("status"), r.time("accepted_at"))
+
+    def send_batch(self, messages: Sequence[SmsMessage]) -> list[BatchItem]:
+        """Many messages in one call; each item answered on its own (see `SmsVendor`)."""
+        check_size(messages, SMS_BATCH_MAX, "sms")
+        keys = [str(m.idempotency_key) for m in messages]
+        body = {"messages": [{"phone": m.phone, "template": m.template,
+                              "params": dict(m.params), "idempotency_key": m.idempotency_key}
+                             for m in messages]}
+        data = self.http.post_json(wire.SMS_BATCH, body, op="send_batch",
+                                   subject=f"{len(messages)} messages",
+                                   idempotency_key=batch_key(keys))
+        return read_items(data, self.http.vendor, "send_batch", keys)

@@ -20,7 +20,10 @@ PBOC = "/pboc/v1/reports"
 THIRD_PARTY = "/thirdparty/v1/reports"
 CONTRACTS = "/esign/v1/contracts"
 SMS = "/sms/v1/messages"
+SMS_BATCH = "/sms/v1/batches"  # many messages in one call (SendBatchSms-style)
 CASES = "/collection/v1/cases"
+PLACEMENTS = "/collection/v1/placements"  # many new cases in one call
+CASE_UPDATES = "/collection/v1/case-updates"  # new figures of many open cases in one call
 CALLS = "/calls/v1/calls"
 TRANSFERS = "/payments/v1/transfers"
 

@@ -49,6 +49,13 @@ def reset_sequence(conn: Connection, table: str, column: str = "id") -> None:
         f"COALESCE((SELECT max({column}) FROM {table}), 0) + 1, false)"))
 
 
+def id_array(ids: Any) -> str:
+    """A ``bigint[]`` SQL literal of these ids, for COPY (which takes no bind parameters);
+    every id goes through int(), so nothing but digits reaches the SQL. Bound statements use
+    `chedaitong.db.idset.in_ids` instead."""
+    return "'{" + ",".join(str(int(i)) for i in ids) + "}'::bigint[]"
+
+
 def read_frame(conn: Connection, query: str, *, dates: list[str] = (), **dtypes: Any) -> Any:
     """``COPY (query) TO STDOUT`` (CSV with header) into a pandas DataFrame.
 

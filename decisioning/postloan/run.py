@@ -32,6 +32,7 @@ from sqlalchemy.orm import Session
 from chedaitong.db import DecisionRecord
 from chedaitong.db.base import utcnow
 from chedaitong.db.behaviour import BehaviourScore
+from chedaitong.db.idset import in_ids
 from chedaitong.db.servicing import (
     DelinquencySnapshot,
     Loan,
@@ -85,7 +86,7 @@ def _installments(session: Session, loan_ids: list[int]) -> pd.DataFrame:
     rows = session.execute(
         select(s.id, s.loan_id, s.number, s.due_date, s.principal_due, s.principal_paid,
                s.interest_due, s.interest_paid, s.penalty_through, s.settled_on)
-        .where(s.loan_id.in_(loan_ids)).order_by(s.loan_id, s.number)
+        .where(in_ids(s.loan_id, loan_ids)).order_by(s.loan_id, s.number)
     ).all()
     inst = pd.DataFrame({
         "id": [r.id for r in rows],
@@ -104,9 +105,8 @@ def _installments(session: Session, loan_ids: list[int]) -> pd.DataFrame:
 def _installments_by_copy(session: Session, loan_ids: list[int]) -> pd.DataFrame:
     """The same frame as `_installments`, read by COPY (PostgreSQL): money as int cents and
     dates parsed in C, not one Decimal and one date object per value."""
-    from chedaitong.db.bulk import read_frame
+    from chedaitong.db.bulk import id_array, read_frame
 
-    ids = ",".join(str(int(i)) for i in loan_ids)
     inst = read_frame(session.connection(), f"""
         SELECT id, loan_id, number, due_date,
                ((principal_due - principal_paid) * 100)::bigint AS unpaid_principal,
@@ -114,7 +114,7 @@ def _installments_by_copy(session: Session, loan_ids: list[int]) -> pd.DataFrame
                ((principal_due + interest_due) * 100)::bigint AS amount_due,
                penalty_through, settled_on
         FROM {ScheduledInstallment.__tablename__}
-        WHERE loan_id = ANY('{{{ids}}}'::bigint[]) ORDER BY loan_id, number""",
+        WHERE loan_id = ANY({id_array(loan_ids)}) ORDER BY loan_id, number""",
                       dates=["due_date", "penalty_through", "settled_on"])
     return inst.astype({"id": np.int64, "loan_id": np.int64, "number": np.int64,
                         "unpaid_principal": np.int64, "unpaid_interest": np.int64,
@@ -149,7 +149,7 @@ def load_partition(
 
 def _loans(session: Session, loan_ids: list[int]) -> tuple[pd.DataFrame, dict[int, int]]:
     loans = session.execute(
-        select(Loan).where(Loan.id.in_(loan_ids)).order_by(Loan.id).with_for_update()
+        select(Loan).where(in_ids(Loan.id, loan_ids)).order_by(Loan.id).with_for_update()
     ).scalars().all()
     lf = pd.DataFrame({
         "loan_id": [x.id for x in loans],
@@ -164,17 +164,12 @@ def _loans(session: Session, loan_ids: list[int]) -> tuple[pd.DataFrame, dict[in
     return lf, {x.id: x.application_id for x in loans if x.application_id is not None}
 
 
-def _id_array(ids: list[int]) -> str:
-    """A bigint[] literal of these ids (COPY takes no bind parameters; ints only)."""
-    return "'{" + ",".join(str(int(i)) for i in ids) + "}'::bigint[]"
-
-
 def _loans_by_copy(session: Session, loan_ids: list[int]) -> tuple[pd.DataFrame, dict[int, int]]:
     """`_loans` by COPY: the rows are locked first (``FOR UPDATE``), then streamed; rates and
     multipliers are converted once per distinct value (a book has a handful)."""
-    from chedaitong.db.bulk import read_frame
+    from chedaitong.db.bulk import id_array, read_frame
 
-    ids = _id_array(loan_ids)
+    ids = id_array(loan_ids)
     table = Loan.__tablename__
     session.execute(text(f"SELECT count(*) FROM (SELECT 1 FROM {table} WHERE id = ANY({ids}) "
                          "FOR UPDATE) AS locked"))
@@ -222,7 +217,7 @@ def _decisions(session: Session, app_ids: list[int]) -> tuple[dict[int, Any], di
         return decided, app_score
     for app_id, features, scored in session.execute(
         select(DecisionRecord.application_id, DecisionRecord.features, DecisionRecord.model)
-        .where(DecisionRecord.application_id.in_(app_ids))
+        .where(in_ids(DecisionRecord.application_id, app_ids))
         .order_by(DecisionRecord.id)
     ):
         decided[app_id] = features  # the latest decision wins
@@ -474,10 +469,32 @@ def run_day(
     """One business day end to end; the caller holds the lock. `closer` replaces `close_day`
     (the distributed engine: `decisioning.postloan.distributed.make_closer`). With vendors,
     refreshed bureau reports are pulled first (`bureau_refresh`; ``bureau_policy=None``
-    skips it)."""
-    from models.scoring import load_model
+    skips it). A failure marks the run ``failed`` (logged) before it propagates; a SIGTERM
+    marks it ``interrupted``."""
 
     run = _start_run(engine, as_of, engine_kind)
+    try:
+        return _run_started(engine, run, as_of, resources=resources, store=store,
+                            vendors=vendors, holder=holder, chunk_size=chunk_size,
+                            progress=progress, closer=closer, bureau_policy=bureau_policy)
+    except shutdown.Interrupted:
+        _mark(engine, run.id, "interrupted")
+        raise
+    except Exception:  # the close (or its report) failed: never leave the day `running`
+        log.exception("post-loan run of %s failed", as_of)
+        try:
+            _mark(engine, run.id, "failed")
+        except Exception:  # the database is gone too: the next run takes the day over
+            log.exception("could not mark the run of %s failed", as_of)
+        raise
+
+
+def _run_started(engine: Engine, run: PostloanRun, as_of: date, *, resources: Resources,
+                 store: Any, vendors: Any, holder: str, chunk_size: int,
+                 progress: Progress | None, closer: Callable[..., tuple[int, int]] | None,
+                 bureau_policy: bureau_refresh.RefreshPolicy | None) -> RunOutcome:
+    from models.scoring import load_model
+
     refreshed = None
     if vendors is not None and bureau_policy is not None and run.status != "finished":
         refreshed = bureau_refresh.refresh(engine, as_of, vendors=vendors, store=store,
@@ -486,16 +503,12 @@ def run_day(
     behind = run.status != "finished" or _any_behind(engine, as_of)
     feature_names = (list(load_model("champion", resources.model_root).feature_names)
                      if behind else [])
-    try:
-        loans, n_chunks = (closer or close_day)(
-            engine, as_of, resources=resources, store=store, feature_names=feature_names,
-            holder=holder, chunk_size=chunk_size, progress=progress,
-        ) if behind else (0, 0)
-        delivery = (handoff.deliver(engine, as_of, vendors, store) if vendors
-                    else handoff.Delivery())
-    except shutdown.Interrupted:
-        _mark(engine, run.id, "interrupted")
-        raise
+    loans, n_chunks = (closer or close_day)(
+        engine, as_of, resources=resources, store=store, feature_names=feature_names,
+        holder=holder, chunk_size=chunk_size, progress=progress,
+    ) if behind else (0, 0)
+    # sends never fail the day: a stage that stops is listed and retried (`handoff.deliver`)
+    delivery = handoff.deliver(engine, as_of, vendors, store) if vendors else handoff.Delivery()
     calls = delivery.counts()
     sent, failed = delivery.sent + delivery.reconciled, delivery.failed
     if run.status == "finished" and loans == 0 and not any(
@@ -503,7 +516,7 @@ def run_day(
         return RunOutcome(as_of, "already_finished", report=run.report)
     report = build_report(engine, as_of)
     report["handoff"] = calls
-    report["failed_sends"] = handoff.failed_sends(engine, as_of)
+    report["failed_sends"] = handoff.failed_sends(engine, as_of) + delivery.aborted
     with Session(engine) as session:
         row = session.get(PostloanRun, run.id)
         row.status = "finished"

@@ -34,6 +34,7 @@ class VendorConfig:
     timeout_s: float = 30.0  # longer than any client read timeout
     down: bool = False  # outage: every request fails
     down_mode: str = "error"  # "error": 503 at once; "hang": no answer for timeout_s, then 503
+    item_error_rate: float = 0.0  # share of a batch call's items refused TEMPORARY_FAILURE
 
     def update(self, changes: Mapping[str, Any]) -> None:
         """Apply ``changes`` after checking them all (nothing changes when one is invalid)."""
@@ -147,6 +148,13 @@ class Faults:
             if u < cfg.error_rate + cfg.timeout_rate:
                 return latency, Fault("timeout", hang_s=cfg.timeout_s)
             return latency, None
+
+
+    def item_fails(self, vendor: str) -> bool:
+        """Does the next item of a batch call fail on its own (a partial failure)?"""
+        with self._lock:
+            rate = self.configs[vendor].item_error_rate
+            return rate > 0 and self._rng.random() < rate
 
 
 def default_configs(

@@ -11,6 +11,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
 import re
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
@@ -18,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 from flask import Response, request
 
 from chedaitong_sim.sandbox.answers import LIVENESS_THRESHOLD, unit
-from chedaitong_sim.sandbox.state import now
+from chedaitong_sim.sandbox.state import StoredResponse, now
 from vendors import wire
+from vendors.interfaces import COLLECTION_BATCH_MAX, SMS_BATCH_MAX
 from vendors.masking import mask
 
 if TYPE_CHECKING:
@@ -293,13 +295,13 @@ def assign_case(sb: Sandbox, body: dict[str, Any]) -> Reply:
         "phone": _phone(body), "overdue_amount_cents": _int(body, "overdue_amount_cents", 1),
         "days_past_due": _int(body, "days_past_due", 1), "bucket": _text(body, "bucket", 8),
     }
-    if any(c["loan_id"] == loan_id and c["status"] in OPEN_CASE for c in sb.state.cases.values()):
+    if any(c["status"] in OPEN_CASE for c in sb.state.cases_of(loan_id)):
         raise Invalid("CASE_EXISTS", "this loan already has an open case", 409)
     t = now()
     case.update(case_id=sb.state.next_id("CC"), status="assigned", assigned_at=t, updated_at=t,
                 recovered_cents=0, note="",
                 agency=AGENCIES[int(unit("agency", loan_id) * len(AGENCIES))])
-    sb.state.cases[case["case_id"]] = case
+    sb.state.add_case(case)
     return 201, {"case_id": case["case_id"], "agency": case["agency"], "status": "assigned",
                  "assigned_at": wire.iso(t)}
 
@@ -320,8 +322,8 @@ def find_cases(sb: Sandbox, body: None) -> Reply:
     loan_id = (request.args.get("loan_id") or "").strip()
     if not loan_id or len(loan_id) > 64:
         raise Invalid("INVALID_LOAN_ID", "loan_id is required (1-64 characters)")
-    return 200, {"cases": [_case_view(c) for c in sb.state.cases.values()
-                           if c["loan_id"] == loan_id and c["status"] in OPEN_CASE]}
+    return 200, {"cases": [_case_view(c) for c in sb.state.cases_of(loan_id)
+                           if c["status"] in OPEN_CASE]}
 
 
 def update_case(sb: Sandbox, body: dict[str, Any], case_id: str) -> Reply:
@@ -342,6 +344,94 @@ def withdraw_case(sb: Sandbox, body: dict[str, Any], case_id: str) -> Reply:
     if c["status"] in OPEN_CASE:
         c.update(status="withdrawn", note=reason, updated_at=now())
     return 200, _case_view(c)
+
+
+# --- batches: many items in one call, each answered on its own -----------------------------
+def _batch(sb: Sandbox, vendor: str, body: dict[str, Any], key: str, most: int,
+           one: Callable[[dict[str, Any]], dict[str, Any]]) -> Reply:
+    """Run `one` on every item of ``body[key]`` as if it came alone: its own idempotency key
+    (an item seen before gets its first answer back, whatever batch it comes in), its own
+    refusal (the others go on), and — ``item_error_rate`` — the vendor's temporary per-item
+    failures. A malformed list refuses the whole call."""
+    items = body.get(key)
+    if not isinstance(items, list) or not items:
+        raise Invalid("INVALID_BATCH", f"{key} must be a non-empty list")
+    if len(items) > most:
+        raise Invalid("BATCH_TOO_LARGE", f"at most {most} {key} per call", 413)
+    keys = [i.get("idempotency_key") if isinstance(i, dict) else None for i in items]
+    if not all(isinstance(k, str) and 0 < len(k) <= 200 for k in keys) or len(set(keys)) != len(
+            keys):
+        raise Invalid("INVALID_IDEMPOTENCY_KEY", "every item needs its own idempotency_key")
+    results = []
+    with sb.state.lock:
+        for item, item_key in zip(items, keys, strict=True):
+            fingerprint = hashlib.sha256(json.dumps(item, sort_keys=True).encode()).hexdigest()
+            stored = sb.state.idempotent.get((f"{vendor}:item", item_key))
+            if stored is not None:
+                results.append(stored.body if stored.fingerprint == fingerprint else {
+                    "idempotency_key": item_key, "ref": None, "code": "IDEMPOTENCY_KEY_REUSED",
+                    "message": "this idempotency_key was used with a different item"})
+                continue
+            if sb.faults.item_fails(vendor):
+                results.append({"idempotency_key": item_key, "ref": None,
+                                "code": "TEMPORARY_FAILURE", "message": "try again later",
+                                "retryable": True})
+                continue
+            try:
+                answer = {"idempotency_key": item_key, **one(item)}
+            except Invalid as exc:
+                answer = {"idempotency_key": item_key, "ref": getattr(exc, "ref", None),
+                          "status": getattr(exc, "case_status", None), "code": exc.code,
+                          "message": exc.message}
+            if not answer.get("code"):
+                sb.state.idempotent[(f"{vendor}:item", item_key)] = StoredResponse(
+                    fingerprint, 200, answer)
+            results.append(answer)
+    return 200, {"results": results}
+
+
+def send_sms_batch(sb: Sandbox, body: dict[str, Any]) -> Reply:
+    """``SendBatchSms``-style: up to 100 messages, one answer each."""
+    def one(item: dict[str, Any]) -> dict[str, Any]:
+        _, got = send_sms(sb, item)  # type: ignore[misc]
+        return {"ref": got["message_id"], "status": got["status"]}
+
+    return _batch(sb, "sms", body, "messages", SMS_BATCH_MAX, one)
+
+
+def _open_case_of(sb: Sandbox, loan_id: str) -> dict[str, Any] | None:
+    return next((c for c in sb.state.cases_of(loan_id) if c["status"] in OPEN_CASE), None)
+
+
+def assign_batch(sb: Sandbox, body: dict[str, Any]) -> Reply:
+    """The day's placement file: each case opened, or ``CASE_EXISTS`` naming the open one."""
+    def one(item: dict[str, Any]) -> dict[str, Any]:
+        try:
+            _, got = assign_case(sb, item)  # type: ignore[misc]
+        except Invalid as exc:
+            if exc.code == "CASE_EXISTS":
+                found = _open_case_of(sb, str(item.get("loan_id", "")).strip())
+                exc.ref = found and found["case_id"]  # type: ignore[attr-defined]
+                exc.case_status = found and found["status"]  # type: ignore[attr-defined]
+            raise
+        return {"ref": got["case_id"], "agency": got["agency"], "status": got["status"]}
+
+    return _batch(sb, "collection", body, "cases", COLLECTION_BATCH_MAX, one)
+
+
+def update_batch(sb: Sandbox, body: dict[str, Any]) -> Reply:
+    """New figures of many open cases; a closed one answers ``CASE_CLOSED`` with its status."""
+    def one(item: dict[str, Any]) -> dict[str, Any]:
+        case_id = _text(item, "case_id")
+        try:
+            _, got = update_case(sb, item, case_id)  # type: ignore[misc]
+        except Invalid as exc:
+            if exc.code == "CASE_CLOSED":
+                exc.ref, exc.case_status = case_id, sb.state.cases[case_id]["status"]  # type: ignore[attr-defined]
+            raise
+        return {"ref": case_id, "status": got["status"]}
+
+    return _batch(sb, "collection", body, "updates", COLLECTION_BATCH_MAX, one)
 
 
 # --- outbound calls ------------------------------------------------------------------------
@@ -409,11 +499,14 @@ ROUTES: list[tuple[str, str, str, Handler]] = [
     ("esign", "GET", f"{wire.CONTRACTS}/<contract_id>", contract_status),
     ("esign", "GET", f"{wire.CONTRACTS}/<contract_id>/document", signed_document),
     ("sms", "POST", wire.SMS, send_sms),
+    ("sms", "POST", wire.SMS_BATCH, send_sms_batch),
     ("collection", "POST", wire.CASES, assign_case),
     ("collection", "GET", f"{wire.CASES}/<case_id>", case_status),
     ("collection", "GET", wire.CASES, find_cases),
     ("collection", "POST", f"{wire.CASES}/<case_id>/update", update_case),
     ("collection", "POST", f"{wire.CASES}/<case_id>/withdraw", withdraw_case),
+    ("collection", "POST", wire.PLACEMENTS, assign_batch),
+    ("collection", "POST", wire.CASE_UPDATES, update_batch),
     ("outbound_call", "POST", wire.CALLS, place_call),
     ("payments", "POST", wire.TRANSFERS, create_transfer),
     ("payments", "GET", f"{wire.TRANSFERS}/<transfer_id>", transfer_status),

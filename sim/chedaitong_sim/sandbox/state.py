@@ -29,6 +29,9 @@ class SandboxState:
     contracts: dict[str, dict[str, Any]] = field(default_factory=dict)
     messages: list[dict[str, Any]] = field(default_factory=list)
     cases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: loan reference → its case ids, oldest first (a loan's open case found without a scan
+    #: of every case: an agency holding 70,000 of them answers a placement in O(1) per row)
+    loan_cases: dict[str, list[str]] = field(default_factory=dict)
     phone_calls: list[dict[str, Any]] = field(default_factory=list)
     transfers: dict[str, dict[str, Any]] = field(default_factory=dict)
     inquiries: list[dict[str, Any]] = field(default_factory=list)
@@ -59,10 +62,19 @@ class SandboxState:
             self.contracts.clear()
             self.messages.clear()
             self.cases.clear()
+            self.loan_cases.clear()
             self.phone_calls.clear()
             self.transfers.clear()
             self.inquiries.clear()
             self.attempts.clear()
+
+    def add_case(self, case: dict[str, Any]) -> None:
+        with self.lock:
+            self.cases[case["case_id"]] = case
+            self.loan_cases.setdefault(case["loan_id"], []).append(case["case_id"])
+
+    def cases_of(self, loan_id: str) -> list[dict[str, Any]]:
+        return [self.cases[c] for c in self.loan_cases.get(loan_id, ())]
 
     def sleep(self, seconds: float) -> None:
         """Sleep that ends early when the server stops, so no request thread outlives it."""
