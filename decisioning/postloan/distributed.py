@@ -54,6 +54,13 @@ def warm() -> None:
     _worker_services()
 
 
+def warm_models(resources: Resources) -> None:
+    """Load the models and rules on this worker (cached: a no-op after the first night)."""
+    from decisioning.postloan.inspection import warm as warm_inspection
+
+    warm_inspection(resources)
+
+
 def _fingerprint(url: Any) -> str:
     from sqlalchemy.engine import make_url
 
@@ -140,6 +147,7 @@ def make_closer(client: Any, *, in_flight: int | None = None) -> Callable[..., t
         slots = max(1, sum(client.nthreads().values()))
         ranges, total = plan_ranges(engine, as_of, chunk_size, slots=slots)
         resources = dataclasses.replace(resources, threads=lightgbm_threads(client))
+        client.run(warm_models, resources)  # every worker, in parallel, before the first range
         limit = in_flight or max(2, 2 * slots)
         database = _fingerprint(engine.url)
         todo = iter(ranges)

@@ -475,7 +475,7 @@ def run_day(
     (the distributed engine: `decisioning.postloan.distributed.make_closer`). With vendors,
     refreshed bureau reports are pulled first (`bureau_refresh`; ``bureau_policy=None``
     skips it)."""
-    from models.scoring import load_model
+    from decisioning.postloan.inspection import warm
 
     run = _start_run(engine, as_of, engine_kind)
     refreshed = None
@@ -484,8 +484,8 @@ def run_day(
                                            policy=bureau_policy)
     # a finished day with no loan behind it (a rerun) loads no model and plans nothing
     behind = run.status != "finished" or _any_behind(engine, as_of)
-    feature_names = (list(load_model("champion", resources.model_root).feature_names)
-                     if behind else [])
+    # models and rules loaded once, before the first chunk (not inside a chunk's compute)
+    feature_names = list(warm(resources).feature_names) if behind else []
     try:
         loans, n_chunks = (closer or close_day)(
             engine, as_of, resources=resources, store=store, feature_names=feature_names,
