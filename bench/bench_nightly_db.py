@@ -38,7 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 D = date(2026, 6, 30)
 SCHEMA = "bench_nightly"
-SANDBOX_PORT = 61750
+SANDBOX_PORT = 61750  # --sandbox-port / BENCH_SANDBOX_PORT choose another
 
 
 # ---- the child: one `postloan run` with stage timers ------------------------------------
@@ -66,6 +66,7 @@ def child(args: list[str]) -> None:
     from decisioning.postloan import distributed
 
     real_make = distributed.make_closer
+    workers: dict = {}
 
     def make_closer(*a, **kw):  # the Dask closer: its whole time is the "close" stage
         closer = real_make(*a, **kw)
@@ -76,10 +77,17 @@ def child(args: list[str]) -> None:
                 return closer(*ca, **ckw)
             finally:
                 stages["close"] = stages.get("close", 0.0) + time.perf_counter() - t0
+                for pid, st in closer.stats.items():  # what each worker process did
+                    mine = workers.setdefault(str(pid), {})
+                    for k, v in st.items():
+                        mine[k] = mine.get(k, 0) + v
 
         return timed_close
 
     distributed.make_closer = make_closer
+    capture = os.environ.get("BENCH_CAPTURE")  # a directory: the behaviour model's rows
+    if capture:
+        _capture_behaviour_rows(Path(capture), stages)
     for owner, name, stage in [(job, "close_day", "close"), (job, "pending_loan_ids", "plan"),
                                (job, "load_partition", "read"),
                                (job, "inspect_partition", "compute"), (job, "persist", "write"),
@@ -102,10 +110,33 @@ def child(args: list[str]) -> None:
     if profile_to:
         profiler.disable()
         profiler.dump_stats(f"{profile_to}.{os.getpid()}")
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+    me = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 2**20
     print("BENCH " + json.dumps({"code": code, "wall": wall, "stages": stages,
-                                 "rss_gib": rss, "children_rss_gib": kids}), flush=True)
+                                 "rss_gib": me.ru_maxrss / 2**20, "children_rss_gib": kids,
+                                 "cpu": me.ru_utime + me.ru_stime, "workers": workers}),
+          flush=True)
+
+
+def _capture_behaviour_rows(where: Path, stages: dict) -> None:
+    """Keep each partition's behaviour-model rows (pickled to `where`) for the bare-predict
+    floor; the time spent pickling is reported as "capture" and taken off "compute"."""
+    from decisioning import behaviour_routing
+    from decisioning.postloan import behaviour
+
+    real = behaviour_routing.score
+
+    def score(frame, *a, **kw):
+        out = real(frame, *a, **kw)
+        model = behaviour.champion(a[1] if len(a) > 1 else kw["model_root"])
+        if model is not None:
+            t0 = time.perf_counter()
+            frame.reindex(columns=list(model.feature_names)).to_pickle(
+                where / f"rows-{len(list(where.iterdir())):05d}.pkl")
+            stages["capture"] = stages.get("capture", 0.0) + time.perf_counter() - t0
+        return out
+
+    behaviour_routing.score = score
 
 
 # ---- the book -----------------------------------------------------------------------------
@@ -383,9 +414,92 @@ def counts(engine, day: date) -> dict[str, int]:
         return {k: conn.execute(text(v), {"d": day}).scalar_one() for k, v in q.items()}
 
 
+#: What a night writes, per table: the columns compared between engines (no ids, no clocks).
+WRITTEN = {
+    "penalty_accruals": "loan_id, installment_no, accrual_date, base, amount",
+    "delinquency_history": "loan_id, as_of, dpd, bucket, model_score, model_pd",
+    "postloan_actions": "loan_id, as_of, action, rule_ids::text, dpd, bucket, status",
+    "behaviour_scores": "loan_id, as_of, model_version, pd, score, grade, reasons::text, "
+                        "exposure, expected_loss",
+}
+
+
+def checksum(engine) -> dict[str, str]:
+    """An order-free checksum per table of everything the nights wrote (rows written, the
+    installments' penalty columns and the loans' close dates): equal books give equal sums."""
+    from sqlalchemy import text
+
+    def q(cols: str, table: str) -> str:
+        return (f"SELECT count(*), coalesce(sum(('x' || substr(md5(ROW({cols})::text), 1, 15))"
+                f"::bit(60)::bigint), 0) FROM {table}")
+
+    parts = {**{t: q(c, t) for t, c in WRITTEN.items()},
+             "loan_installments": q("id, penalty_charged, penalty_through", "loan_installments"),
+             "loans": q("id, last_closed_date, accrued_through", "loans")}
+    with engine.connect() as conn:
+        return {t: "{}:{:x}".format(*map(int, conn.execute(text(v)).one()))
+                for t, v in parts.items()}
+
+
+def save_state(engine) -> dict[str, int]:
+    """Copy the columns a night changes, and the written tables' high-water ids (`restore`)."""
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        conn.execute(text("DROP TABLE IF EXISTS bench_saved_inst, bench_saved_loans"))
+        conn.execute(text("CREATE TABLE bench_saved_inst AS SELECT id, penalty_charged, "
+                          "penalty_through FROM loan_installments"))
+        conn.execute(text("CREATE TABLE bench_saved_loans AS SELECT id, last_closed_date, "
+                          "accrued_through FROM loans"))
+        return {t: conn.execute(text(f"SELECT coalesce(max(id), 0) FROM {t}")).scalar_one()
+                for t in (*WRITTEN, "postloan_runs")}
+
+
+def restore(engine, marks: dict[str, int]) -> None:
+    """Undo the nights since `save_state` (run with --no-send: nothing else was written)."""
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        for table, top in marks.items():
+            conn.execute(text(f"DELETE FROM {table} WHERE id > :top"), {"top": top})
+        conn.execute(text(
+            "UPDATE loan_installments t SET penalty_charged = s.penalty_charged, "
+            "penalty_through = s.penalty_through FROM bench_saved_inst s WHERE t.id = s.id AND "
+            "(t.penalty_charged <> s.penalty_charged OR t.penalty_through IS DISTINCT FROM "
+            "s.penalty_through)"))
+        conn.execute(text(
+            "UPDATE loans t SET last_closed_date = s.last_closed_date, accrued_through = "
+            "s.accrued_through FROM bench_saved_loans s WHERE t.id = s.id"))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE loans, loan_installments"))
+
+
+def postgres_cpu() -> float:
+    """CPU seconds used so far by the local PostgreSQL server: its live processes plus the
+    reaped backends (in the postmaster's children times). The database shares the cores."""
+    procs = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            continue
+        if stat[stat.index("(") + 1:stat.rindex(")")] == "postgres":
+            procs[pid] = stat[stat.rindex(")") + 2:].split()
+    ticks = 0
+    for f in procs.values():
+        ticks += int(f[11]) + int(f[12])  # utime, stime
+        if f[1] not in procs:  # the postmaster: add its reaped children
+            ticks += int(f[13]) + int(f[14])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def night(env: dict[str, str], args: list[str]) -> dict:
+    pg0, t0 = postgres_cpu(), os.times()
     proc = subprocess.run([sys.executable, __file__, "--child", *args], env=env, cwd=ROOT,
                           capture_output=True, text=True)
+    t1 = os.times()
+    pg_cpu = postgres_cpu() - pg0
+    child_cpu = t1.children_user + t1.children_system - t0.children_user - t0.children_system
     lines = [x for x in proc.stdout.splitlines() if x.startswith("BENCH ")]
     if not lines:
         sys.exit(f"run {args} printed nothing:\n{proc.stderr[-3000:]}")
@@ -394,6 +508,7 @@ def night(env: dict[str, str], args: list[str]) -> dict:
         tail = [x[:2000] for x in proc.stderr.splitlines() if '"event": "chunk"' not in x]
         print(f"run {args} exited {out['code']}; its stderr ends:\n" + "\n".join(tail[-40:]),
               flush=True)
+    out.update(pg_cpu=pg_cpu, job_cpu=child_cpu)  # job_cpu: the run and its worker processes
     day = [e for e in map(_json, proc.stderr.splitlines()) if e.get("event") == "day_finished"]
     out["report"] = day[-1] if day else {}
     return out
@@ -409,8 +524,14 @@ def _json(line: str) -> dict:
 def show(label: str, r: dict, rows: dict | None = None) -> None:
     st = " ".join(f"{k} {v:.1f}" for k, v in r["stages"].items())
     print(f"{label}: exit {r['code']}, wall {r['wall']:.1f} s [{st}] peak RSS "
-          f"{r['rss_gib']:.2f} GiB (children {r['children_rss_gib']:.2f})"
+          f"{r['rss_gib']:.2f} GiB (children {r['children_rss_gib']:.2f}); CPU s: job "
+          f"{r['job_cpu']:.1f} (driver {r['cpu']:.1f}), PostgreSQL {r['pg_cpu']:.1f}"
           + (f"; rows {rows}" if rows else ""), flush=True)
+    for pid, w in sorted(r.get("workers", {}).items()):
+        print(f"    worker {pid}: {w['chunks']} ranges, {w['loans']:,} loans, wall "
+              f"{w['wall']:.1f} s (read {w.get('read', 0):.1f}, compute "
+              f"{w.get('compute', 0):.1f}, write {w.get('write', 0):.1f}), CPU {w['cpu']:.1f} s",
+              flush=True)
 
 
 def main() -> None:
@@ -429,6 +550,10 @@ def main() -> None:
                         "--facts-share (the nights from D on are undone first); else build it")
     parser.add_argument("--book-only", action="store_true",
                         help="build (or keep) the book, then stop: no nights")
+    parser.add_argument("--dask-workers", default="1,2",
+                        help="worker-process counts of the Dask nights, e.g. 1,2")
+    parser.add_argument("--sandbox-port", type=int,
+                        default=int(os.environ.get("BENCH_SANDBOX_PORT", SANDBOX_PORT)))
     args = parser.parse_args()
     if not args.database_url or not args.database_url.startswith("postgresql"):
         sys.exit("give --database-url postgresql+psycopg://… (or BENCH_DATABASE_URL)")
@@ -468,6 +593,16 @@ def main() -> None:
     reg = Registry(tmp / "models")
     version, _ = train_and_register(frame, reg, config=TrainConfig(num_threads=2), report=False)
     reg.promote(version, "champion")
+    # the nightly behaviour champion (registry purpose "behaviour"), trained on synthetic
+    # loan-month snapshots: the night scores every loan with it, as a lender's would
+    from chedaitong_sim.synthetic.behaviour_frames import behaviour_frame
+    from decisioning.postloan import behaviour
+
+    breg = Registry(tmp / "models", "behaviour")
+    bversion, _ = train_and_register(behaviour_frame(5000, seed=1), breg,
+                                     config=TrainConfig(num_threads=2), report=False)
+    breg.promote(bversion, "champion")
+    bmodel = behaviour.champion(str(tmp / "models"))
     model = load_champion(str(tmp / "models"), warm=False)
     pool = frame.reindex(columns=list(model.feature_names))
     import base64
@@ -499,55 +634,94 @@ def main() -> None:
         admin.dispose()
         return
 
-    sandbox = start_sandbox(None, port=SANDBOX_PORT)
+    sandbox = start_sandbox(None, port=args.sandbox_port)
     sandbox.configure("*", latency_ms=0)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHEDAITONG_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHEDAITONG_", "BENCH_"))}
     env.update(DATABASE_URL=url, CHEDAITONG_MODEL_DIR=str(tmp / "models"),
                CHEDAITONG_RULES_DIR=str(ROOT / "rules"), CHEDAITONG_VAR_DIR=str(tmp / "var"),
                CHEDAITONG_VENDOR_URL=sandbox.base_url, CHEDAITONG_DATA_KEY=data_key,
                PYTHONPATH=str(ROOT))
+    if os.environ.get("BENCH_PROFILE"):
+        env["BENCH_PROFILE"] = os.environ["BENCH_PROFILE"]
+    captured = tmp / "behaviour-rows"
+    captured.mkdir()
     chunk = ["--chunk-size", str(args.chunk_size)]
-    first = night(env, ["--as-of", D.isoformat(), *chunk])
+    first = night({**env, "BENCH_CAPTURE": str(captured)}, ["--as-of", D.isoformat(), *chunk])
     rows = counts(engine, D)
     calls = len(sandbox.calls())
     show(f"night {D} pandas", first, rows)
     print(f"  handoff: {first['report'].get('report', {}).get('handoff')}; vendor calls {calls}")
+    behaviour_report = first["report"].get("report", {}).get("behaviour", {})
+    print(f"  behaviour: champion {behaviour_report.get('champion')}, scored "
+          f"{behaviour_report.get('scored')}, by grade {behaviour_report.get('by_grade')}")
     second = night(env, ["--as-of", D.isoformat(), *chunk])
     show(f"night {D} again", second)
     same = counts(engine, D) == rows and len(sandbox.calls()) == calls
     print(f"  second run: {second['wall'] / first['wall']:.1%} of the first (target ≤ 10 %); "
           f"nothing written or sent: {same}; status {second['report'].get('status')}")
 
-    # floors, in the same run
-    x = model.encode(features)
+    # floors, in the same run: bare LightGBM encode + predict (2 threads) of both models on
+    # the night's rows (the application model on the decision rows, the behaviour model on
+    # tonight's post-loan features as the job built them), and a bare COPY TO
+    import pandas as pd
+
+    brows = pd.concat([pd.read_pickle(f) for f in sorted(captured.iterdir())],
+                      ignore_index=True)
     t0 = time.perf_counter()
-    model.margins(x, num_threads=2)
-    t_lgb = time.perf_counter() - t0
+    model.margins(model.encode(features), num_threads=2)
+    t_app = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    bmodel.margins(bmodel.encode(brows), num_threads=2)
+    t_beh = time.perf_counter() - t0
+    t_lgb = t_app + t_beh
     t0 = time.perf_counter()
     with engine.connect() as conn:
         nbytes = copy_out(conn, "SELECT * FROM loans") + copy_out(
             conn, "SELECT * FROM loan_installments")
     t_copy = time.perf_counter() - t0
     st = first["stages"]
+    compute = st.get("compute", 0) - st.get("capture", 0)
     io = st.get("read", 0) + st.get("write", 0) + st.get("plan", 0)
-    print(f"floors: bare LightGBM encode+predict {t_lgb:.2f} s; bare COPY TO of loans + "
-          f"installments {t_copy:.2f} s ({nbytes / 2**20:.0f} MiB)")
-    print(f"ratios: compute {st.get('compute', 0) / t_lgb:.2f}x LightGBM (target ≤ 3x); "
+    print(f"floors: bare LightGBM encode+predict {t_lgb:.2f} s (application {t_app:.2f} s on "
+          f"{len(features):,} rows, behaviour {t_beh:.2f} s on {len(brows):,} rows); bare COPY "
+          f"TO of loans + installments {t_copy:.2f} s ({nbytes / 2**20:.0f} MiB)")
+    print(f"ratios: compute {compute:.1f} s = {compute / t_lgb:.2f}x LightGBM (target ≤ 3x); "
           f"I/O (plan+read+write) {io / t_copy:.2f}x COPY (target ≤ 3x); whole night "
-          f"{first['wall']:.1f} s (target ≤ 600 s at 1M)")
+          f"{first['wall']:.1f} s (target ≤ 600 s at 1M)", flush=True)
 
     if not args.no_dask:
-        walls = {}
-        for k, workers in enumerate((1, 2), start=1):
-            day = D + timedelta(days=k)
-            r = night(env, ["--as-of", day.isoformat(), "--engine", "dask", "--workers",
-                            str(workers), *chunk])
-            show(f"night {day} dask {workers} worker process(es)", r, counts(engine, day))
-            walls[workers] = r["stages"]
-        ratio = {k: walls[1][k] / walls[2][k] for k in ("close", "day")}
-        print(f"dask, closing the loans (the workers' part): 2 workers give {ratio['close']:.2f}x "
-              f"the throughput of 1 (target ≥ 1.5x); the whole day incl. sends and report "
-              f"{ratio['day']:.2f}x (cluster start excluded)")
+        # each engine closes the same day from the same state (restored between runs, sends
+        # off: the driver's sends are the same code for every engine), so results compare
+        day = D + timedelta(days=1)
+        marks = save_state(engine)
+        runs = {}
+        for label in ["pandas", *args.dask_workers.split(",")]:
+            extra = (["--engine", "dask", "--workers", label] if label != "pandas" else [])
+            r = night(env, ["--as-of", day.isoformat(), "--no-send", *extra, *chunk])
+            r["sum"], r["counts"] = checksum(engine), counts(engine, day)
+            show(f"night {day} {label if label == 'pandas' else f'dask {label} worker(s)'}", r,
+                 r["counts"])
+            runs[label] = r
+            restore(engine, marks)
+        ref = runs["pandas"]
+        for label, r in runs.items():
+            if label != "pandas":
+                print(f"  dask {label}: rows and checksums equal to pandas: "
+                      f"{r['sum'] == ref['sum'] and r['counts'] == ref['counts']}")
+        ks = [k for k in runs if k != "pandas"]
+        if len(ks) >= 2:
+            one, many = runs[ks[0]], runs[ks[-1]]
+            wcpu = {k: sum(w["cpu"] for w in runs[k]["workers"].values()) for k in ks}
+            busy = {k: (wcpu[k] + runs[k]["pg_cpu"]) / runs[k]["stages"]["close"]
+                    for k in ks}
+            print(f"dask closing (the workers' part): {ks[-1]} workers give "
+                  f"{one['stages']['close'] / many['stages']['close']:.2f}x the throughput of "
+                  f"{ks[0]} (target ≥ 1.5x); whole day "
+                  f"{one['stages']['day'] / many['stages']['day']:.2f}x (cluster start "
+                  f"excluded); workers' CPU s {wcpu[ks[0]]:.1f} vs {wcpu[ks[-1]]:.1f}, "
+                  f"PostgreSQL CPU s {one['pg_cpu']:.1f} vs {many['pg_cpu']:.1f}; cores kept "
+                  f"busy (workers + PostgreSQL CPU / close wall) {busy[ks[0]]:.2f} vs "
+                  f"{busy[ks[-1]]:.2f} of {os.cpu_count()}")
     print(f"load average at end: {os.getloadavg()}", flush=True)
     sandbox.stop()
     engine.dispose()

@@ -16,6 +16,8 @@ Start a cluster with ``dask scheduler`` and ``dask worker tcp://host:8786 --nwor
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Callable
 from datetime import date
 from functools import lru_cache
@@ -52,6 +54,13 @@ def warm() -> None:
     _worker_services()
 
 
+def warm_models(resources: Resources) -> None:
+    """Load the models and rules on this worker (cached: a no-op after the first night)."""
+    from decisioning.postloan.inspection import warm as warm_inspection
+
+    warm_inspection(resources)
+
+
 def _fingerprint(url: Any) -> str:
     from sqlalchemy.engine import make_url
 
@@ -74,39 +83,71 @@ def _worker_services() -> tuple[Engine, Any, list[str]]:
 
 
 def close_range(lo: int, hi: int, as_of: date, resources: Resources, database: str
-                ) -> dict[str, int]:
-    """Close `as_of` for the loans lo..hi still behind it, in this worker's own transaction."""
+                ) -> dict[str, Any]:
+    """Close `as_of` for the loans lo..hi still behind it, in this worker's own transaction.
+
+    Returns the counts and where this worker's time went (wall seconds per step and the
+    process's CPU seconds), so a night's report can say whether a worker waited or worked."""
+    import os
+    import time
+
     from decisioning.postloan.run import load_partition, persist
 
+    cpu0, t0 = time.process_time(), time.perf_counter()
     engine, store, names = _worker_services()
     if _fingerprint(engine.url) != database:
         raise RuntimeError(f"worker database {_fingerprint(engine.url)} is not the driver's "
                            f"{database}: configure the workers like the job")
+    out: dict[str, Any] = {"loans": 0, "chunks": 0, "worker": os.getpid()}
     with Session(engine) as session:
         ids = list(session.scalars(
             select(Loan.id)
             .where(Loan.id.between(lo, hi), Loan.status == "active",
                    Loan.last_closed_date < as_of, Loan.disbursed_on < as_of)
             .order_by(Loan.id).with_for_update()))
-        if not ids:
-            return {"loans": 0, "chunks": 0}
-        part = load_partition(session, ids, store, names)
-        persist(session, part, inspect_partition(part, as_of, resources), as_of)
-        session.commit()
-    return {"loans": len(ids), "chunks": 1}
+        if ids:
+            t1 = time.perf_counter()
+            part = load_partition(session, ids, store, names)
+            t2 = time.perf_counter()
+            result = inspect_partition(part, as_of, resources)
+            t3 = time.perf_counter()
+            persist(session, part, result, as_of)
+            session.commit()
+            t4 = time.perf_counter()
+            out.update(loans=len(ids), chunks=1, read=t2 - t1, compute=t3 - t2,
+                       write=t4 - t3)
+    out.update(wall=time.perf_counter() - t0, cpu=time.process_time() - cpu0)
+    return out
+
+
+def lightgbm_threads(client: Any) -> int:
+    """LightGBM threads per task: the cores of a worker's machine shared by the task slots on
+    it (two single-threaded workers on two cores get one thread each — two threads each
+    would be four busy threads on two cores, the workers slowing each other down)."""
+    cores = client.run(os.cpu_count)
+    info = client.scheduler_info()["workers"]
+    slots: dict[str, int] = {}
+    for w in info.values():
+        slots[w["host"]] = slots.get(w["host"], 0) + int(w["nthreads"])
+    per_host = {info[a]["host"]: (n or 1) for a, n in cores.items() if a in info}
+    return max(1, min((per_host.get(h, 1) // n for h, n in slots.items()), default=1))
 
 
 def make_closer(client: Any, *, in_flight: int | None = None) -> Callable[..., tuple[int, int]]:
     """A `close_day` replacement running every range as a task on `client`'s workers.
 
     At most `in_flight` tasks are queued (default two per worker thread), so a stop request
-    (SIGTERM) waits only for those: they commit on their own, the rest are never submitted."""
+    (SIGTERM) waits only for those: they commit on their own, the rest are never submitted.
+    After a call, ``close.stats`` holds per worker process the loans, chunks, seconds per step
+    and CPU seconds of its tasks."""
     from distributed import as_completed
 
     def close(engine: Engine, as_of: date, *, resources: Resources, chunk_size: int = 5_000,
               progress: Callable[[int, int], None] | None = None, **_: Any) -> tuple[int, int]:
         slots = max(1, sum(client.nthreads().values()))
         ranges, total = plan_ranges(engine, as_of, chunk_size, slots=slots)
+        resources = dataclasses.replace(resources, threads=lightgbm_threads(client))
+        client.run(warm_models, resources)  # every worker, in parallel, before the first range
         limit = in_flight or max(2, 2 * slots)
         database = _fingerprint(engine.url)
         todo = iter(ranges)
@@ -125,10 +166,14 @@ def make_closer(client: Any, *, in_flight: int | None = None) -> Callable[..., t
             if not submit_next():
                 break
         stopping = False
+        close.stats = {}
         for future in running:
             counts = future.result()
             done += counts["loans"]
             n_chunks += counts["chunks"]
+            mine = close.stats.setdefault(counts["worker"], {})
+            for key in ("loans", "chunks", "read", "compute", "write", "wall", "cpu"):
+                mine[key] = mine.get(key, 0) + counts.get(key, 0)
             if progress:
                 progress(done, total)
             if shutdown.requested() is not None:
@@ -138,6 +183,7 @@ def make_closer(client: Any, *, in_flight: int | None = None) -> Callable[..., t
         shutdown.check()
         return done, n_chunks
 
+    close.stats = {}
     return close
 
 

@@ -493,7 +493,7 @@ def _run_started(engine: Engine, run: PostloanRun, as_of: date, *, resources: Re
                  store: Any, vendors: Any, holder: str, chunk_size: int,
                  progress: Progress | None, closer: Callable[..., tuple[int, int]] | None,
                  bureau_policy: bureau_refresh.RefreshPolicy | None) -> RunOutcome:
-    from models.scoring import load_model
+    from decisioning.postloan.inspection import warm
 
     refreshed = None
     if vendors is not None and bureau_policy is not None and run.status != "finished":
@@ -501,8 +501,8 @@ def _run_started(engine: Engine, run: PostloanRun, as_of: date, *, resources: Re
                                            policy=bureau_policy)
     # a finished day with no loan behind it (a rerun) loads no model and plans nothing
     behind = run.status != "finished" or _any_behind(engine, as_of)
-    feature_names = (list(load_model("champion", resources.model_root).feature_names)
-                     if behind else [])
+    # models and rules loaded once, before the first chunk (not inside a chunk's compute)
+    feature_names = list(warm(resources).feature_names) if behind else []
     loans, n_chunks = (closer or close_day)(
         engine, as_of, resources=resources, store=store, feature_names=feature_names,
         holder=holder, chunk_size=chunk_size, progress=progress,
