@@ -139,24 +139,25 @@ def refer_failed(*, session: Session, services: Any, application: Application,
 def wait_for_decision(*, session: Session, application: Application, seconds: float) -> bool:
     """Wait up to ``seconds`` for a worker to decide ``application`` (refreshed in place);
     True once it is decided. For the bounded ``?wait=`` long-poll of the API: each check reads
-    the state column alone on a connection of its own (one short transaction, so the worker's
-    commit is seen as it lands, and no ORM load per check: a waiter polls ~25 times a
-    second); the application is refreshed once, when its state has moved."""
+    the state column alone in a short transaction on a connection of its own (the worker's
+    commit is seen as it lands, and there is no ORM load per check: a waiter polls up to 20
+    times a second); the application is refreshed once, when its state has moved."""
     if application.state not in UNDECIDED:
         return True
     deadline = time.monotonic() + max(0.0, seconds)
     pause = 0.005
     query = select(Application.state).where(Application.id == application.id)
     session.commit()  # nothing of the request's transaction stays open while it waits
-    engine = session.get_bind()
-    while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
-        time.sleep(min(pause, left))
-        pause = min(pause * 1.5, 0.05)
-        with engine.connect() as conn:
+    with session.get_bind().connect() as conn:  # one checkout (and pre-ping) per wait
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(pause, left))
+            pause = min(pause * 1.5, 0.05)
             state = conn.execute(query).scalar()
-        if state not in UNDECIDED:
-            session.refresh(application)
-            return True
+            conn.rollback()  # the next check sees what committed since
+            if state not in UNDECIDED:
+                break
+    session.refresh(application)
+    return True
