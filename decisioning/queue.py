@@ -37,6 +37,8 @@ HEARTBEAT_TIMEOUT_MS = 15_000
 MAINTENANCE_CHANCE = 20_000
 #: an idle worker polls Redis this often (ms): the most a new message waits for pickup
 POLL_MS = 50
+#: an outbox message whose first delivery (in the deciding thread) failed waits this long
+RETRY_DELAY_MS = 1_000
 #: an application still deciding, or a message still pending, this long is sent again
 SWEEP_AFTER = timedelta(seconds=30)
 
@@ -91,10 +93,31 @@ class DecisionQueue:
             done = deciding.decide_submitted(session=session, services=self.runtime.services,
                                              application_id=application_id,
                                              max_attempts=self.max_attempts)
+            left = self._deliver_here(session, done.deliver)
         try:
-            self.deliver(done.deliver)
+            for message_id in left:  # the vendor failed: retried by the outbox actor
+                self._deliver.send_with_options(args=(message_id,), delay=RETRY_DELAY_MS)
         except Exception:  # noqa: BLE001 - the sweep delivers what could not be queued
-            log.exception("could not queue outbox %s; the sweep will", done.deliver)
+            log.exception("could not queue outbox %s; the sweep will", left)
+
+    def _deliver_here(self, session: Session, message_ids: list[int]) -> list[int]:
+        """First try at the decision's SMS in the deciding thread, after its commit: the
+        rows are in this session already and there is no queue hop; what fails is returned
+        for the outbox queue (its retries and backoff). The decision is committed whatever
+        happens here."""
+        left = []
+        for message_id in message_ids:
+            try:
+                outbox.deliver(session=session, services=self.runtime.services,
+                               message_id=message_id)
+            except outbox.DeliveryFailed as exc:
+                log.warning("outbox delivery deferred: %s", exc)
+                left.append(message_id)
+            except Exception:  # noqa: BLE001 - any failure: the queue tries again
+                log.exception("outbox %s could not be delivered; queued", message_id)
+                session.rollback()
+                left.append(message_id)
+        return left
 
     def _run_deliver(self, message_id: int) -> None:
         with self.runtime.sessions() as session:

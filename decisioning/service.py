@@ -34,7 +34,7 @@ from decisioning.routing import (
     assign,
     routing_record,
 )
-from featurestore.store import ApplicationInput, CustomerProfile, FeatureStore
+from featurestore.store import ApplicationInput, CustomerProfile, FeatureStore, PendingReport
 from models.errors import ModelError
 from models.scoring import ScoringModel, load_challenger, load_champion, load_model
 from ruleengine.rulebook import RuleBook
@@ -153,27 +153,35 @@ class DecisionService:
         started = time.perf_counter()
         self.refresh_models()
         as_of = as_of or datetime.now(UTC)
-        customer = session.get(Customer, application.customer_id)
-        profile = self.store.profile(customer)  # decrypted once per decision
-        gaps, evidence = self._gather_bureau_evidence(session, customer, as_of, consent,
-                                                      profile)
-        t_evidence = time.perf_counter()
-        features = self.store.decision_vector(session, self._input(session, application), as_of,
-                                              profile=profile, evidence=evidence)
-        features.update(platform_features or {})
-        if consent is not ON_FILE:
-            features["consent_valid"] = consent is not None and consent.covers("pboc", as_of)
-        t_features = time.perf_counter()
-        deciding, shadow, routing = self._route(customer, features)
-        result = decide(features, self.rules, deciding, shadow)
-        routing["decided_by"] = result.model_version
-        self._archive_rules(result.rules_version)
-        timings = {"evidence": (t_evidence - started) * 1e3,
-                   "features": (t_features - t_evidence) * 1e3, **result.timings_ms,
-                   "total": (time.perf_counter() - started) * 1e3}
-        guidance = self._guidance(session, application, result, deciding)
-        if guidance is not None:
-            timings["guidance"] = guidance["latency_ms"]
+        pending: list[PendingReport] = []
+        # Reads only until the record: the new bureau reports, the vector's update and the
+        # record are written together at the end (no autoflush before), so on SQLite the
+        # write lock is taken after the scoring, rules and guidance, not before them.
+        with session.no_autoflush:
+            customer = session.get(Customer, application.customer_id)
+            profile = self.store.profile(customer)  # decrypted once per decision
+            gaps, evidence = self._gather_bureau_evidence(session, customer, as_of, consent,
+                                                          profile, pending)
+            t_evidence = time.perf_counter()
+            features = self.store.decision_vector(session, self._input(session, application),
+                                                  as_of, profile=profile, evidence=evidence)
+            features.update(platform_features or {})
+            if consent is not ON_FILE:
+                features["consent_valid"] = (consent is not None
+                                             and consent.covers("pboc", as_of))
+            t_features = time.perf_counter()
+            deciding, shadow, routing = self._route(customer, features)
+            result = decide(features, self.rules, deciding, shadow)
+            routing["decided_by"] = result.model_version
+            self._archive_rules(result.rules_version)
+            timings = {"evidence": (t_evidence - started) * 1e3,
+                       "features": (t_features - t_evidence) * 1e3, **result.timings_ms,
+                       "total": (time.perf_counter() - started) * 1e3}
+            guidance = self._guidance(session, application, result, deciding)
+            if guidance is not None:
+                timings["guidance"] = guidance["latency_ms"]
+        if pending:
+            self.store.write_bureau_reports(session, pending)
         record = DecisionRecord(
             application_id=application.id, decided_at=datetime.now(UTC), as_of=as_of,
             outcome=result.outcome, rules_version=result.rules_version,
@@ -227,11 +235,14 @@ class DecisionService:
         )
 
     def _gather_bureau_evidence(self, session: Session, customer: Customer, as_of: datetime,
-                                consent: Any, profile: CustomerProfile | None = None
+                                consent: Any, profile: CustomerProfile | None = None,
+                                pending: list[PendingReport] | None = None
                                 ) -> tuple[list[str], dict[str, Any] | None]:
         """Pull PBOC and third-party reports the consent covers unless a fresh one is on
         file; return the gaps and, when new reports were stored, the customer's evidence
-        vector updated with them (None: the materialised one stands).
+        vector updated with them (None: the materialised one stands). The new reports are
+        appended to ``pending`` for the caller to write with its record (written here when
+        ``pending`` is None).
 
         A bureau the consent does not cover (or no live consent) is never queried: a
         ``<bureau>_no_consent`` gap. Both bureaus are asked at once, and nothing is written
@@ -273,7 +284,7 @@ class DecisionService:
         others = [_BUREAU_POOL.submit(pull, b, v) for b, v in wanted[1:]]
         answers = [pull(*wanted[0])] if wanted else []
         answers += [f.result() for f in others]
-        new: list[Any] = []
+        writes: list[PendingReport] = []
         for (bureau, _), report in zip(wanted, answers, strict=True):
             if report is None:
                 gaps.append(f"{bureau}_unavailable")
@@ -282,12 +293,20 @@ class DecisionService:
             else:
                 # Stamped with when we pulled it: that is what freshness and point-in-time
                 # visibility are about (a sandbox may answer with a historical report date).
-                new += self.store.add_bureau_report(session, customer, bureau,
-                                                    report.report_json, as_of)
-        if not new:
+                prepared = self.store.prepare_bureau_report(session, customer, bureau,
+                                                            report.report_json, as_of)
+                if prepared is not None:
+                    writes.append(prepared)
+        if not writes:
             return gaps, None
-        return gaps, self.store.refresh_bureau_features(session, customer.id, as_of,
-                                                        facts + new)
+        new = [f for w in writes for f in w.facts]
+        values = self.store.refresh_bureau_features(session, customer.id, as_of, facts + new,
+                                                    pending=writes)
+        if pending is None:
+            self.store.write_bureau_reports(session, writes)
+        else:
+            pending += writes
+        return gaps, values
 
     # ---- replay -----------------------------------------------------------------------
     def replay(self, session: Session, record_id: int) -> list[str]:

@@ -67,6 +67,14 @@ class ApplicationInput:
 
 
 @dataclass(frozen=True)
+class PendingReport:
+    """A bureau report parsed and encrypted but not yet written (`prepare_bureau_report`)."""
+
+    event: RawEvent
+    facts: list[one_report.Fact]
+
+
+@dataclass(frozen=True)
 class IngestResult:
     stored: int
     duplicates: int
@@ -224,19 +232,41 @@ class FeatureStore:
         frame, no Arrow table), stored encrypted with its facts; returns the new facts
         (none for a report already on file). The caller updates the vector with
         `refresh_bureau_features` once all of a decision's reports are in."""
+        pending = self.prepare_bureau_report(session, customer, bureau, report_json,
+                                             reported_at)
+        if pending is None:
+            return []
+        self.write_bureau_reports(session, [pending])
+        return pending.facts
+
+    def prepare_bureau_report(self, session: Session, customer: Customer, bureau: str,
+                              report_json: str, reported_at: datetime) -> PendingReport | None:
+        """`add_bureau_report` without the write: the report parsed, checked against what is
+        on file (None: a duplicate) and encrypted, for `write_bureau_reports` later — a
+        decision writes its reports with its record, so on SQLite the database write lock
+        is not held while it scores (reads only until then)."""
         facts = one_report.report_facts(bureau, report_json, reported_at,
                                          self.cipher.blind_index)  # parse before storing
         record = {"report_json": report_json}
         keep, _ = self._new_records(session, customer, bureau, [record])
         if not keep:
-            return []
-        session.add(self._raw_event(customer, bureau, record, reported_at, keep[0][0]))
-        session.execute(insert(FeatureFact), [
-            {"customer_id": customer.id, "source": f.source, "kind": f.kind,
-             "event_time": f.event_time, "uploaded_at": f.uploaded_at,
-             "value": None if f.value is None or math.isnan(f.value) else f.value, "key": f.key}
-            for f in facts])
-        return facts
+            return None
+        return PendingReport(self._raw_event(customer, bureau, record, reported_at,
+                                             keep[0][0]), facts)
+
+    @staticmethod
+    def write_bureau_reports(session: Session, reports: list[PendingReport]) -> None:
+        """Store prepared reports: the encrypted event and its facts (one insert)."""
+        rows = []
+        for report in reports:
+            session.add(report.event)
+            rows += [{"customer_id": report.event.customer_id, "source": f.source,
+                      "kind": f.kind, "event_time": f.event_time,
+                      "uploaded_at": f.uploaded_at,
+                      "value": None if f.value is None or math.isnan(f.value) else f.value,
+                      "key": f.key} for f in report.facts]
+        if rows:
+            session.execute(insert(FeatureFact), rows)
 
     def bureau_facts(self, session: Session, customer_id: int) -> list[one_report.Fact]:
         """The customer's PBOC and third-party facts as plain rows (one indexed read)."""
@@ -249,15 +279,20 @@ class FeatureStore:
                                 r.value, r.key) for r in rows]
 
     def refresh_bureau_features(self, session: Session, customer_id: int, as_of: datetime,
-                                facts: list[one_report.Fact]) -> dict[str, Any]:
+                                facts: list[one_report.Fact],
+                                pending: list[PendingReport] | None = None) -> dict[str, Any]:
         """Update the customer's materialised vector after a bureau pull: the bureau
         features recomputed at ``as_of`` from ``facts`` (the customer's bureau facts, new
         reports included) on plain values; the device and identity features, which a bureau
         report does not touch, kept as materialised (the nightly job rolls their windows).
-        Without a current vector the whole vector is computed by the batch path."""
+        Without a current vector the whole vector is computed by the batch path (from the
+        stored facts: ``pending`` reports are written first)."""
         row = session.scalar(select(FeatureVector).where(
             FeatureVector.entity == "customer", FeatureVector.entity_id == str(customer_id)))
         if row is None or row.catalog_version != self.version:
+            if pending:
+                self.write_bureau_reports(session, pending)
+                pending.clear()
             return self.materialise_customer(session, customer_id, as_of)
         bureau = vector_from_row(one_report.bureau_values(facts, as_of), self.catalog)
         values = {**row.values, **bureau}

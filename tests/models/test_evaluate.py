@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from models.cli import model as model_cli
 from models.evaluate import decile_table, ece, ks, psi
-from models.features import default_features
+from models.features import default_features, encode_frame
 from models.registry import Registry
 from models.report import CHARTS
 from models.train import TrainConfig, train_and_register
@@ -92,3 +92,11 @@ def test_woe_transform_matches_optbinning(frame):
     np.testing.assert_allclose(woe.transform(test), expected.to_numpy(), atol=1e-12)
     back = WoeScorecard.from_dict(json.loads(json.dumps(woe.to_dict())), specs)
     np.testing.assert_allclose(back.predict_proba(test), woe.predict_proba(test))
+    # one row (a decision) goes through the plain-Python path: the same WoE as the batch
+    E = encode_frame(test.iloc[:300], specs)
+    E[::7, ::3] = np.nan  # missing values
+    cats = [j for j, s in enumerate(specs) if s.dtype == "category"]
+    E[1::11, cats] = 999  # a category code the bins never saw
+    batch = woe.woe(E)
+    rows = np.vstack([woe.woe(E[i:i + 1]) for i in range(len(E))])
+    np.testing.assert_array_equal(rows, batch)
