@@ -235,14 +235,13 @@ class DecisionService:
         )
 
     def _gather_bureau_evidence(self, session: Session, customer: Customer, as_of: datetime,
-                                consent: Any, profile: CustomerProfile | None = None,
-                                pending: list[PendingReport] | None = None
+                                consent: Any, profile: CustomerProfile | None,
+                                pending: list[PendingReport]
                                 ) -> tuple[list[str], dict[str, Any] | None]:
         """Pull PBOC and third-party reports the consent covers unless a fresh one is on
         file; return the gaps and, when new reports were stored, the customer's evidence
         vector updated with them (None: the materialised one stands). The new reports are
-        appended to ``pending`` for the caller to write with its record (written here when
-        ``pending`` is None).
+        appended to ``pending`` for the caller to write with its record.
 
         A bureau the consent does not cover (or no live consent) is never queried: a
         ``<bureau>_no_consent`` gap. Both bureaus are asked at once, and nothing is written
@@ -302,10 +301,7 @@ class DecisionService:
         new = [f for w in writes for f in w.facts]
         values = self.store.refresh_bureau_features(session, customer.id, as_of, facts + new,
                                                     pending=writes)
-        if pending is None:
-            self.store.write_bureau_reports(session, writes)
-        else:
-            pending += writes
+        pending += writes  # empty when the vector's rebuild had to write them first
         return gaps, values
 
     # ---- replay -----------------------------------------------------------------------

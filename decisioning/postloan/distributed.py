@@ -88,7 +88,6 @@ def close_range(lo: int, hi: int, as_of: date, resources: Resources, database: s
 
     Returns the counts and where this worker's time went (wall seconds per step and the
     process's CPU seconds), so a night's report can say whether a worker waited or worked."""
-    import os
     import time
 
     from decisioning.postloan.run import load_partition, persist
