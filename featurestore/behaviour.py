@@ -27,11 +27,9 @@ DAY = pd.Timedelta(days=1)
 #: The columns this module adds, in catalog order.
 BEHAVIOUR_COLUMNS = (
     "dpd_change_30d", "on_time_share", "days_since_last_payment", "days_late_avg_3m",
-    "days_late_last_installment", "days_late_trend_3i", "worst_days_late_3i",
-    "missed_payments_6m", "days_since_on_time_payment",
+    "days_late_last_installment", "days_late_trend_3i", "days_since_on_time_payment",
     "partly_paid_installments", "payment_to_due_ratio_3m",
-    "vehicle_gps_offline_change_30d", "vehicle_gps_longest_gap_60d",
-    "vehicle_out_of_province_change_30d",
+    "vehicle_gps_offline_change_30d", "vehicle_out_of_province_change_30d",
     "app_last_upload_days", "sms_collection_since_loan", "sms_collection_30d_on_book",
     "sms_collection_90d_on_book", "bureau_new_open_loans", "bureau_new_overdue",
     "bureau_inquiries_30d_on_book", "bureau_inquiries_90d_on_book", "application_score",
@@ -178,13 +176,8 @@ def repayment_columns(e: pd.DataFrame, m: InstallmentRows) -> dict[str, np.ndarr
     last_on_time = micros(e["disbursed_at"]).copy()
     np.maximum.at(last_on_time, m.row[on_time], settled[on_time])
     as_of_us = micros(e["as_of"])
-    # a longer memory than `missed_payments_3m`: stress shows as late-in-grace payments on
-    # a third to three quarters of the installments, too few in three months to tell
-    half_year = as_of - due <= 180 * US_PER_DAY
-    missed = half_year & (~paid | (settled > due + US_PER_DAY))
     out = {
         "dpd_change_30d": dpd_now - dpd_then,
-        "missed_payments_6m": m.sum_per_row(missed),
         "on_time_share": share,
         "days_since_last_payment": np.floor((as_of_us - last) / US_PER_DAY),
         "days_late_avg_3m": np.where(n_recent > 0, avg_late, np.nan),
@@ -196,9 +189,9 @@ def repayment_columns(e: pd.DataFrame, m: InstallmentRows) -> dict[str, np.ndarr
 
 
 def latest_lateness(m: InstallmentRows, late_days: np.ndarray) -> dict[str, np.ndarray]:
-    """Days late of the latest installment due, that minus the third latest's, and the worst
-    of the latest three: a loan paying later each month inside the grace month is "current"
-    at every month-end, yet drifting (the stress pattern lenders watch before a default). Three running maxima of
+    """Days late of the latest installment due, and that minus the third latest's: a loan
+    paying later each month inside the grace month is "current" at every month-end, yet
+    drifting (the stress pattern lenders watch before a default). Three running maxima of
     the due dates, not a sort: the nightly job runs this on every installment of the book."""
     n = m.n_rows
     picked = []
@@ -211,11 +204,8 @@ def latest_lateness(m: InstallmentRows, late_days: np.ndarray) -> dict[str, np.n
         late[m.row[hit]] = late_days[hit]
         picked.append(late)
         below &= ~hit
-    with np.errstate(invalid="ignore"):
-        worst = np.fmax(np.fmax(picked[0], picked[1]), picked[2])
     return {"days_late_last_installment": picked[0],
-            "days_late_trend_3i": picked[0] - picked[2],
-            "worst_days_late_3i": worst}
+            "days_late_trend_3i": picked[0] - picked[2]}
 
 
 def amount_columns(m: InstallmentRows, paid: np.ndarray, recent: np.ndarray, n: int
@@ -259,7 +249,6 @@ def fact_columns(e: pd.DataFrame, index: FactIndex) -> dict[str, np.ndarray]:
     days_before = replace(before, key=before.event_us // US_PER_DAY).count_distinct_keys()
     out["vehicle_gps_offline_change_30d"] = np.where(gps.has_any(), days_before - days_recent,
                                                      np.nan)
-    out["vehicle_gps_longest_gap_60d"] = longest_gap_days(gps, micros(e["as_of"]), 60)
     # travel pattern change: out-of-province share of the last 30 days' fixes minus 30–60
     out["vehicle_out_of_province_change_30d"] = recent.mean() - before.mean()
 
@@ -304,33 +293,6 @@ def fact_columns(e: pd.DataFrame, index: FactIndex) -> dict[str, np.ndarray]:
         out[f"bureau_inquiries_{days}d_on_book"] = np.where(
             has_refresh, inquiries.within_days(days).count_distinct_keys(), np.nan)
     return out
-
-
-def longest_gap_days(gps: Visible, as_of_us: np.ndarray, window: int) -> np.ndarray:
-    """Longest run of whole days without a fix among the last ``window`` days before as-of
-    (``window`` when none; missing when the tracker never reported). A car is driven on about
-    a third of days, so a few dark days hide in the 30-day count's noise, while a week of
-    silence is rare unless the tracker was unplugged or the car parked away."""
-    n = len(as_of_us)
-    today = as_of_us // US_PER_DAY  # as-of is the start of its day: the last full day is before
-    recent = gps.subset(gps.age_days < window)
-    key = recent.row.astype(np.int64) * (1 << 32) + recent.event_us // US_PER_DAY
-    key = np.unique(key)
-    out = np.full(n, float(window))
-    if not len(key):
-        return np.where(gps.has_any(), out, np.nan)
-    rows, days = key >> 32, key & ((1 << 32) - 1)
-    first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
-    last = np.r_[first[1:] - 1, len(rows) - 1]
-    inner = np.zeros(len(rows), np.int64)
-    inner[1:] = days[1:] - days[:-1] - 1
-    inner[first] = days[first] - (today[rows[first]] - window)  # window start → first fix
-    gap = np.zeros(n, np.int64)
-    np.maximum.at(gap, rows, inner)
-    tail = today[rows[last]] - 1 - days[last]  # last fix → the day before as-of
-    np.maximum.at(gap, rows[last], tail)
-    out[rows[first]] = gap[rows[first]]
-    return np.where(gps.has_any(), out, np.nan)
 
 
 def behaviour_columns(e: pd.DataFrame, index: FactIndex, m: InstallmentRows

@@ -194,32 +194,3 @@ def test_a_part_payment_counts_from_when_it_was_made_until_the_line_is_settled()
     no_amounts = compute.loan_features(e, empty_facts(), inst.drop(
         columns=["amount_due", "part_paid", "part_paid_at"]))
     assert no_amounts["payment_to_due_ratio_3m"].isna().all()
-
-
-def test_a_week_of_tracker_silence_and_older_late_payments_are_remembered():
-    """A tracker silent for 29 days in a row shows as such however many fixes surround the
-    silence; one silent for the whole window shows 60, one that never reported is unknown.
-    A late payment four months ago still counts in the six-month tally."""
-    loans, inst = _loan(["2025-01-10", "2025-02-16", "2025-03-24"])
-    at = pd.Timestamp("2025-06-01", tz="UTC")
-    day, hour = pd.Timedelta(days=1), pd.Timedelta(hours=1)
-    e = pd.DataFrame({"entity_id": ["L1", "L1", "L1"], "customer_id": ["C1", "C2", "C3"],
-                      "as_of": [at] * 3, "disbursed_at": loans["disbursed_at"].iloc[0]})
-
-    def fix(cust, days_ago):
-        when = at - days_ago * day + 10 * hour
-        return {"customer_id": cust, "source": "vehicle_gps", "kind": "fix",
-                "event_time": when, "uploaded_at": when + hour, "value": 0.0, "key": None}
-
-    facts = normalise_facts(pd.DataFrame(
-        [fix("C1", d) for d in (58, 50, 20, 3)] + [fix("C2", 100)]))
-    from featurestore import compute
-
-    f = compute.loan_features(e, facts, inst)
-    # gaps: 2 days before the first fix, 7, 29, 16, and 2 after the last
-    assert f["vehicle_gps_longest_gap_60d"].iloc[0] == 29
-    assert f["vehicle_gps_longest_gap_60d"].iloc[1] == 60
-    assert np.isnan(f["vehicle_gps_longest_gap_60d"].iloc[2])
-    # Feb (6 days late) is 111 days back: in six months, not three; Mar (14 late) in both
-    assert f["missed_payments_6m"].iloc[0] == 2 and f["missed_payments_3m"].iloc[0] == 1
-    assert f["worst_days_late_3i"].iloc[0] == 14
