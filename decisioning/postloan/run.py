@@ -559,7 +559,10 @@ def _run_started(engine: Engine, run: PostloanRun, as_of: date, *, resources: Re
         return RunOutcome(as_of, "already_finished", report=run.report)
     report = build_report(engine, as_of)
     report["handoff"] = calls
-    report["failed_sends"] = handoff.failed_sends(engine, as_of) + delivery.aborted
+    listed, owed = handoff.failed_sends(engine, as_of)
+    report["failed_sends"] = listed + delivery.aborted  # the first FAILED_LISTED by name
+    report["failed_sends_total"] = {**owed, **({"aborted_stages": len(delivery.aborted)}
+                                              if delivery.aborted else {})}
     with Session(engine) as session:
         row = session.get(PostloanRun, run.id)
         row.status = "finished"
