@@ -56,6 +56,18 @@ def id_array(ids: Any) -> str:
     return "'{" + ",".join(str(int(i)) for i in ids) + "}'::bigint[]"
 
 
+def in_id_range(column: str, ids: Any) -> str:
+    """``column`` is one of `ids`, as SQL for COPY: ``BETWEEN min AND max`` plus
+    ``= ANY(array)``. A chunk's ids are a near-contiguous run; the range bounds the index scan
+    to it, where a bare ``= ANY`` of 20,000 ids cost two to three times as much on a million-
+    loan schedule table. Integers only (`id_array`); no ids: ``FALSE``."""
+    values = [int(i) for i in ids]
+    if not values:
+        return "FALSE"
+    return (f"{column} BETWEEN {min(values)} AND {max(values)} AND "
+            f"{column} = ANY({id_array(values)})")
+
+
 def read_frame(conn: Connection, query: str, *, dates: list[str] = (), days: list[str] = (),
                **dtypes: Any) -> Any:
     """``COPY (query) TO STDOUT`` (CSV with header) into a pandas DataFrame.

@@ -106,7 +106,7 @@ def _installments_by_copy(session: Session, loan_ids: list[int], before: date | 
                           ) -> pd.DataFrame:
     """The same frame as `_installments`, read by COPY (PostgreSQL): money as int cents and
     dates as day numbers, both parsed in C, not one Decimal and one date object per value."""
-    from chedaitong.db.bulk import id_array, read_frame
+    from chedaitong.db.bulk import in_id_range, read_frame
 
     due = f" AND due_date < DATE '{before.isoformat()}'" if before is not None else ""
     inst = read_frame(session.connection(), f"""
@@ -117,7 +117,7 @@ def _installments_by_copy(session: Session, loan_ids: list[int], before: date | 
                penalty_through - DATE '1970-01-01' AS penalty_through,
                settled_on - DATE '1970-01-01' AS settled_on
         FROM {ScheduledInstallment.__tablename__}
-        WHERE loan_id = ANY({id_array(loan_ids)}){due} ORDER BY loan_id, number""",
+        WHERE {in_id_range("loan_id", loan_ids)}{due} ORDER BY loan_id, number""",
                       days=["due_date", "penalty_through", "settled_on"])
     return inst.astype({"id": np.int64, "loan_id": np.int64, "number": np.int64,
                         "unpaid_principal": np.int64, "unpaid_interest": np.int64,
@@ -127,11 +127,11 @@ def _installments_by_copy(session: Session, loan_ids: list[int], before: date | 
 def _exposure_by_copy(session: Session, loan_ids: list[int]) -> pd.Series:
     """Outstanding principal per loan in int cents over the whole schedule, summed in SQL
     (the lines not yet due are needed for nothing else); indexed by loan id."""
-    from chedaitong.db.bulk import id_array, read_frame
+    from chedaitong.db.bulk import in_id_range, read_frame
 
     owed = read_frame(session.connection(), f"""
         SELECT loan_id, (sum(principal_due - principal_paid) * 100)::bigint AS owed
-        FROM {ScheduledInstallment.__tablename__} WHERE loan_id = ANY({id_array(loan_ids)})
+        FROM {ScheduledInstallment.__tablename__} WHERE {in_id_range("loan_id", loan_ids)}
         GROUP BY loan_id""")
     return pd.Series(owed["owed"].to_numpy(np.int64), index=owed["loan_id"].to_numpy(np.int64))
 
