@@ -602,13 +602,17 @@ def _facts_by_copy(session: Session, ids: list[int]) -> pd.DataFrame:
 
     if not ids:
         return empty_facts()
-    utc = "to_char({0} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US') AS {0}"
+    # timestamps as integer microseconds since the epoch: no text formatted and parsed again
+    micros = "(extract(epoch FROM {0}) * 1000000)::bigint AS {0}"
     wanted = id_array(ids)
     frame = read_frame(session.connection(), (
-        f"SELECT customer_id, source, kind, {utc.format('event_time')}, "
-        f"{utc.format('uploaded_at')}, value, key FROM {FeatureFact.__tablename__} "
+        f"SELECT customer_id, source, kind, {micros.format('event_time')}, "
+        f"{micros.format('uploaded_at')}, value, key FROM {FeatureFact.__tablename__} "
         f"WHERE customer_id = ANY({wanted})"),
-        **{c: str for c in ("customer_id", "source", "kind", "key")}, value="float64")
+        **{c: str for c in ("customer_id", "source", "kind", "key")}, value="float64",
+        event_time="int64", uploaded_at="int64")
+    for col in ("event_time", "uploaded_at"):
+        frame[col] = pd.to_datetime(frame[col], unit="us", utc=True)
     keys = set(frame.loc[frame["source"] == "device", "key"].dropna())
     if keys:
         shared = session.execute(

@@ -28,7 +28,6 @@ from sqlalchemy.orm import Session, aliased
 
 from chedaitong.db.behaviour import BehaviourScore
 from chedaitong.db.servicing import Loan, PostloanAction
-from servicing.money import to_cents
 
 GRADES = ("A", "B", "C", "D", "E")
 N_REASONS = 3
@@ -112,34 +111,47 @@ def reasons(features: pd.DataFrame, model: Any, rows: np.ndarray, threads: int =
 
 
 def exposure_cents(loans: pd.DataFrame, installments: pd.DataFrame) -> np.ndarray:
-    """Outstanding principal per loan (int64 cents, `loans` order)."""
+    """Outstanding principal per loan (int64 cents, `loans` order): the read's
+    ``exposure_cents`` when it summed the whole schedule, else from `installments`."""
+    if "exposure_cents" in loans.columns:
+        return loans["exposure_cents"].to_numpy(np.int64)
     owed = installments.groupby("loan_id")["unpaid_principal"].sum()
     return owed.reindex(loans["loan_id"].to_numpy(), fill_value=0).to_numpy(np.int64)
 
 
-def rows(loans: pd.DataFrame, as_of: date) -> list[dict[str, Any]]:
-    """`behaviour_scores` rows of one partition's result (only loans that were scored)."""
+def frame(loans: pd.DataFrame, as_of: date) -> pd.DataFrame:
+    """`behaviour_scores` rows of one partition's result (only loans that were scored).
+
+    Expected loss is `to_cents(Decimal(repr(pd)) * exposure)` with pd as stored (6 places),
+    done in integers for the whole partition: pd in millionths × exposure in cents is the
+    loss in millionths of a cent, rounded half up once — the same cents, not one Decimal
+    product per loan."""
     scored = loans[loans["behaviour_version"].notna()]
-    out = []
-    for r in scored.itertuples(index=False):
-        exposure = Decimal(int(r.exposure_cents)) / 100
-        pd_ = round(float(r.behaviour_pd), 6)  # as stored: expected loss is reproducible
-        out.append({
-            "loan_id": int(r.loan_id), "as_of": as_of, "model_version": r.behaviour_version,
-            "pd": pd_, "score": int(r.behaviour_score),
-            "grade": str(r.behaviour_grade), "reasons": list(r.behaviour_reasons),
-            "exposure": exposure,
-            "expected_loss": to_cents(Decimal(repr(pd_)) * exposure),
-            "routing": getattr(r, "behaviour_routing", None),  # decisioning.behaviour_routing
-        })
-    return out
+    stored = [round(float(x), 6) for x in scored["behaviour_pd"]]  # reproducible as stored
+    micro = np.rint(np.asarray(stored, np.float64) * 1e6).astype(np.int64)
+    exposure = scored["exposure_cents"].to_numpy(np.int64)
+    loss = (micro * exposure + 500_000) // 1_000_000  # both ≥ 0: half up
+    routing = (scored["behaviour_routing"].tolist() if "behaviour_routing" in scored.columns
+               else [None] * len(scored))  # decisioning.behaviour_routing
+    return pd.DataFrame({
+        "loan_id": scored["loan_id"].astype(np.int64).tolist(), "as_of": as_of,
+        "model_version": scored["behaviour_version"].tolist(), "pd": stored,
+        "score": scored["behaviour_score"].astype(np.int64).tolist(),
+        "grade": scored["behaviour_grade"].astype(str).tolist(),
+        "reasons": [list(r) for r in scored["behaviour_reasons"]],
+        "exposure": _money(exposure), "expected_loss": _money(loss), "routing": routing,
+    })
+
+
+def _money(cents: np.ndarray) -> list[Decimal]:
+    return [Decimal(int(c)).scaleb(-2) for c in cents]
 
 
 def persist(session: Session, loans: pd.DataFrame, as_of: date) -> None:
     """Insert the night's behaviour scores of one partition (the caller's transaction)."""
-    data = rows(loans, as_of)
-    if data:
-        session.execute(insert(BehaviourScore), data)
+    data = frame(loans, as_of)
+    if len(data):
+        session.execute(insert(BehaviourScore), data.to_dict("records"))
 
 
 def work_queue(session: Session, as_of: date, action: str) -> list[PostloanAction]:

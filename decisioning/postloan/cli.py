@@ -195,7 +195,8 @@ def _run_one(engine, day, resources, store, vendors, holder, engine_kind, chunk_
          sent=outcome.sent, failed_sends=outcome.failed_sends,
          seconds=round(time.perf_counter() - started, 2), report=outcome.report)
     if outcome.failed_sends:
-        _log("sends_failed", as_of=day, failed=outcome.report.get("failed_sends", []))
+        _log("sends_failed", as_of=day, failed=outcome.report.get("failed_sends", []),
+             totals=outcome.report.get("failed_sends_total", {}))
     return EX_SENDS_FAILED if outcome.failed_sends else EX_OK
 
 

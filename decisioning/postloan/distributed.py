@@ -106,7 +106,7 @@ def close_range(lo: int, hi: int, as_of: date, resources: Resources, database: s
             .order_by(Loan.id).with_for_update()))
         if ids:
             t1 = time.perf_counter()
-            part = load_partition(session, ids, store, names)
+            part = load_partition(session, ids, store, names, as_of=as_of)
             t2 = time.perf_counter()
             result = inspect_partition(part, as_of, resources)
             t3 = time.perf_counter()

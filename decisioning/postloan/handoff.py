@@ -439,24 +439,40 @@ def _closed_by_agency(case: CollectionCaseRow, as_of: date, status: str, out: De
     out.closed_by_agency += 1
 
 
-def failed_sends(engine: Engine, as_of: date) -> list[dict[str, Any]]:
+#: Hand-offs still owed listed by name in a run's report (and its log line); past it only
+#: counted — a vendor outage at a million loans owes tens of thousands.
+FAILED_LISTED = 200
+
+
+def failed_sends(engine: Engine, as_of: date, *, limit: int = FAILED_LISTED
+                 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """The hand-offs still owed to a vendor at the end of `as_of`'s run, as stored (for the
-    run report): failed actions of that day or earlier, open cases whose sync failed."""
+    run report): failed actions of that day or earlier, open cases whose sync failed — the
+    first `limit` of them (loan ref order), and how many there are per action."""
     with Session(engine) as session:
+        failed = (PostloanAction.as_of <= as_of, PostloanAction.status == "failed")
+        unsynced = (CollectionCaseRow.status == "open", CollectionCaseRow.sync_error.is_not(None))
+        counts = {a: n for a, n in session.execute(
+            select(PostloanAction.action, func.count()).where(*failed)
+            .group_by(PostloanAction.action).order_by(PostloanAction.action))}
+        cases = session.scalar(select(func.count()).select_from(CollectionCaseRow)
+                               .where(*unsynced)) or 0
+        if cases:
+            counts["case_sync"] = cases
         acts = session.execute(
             select(Loan.ref, PostloanAction.action, PostloanAction.as_of, PostloanAction.error)
-            .join(Loan, Loan.id == PostloanAction.loan_id)
-            .where(PostloanAction.as_of <= as_of, PostloanAction.status == "failed")
-            .order_by(Loan.ref, PostloanAction.action)).all()
-        cases = session.execute(
+            .join(Loan, Loan.id == PostloanAction.loan_id).where(*failed)
+            .order_by(Loan.ref, PostloanAction.action).limit(limit)).all()
+        left = limit - len(acts)
+        synced = session.execute(
             select(Loan.ref, CollectionCaseRow.case_ref, CollectionCaseRow.sync_error)
-            .join(Loan, Loan.id == CollectionCaseRow.loan_id)
-            .where(CollectionCaseRow.status == "open", CollectionCaseRow.sync_error.is_not(None))
-            .order_by(Loan.ref)).all()
-    return ([{"loan": r, "action": a, "as_of": d.isoformat(), "error": e}
-             for r, a, d, e in acts]
-            + [{"loan": r, "action": "case_sync", "as_of": as_of.isoformat(), "case": c,
-                "error": e} for r, c, e in cases])
+            .join(Loan, Loan.id == CollectionCaseRow.loan_id).where(*unsynced)
+            .order_by(Loan.ref).limit(left)).all() if left > 0 else []
+    listed = ([{"loan": r, "action": a, "as_of": d.isoformat(), "error": e}
+               for r, a, d, e in acts]
+              + [{"loan": r, "action": "case_sync", "as_of": as_of.isoformat(), "case": c,
+                  "error": e} for r, c, e in synced])
+    return listed, counts
 
 
 def deliver(engine: Engine, as_of: date, vendors: Any, store: Any) -> Delivery:

@@ -57,12 +57,16 @@ class Partition:
     loans: LOAN_COLUMNS, one row per loan. installments: INSTALLMENT_COLUMNS, every schedule
     line of those loans. decision: model feature columns indexed by loan_id (may be empty).
     facts: feature-store facts of the loans' customers (`customer_id` as str).
+    A night's read (`run.load_partition` with `as_of`) hands over only the lines due before
+    the night, with each loan's outstanding principal in ``loans.exposure_cents``; `closed`:
+    the loans' close marker was already moved by the read (`run.persist` leaves it).
     """
 
     loans: pd.DataFrame
     installments: pd.DataFrame
     decision: pd.DataFrame
     facts: pd.DataFrame
+    closed: bool = False
 
 
 @dataclass

@@ -116,3 +116,39 @@ def test_copy_writes_equal_row_writes(engine, portfolio, beh_resources, store): 
     assert seen[False]["accruals"] and seen[False]["actions"] and seen[False]["scores"]
     assert {r[1] for r in seen[False]["loans"]} == {AS_OF}
     assert seen[True] == seen[False]
+
+
+def test_night_read_equals_row_read_and_closes_on_postgresql(engine, portfolio, resources,
+                                                             store):
+    """A night's read (`as_of`): only the lines due before the night, the whole schedule's
+    outstanding principal per loan, the same on both paths; on PostgreSQL the locking read
+    has moved the loans' close marker (and `persist` leaves it)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("COPY is PostgreSQL's")
+    from sqlalchemy import text
+
+    from decisioning.postloan.run import load_partition
+    from models.scoring import load_model
+
+    names = list(load_model("champion", resources.model_root).feature_names)
+    with Session(engine) as s:
+        full = load_partition(s, portfolio, store, names, bulk=False)
+        want = load_partition(s, portfolio, store, names, bulk=False, as_of=AS_OF)
+        assert not want.closed
+        got = load_partition(s, portfolio, store, names, bulk=True, as_of=AS_OF)
+        closed = s.execute(text("SELECT DISTINCT last_closed_date FROM loans WHERE id = "
+                                "ANY(:ids)"), {"ids": portfolio}).scalars().all()
+        s.rollback()
+    assert got.closed and closed == [AS_OF]
+    lines = full.installments
+    assert 0 < len(want.installments) < len(lines)
+    assert (want.installments["due_date"] < pd.Timestamp(AS_OF)).all()
+    owed = lines.groupby("loan_id")["unpaid_principal"].sum()
+    assert want.loans["exposure_cents"].tolist() == owed.reindex(
+        want.loans["loan_id"], fill_value=0).tolist()
+    dates = {c: "datetime64[ns]" for c in ("due_date", "penalty_through", "settled_on")}
+    pd.testing.assert_frame_equal(got.installments.astype(dates),
+                                  want.installments.astype(dates))
+    for frame in (got.loans, want.loans):
+        frame["disbursed_on"] = frame["disbursed_on"].astype("datetime64[ns]")
+    pd.testing.assert_frame_equal(got.loans, want.loans)

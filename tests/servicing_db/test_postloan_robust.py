@@ -68,6 +68,12 @@ def test_a_send_stage_that_stops_leaves_the_day_finished_and_its_sends_listed(
     unsent = statuses(engine)
     assert "pending" not in unsent and unsent["failed"] > 0
     assert len([f for f in listed if f["action"] != "send_stage"]) == unsent["failed"]
+    owed = out.report["failed_sends_total"]
+    assert owed.get("aborted_stages") and sum(
+        n for k, n in owed.items() if k not in ("case_sync", "aborted_stages")) == unsent["failed"]
+    few, counts = handoff.failed_sends(engine, AS_OF, limit=2)  # a big night lists a few
+    assert few == [f for f in listed if f["action"] != "send_stage"][:2]
+    assert counts == {k: n for k, n in owed.items() if k != "aborted_stages"}
     with Session(engine) as s:
         assert s.scalar(select(PostloanRun.status)) == "finished"
 
