@@ -20,7 +20,7 @@ from chedaitong.crypto import DataCipher, mask_account
 from chedaitong.db import Dealer, Role, User
 from chedaitong.db.partners import AuditEvent, DealerAgreement
 from chedaitong.errors import Conflict, Invalid, NotFound
-from decisioning.origination import accounts
+from decisioning.origination import accounts, tokens
 
 ACTIVE, SUSPENDED = "active", "suspended"
 AGREEMENT_FIELDS = ("agreement_ref", "effective_from", "bank_name", "account_name",
@@ -221,6 +221,8 @@ def set_consultant_active(*, session: Session, actor: User, user_id: int,
         raise NotFound(f"no consultant {user_id}")
     if user.active != active:
         user.active = active
+        if not active:
+            tokens.note_revocation(session)
         audit(session, actor, "consultant." + ("reactivate" if active else "deactivate"),
               "user", user.id, dealer_id=user.dealer_id)
     session.commit()
