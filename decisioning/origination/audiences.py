@@ -77,11 +77,11 @@ def device_derived(cat: FeatureCatalog | None = None) -> frozenset[str]:
                      if f.source.startswith(DEVICE_SOURCE_PREFIX)) | DEVICE_DERIVED_EXTRA
 
 
-def _feature_category(name: str, cat: FeatureCatalog) -> str:
+def _feature_category(name: str, cat: FeatureCatalog, devices: frozenset[str]) -> str:
     f = cat.get(name)
     if f is None:
         return GENERAL
-    if name in device_derived(cat) or f.source in ("identity",):
+    if name in devices or f.source in ("identity",):
         return VERIFY
     if f.source.startswith("bureau_"):
         return CREDIT
@@ -101,10 +101,11 @@ def _is_device(reason: dict[str, Any], devices: frozenset[str]) -> bool:
 def categories(record: DecisionRecord) -> list[dict[str, Any]]:
     """The record's reasons as distinct generic categories, most important first."""
     cat = catalog()
+    devices = device_derived(cat)  # once, not once per reason
     seen: dict[str, None] = {}
     for r in record.reasons or []:
         if r.get("source") == "model":
-            code = _feature_category(r.get("id", ""), cat)
+            code = _feature_category(r.get("id", ""), cat, devices)
         else:
             code = REASON_CATEGORY.get(r.get("reason_code", ""), GENERAL)
         seen.setdefault(code, None)
