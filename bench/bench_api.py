@@ -12,7 +12,8 @@ comes from the database (``submitted_at`` → the record's ``decided_at``). The 
 and worker processes spent during each run (user + system, from psutil) is divided by the
 decisions made: on a shared machine, wall-clock throughput says how busy the neighbours are,
 CPU per decision says what a decision costs. The web side's requests are counted by kind
-(submits, ``?wait`` GETs, the reader's GETs) and its CPU is also given per request.
+(submits, ``?wait`` GETs, the reader's GETs) and its CPU is also given per request, next to
+the floor's CPU per request in the same run.
 
 The floor (`bench/floor_app.py`): Flask + the same gunicorn settings + one insert of a 40-field
 JSON body per POST into the same kind of database, with the same client counts.
@@ -370,15 +371,16 @@ def floor_run(database_url: str, clients: int, requests_per_client: int) -> dict
         for _ in range(2):  # warm both workers
             httpx.post(f"http://127.0.0.1:{port}/floor", json=body)
         threads = [threading.Thread(target=client) for _ in range(clients)]
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), cpu_s(proc.pid)
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, cpu_s(proc.pid) - cpu0
     finally:
         _stop(proc)
-    return {**stats(lat), "rps": round(len(lat) / wall, 1)}
+    return {**stats(lat), "rps": round(len(lat) / wall, 1),
+            "cpu_ms_per_request": round(cpu * 1e3 / max(1, len(lat)), 2)}
 
 
 def run_database(label: str, database_url: str, args) -> list[dict]:
