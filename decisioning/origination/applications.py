@@ -132,11 +132,13 @@ def available_offers(*, session: Session, application: Application,
     if record is ...:
         record = latest_decision(session=session, application_id=application.id)
     offers = list(record.offers) if record else []
+    if offers:
+        return offers
     manual = session.scalar(select(Review.offer).where(
         Review.application_id == application.id, Review.kind == "credit",
         Review.decision == "approve", Review.offer.is_not(None)).order_by(Review.id.desc())
         .limit(1))
-    return offers or ([manual] if manual else [])
+    return [manual] if manual else []
 
 
 def plan_of(*, session: Session, application: Application) -> PlanChoice | None:
