@@ -17,6 +17,7 @@ notes are staff-only (`history_for`).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from chedaitong.db import DecisionRecord, Role, User
@@ -71,10 +72,21 @@ DEVICE_FLAG = {"source": "device", "id": "DEVICE_SIGNALS", "reason_code": "DEVIC
 
 
 def device_derived(cat: FeatureCatalog | None = None) -> frozenset[str]:
-    """Names of the features derived from device data (catalog ``source``)."""
-    cat = cat or catalog()
+    """Names of the features derived from device data (catalog ``source``); the project
+    catalog's are worked out once per process."""
+    if cat is None or cat is catalog():
+        return _catalog_device_derived()
+    return _device_derived(cat)
+
+
+def _device_derived(cat: FeatureCatalog) -> frozenset[str]:
     return frozenset(n for n, f in cat.items()
                      if f.source.startswith(DEVICE_SOURCE_PREFIX)) | DEVICE_DERIVED_EXTRA
+
+
+@lru_cache(maxsize=1)
+def _catalog_device_derived() -> frozenset[str]:
+    return _device_derived(catalog())
 
 
 def _feature_category(name: str, cat: FeatureCatalog, devices: frozenset[str]) -> str:
