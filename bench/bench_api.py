@@ -11,7 +11,9 @@ the submit answer, 202), then ``GET …?wait=30`` until decided. A reader thread
 comes from the database (``submitted_at`` → the record's ``decided_at``). The CPU time the web
 and worker processes spent during each run (user + system, from psutil) is divided by the
 decisions made: on a shared machine, wall-clock throughput says how busy the neighbours are,
-CPU per decision says what a decision costs.
+CPU per decision says what a decision costs. The web side's requests are counted by kind
+(submits, ``?wait`` GETs, the reader's GETs) and its CPU is also given per request, next to
+the floor's CPU per request in the same run.
 
 The floor (`bench/floor_app.py`): Flask + the same gunicorn settings + one insert of a 40-field
 JSON body per POST into the same kind of database, with the same client counts.
@@ -288,6 +290,7 @@ def drive(base: str, token: str, app_ids: list[int], clients: int) -> dict:
     other_ms: list[float] = []
     statuses: dict[int, int] = {}
     errors: list[str] = []
+    waits = [0]
     lock = threading.Lock()
     running = threading.Event()
     running.set()
@@ -304,6 +307,8 @@ def drive(base: str, token: str, app_ids: list[int], clients: int) -> dict:
                         if r.status_code in (200, 202):
                             submit_ms.append(ms)
                     for _ in range(4):  # ?wait is bounded by the server: ask again
+                        with lock:
+                            waits[0] += 1
                         if c.get(f"/applications/{aid}?wait=30", headers=h).json()[
                                 "state"] != "deciding":
                             break
@@ -335,7 +340,9 @@ def drive(base: str, token: str, app_ids: list[int], clients: int) -> dict:
     running.clear()
     side.join()
     return {"submit_ms": submit_ms, "other_ms": other_ms, "statuses": statuses,
-            "errors": errors, "wall_s": wall}
+            "errors": errors, "wall_s": wall,
+            "requests": {"submit": sum(statuses.values()), "wait": waits[0],
+                         "reader": len(other_ms)}}
 
 
 def floor_run(database_url: str, clients: int, requests_per_client: int) -> dict:
@@ -364,15 +371,16 @@ def floor_run(database_url: str, clients: int, requests_per_client: int) -> dict
         for _ in range(2):  # warm both workers
             httpx.post(f"http://127.0.0.1:{port}/floor", json=body)
         threads = [threading.Thread(target=client) for _ in range(clients)]
-        t0 = time.perf_counter()
+        t0, cpu0 = time.perf_counter(), cpu_s(proc.pid)
         for t in threads:
             t.start()
         for t in threads:
             t.join()
-        wall = time.perf_counter() - t0
+        wall, cpu = time.perf_counter() - t0, cpu_s(proc.pid) - cpu0
     finally:
         _stop(proc)
-    return {**stats(lat), "rps": round(len(lat) / wall, 1)}
+    return {**stats(lat), "rps": round(len(lat) / wall, 1),
+            "cpu_ms_per_request": round(cpu * 1e3 / max(1, len(lat)), 2)}
 
 
 def run_database(label: str, database_url: str, args) -> list[dict]:
@@ -455,6 +463,10 @@ def run_database(label: str, database_url: str, args) -> list[dict]:
                                 "web": round((cpu1[0] - cpu0[0]) * 1e3 / max(1, len(s2d)), 1),
                                 "workers": round((cpu1[1] - cpu0[1]) * 1e3
                                                  / max(1, len(s2d)), 1)},
+                            "web_requests": out["requests"],
+                            "web_cpu_ms_per_request": round(
+                                (cpu1[0] - cpu0[0]) * 1e3
+                                / max(1, sum(out["requests"].values())), 2),
                             "errors": len(out["errors"]),
                             "first_error": out["errors"][:1], "load_before": before,
                             "load_after": load()}

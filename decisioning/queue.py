@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from chedaitong.db import Application
+from decisioning.decided import DecidedSignal
 from decisioning.origination import deciding, outbox
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,9 @@ class DecisionQueue:
         self.broker = broker
         self.runtime = runtime
         self.embedded = isinstance(broker, StubBroker)
+        #: what a ``?wait=`` blocks on: set when a decision is committed (on Redis: anywhere)
+        self.decided = DecidedSignal(getattr(broker, "client", None),
+                                     channel=f"{getattr(broker, 'namespace', 'local')}:decided")
         self.created_at = datetime.now(UTC)
         self._worker: dramatiq.Worker | None = None
         self._sweeper: threading.Thread | None = None
@@ -93,6 +97,8 @@ class DecisionQueue:
             done = deciding.decide_submitted(session=session, services=self.runtime.services,
                                              application_id=application_id,
                                              max_attempts=self.max_attempts)
+            if done.record is not None:  # committed: whoever waits for it reads it now
+                self.decided.notify(application_id)
             left = self._deliver_here(session, done.deliver)
         try:
             for message_id in left:  # the vendor failed: retried by the outbox actor
@@ -181,6 +187,7 @@ class DecisionQueue:
 
     def stop(self) -> None:
         self._stopping.set()
+        self.decided.stop()
         with self._lock:
             worker, self._worker = self._worker, None
         if worker is not None:

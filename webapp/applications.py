@@ -57,10 +57,17 @@ class WaitArgs(Strict):
                         metadata={"description": "seconds to wait for the decision (0-30)"})
 
 
+def _wait(app, seconds: float) -> bool:
+    """Hold the answer up to ``seconds`` until ``app`` is decided, woken by the queue's
+    decided signal (`decisioning.decided`)."""
+    return deciding.wait_for_decision(session=database.session(), application=app,
+                                      seconds=seconds,
+                                      signal=getattr(services().queue, "decided", None))
+
+
 def _decided_or_202(app, wait: float, created: int = 200):
     """The detail once decided (within ``wait``), else 202 with where to poll."""
-    decided = deciding.wait_for_decision(session=database.session(), application=app,
-                                         seconds=wait)
+    decided = _wait(app, wait)
     location = url_for("applications.get_application", application_id=app.id)
     return _detail(app), created if decided else 202, {"Location": location}
 
@@ -102,8 +109,7 @@ def get_application(args, application_id: int):
     ``?wait=`` holds the answer while the decision is being taken."""
     app = _visible(application_id)
     if args["wait"]:
-        deciding.wait_for_decision(session=database.session(), application=app,
-                                   seconds=args["wait"])
+        _wait(app, args["wait"])
     return _detail(app)
 
 
@@ -206,8 +212,7 @@ def reapply(args, body, application_id: int):
     app = _visible(application_id)
     new = flows.reapply(session=database.session(), services=services(), application=app,
                         actor=current_user(), changes=body)
-    deciding.wait_for_decision(session=database.session(), application=new,
-                               seconds=args["wait"])
+    _wait(new, args["wait"])
     return {"previous_id": app.id, "application": _detail(new)}
 
 

@@ -15,6 +15,7 @@ from chedaitong.config import Settings
 from webapp import (
     apidocs,
     applications,
+    auth,
     backoffice,
     collections,
     customers,
@@ -71,6 +72,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=8),
     )
     database.init_app(app, settings)
+    auth.init_app(app, settings)
     services.init_app(app, settings)
     app.config["MAX_CONTENT_LENGTH"] = 12 * 1024 * 1024  # uploads: 10 MB + form overhead
     api = openapi.ChedaitongApi(app)

@@ -9,7 +9,7 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from chedaitong.crypto import mask_id_number
 from chedaitong.db import Application, Customer, Dealer, DecisionRecord, Role, User
@@ -108,10 +108,21 @@ def summary(*, session: Session, application: Application,
         "customer_confirmed": application.customer_id is not None}
 
 
-def latest_decision(*, session: Session, application_id: int) -> DecisionRecord | None:
-    return session.scalar(select(DecisionRecord).where(
-        DecisionRecord.application_id == application_id).order_by(DecisionRecord.id.desc())
-        .limit(1))
+#: what the apps' view of a decision reads (`audiences.decision_view`, the offers): the
+#: record's features, fired rules and model explanations stay in the database
+VIEW_COLUMNS = (DecisionRecord.id, DecisionRecord.application_id, DecisionRecord.decided_at,
+                DecisionRecord.outcome, DecisionRecord.offers, DecisionRecord.reasons,
+                DecisionRecord.evidence_gaps, DecisionRecord.guidance)
+
+
+def latest_decision(*, session: Session, application_id: int,
+                    for_view: bool = False) -> DecisionRecord | None:
+    """The application's latest decision record (``for_view``: `VIEW_COLUMNS` only; the
+    others load on first access)."""
+    query = select(DecisionRecord).where(DecisionRecord.application_id == application_id)
+    if for_view:
+        query = query.options(load_only(*VIEW_COLUMNS))
+    return session.scalar(query.order_by(DecisionRecord.id.desc()).limit(1))
 
 
 def available_offers(*, session: Session, application: Application,
@@ -121,11 +132,13 @@ def available_offers(*, session: Session, application: Application,
     if record is ...:
         record = latest_decision(session=session, application_id=application.id)
     offers = list(record.offers) if record else []
+    if offers:
+        return offers
     manual = session.scalar(select(Review.offer).where(
         Review.application_id == application.id, Review.kind == "credit",
         Review.decision == "approve", Review.offer.is_not(None)).order_by(Review.id.desc())
         .limit(1))
-    return offers or ([manual] if manual else [])
+    return [manual] if manual else []
 
 
 def plan_of(*, session: Session, application: Application) -> PlanChoice | None:
@@ -180,15 +193,19 @@ def detail(*, session: Session, application: Application,
     """What the apps show: masked parties, the decision as ``user``'s audience may see it
     (`audiences.decision_view`) and offers — never features, raw device data or full
     identifiers."""
-    customer = (session.get(Customer, application.customer_id)
-                if application.customer_id is not None else None)
-    dealer = session.get(Dealer, application.dealer_id)
+    if application.customer_id is None:
+        customer, dealer = None, session.get(Dealer, application.dealer_id)
+    else:  # one round trip for both parties
+        customer, dealer = session.execute(
+            select(Customer, Dealer).join(Dealer, Dealer.id == application.dealer_id)
+            .where(Customer.id == application.customer_id)).one()
     # what cannot exist yet in this state is not looked for (the 202 of a submit, and every
     # poll of it, is an application still deciding: no decision, plan, contract or loan)
     undecided = application.state in UNDECIDED_STATES
     before_plan = undecided or application.state in PRE_PLAN_STATES
     record = None if undecided else latest_decision(session=session,
-                                                    application_id=application.id)
+                                                    application_id=application.id,
+                                                    for_view=True)
     contract = None if before_plan else session.scalar(select(LoanContract).where(
         LoanContract.application_id == application.id))
     voucher = None if before_plan else session.scalar(select(Voucher).where(

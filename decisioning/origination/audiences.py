@@ -17,6 +17,7 @@ notes are staff-only (`history_for`).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 from chedaitong.db import DecisionRecord, Role, User
@@ -71,17 +72,28 @@ DEVICE_FLAG = {"source": "device", "id": "DEVICE_SIGNALS", "reason_code": "DEVIC
 
 
 def device_derived(cat: FeatureCatalog | None = None) -> frozenset[str]:
-    """Names of the features derived from device data (catalog ``source``)."""
-    cat = cat or catalog()
+    """Names of the features derived from device data (catalog ``source``); the project
+    catalog's are worked out once per process."""
+    if cat is None or cat is catalog():
+        return _catalog_device_derived()
+    return _device_derived(cat)
+
+
+def _device_derived(cat: FeatureCatalog) -> frozenset[str]:
     return frozenset(n for n, f in cat.items()
                      if f.source.startswith(DEVICE_SOURCE_PREFIX)) | DEVICE_DERIVED_EXTRA
 
 
-def _feature_category(name: str, cat: FeatureCatalog) -> str:
+@lru_cache(maxsize=1)
+def _catalog_device_derived() -> frozenset[str]:
+    return _device_derived(catalog())
+
+
+def _feature_category(name: str, cat: FeatureCatalog, devices: frozenset[str]) -> str:
     f = cat.get(name)
     if f is None:
         return GENERAL
-    if name in device_derived(cat) or f.source in ("identity",):
+    if name in devices or f.source in ("identity",):
         return VERIFY
     if f.source.startswith("bureau_"):
         return CREDIT
@@ -101,10 +113,11 @@ def _is_device(reason: dict[str, Any], devices: frozenset[str]) -> bool:
 def categories(record: DecisionRecord) -> list[dict[str, Any]]:
     """The record's reasons as distinct generic categories, most important first."""
     cat = catalog()
+    devices = device_derived(cat)  # once, not once per reason
     seen: dict[str, None] = {}
     for r in record.reasons or []:
         if r.get("source") == "model":
-            code = _feature_category(r.get("id", ""), cat)
+            code = _feature_category(r.get("id", ""), cat, devices)
         else:
             code = REASON_CATEGORY.get(r.get("reason_code", ""), GENERAL)
         seen.setdefault(code, None)

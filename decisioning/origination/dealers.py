@@ -20,7 +20,7 @@ from chedaitong.crypto import DataCipher, mask_account
 from chedaitong.db import Dealer, Role, User
 from chedaitong.db.partners import AuditEvent, DealerAgreement
 from chedaitong.errors import Conflict, Invalid, NotFound
-from decisioning.origination import accounts
+from decisioning.origination import accounts, tokens
 
 ACTIVE, SUSPENDED = "active", "suspended"
 AGREEMENT_FIELDS = ("agreement_ref", "effective_from", "bank_name", "account_name",
@@ -144,12 +144,15 @@ def update(*, session: Session, cipher: DataCipher, actor: User, dealer: Dealer,
     return dealer
 
 
-def status_of(session: Session, dealer: Dealer, today: date | None = None) -> str:
+def status_of(session: Session, dealer: Dealer, today: date | None = None,
+              agreement: DealerAgreement | None | Any = ...) -> str:
     """active | suspended | not_yet_effective | expired | no_agreement (legacy dealers from a
-    world import have no agreement row and keep filing while active)."""
+    world import have no agreement row and keep filing while active). ``agreement``: the
+    dealer's, when the caller has read it."""
     if not dealer.active:
         return SUSPENDED
-    agreement = agreement_of(session, dealer.id)
+    if agreement is ...:
+        agreement = agreement_of(session, dealer.id)
     if agreement is None:
         return ACTIVE
     today = today or lender_today()
@@ -168,8 +171,11 @@ def check_can_file(session: Session, consultant: User) -> None:
 def check_dealer_active(session: Session, dealer_id: int) -> None:
     """Conflict unless the dealer may file (and submit) applications today: a dealer
     suspended after a draft was made cannot have it decided either."""
-    dealer = session.get(Dealer, dealer_id)
-    status = status_of(session, dealer)
+    dealer, agreement = session.execute(  # one round trip: the dealer and its agreement
+        select(Dealer, DealerAgreement)
+        .outerjoin(DealerAgreement, DealerAgreement.dealer_id == Dealer.id)
+        .where(Dealer.id == dealer_id)).one()
+    status = status_of(session, dealer, agreement=agreement)
     if status != ACTIVE:
         raise Conflict(f"dealer {dealer.code} cannot file applications: {status}",
                        details={"dealer_status": status})
@@ -221,6 +227,8 @@ def set_consultant_active(*, session: Session, actor: User, user_id: int,
         raise NotFound(f"no consultant {user_id}")
     if user.active != active:
         user.active = active
+        if not active:
+            tokens.note_revocation(session)
         audit(session, actor, "consultant." + ("reactivate" if active else "deactivate"),
               "user", user.id, dealer_id=user.dealer_id)
     session.commit()

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, DecisionRecord
+from decisioning.decided import DecidedSignal
 from decisioning.origination import applications, consent, exposure, outbox, state_machine
 from decisioning.policy import rules_version_of
 
@@ -136,28 +138,38 @@ def refer_failed(*, session: Session, services: Any, application: Application,
     return Decided(record, [sms.id])
 
 
-def wait_for_decision(*, session: Session, application: Application, seconds: float) -> bool:
+def wait_for_decision(*, session: Session, application: Application, seconds: float,
+                      signal: DecidedSignal | None = None) -> bool:
     """Wait up to ``seconds`` for a worker to decide ``application`` (refreshed in place);
-    True once it is decided. For the bounded ``?wait=`` long-poll of the API: each check reads
-    the state column alone in a short transaction on a connection of its own (the worker's
-    commit is seen as it lands, and there is no ORM load per check: a waiter polls up to 20
-    times a second); the application is refreshed once, when its state has moved."""
+    True once it is decided. For the bounded ``?wait=`` long-poll of the API: it blocks on
+    ``signal`` (the queue's `DecidedSignal`) and reads the state column alone, in a short
+    transaction on a connection of its own, when woken and every ``signal.recheck_s`` (a lost
+    message costs that much latency). Without a signal it polls, up to 20 times a second. The
+    application is refreshed once, when its state has moved."""
     if application.state not in UNDECIDED:
         return True
     deadline = time.monotonic() + max(0.0, seconds)
+    if seconds <= 0:
+        return False
     pause = 0.005
     query = select(Application.state).where(Application.id == application.id)
     session.commit()  # nothing of the request's transaction stays open while it waits
-    with session.get_bind().connect() as conn:  # one checkout (and pre-ping) per wait
+    watching = signal.watching(application.id) if signal is not None else nullcontext(None)
+    with watching as woken, session.get_bind().connect() as conn:  # one checkout per wait
         while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return False
-            time.sleep(min(pause, left))
-            pause = min(pause * 1.5, 0.05)
+            if woken is not None:  # registered first: read now, then sleep until woken
+                woken.clear()
+            else:
+                time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+                pause = min(pause * 1.5, 0.05)
             state = conn.execute(query).scalar()
             conn.rollback()  # the next check sees what committed since
             if state not in UNDECIDED:
                 break
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return False
+            if woken is not None:
+                woken.wait(min(signal.recheck_s, left))
     session.refresh(application)
     return True

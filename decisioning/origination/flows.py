@@ -68,8 +68,8 @@ def submit(*, session: Session, services: Services, application: Application,
     auth = applications.authorization_of(session=session, application=application)
     if auth is None:
         raise Conflict("upload the credit-inquiry authorisation document before submitting")
-    application.submitted_at = datetime.now(UTC)
-    state_machine.advance(session, application, "submit", actor.id)
+    state_machine.advance(session, application, "submit", actor.id,
+                          values={"submitted_at": datetime.now(UTC)})
     session.commit()  # the submission stands whatever happens to its decision
     queue = getattr(services, "queue", None)
     if queue is not None:

@@ -8,8 +8,11 @@ it.
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from chedaitong.db import Application
 from chedaitong.db.origination import StateTransition
@@ -93,18 +96,21 @@ def start(session: Session, application: Application, actor_id: int | None,
 
 
 def advance(session: Session, application: Application, action: str,
-            actor_id: int | None, note: str = "") -> str:
+            actor_id: int | None, note: str = "", values: dict[str, Any] | None = None) -> str:
     """Move the application by ``action`` atomically and record the step; return the new state.
 
-    Flushes, does not commit: the caller commits the step with its side effects (a voucher, a
-    review) in one transaction.
+    ``values``: other columns the step sets, written by the same conditional UPDATE (the
+    application's attributes are set without a second UPDATE at flush). Flushes, does not
+    commit: the caller commits the step with its side effects (a voucher, a review) in one
+    transaction.
     """
     source = application.state
     target = check(application, action)
+    values = dict(values or {})
     result = session.execute(
         update(Application)
         .where(Application.id == application.id, Application.state == source)
-        .values(state=target)
+        .values(state=target, **values)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
@@ -112,7 +118,8 @@ def advance(session: Session, application: Application, action: str,
         current = session.get(Application, application.id)
         session.refresh(current)
         raise IllegalTransition(current, action, current.state)
-    application.state = target
+    for name, value in {"state": target, **values}.items():  # the row has them already
+        set_committed_value(application, name, value)
     session.add(StateTransition(application_id=application.id, from_state=source,
                                 to_state=target, actor_id=actor_id, note=note[:500]))
     session.flush()

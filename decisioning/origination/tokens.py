@@ -18,6 +18,14 @@ from chedaitong.errors import NotFound
 from decisioning.origination.accounts import TOKEN_TTL, hash_token, issue_token, live
 
 LAST_USED_EVERY = timedelta(minutes=1)  # write last use at most this often per token
+#: `Session.info` mark of a transaction that revokes tokens or deactivates a user
+REVOKED = "chedaitong.auth_revoked"
+
+
+def note_revocation(session: Session) -> None:
+    """This transaction stops tokens working: the processes' token caches drop what they
+    trust once it commits (`token_cache.TokenCache.watch`)."""
+    session.info[REVOKED] = True
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -47,6 +55,7 @@ def rotate(*, session: Session, user: User, current_id: int | None, label: str,
     value = issue_token(session, user, label=label, ttl=min(ttl, TOKEN_TTL))
     row = session.scalar(select(ApiToken).where(ApiToken.token_hash == hash_token(value)))
     if revoke_current and current_id is not None:
+        note_revocation(session)
         session.execute(update(ApiToken).where(ApiToken.id == current_id,
                                                ApiToken.revoked_at.is_(None))
                         .values(revoked_at=datetime.now(UTC)))
@@ -61,6 +70,7 @@ def revoke(*, session: Session, actor: User, token_id: int) -> ApiToken:
         raise NotFound(f"no token {token_id}")
     if row.revoked_at is None:
         row.revoked_at = datetime.now(UTC)
+        note_revocation(session)
     session.commit()
     return row
 

@@ -1,0 +1,132 @@
+"""``?wait=`` blocks on the decided signal instead of polling the database: a decision committed
+by a worker in another process (here: another signal on the same Redis channel) wakes the
+waiter at once, a waiter reads the state a handful of times however long it waits, and a lost
+message costs at most the recheck interval, never a wrong answer."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+
+import pytest
+from sqlalchemy import event, update
+from sqlalchemy.orm import Session
+
+from chedaitong.db import Application
+from decisioning import decided
+from decisioning.decided import DecidedSignal
+from decisioning.origination import deciding
+
+from .conftest import new_application, register_customer
+from .test_queue import REDIS_URL, _redis_or_skip
+
+
+@pytest.fixture
+def deciding_app(api, staff, engine) -> int:
+    """An application left in ``deciding`` (no worker will take it: the test decides it)."""
+    client = api.test_client()
+    _, idn = register_customer(client, f"wait-{uuid.uuid4().hex[:6]}", 41)
+    app_id = new_application(client, staff, "c1", idn, submit=False)["id"]
+    with Session(engine) as s:
+        s.execute(update(Application).where(Application.id == app_id)
+                  .values(state="deciding"))
+        s.commit()
+    return app_id
+
+
+@pytest.fixture
+def redis_signals():
+    """Two processes' signals on one channel: a web process's and a worker's."""
+    _redis_or_skip()
+    import redis
+
+    channel = f"test-{uuid.uuid4().hex[:8]}:decided"
+    clients = [redis.Redis.from_url(REDIS_URL) for _ in range(2)]
+    signals = [DecidedSignal(c, channel=channel) for c in clients]
+    yield signals
+    for s, c in zip(signals, clients, strict=True):
+        s.stop()
+        c.close()
+
+
+def _decide_later(engine, app_id: int, signal: DecidedSignal | None, after: float):
+    def run():
+        time.sleep(after)
+        with Session(engine) as s:
+            s.execute(update(Application).where(Application.id == app_id)
+                      .values(state="approved"))
+            s.commit()
+        if signal is not None:
+            signal.notify(app_id)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def _state_reads(engine) -> list[int]:
+    reads = [0]
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def count(_conn, _cursor, statement, *_a):
+        if statement.lstrip().upper().startswith("SELECT APPLICATIONS.STATE"):
+            reads[0] += 1
+
+    return reads
+
+
+def _wait(engine, app_id: int, seconds: float, signal) -> tuple[bool, float]:
+    with Session(engine) as s:
+        app = s.get(Application, app_id)
+        t0 = time.monotonic()
+        done = deciding.wait_for_decision(session=s, application=app, seconds=seconds,
+                                          signal=signal)
+        assert not done or app.state == "approved"  # refreshed in place
+        return done, time.monotonic() - t0
+
+
+def test_a_decision_in_another_process_wakes_the_waiter_at_once(engine, deciding_app,
+                                                                redis_signals):
+    web, worker = redis_signals
+    with web.watching(deciding_app):  # subscribe the web process's listener first
+        deadline = time.monotonic() + 5
+        while web.recheck_s != decided.RECHECK_LIVE_S and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert web.recheck_s == decided.RECHECK_LIVE_S, "the listener never subscribed"
+    reads = _state_reads(engine)
+    thread = _decide_later(engine, deciding_app, worker, after=0.3)
+    done, took = _wait(engine, deciding_app, 10, web)
+    thread.join()
+    assert done
+    # woken by the message, not by the 1 s recheck, and with a couple of reads, not a poll
+    assert took < 0.3 + decided.RECHECK_LIVE_S * 0.6, took
+    assert reads[0] <= 3, reads[0]
+
+
+def test_a_long_wait_reads_the_state_a_few_times_not_twenty_a_second(engine, deciding_app,
+                                                                      redis_signals):
+    web, _ = redis_signals
+    reads = _state_reads(engine)
+    done, took = _wait(engine, deciding_app, 2.0, web)
+    assert not done and took >= 2.0
+    assert reads[0] <= 2.0 / decided.RECHECK_LOCAL_S + 2, reads[0]
+
+
+def test_a_lost_message_costs_at_most_the_recheck_not_the_answer(engine, deciding_app):
+    signal = DecidedSignal()  # nobody notifies it: the decider is elsewhere, without Redis
+    thread = _decide_later(engine, deciding_app, None, after=0.2)
+    done, took = _wait(engine, deciding_app, 10, signal)
+    thread.join()
+    assert done
+    assert took < 0.2 + decided.RECHECK_LOCAL_S + 0.3, took
+
+
+def test_the_embedded_queue_wakes_a_submit_wait_when_its_worker_decides(api, staff):
+    client = api.test_client()
+    _, idn = register_customer(client, "wait-embedded", 42)
+    draft = new_application(client, staff, "c1", idn, submit=False)
+    t0 = time.monotonic()
+    r = client.post(f"/applications/{draft['id']}/submit?wait=10", headers=staff.h("c1"))
+    assert r.status_code == 200 and r.json["state"] == "approved", r.json
+    assert time.monotonic() - t0 < 5
