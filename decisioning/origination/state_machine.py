@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from sqlalchemy import update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from chedaitong.db import Application
 from chedaitong.db.origination import StateTransition
@@ -113,8 +112,7 @@ def advance(session: Session, application: Application, action: str,
         current = session.get(Application, application.id)
         session.refresh(current)
         raise IllegalTransition(current, action, current.state)
-    # the row has it already: set as loaded, so the flush does not send the UPDATE again
-    set_committed_value(application, "state", target)
+    application.state = target
     session.add(StateTransition(application_id=application.id, from_state=source,
                                 to_state=target, actor_id=actor_id, note=note[:500]))
     session.flush()
