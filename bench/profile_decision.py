@@ -1,13 +1,18 @@
 """Where a worker's decision spends its time: the decision task run in this process, profiled.
 
     .venv/bin/python bench/profile_decision.py [--customers 200] [--decisions 200]
-        [--database sqlite|postgresql+psycopg://...] [--top 25]
+        [--database sqlite|postgresql+psycopg://...] [--top 25] [--no-profile]
 
 Seeds N materialised sample customers (as `bench_api.py` does, each application with the
-customer's consent), starts the vendor sandbox in-process with latency 0, then runs
-`deciding.decide_submitted` — what a `chedaitong worker` thread runs for one message — on
-distinct applications, each pulling both bureaus. Prints the per-decision wall and CPU time
-(p50/p99), the service's own step timings, and the cProfile functions by cumulative time.
+customer's consent; on PostgreSQL in a fresh schema, dropped afterwards), starts the vendor
+sandbox as its own process with latency 0 (on a port from ``BENCH_PORTS=lo-hi`` when set), so
+this process's CPU time is the worker's alone, then runs the decision task — what a
+`chedaitong worker` thread runs for one message: `deciding.decide_submitted` and the first try
+at the decision SMS from the outbox — on distinct applications, each pulling both bureaus.
+Prints the per-decision wall and CPU time (p50/p99), the statements and commits each decision
+sends to the database, the service's own step timings, and the cProfile functions by
+cumulative time (``--timer cpu``: the deciding thread's CPU time; ``--no-profile``: the times
+without the profiler's overhead).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import cProfile
 import pstats
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +31,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_api import World, pct  # noqa: E402
+from bench.bench_api import (  # noqa: E402
+    BIN,
+    WORLD,
+    World,
+    _drop_pg_schema,
+    _free_port,
+    _pg_schema,
+    _stop,
+    _wait,
+    pct,
+)
 
 
 class _Holding:
@@ -41,23 +57,36 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=200)
     parser.add_argument("--database", default="sqlite")
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--timer", choices=("wall", "cpu"), default="wall",
+                        help="cProfile clock: wall time, or this thread's CPU time")
     args = parser.parse_args()
+    from sqlalchemy import event
     from sqlalchemy.orm import Session
 
     from chedaitong.config import Settings
-    from chedaitong.db import DecisionRecord
-    from chedaitong_sim.sandbox.server import running_sandbox
+    from chedaitong.db import DecisionRecord, make_session_factory
     from decisioning.container import build_services
-    from decisioning.origination import deciding, flows
+    from decisioning.origination import flows
+    from decisioning.queue import DecisionQueue, Runtime, make_broker
 
     var = Path(tempfile.mkdtemp(prefix="profile-decision-"))
     shutil.copytree(ROOT / "var" / "models", var / "models")
-    url = f"sqlite:///{var / 'bench.db'}" if args.database == "sqlite" else args.database
+    schema = None
+    if args.database == "sqlite":
+        url = f"sqlite:///{var / 'bench.db'}"
+    else:
+        url, schema = _pg_schema(args.database)
     world = World(url, var, args.customers)
     ids = world.applications(args.decisions)
-    with running_sandbox(ROOT / "data" / "sample", latency_ms=0) as sandbox:
+    port = _free_port()
+    sandbox = subprocess.Popen([str(BIN / "python"), "-m", "chedaitong_sim.sandbox", "--port",
+                                str(port), "--world", str(WORLD), "--latency-ms", "0"],
+                               cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        _wait(f"http://127.0.0.1:{port}/_admin/calls")
         settings = Settings.from_env({}, database_url=url, var_dir=var,
-                                     vendor_url=sandbox.base_url)
+                                     vendor_url=f"http://127.0.0.1:{port}")
         services = build_services(settings)
         services.decision_service()
         with Session(world.engine) as s:  # submitted, not yet decided (what the queue sends)
@@ -69,32 +98,56 @@ def main() -> None:
                 flows.submit(session=s, services=services, application=s.get(Application, aid),
                              actor=consultant)
             services.queue = None
-        wall, cpu = [], []
-        profile = cProfile.Profile()
+        task = DecisionQueue(make_broker(None), Runtime(services,
+                                                        make_session_factory(world.engine)))
+        sent = {"statements": 0, "commits": 0}
+
+        def count_statement(*_: object) -> None:
+            sent["statements"] += 1
+
+        def count_commit(*_: object) -> None:
+            sent["commits"] += 1
+
+        event.listen(world.engine, "before_cursor_execute", count_statement)
+        event.listen(world.engine, "commit", count_commit)
+        wall, cpu, statements, commits = [], [], [], []
+        profile = (cProfile.Profile(time.thread_time) if args.timer == "cpu"
+                   else cProfile.Profile())
         for aid in ids:
+            sent.update(statements=0, commits=0)
             t0, c0 = time.perf_counter(), time.process_time()
-            profile.enable()
-            with Session(world.engine) as s:
-                deciding.decide_submitted(session=s, services=services, application_id=aid)
-            profile.disable()
+            if not args.no_profile:
+                profile.enable()
+            task._run_decide(aid)
+            if not args.no_profile:
+                profile.disable()
             wall.append((time.perf_counter() - t0) * 1e3)
             cpu.append((time.process_time() - c0) * 1e3)
+            statements.append(sent["statements"])
+            commits.append(sent["commits"])
         with Session(world.engine) as s:
             timings = [r.timings_ms for r in s.query(DecisionRecord).all()]
             gaps = [g for r in s.query(DecisionRecord).all() for g in r.evidence_gaps or []]
         services.close()
-    print(f"{len(wall)} decisions on {args.database}: wall p50 {statistics.median(wall):.1f} / "
-          f"p99 {pct(wall, 99)} ms; CPU p50 {statistics.median(cpu):.1f} / p99 {pct(cpu, 99)} ms"
-          f"; evidence gaps {sorted(set(gaps))}")
+    finally:
+        _stop(sandbox)
+    print(f"{len(wall)} decisions on {world.engine.dialect.name}: wall p50 "
+          f"{statistics.median(wall):.1f} / p99 {pct(wall, 99)} ms; CPU p50 "
+          f"{statistics.median(cpu):.1f} / p99 {pct(cpu, 99)} ms; evidence gaps "
+          f"{sorted(set(gaps))}; per decision {statistics.median(statements):.0f} statements, "
+          f"{statistics.median(commits):.0f} commits (medians)")
     for step in ("evidence", "features", "score", "rules", "total"):
         xs = [t[step] for t in timings if step in t]
         if xs:
             print(f"  service step {step:10} p50 {statistics.median(xs):7.2f} ms  "
                   f"p99 {pct(xs, 99)} ms")
-    stats = pstats.Stats(profile).sort_stats("cumulative")
-    stats.print_stats(r"(decisioning|featurestore|models|ruleengine|vendors|chedaitong)/",
-                      args.top)
+    if not args.no_profile:
+        stats = pstats.Stats(profile).sort_stats("cumulative")
+        stats.print_stats(r"(decisioning|featurestore|models|ruleengine|vendors|chedaitong)/",
+                          args.top)
     world.engine.dispose()
+    if schema is not None:
+        _drop_pg_schema(args.database, schema)
     shutil.rmtree(var, ignore_errors=True)
 
 

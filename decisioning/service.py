@@ -140,8 +140,7 @@ class DecisionService:
 
     # ---- deciding ---------------------------------------------------------------------
     def decide(self, session: Session, application: Application,
-               as_of: datetime | None = None, authorization_ref: str | None = None, *,
-               consent: ConsentGrant | None = ON_FILE,
+               as_of: datetime | None = None, *, consent: ConsentGrant | None = ON_FILE,
                platform_features: dict[str, Any] | None = None) -> DecisionRecord:
         """Decide one submitted application and add its record to ``session``.
 
@@ -283,19 +282,17 @@ class DecisionService:
         others = [_BUREAU_POOL.submit(pull, b, v) for b, v in wanted[1:]]
         answers = [pull(*wanted[0])] if wanted else []
         answers += [f.result() for f in others]
-        writes: list[PendingReport] = []
+        received = []
         for (bureau, _), report in zip(wanted, answers, strict=True):
             if report is None:
                 gaps.append(f"{bureau}_unavailable")
             elif not report.found or not report.report_json:
                 gaps.append(f"{bureau}_no_file")
             else:
-                # Stamped with when we pulled it: that is what freshness and point-in-time
-                # visibility are about (a sandbox may answer with a historical report date).
-                prepared = self.store.prepare_bureau_report(session, customer, bureau,
-                                                            report.report_json, as_of)
-                if prepared is not None:
-                    writes.append(prepared)
+                received.append((bureau, report.report_json))
+        # Stamped with when we pulled them: that is what freshness and point-in-time
+        # visibility are about (a sandbox may answer with a historical report date).
+        writes = self.store.prepare_bureau_reports(session, customer, received, as_of)
         if not writes:
             return gaps, None
         new = [f for w in writes for f in w.facts]

@@ -68,6 +68,7 @@ def worker(processes: int, threads: int, namespace: str, heartbeat_ms: int | Non
 
 def run_worker_process(threads: int, broker_options: dict, sweep: bool) -> None:
     """One worker process: services built first, then consume until SIGTERM/SIGINT."""
+    import gc
     import logging
 
     from chedaitong.config import Settings
@@ -78,10 +79,14 @@ def run_worker_process(threads: int, broker_options: dict, sweep: bool) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(process)d %(name)s "
                         "%(levelname)s %(message)s")
     settings = Settings.from_env()
-    engine = make_engine(settings.database_url)
+    # a connection for every worker thread and the sweep: a decision holds its connection
+    # while it waits on the bureaus, and the default pool (5 + 10 overflow) would make the
+    # 16th thread queue for one instead of deciding
+    engine = make_engine(settings.database_url, pool_size=threads + 1, max_overflow=4)
     check_reachable(engine)
     services = build_services(settings)
     services.decision_service()  # rules and model loaded before the first message
+    gc.freeze()  # the loaded model, rules and catalog are never garbage: not scanned again
     queue = build_queue(settings, services, make_session_factory(engine), **broker_options)
     done = threading.Event()
 

@@ -68,7 +68,7 @@ class ApplicationInput:
 
 @dataclass(frozen=True)
 class PendingReport:
-    """A bureau report parsed and encrypted but not yet written (`prepare_bureau_report`)."""
+    """A bureau report parsed and encrypted but not yet written (`prepare_bureau_reports`)."""
 
     event: RawEvent
     facts: list[one_report.Fact]
@@ -232,31 +232,39 @@ class FeatureStore:
         frame, no Arrow table), stored encrypted with its facts; returns the new facts
         (none for a report already on file). The caller updates the vector with
         `refresh_bureau_features` once all of a decision's reports are in."""
-        pending = self.prepare_bureau_report(session, customer, bureau, report_json,
-                                             reported_at)
-        if pending is None:
-            return []
-        self.write_bureau_reports(session, [pending])
-        return pending.facts
+        pending = self.prepare_bureau_reports(session, customer, [(bureau, report_json)],
+                                              reported_at)
+        self.write_bureau_reports(session, pending)
+        return [f for p in pending for f in p.facts]
 
-    def prepare_bureau_report(self, session: Session, customer: Customer, bureau: str,
-                              report_json: str, reported_at: datetime) -> PendingReport | None:
-        """`add_bureau_report` without the write: the report parsed, checked against what is
-        on file (None: a duplicate) and encrypted, for `write_bureau_reports` later — a
-        decision writes its reports with its record, so on SQLite the database write lock
-        is not held while it scores (reads only until then)."""
-        facts = one_report.report_facts(bureau, report_json, reported_at,
-                                         self.cipher.blind_index)  # parse before storing
-        record = {"report_json": report_json}
-        keep, _ = self._new_records(session, customer, bureau, [record])
-        if not keep:
-            return None
-        return PendingReport(self._raw_event(customer, bureau, record, reported_at,
-                                             keep[0][0]), facts)
+    def prepare_bureau_reports(self, session: Session, customer: Customer,
+                               reports: list[tuple[str, str]], reported_at: datetime
+                               ) -> list[PendingReport]:
+        """`add_bureau_report` without the write, for (bureau, report JSON) pairs: each report
+        parsed, checked against what is on file (one read for all of them; a duplicate is
+        left out) and encrypted, for `write_bureau_reports` later — a decision writes its
+        reports with its record, so on SQLite the database write lock is not held while it
+        scores (reads only until then)."""
+        parsed = []
+        for bureau, report_json in reports:
+            facts = one_report.report_facts(bureau, report_json, reported_at,
+                                             self.cipher.blind_index)  # parse before storing
+            record = {"report_json": report_json}
+            parsed.append((bureau, record, facts, self._dedupe_key(bureau, record)))
+        if not parsed:
+            return []
+        existing = set(session.scalars(select(RawEvent.dedupe_key).where(
+            RawEvent.customer_id == customer.id,
+            RawEvent.source.in_({bureau for bureau, *_ in parsed}),
+            RawEvent.dedupe_key.in_([key for *_, key in parsed]))))
+        return [PendingReport(self._raw_event(customer, bureau, record, reported_at, key), facts)
+                for bureau, record, facts, key in parsed if key not in existing]
 
     @staticmethod
     def write_bureau_reports(session: Session, reports: list[PendingReport]) -> None:
-        """Store prepared reports: the encrypted event and its facts (one insert)."""
+        """Store prepared reports: the encrypted event and its facts (one insert: a Core
+        executemany on the table, as every row has every column; the ORM's bulk insert would
+        split it by which values are None)."""
         rows = []
         for report in reports:
             session.add(report.event)
@@ -266,7 +274,7 @@ class FeatureStore:
                       "value": None if f.value is None or math.isnan(f.value) else f.value,
                       "key": f.key} for f in report.facts]
         if rows:
-            session.execute(insert(FeatureFact), rows)
+            session.execute(insert(FeatureFact.__table__), rows)
 
     def bureau_facts(self, session: Session, customer_id: int) -> list[one_report.Fact]:
         """The customer's PBOC and third-party facts as plain rows (one indexed read)."""
@@ -471,8 +479,7 @@ class FeatureStore:
     ) -> tuple[list[tuple[str, dict]], int]:
         keyed: dict[str, dict] = {}
         for rec in records:
-            canonical = json.dumps(rec, sort_keys=True, default=str, ensure_ascii=False)
-            keyed.setdefault(self.cipher.blind_index(f"{source}|{canonical}"), rec)
+            keyed.setdefault(self._dedupe_key(source, rec), rec)
         existing = set(
             session.scalars(
                 select(RawEvent.dedupe_key).where(
@@ -484,6 +491,10 @@ class FeatureStore:
         )
         keep = [(k, r) for k, r in keyed.items() if k not in existing]
         return keep, len(records) - len(keep)
+
+    def _dedupe_key(self, source: str, record: dict) -> str:
+        canonical = json.dumps(record, sort_keys=True, default=str, ensure_ascii=False)
+        return self.cipher.blind_index(f"{source}|{canonical}")
 
     def _raw_event(
         self, customer: Customer, source: str, record: dict, uploaded_at: datetime, dedupe_key: str

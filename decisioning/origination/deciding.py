@@ -22,9 +22,9 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from chedaitong.db import Application, DecisionRecord
+from chedaitong.db import Application, Customer, DecisionRecord
 from decisioning.decided import DecidedSignal
-from decisioning.origination import applications, consent, exposure, outbox, state_machine
+from decisioning.origination import consent, exposure, outbox, state_machine
 from decisioning.policy import rules_version_of
 
 log = logging.getLogger(__name__)
@@ -50,24 +50,23 @@ class Decided:
 
     record: DecisionRecord | None
     deliver: list[int] = field(default_factory=list)
+    #: the rows delivering them reads (message, notification, customer), kept referenced so
+    #: they stay in the session and a delivery right after the commit reads nothing back
+    held: list[Any] = field(default_factory=list, repr=False)
 
 
-def authorization_ref(session: Session, application: Application) -> str:
-    """The credit-inquiry authorisation the bureau pulls cite (the signed document's hash)."""
-    auth = applications.authorization_of(session=session, application=application)
-    return f"auth:{application.ref}:{auth.sha256[:12]}" if auth else f"auth:{application.ref}"
-
-
-def start_attempt(session: Session, application_id: int) -> int | None:
+def start_attempt(session: Session, application_id: int) -> Application | None:
     """Count one more try at deciding the application, committed on its own (so a worker
-    killed mid-decision has still counted it); the count, or None when it is decided."""
-    attempts = session.scalar(
+    killed mid-decision has still counted it); the application as the update left it (one
+    round trip: the row comes back with the count), or None when it is decided."""
+    application = session.scalars(
         update(Application).where(Application.id == application_id,
                                   Application.state.in_(UNDECIDED))
         .values(decision_attempts=Application.decision_attempts + 1)
-        .returning(Application.decision_attempts))
+        .returning(Application),
+        execution_options={"populate_existing": True}).one_or_none()
     session.commit()
-    return attempts
+    return application
 
 
 def decide_submitted(*, session: Session, services: Any, application_id: int,
@@ -76,33 +75,30 @@ def decide_submitted(*, session: Session, services: Any, application_id: int,
 
     Each call counts an attempt first; the one after ``max_attempts`` failed tries refers
     the application to a person with the reason (`refer_failed`) instead of trying again."""
-    attempts = start_attempt(session, application_id)
-    if attempts is None:
+    application = start_attempt(session, application_id)
+    if application is None:
         return Decided(None)
-    application = session.get(Application, application_id)
-    if application is None or application.state not in UNDECIDED:
-        session.rollback()
-        return Decided(None)
+    attempts = application.decision_attempts
     if attempts > max_attempts:
         return refer_failed(session=session, services=services, application=application,
                             attempts=attempts - 1)
-    ref = authorization_ref(session, application)
     # read at decision time: a consent revoked since the submission means no pull (and refer)
     live = consent.live_consent(session=session, application=application)
     books = exposure.features(session=session, application=application)
+    # held for the SMS delivery after the commit (the session keeps loaded rows weakly)
+    customer = session.get(Customer, application.customer_id)
     try:
         record = services.decision_service().decide(
-            session, application, authorization_ref=ref, consent=consent.as_grant(live),
-            platform_features=books)
+            session, application, consent=consent.as_grant(live), platform_features=books)
         state_machine.advance(session, application, OUTCOME_ACTION[record.outcome], None,
                               note=f"decision {record.id}")
-        sms = outbox.add_decision_sms(session, application=application, record=record)
+        sms, note = outbox.add_decision_sms(session, application=application, record=record)
         session.commit()
     except (IntegrityError, state_machine.IllegalTransition):
         session.rollback()  # another worker decided it first: its decision stands
         log.info("application %s was decided by another worker", application_id)
         return Decided(None)
-    return Decided(record, [sms.id])
+    return Decided(record, [sms.id], held=[sms, note, customer])
 
 
 def refer_failed(*, session: Session, services: Any, application: Application,
@@ -128,7 +124,7 @@ def refer_failed(*, session: Session, services: Any, application: Application,
         session.flush()
         state_machine.advance(session, application, "decide_refer", None,
                               note=f"decision failed {attempts} times; referred for review")
-        sms = outbox.add_decision_sms(session, application=application, record=record)
+        sms, _ = outbox.add_decision_sms(session, application=application, record=record)
         session.commit()
     except (IntegrityError, state_machine.IllegalTransition):
         session.rollback()

@@ -49,8 +49,9 @@ def add(session: Session, *, kind: str, key: str, payload: dict[str, Any],
 
 
 def add_decision_sms(session: Session, *, application: Application,
-                     record: DecisionRecord) -> OutboxMessage:
-    """The "your result is ready" SMS (the outcome only; details are in the app), pending."""
+                     record: DecisionRecord) -> tuple[OutboxMessage, Notification]:
+    """The "your result is ready" SMS (the outcome only; details are in the app), pending:
+    the outbox message and the notification it delivers."""
     note = Notification(application_id=application.id, customer_id=application.customer_id,
                         template="DECISION_READY", status="pending")
     session.add(note)
@@ -58,7 +59,8 @@ def add_decision_sms(session: Session, *, application: Application,
     return add(session, kind=SMS, key=f"sms:decision:{application.ref}:{record.id}",
                application_id=application.id,
                payload={"notification_id": note.id, "template": "DECISION_READY",
-                        "params": [["ref", application.ref], ["outcome", record.outcome]]})
+                        "params": [["ref", application.ref], ["outcome", record.outcome]]}
+               ), note
 
 
 def _send_sms(session: Session, services: Any, message: OutboxMessage) -> None:

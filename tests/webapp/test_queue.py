@@ -262,3 +262,60 @@ def test_an_esign_outage_delays_the_contract_never_fails_it_and_one_contract_is_
             OutboxMessage.application_id == app_id, OutboxMessage.kind == "esign_contract"))
         assert message.status == "delivered" and message.attempts >= 2
         assert "id_number" not in str(message.payload) and idn not in str(message.payload)
+
+
+class _Holding:
+    """A queue that takes the submission and decides nothing (the test runs the task)."""
+
+    def decide(self, application_id: int) -> None:
+        pass
+
+
+def test_a_decision_is_one_transaction_and_its_sms_goes_out_without_reading_back(
+        api, staff, sandbox, settings, engine):
+    """The worker's task for one submission: the attempt counted on its own, then the bureau
+    evidence, the one record, the state step and the SMS it owes in one commit, and the SMS
+    delivered after it with nothing read back from the database."""
+    from sqlalchemy import event
+
+    from chedaitong.db import RawEvent, make_session_factory
+
+    sandbox.reset()  # earlier tests' stored answers: consent ids repeat in each fresh database
+    svc = api.extensions[EXTENSION]
+    svc.decisions = build_decision_service(settings, store=svc.store, vendors=svc.vendors)
+    client = api.test_client()
+    _, idn = register_customer(client, "roundtrips", 43)
+    draft = new_application(client, staff, "c1", idn, submit=False)
+    embedded, svc.queue = svc.queue, _Holding()
+    try:
+        r = client.post(f"/applications/{draft['id']}/submit", headers=staff.h("c1"))
+        assert r.status_code == 202 and r.json["state"] == "deciding"
+    finally:
+        svc.queue = embedded
+    sent: list[str] = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda _c, _k, statement, *_: sent.append(statement.split()[0:3]))
+    event.listen(engine, "commit", lambda _c: sent.append(["COMMIT"]))
+    task = DecisionQueue(make_broker(None), Runtime(svc, make_session_factory(engine)))
+    task._run_decide(draft["id"])  # noqa: SLF001 - what a worker thread runs per message
+    commits = [i for i, s in enumerate(sent) if s == ["COMMIT"]]
+    assert len(commits) == 3, sent  # the attempt; the decision; the SMS marked delivered
+    decision = sent[commits[0] + 1:commits[1]]
+    inserts = [s[2] for s in decision if s[0] == "INSERT"]
+    assert inserts.count("decision_records") == 1
+    assert inserts.count("raw_events") >= 1  # the bureau reports, with the record
+    assert not [s for s in sent[commits[1]:] if s[0] == "SELECT"], sent[commits[1]:]
+    with Session(engine) as s:
+        record = s.scalar(select(DecisionRecord).where(
+            DecisionRecord.application_id == draft["id"]))
+        assert s.get(Application, draft["id"]).state == {
+            "approve": "approved", "decline": "declined", "refer": "referred"}[record.outcome]
+        assert not {"pboc_unavailable", "thirdparty_unavailable"} & set(record.evidence_gaps)
+        assert s.scalar(select(func.count()).select_from(RawEvent).where(
+            RawEvent.source.in_(("pboc", "thirdparty")))) == 2
+        message = s.scalar(select(OutboxMessage).where(
+            OutboxMessage.application_id == draft["id"]))
+        assert message.status == "delivered"
+        assert s.get(Notification, message.payload["notification_id"]).status == "accepted"
+    assert [m for m in sandbox.records("messages") if m.get("template") == "DECISION_READY"
+            and m["params"]["ref"] == r.json["ref"]]
