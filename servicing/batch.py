@@ -34,6 +34,25 @@ def from_int_cents(cents: int) -> Decimal:
     return to_cents(Decimal(int(cents)) / 100)
 
 
+def decimals_from_cents(cents: npt.ArrayLike) -> list[Decimal]:
+    """Whole-cent amounts as `Decimal` (exact: no rounding happens here)."""
+    return [Decimal(int(c)).scaleb(-2) for c in np.asarray(cents, dtype=np.int64)]
+
+
+def ppm_of_cents(cents: npt.ArrayLike, ppm: npt.ArrayLike) -> IntArray:
+    """round_half_up(cents × ppm / 10^6) on non-negative integers: an amount times a fraction
+    given in millionths (a PD of 0.012345 → 12_345), the same cents as
+    `to_cents(Decimal(cents) / 100 * Decimal(ppm) / 10^6)` without a Decimal per row."""
+    amount = np.asarray(cents, dtype=np.int64)
+    share = np.asarray(ppm, dtype=np.int64)
+    if (amount.size and int(amount.min()) < 0) or (share.size and int(share.min()) < 0):
+        raise ValueError("amounts and shares must not be negative")
+    largest = int(amount.max()) * int(share.max()) if amount.size and share.size else 0
+    if largest > _INT64_MAX - RATE_SCALE:
+        raise OverflowError("cents × ppm too large for int64; split the batch")
+    return (amount * share + RATE_SCALE // 2) // RATE_SCALE
+
+
 def rate_to_ppm(annual_rate: Decimal) -> int:
     """An annual rate in millionths; refuses rates that need more than 6 decimals."""
     scaled = rate(annual_rate) * RATE_SCALE

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import date
-from decimal import Decimal
 from functools import lru_cache
 from typing import Any
 
@@ -28,6 +27,7 @@ from sqlalchemy.orm import Session, aliased
 
 from chedaitong.db.behaviour import BehaviourScore
 from chedaitong.db.servicing import Loan, PostloanAction
+from servicing.batch import decimals_from_cents, ppm_of_cents
 
 GRADES = ("A", "B", "C", "D", "E")
 N_REASONS = 3
@@ -123,14 +123,13 @@ def frame(loans: pd.DataFrame, as_of: date) -> pd.DataFrame:
     """`behaviour_scores` rows of one partition's result (only loans that were scored).
 
     Expected loss is `to_cents(Decimal(repr(pd)) * exposure)` with pd as stored (6 places),
-    done in integers for the whole partition: pd in millionths × exposure in cents is the
-    loss in millionths of a cent, rounded half up once — the same cents, not one Decimal
-    product per loan."""
+    in integers for the whole partition (`servicing.batch.ppm_of_cents`): the same cents,
+    not one Decimal product per loan."""
     scored = loans[loans["behaviour_version"].notna()]
     stored = [round(float(x), 6) for x in scored["behaviour_pd"]]  # reproducible as stored
     micro = np.rint(np.asarray(stored, np.float64) * 1e6).astype(np.int64)
     exposure = scored["exposure_cents"].to_numpy(np.int64)
-    loss = (micro * exposure + 500_000) // 1_000_000  # both ≥ 0: half up
+    loss = ppm_of_cents(exposure, micro)
     routing = (scored["behaviour_routing"].tolist() if "behaviour_routing" in scored.columns
                else [None] * len(scored))  # decisioning.behaviour_routing
     return pd.DataFrame({
@@ -139,12 +138,9 @@ def frame(loans: pd.DataFrame, as_of: date) -> pd.DataFrame:
         "score": scored["behaviour_score"].astype(np.int64).tolist(),
         "grade": scored["behaviour_grade"].astype(str).tolist(),
         "reasons": [list(r) for r in scored["behaviour_reasons"]],
-        "exposure": _money(exposure), "expected_loss": _money(loss), "routing": routing,
+        "exposure": decimals_from_cents(exposure), "expected_loss": decimals_from_cents(loss),
+        "routing": routing,
     })
-
-
-def _money(cents: np.ndarray) -> list[Decimal]:
-    return [Decimal(int(c)).scaleb(-2) for c in cents]
 
 
 def persist(session: Session, loans: pd.DataFrame, as_of: date) -> None:

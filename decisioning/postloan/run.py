@@ -46,7 +46,7 @@ from decisioning.postloan import bureau_refresh, handoff, shutdown
 from decisioning.postloan import lock as postloan_lock
 from decisioning.postloan.behaviour import exposure_cents
 from decisioning.postloan.inspection import Partition, PartitionResult, Resources, inspect_partition
-from servicing.batch import rate_to_ppm
+from servicing.batch import decimals_from_cents, rate_to_ppm
 
 log = logging.getLogger("chedaitong.postloan")
 
@@ -267,10 +267,6 @@ def _decisions(session: Session, app_ids: list[int]) -> tuple[dict[int, Any], di
 
 
 # ---- writing a partition ------------------------------------------------------------------
-def _money(cents: Any) -> list[Decimal]:
-    return [Decimal(int(c)) / 100 for c in cents]
-
-
 def persist(session: Session, part: Partition, result: PartitionResult, as_of: date,
             *, bulk: bool | None = None) -> None:
     """Write one partition's day close; the caller commits (one transaction per chunk).
@@ -287,7 +283,7 @@ def persist(session: Session, part: Partition, result: PartitionResult, as_of: d
             "loan_id": a["loan_id"].astype(np.int64).tolist(),
             "installment_no": a["installment_no"].astype(np.int64).tolist(),
             "accrual_date": pd.to_datetime(a["accrual_date"]).dt.date.tolist(),
-            "base": _money(a["base"]), "amount": _money(a["amount"])}))
+            "base": decimals_from_cents(a["base"]), "amount": decimals_from_cents(a["amount"])}))
     if len(result.charged):
         ids = part.installments.set_index(["loan_id", "number"])["id"]
         keys = pd.MultiIndex.from_arrays([result.charged["loan_id"], result.charged["number"]])

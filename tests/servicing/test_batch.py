@@ -12,12 +12,15 @@ from hypothesis import strategies as st
 
 from servicing.batch import (
     daily_penalty_cents,
+    decimals_from_cents,
     from_int_cents,
     penalty_base_cents,
     penalty_days_due,
+    ppm_of_cents,
     rate_to_ppm,
     to_int_cents,
 )
+from servicing.money import to_cents
 from servicing.penalty import OverdueInstallment, PenaltyPolicy, accrue, daily_penalty
 
 D = Decimal
@@ -111,3 +114,24 @@ def test_guards():
     assert daily_penalty_cents(np.array([], dtype=np.int64), 80_000).size == 0
     base = penalty_base_cents([100, 200], [5, 5], PenaltyPolicy(include_interest=False))
     assert base.tolist() == [100, 200]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10**11), st.integers(0, 10**6)), min_size=1, max_size=50))
+def test_ppm_of_cents_is_the_decimal_rounding_rule(pairs):
+    cents, ppm = zip(*pairs, strict=True)
+    want = [to_int_cents(to_cents(from_int_cents(c) * D(p) / 1_000_000)) for c, p in pairs]
+    assert ppm_of_cents(cents, ppm).tolist() == want
+
+
+def test_ppm_of_cents_rounds_an_exact_half_up_and_refuses_what_it_cannot_hold():
+    assert ppm_of_cents([1], [500_000]).tolist() == [1]  # 0.5 cent → 1 cent
+    assert ppm_of_cents([1], [499_999]).tolist() == [0]
+    with pytest.raises(ValueError):
+        ppm_of_cents([-1], [1])
+    with pytest.raises(OverflowError):
+        ppm_of_cents([2**62], [10**6])
+
+
+def test_decimals_from_cents_are_exact_amounts():
+    assert decimals_from_cents([0, 1, 12345]) == [D("0.00"), D("0.01"), D("123.45")]
