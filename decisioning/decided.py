@@ -94,7 +94,12 @@ class DecidedSignal:
                     if message["type"] == "subscribe":
                         self._live.set()
                     elif message["type"] == "message":
-                        self._wake(int(message["data"]))
+                        try:
+                            application_id = int(message["data"])
+                        except (TypeError, ValueError):  # not ours: keep the subscription
+                            log.warning("decided-signal message ignored: not an id")
+                            continue
+                        self._wake(application_id)
             except Exception:  # noqa: BLE001 - waiters re-read meanwhile; reconnect
                 log.warning("decided-signal listener lost Redis; reconnecting", exc_info=True)
                 self._stopping.wait(1.0)

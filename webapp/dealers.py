@@ -136,7 +136,8 @@ def put_stock(body, dealer_id: int):
 @blp.response(200, ConsultantOut)
 @blp.doc(security=[BEARER])
 def set_active(body, user_id: int):
-    """Deactivate a consultant (their tokens stop working at once) or reactivate them."""
+    """Deactivate a consultant (their tokens stop working within a second on every
+    server process: `token_cache`) or reactivate them."""
     user = dealers.set_consultant_active(session=database.session(), actor=current_user(),
                                          user_id=user_id, active=body["active"])
     return {"id": user.id, "username": user.username, "display_name": user.display_name,

@@ -144,9 +144,9 @@ def wait_for_decision(*, session: Session, application: Application, seconds: fl
     application is refreshed once, when its state has moved."""
     if application.state not in UNDECIDED:
         return True
-    deadline = time.monotonic() + max(0.0, seconds)
     if seconds <= 0:
         return False
+    deadline = time.monotonic() + seconds
     pause = 0.005
     query = select(Application.state).where(Application.id == application.id)
     session.commit()  # nothing of the request's transaction stays open while it waits

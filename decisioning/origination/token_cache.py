@@ -24,11 +24,10 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import inspect, update
+from sqlalchemy import inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from chedaitong.db import User
-from chedaitong.db.origination import ApiToken
 from decisioning.origination import tokens
 from decisioning.origination.accounts import hash_token
 
@@ -80,10 +79,6 @@ class _Entry:
     last_used_at: datetime | None
     generation: int
     verified_at: float  # time.monotonic()
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def _snapshot(user: User) -> User:
@@ -142,7 +137,7 @@ class TokenCache:
             self._entries.pop(key, None)
             return None
         user, row = found
-        last = _aware(row.last_used_at)
+        last = tokens.aware(row.last_used_at)
         if last is None or now - last > tokens.LAST_USED_EVERY:
             last = now  # `tokens.authenticate` has just written it
         if generation is not None:
@@ -150,7 +145,7 @@ class TokenCache:
                 for old in list(self._entries)[: self.max_entries // 2]:
                     self._entries.pop(old, None)
             self._entries[key] = _Entry(
-                _snapshot(user), row.id, _aware(row.expires_at), last, generation,
+                _snapshot(user), row.id, tokens.aware(row.expires_at), last, generation,
                 time.monotonic())
         return user, row.id
 
@@ -159,20 +154,20 @@ class TokenCache:
         if entry.last_used_at is not None and now - entry.last_used_at <= tokens.LAST_USED_EVERY:
             return
         self._entries[key] = replace(entry, last_used_at=now)
-        session.execute(update(ApiToken).where(ApiToken.id == entry.token_id)
-                        .values(last_used_at=now).execution_options(synchronize_session=False))
-        session.commit()
+        tokens.record_use(session, entry.token_id, now)
 
     def revoked(self) -> None:
         """A revocation committed in this process: trust nothing here, tell the others."""
-        with self._lock:
-            self._entries.clear()
-            self._checked_at = float("-inf")
+        # Bump before clearing: a request verified just before the commit caches under the
+        # old counter value, and a re-read after the clear must already see the new one.
         try:
             self.generation.bump()
         except Exception:  # noqa: BLE001 - the others then see it within TRUST_FOR
             log.error("could not bump the token revocation counter: other processes may "
                       "honour the revoked token for up to %s s", TRUST_FOR, exc_info=True)
+        with self._lock:
+            self._entries.clear()
+            self._current, self._checked_at = None, float("-inf")
 
     def watch(self, sessions: Any) -> None:
         """Call `revoked` after each commit of a ``sessions`` session that
@@ -183,8 +178,9 @@ class TokenCache:
             if session.info.pop(tokens.REVOKED, False):
                 self.revoked()
 
-        def after_rollback(session: Session) -> None:
-            session.info.pop(tokens.REVOKED, None)
+        def after_rollback(session: Session, previous: Any) -> None:
+            if previous.parent is None:  # a savepoint's rollback leaves the mark for the commit
+                session.info.pop(tokens.REVOKED, None)
 
         event.listen(sessions, "after_commit", after_commit)
-        event.listen(sessions, "after_soft_rollback", lambda s, _t: after_rollback(s))
+        event.listen(sessions, "after_soft_rollback", after_rollback)

@@ -28,8 +28,16 @@ def note_revocation(session: Session) -> None:
     session.info[REVOKED] = True
 
 
-def _aware(value: datetime | None) -> datetime | None:
+def aware(value: datetime | None) -> datetime | None:
+    """A stored time as UTC-aware (SQLite hands them back naive)."""
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def record_use(session: Session, token_id: int, now: datetime) -> None:
+    """Write a token's last use (committed); callers do it at most every `LAST_USED_EVERY`."""
+    session.execute(update(ApiToken).where(ApiToken.id == token_id)
+                    .values(last_used_at=now).execution_options(synchronize_session=False))
+    session.commit()
 
 
 def authenticate(*, session: Session, token: str) -> tuple[User, ApiToken] | None:
@@ -41,11 +49,9 @@ def authenticate(*, session: Session, token: str) -> tuple[User, ApiToken] | Non
     if found is None or not found[0].active:
         return None
     user, row = found
-    last = _aware(row.last_used_at)
+    last = aware(row.last_used_at)
     if last is None or now - last > LAST_USED_EVERY:
-        session.execute(update(ApiToken).where(ApiToken.id == row.id)
-                        .values(last_used_at=now).execution_options(synchronize_session=False))
-        session.commit()
+        record_use(session, row.id, now)
     return user, row
 
 

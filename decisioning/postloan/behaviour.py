@@ -129,7 +129,7 @@ def frame(loans: pd.DataFrame, as_of: date) -> pd.DataFrame:
     stored = [round(float(x), 6) for x in scored["behaviour_pd"]]  # reproducible as stored
     micro = np.rint(np.asarray(stored, np.float64) * 1e6).astype(np.int64)
     exposure = scored["exposure_cents"].to_numpy(np.int64)
-    loss = ppm_of_cents(exposure, micro)
+    loss = ppm_of_cents(np.maximum(exposure, 0), micro)  # an over-paid schedule owes nothing
     routing = (scored["behaviour_routing"].tolist() if "behaviour_routing" in scored.columns
                else [None] * len(scored))  # decisioning.behaviour_routing
     return pd.DataFrame({

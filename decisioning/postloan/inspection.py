@@ -21,7 +21,7 @@ tonight's post-loan features (`behaviour.py`): the rules read `behaviour_pd` / `
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
@@ -255,7 +255,7 @@ def score(part: Partition, model: Any, threads: int = 2) -> pd.DataFrame:
 def inspect_partition(part: Partition, as_of: date, resources: Resources) -> PartitionResult:
     """Close `as_of` for one partition (pure; see the module docstring)."""
     loans = part.loans.reset_index(drop=True)
-    part = Partition(loans, part.installments, part.decision, part.facts)
+    part = replace(part, loans=loans)  # keeps every other field (closed, …)
     accruals, charged = accrue_penalties(loans, part.installments, as_of)
     dlq = delinquency(loans, part.installments, as_of, resources.buckets)
     feats = postloan_features(part, as_of)

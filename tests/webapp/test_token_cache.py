@@ -80,6 +80,7 @@ def test_a_token_revoked_in_one_process_stops_in_the_others_within_the_bound(
     statements = _statements(engine)
     assert _auth(web, web_sessions, token) == ("c1", staff.dealers["DA"])  # from memory
     assert statements[0] == 0
+    assert _auth(admin, admin_sessions, token) is not None  # trusted there too, then revoked
     with admin_sessions() as s:
         tokens.revoke(session=s, actor=s.get(User, staff.users["ad"]),
                       token_id=_token_id(engine, token))
@@ -119,6 +120,23 @@ def test_a_rolled_back_revocation_does_not_flush_the_caches(engine, staff, share
     statements = _statements(engine)
     assert _auth(web, web_sessions, staff.tokens["c1"]) is not None
     assert statements[0] == 0
+
+
+def test_a_revocation_survives_a_rolled_back_savepoint_of_its_transaction(engine, staff,
+                                                                          shared):
+    web, admin = shared(), shared()
+    web_sessions, admin_sessions = sessionmaker(engine), sessionmaker(engine)
+    admin.watch(admin_sessions)
+    assert _auth(web, web_sessions, staff.tokens["c2"]) is not None
+    with admin_sessions() as s:
+        s.get(ApiToken, _token_id(engine, staff.tokens["c2"])).revoked_at = datetime.now(UTC)
+        tokens.note_revocation(s)
+        savepoint = s.begin_nested()
+        s.execute(select(User.id).limit(1))
+        savepoint.rollback()  # some other step undone; the revocation still commits
+        s.commit()
+    time.sleep(BOUND * 1.5)
+    assert _auth(web, web_sessions, staff.tokens["c2"]) is None
 
 
 def test_an_expired_token_is_refused_even_while_trusted(engine, staff, shared):

@@ -107,10 +107,15 @@ def test_a_decision_in_another_process_wakes_the_waiter_at_once(engine, deciding
 def test_a_long_wait_reads_the_state_a_few_times_not_twenty_a_second(engine, deciding_app,
                                                                       redis_signals):
     web, _ = redis_signals
+    with web.watching(deciding_app):  # subscribed: the slow recheck is the one in force
+        deadline = time.monotonic() + 5
+        while web.recheck_s != decided.RECHECK_LIVE_S and time.monotonic() < deadline:
+            time.sleep(0.02)
+    assert web.recheck_s == decided.RECHECK_LIVE_S, "the listener never subscribed"
     reads = _state_reads(engine)
     done, took = _wait(engine, deciding_app, 2.0, web)
     assert not done and took >= 2.0
-    assert reads[0] <= 2.0 / decided.RECHECK_LOCAL_S + 2, reads[0]
+    assert reads[0] <= 2.0 / decided.RECHECK_LIVE_S + 2, reads[0]
 
 
 def test_a_lost_message_costs_at_most_the_recheck_not_the_answer(engine, deciding_app):
@@ -122,7 +127,12 @@ def test_a_lost_message_costs_at_most_the_recheck_not_the_answer(engine, decidin
     assert took < 0.2 + decided.RECHECK_LOCAL_S + 0.3, took
 
 
-def test_the_embedded_queue_wakes_a_submit_wait_when_its_worker_decides(api, staff):
+def test_the_embedded_queue_wakes_a_submit_wait_when_its_worker_decides(api, staff,
+                                                                         monkeypatch):
+    notified: list[int] = []
+    notify = DecidedSignal.notify
+    monkeypatch.setattr(DecidedSignal, "notify",
+                        lambda self, app_id: (notified.append(app_id), notify(self, app_id))[1])
     client = api.test_client()
     _, idn = register_customer(client, "wait-embedded", 42)
     draft = new_application(client, staff, "c1", idn, submit=False)
@@ -130,3 +140,4 @@ def test_the_embedded_queue_wakes_a_submit_wait_when_its_worker_decides(api, sta
     r = client.post(f"/applications/{draft['id']}/submit?wait=10", headers=staff.h("c1"))
     assert r.status_code == 200 and r.json["state"] == "approved", r.json
     assert time.monotonic() - t0 < 5
+    assert notified == [draft["id"]]  # woken by its worker, not only by the recheck
