@@ -13,7 +13,7 @@ from __future__ import annotations
 import io
 import time
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 
 import httpx
@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from chedaitong.clock import lender_today
+from chedaitong.clock import LENDER_TIMEZONE, lender_today
 from chedaitong.db import Customer, FeatureFact, Role, User
 from chedaitong.db.origination import Voucher
 from decisioning.origination.applications import CHECKLIST
@@ -60,6 +60,14 @@ def age_loan(engine, loan_ref: str, days: int) -> None:
                 sets = ", ".join(f"{c} = :{c}" for c in cols)
                 conn.execute(text(f"UPDATE {table} SET {sets} WHERE id = :id"),
                              {**values, "id": row[0]})
+
+
+def _this_morning() -> str:
+    """Today 07:30 lender time, or a second ago when the lender's day is younger than that (a
+    tracker's fix is never in the future: the ingest refuses it)."""
+    now = datetime.now(LENDER_TIMEZONE)
+    return min(now.replace(hour=7, minute=30, second=0, microsecond=0),
+               now - timedelta(seconds=1)).isoformat()
 
 
 @dataclass
@@ -229,7 +237,7 @@ class Story:
         r = c.post("/ingest/vehicle-positions", headers=self.h("tracker"), json={"positions": [
             {"loan_ref": self.seen["loan_ref"], "event_time": f"{today - timedelta(days=1)}"
              "T08:00:00+08:00", "lat": 39.98, "lon": 116.47, "province": "北京"},
-            {"loan_ref": self.seen["loan_ref"], "event_time": f"{today}T07:30:00+08:00",
+            {"loan_ref": self.seen["loan_ref"], "event_time": _this_morning(),
              "lat": 31.23, "lon": 121.47, "province": "上海", "speed_kmh": 88.0}]})
         assert r.status_code == 201 and r.json == {"stored": 2, "duplicates": 0, "loans": 1}
 
