@@ -65,6 +65,15 @@ def shared():
         c.close()
 
 
+def _web_and_admin(engine, shared):
+    """A web process's cache and its sessions, and the admin process's sessions, watched by
+    the admin's own cache (so its revocations bump the shared counter)."""
+    web, admin = shared(), shared()
+    web_sessions, admin_sessions = sessionmaker(engine), sessionmaker(engine)
+    admin.watch(admin_sessions)
+    return web, web_sessions, admin_sessions
+
+
 @pytest.mark.parametrize("counter", ["redis", "local"])
 def test_a_token_revoked_in_one_process_stops_in_the_others_within_the_bound(
         engine, staff, shared, counter):
@@ -92,9 +101,7 @@ def test_a_token_revoked_in_one_process_stops_in_the_others_within_the_bound(
 
 def test_a_deactivated_consultant_is_refused_everywhere_within_the_bound(engine, staff,
                                                                         shared):
-    web, admin = shared(), shared()
-    web_sessions, admin_sessions = sessionmaker(engine), sessionmaker(engine)
-    admin.watch(admin_sessions)
+    web, web_sessions, admin_sessions = _web_and_admin(engine, shared)
     assert _auth(web, web_sessions, staff.tokens["c1"]) is not None
     with admin_sessions() as s:
         dealers.set_consultant_active(session=s, actor=s.get(User, staff.users["ad"]),
@@ -104,10 +111,7 @@ def test_a_deactivated_consultant_is_refused_everywhere_within_the_bound(engine,
 
 
 def test_a_rolled_back_revocation_does_not_flush_the_caches(engine, staff, shared):
-    web, admin = shared(), shared()
-    admin_sessions = sessionmaker(engine)
-    admin.watch(admin_sessions)
-    web_sessions = sessionmaker(engine)
+    web, web_sessions, admin_sessions = _web_and_admin(engine, shared)
     assert _auth(web, web_sessions, staff.tokens["c1"]) is not None
     with admin_sessions() as s:  # a revocation that fails: nothing changed, nothing to drop
         s.get(ApiToken, _token_id(engine, staff.tokens["c2"])).revoked_at = datetime.now(UTC)
@@ -124,9 +128,7 @@ def test_a_rolled_back_revocation_does_not_flush_the_caches(engine, staff, share
 
 def test_a_revocation_survives_a_rolled_back_savepoint_of_its_transaction(engine, staff,
                                                                           shared):
-    web, admin = shared(), shared()
-    web_sessions, admin_sessions = sessionmaker(engine), sessionmaker(engine)
-    admin.watch(admin_sessions)
+    web, web_sessions, admin_sessions = _web_and_admin(engine, shared)
     assert _auth(web, web_sessions, staff.tokens["c2"]) is not None
     with admin_sessions() as s:
         s.get(ApiToken, _token_id(engine, staff.tokens["c2"])).revoked_at = datetime.now(UTC)
