@@ -29,6 +29,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, Dealer, DecisionRecord
+from chedaitong.db.base import as_utc
 from chedaitong.db.monitoring import SegmentMonitorRun
 from chedaitong.db.origination import Review
 from decisioning.arms import _early_delinquency, proportion
@@ -107,10 +108,6 @@ def _day_end(d: date) -> datetime:
     return datetime.combine(d + timedelta(days=1), time(0), tzinfo=UTC)
 
 
-def _aware(t: datetime) -> datetime:
-    return t if t.tzinfo else t.replace(tzinfo=UTC)
-
-
 def _decisions(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
     """The latest decision of each application decided in [start, end), with its segments."""
     rows = session.execute(
@@ -125,7 +122,7 @@ def _decisions(session: Session, start: datetime, end: datetime) -> list[dict[st
     for r in rows:
         f = r.features or {}
         latest[r.application_id] = {
-            "application_id": r.application_id, "as_of": _aware(r.as_of), "outcome": r.outcome,
+            "application_id": r.application_id, "as_of": as_utc(r.as_of), "outcome": r.outcome,
             "model_version": r.model_version, "score": (r.model or {}).get("score"),
             "segments": {"channel": f.get("dealer_channel") or r.channel, "dealer": r.code,
                          "province": r.province, "lease_type": f.get("lease_type"),

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from chedaitong.crypto import DataCipher, mask_id_number, mask_phone
 from chedaitong.db import Customer, FeatureFact, FeatureVector, RawEvent
+from chedaitong.db.base import as_utc
 from chedaitong.db.idset import in_ids
 from featurestore import compute, extract, offline, one_report
 from featurestore.bureau import pboc_facts, thirdparty_facts
@@ -283,7 +284,7 @@ class FeatureStore:
                    FeatureFact.uploaded_at, FeatureFact.value, FeatureFact.key).where(
                 FeatureFact.customer_id == customer_id,
                 FeatureFact.source.in_(one_report.BUREAU_SOURCES))).all()
-        return [one_report.Fact(r.source, r.kind, _aware(r.event_time), _aware(r.uploaded_at),
+        return [one_report.Fact(r.source, r.kind, as_utc(r.event_time), as_utc(r.uploaded_at),
                                 r.value, r.key) for r in rows]
 
     def refresh_bureau_features(self, session: Session, customer_id: int, as_of: datetime,
@@ -304,7 +305,7 @@ class FeatureStore:
             return self.materialise_customer(session, customer_id, as_of)
         bureau = vector_from_row(one_report.bureau_values(facts, as_of), self.catalog)
         values = {**row.values, **bureau}
-        if _aware(row.as_of) <= as_of:
+        if as_utc(row.as_of) <= as_of:
             row.as_of, row.computed_at, row.values = as_of, datetime.now(UTC), values
         return values
 
@@ -554,7 +555,7 @@ class FeatureStore:
         if row is None:
             row = FeatureVector(entity=entity, entity_id=entity_id)
             session.add(row)
-        elif row.catalog_version == self.version and _aware(row.as_of) > as_of:
+        elif row.catalog_version == self.version and as_utc(row.as_of) > as_of:
             return  # a back-dated upload never replaces a newer vector
         row.as_of, row.computed_at = as_of, datetime.now(UTC)
         row.catalog_version, row.values = self.version, values
@@ -576,11 +577,6 @@ def _application_entity(p: CustomerProfile, app: ApplicationInput) -> dict[str, 
 def _is_missing(value: Any) -> bool:
     """`pd.isna` for the scalars a vector holds (None, NaN), without pandas per value."""
     return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _aware(when: datetime) -> datetime:
-    """SQLite returns naive datetimes for timezone-aware columns; they are UTC."""
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
 
 
 def vector_from_row(row: pd.Series | dict[str, Any], cat: FeatureCatalog) -> dict[str, Any]:

@@ -26,6 +26,14 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+def as_utc(value: datetime | None) -> datetime | None:
+    """A stored time as UTC-aware: SQLite hands naive values back, and every stored time is UTC.
+
+    The one helper for times that did not come through `UtcDateTime` (objects not yet flushed,
+    rows read by hand); an aware value is returned unchanged, whatever its zone."""
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
 class UtcDateTime(TypeDecorator):
     """A timestamp that comes back timezone-aware on every backend: SQLite keeps no offset, so
     its naive values (all written as UTC) are given UTC on reading — the API then sends every
@@ -35,9 +43,7 @@ class UtcDateTime(TypeDecorator):
     cache_ok = True
 
     def process_result_value(self, value, dialect):
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
+        return as_utc(value)
 
 
 class Base(DeclarativeBase):

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, Customer, User
+from chedaitong.db.base import as_utc
 from chedaitong.db.origination import CreditConsent
 from chedaitong.errors import Conflict, Invalid, NotFound
 from decisioning.origination import access, identity, state_machine
@@ -35,16 +36,12 @@ TEXTS = {
 }
 
 
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
-
-
 def document_text(*, application: Application, text_version: str, purpose: str,
                   bureaus: Iterable[str], expires_at: datetime) -> str:
     """The consent document the customer signs (its hash is kept with the record)."""
     return TEXTS[text_version].format(ref=application.ref, purpose=purpose,
                                       bureaus=", ".join(bureaus),
-                                      expires=_aware(expires_at).date().isoformat())
+                                      expires=as_utc(expires_at).date().isoformat())
 
 
 def grant(*, session: Session, user: User, application_id: int, text_version: str | None,
@@ -110,7 +107,7 @@ def of_application(*, session: Session, application: Application) -> list[Credit
 
 
 def is_live(c: CreditConsent, at: datetime) -> bool:
-    return c.revoked_at is None and _aware(c.expires_at) > _aware(at)
+    return c.revoked_at is None and as_utc(c.expires_at) > as_utc(at)
 
 
 def live_consent(*, session: Session, application: Application,
@@ -128,7 +125,7 @@ def as_grant(c: CreditConsent | None) -> ConsentGrant | None:
     if c is None:
         return None
     return ConsentGrant(id=c.id, bureaus=tuple(c.bureaus), purpose=c.purpose,
-                        expires_at=_aware(c.expires_at),
+                        expires_at=as_utc(c.expires_at),
                         revoked=c.revoked_at is not None)
 
 

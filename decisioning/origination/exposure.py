@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application
+from chedaitong.db.base import as_utc
 from chedaitong.db.servicing import Loan
 from decisioning.origination import state_machine as sm
 
@@ -27,10 +28,6 @@ OPEN = (sm.SUBMITTED, sm.APPROVED, sm.REFERRED, sm.PLAN_CHOSEN, sm.CONTRACT_CREA
 #: states that no longer count: refused, replaced by a re-application, or never submitted
 CLOSED = (sm.DRAFT, sm.DECLINED, sm.REJECTED, sm.SUPERSEDED)
 WINDOWS = (30, 90, 180)
-
-
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def features(*, session: Session, application: Application,
@@ -56,7 +53,7 @@ def features(*, session: Session, application: Application,
     for days in WINDOWS:
         since = as_of - timedelta(days=days)
         out[f"platform_applications_{days}d"] = sum(
-            1 for a in counted if _aware(a.submitted_at or a.created_at) >= since)
+            1 for a in counted if as_utc(a.submitted_at or a.created_at) >= since)
     out["vehicle_financed_elsewhere"] = same_vehicle(session=session, application=application)
     return out
 

@@ -28,6 +28,7 @@ from sqlalchemy import inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
 
 from chedaitong.db import User
+from chedaitong.db.base import as_utc
 from decisioning.origination import tokens
 from decisioning.origination.accounts import hash_token
 
@@ -137,7 +138,7 @@ class TokenCache:
             self._entries.pop(key, None)
             return None
         user, row = found
-        last = tokens.aware(row.last_used_at)
+        last = as_utc(row.last_used_at)
         if last is None or now - last > tokens.LAST_USED_EVERY:
             last = now  # `tokens.authenticate` has just written it
         if generation is not None:
@@ -145,7 +146,7 @@ class TokenCache:
                 for old in list(self._entries)[: self.max_entries // 2]:
                     self._entries.pop(old, None)
             self._entries[key] = _Entry(
-                _snapshot(user), row.id, tokens.aware(row.expires_at), last, generation,
+                _snapshot(user), row.id, as_utc(row.expires_at), last, generation,
                 time.monotonic())
         return user, row.id
 

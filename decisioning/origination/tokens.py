@@ -13,6 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Role, User
+from chedaitong.db.base import as_utc
 from chedaitong.db.origination import ApiToken
 from chedaitong.errors import NotFound
 from decisioning.origination.accounts import TOKEN_TTL, hash_token, issue_token, live
@@ -26,11 +27,6 @@ def note_revocation(session: Session) -> None:
     """This transaction stops tokens working: the processes' token caches drop what they
     trust once it commits (`token_cache.TokenCache.watch`)."""
     session.info[REVOKED] = True
-
-
-def aware(value: datetime | None) -> datetime | None:
-    """A stored time as UTC-aware (SQLite hands them back naive)."""
-    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 def record_use(session: Session, token_id: int, now: datetime) -> None:
@@ -49,7 +45,7 @@ def authenticate(*, session: Session, token: str) -> tuple[User, ApiToken] | Non
     if found is None or not found[0].active:
         return None
     user, row = found
-    last = aware(row.last_used_at)
+    last = as_utc(row.last_used_at)
     if last is None or now - last > LAST_USED_EVERY:
         record_use(session, row.id, now)
     return user, row
