@@ -254,10 +254,8 @@ class FeatureStore:
             parsed.append((bureau, record, facts, self._dedupe_key(bureau, record)))
         if not parsed:
             return []
-        existing = set(session.scalars(select(RawEvent.dedupe_key).where(
-            RawEvent.customer_id == customer.id,
-            RawEvent.source.in_({bureau for bureau, *_ in parsed}),
-            RawEvent.dedupe_key.in_([key for *_, key in parsed]))))
+        existing = _stored_keys(session, customer, {bureau for bureau, *_ in parsed},
+                                [key for *_, key in parsed])
         return [PendingReport(self._raw_event(customer, bureau, record, reported_at, key), facts)
                 for bureau, record, facts, key in parsed if key not in existing]
 
@@ -481,15 +479,7 @@ class FeatureStore:
         keyed: dict[str, dict] = {}
         for rec in records:
             keyed.setdefault(self._dedupe_key(source, rec), rec)
-        existing = set(
-            session.scalars(
-                select(RawEvent.dedupe_key).where(
-                    RawEvent.customer_id == customer.id,
-                    RawEvent.source == source,
-                    RawEvent.dedupe_key.in_(list(keyed)),
-                )
-            )
-        )
+        existing = _stored_keys(session, customer, {source}, list(keyed))
         keep = [(k, r) for k, r in keyed.items() if k not in existing]
         return keep, len(records) - len(keep)
 
@@ -577,6 +567,15 @@ def _application_entity(p: CustomerProfile, app: ApplicationInput) -> dict[str, 
 def _is_missing(value: Any) -> bool:
     """`pd.isna` for the scalars a vector holds (None, NaN), without pandas per value."""
     return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _stored_keys(session: Session, customer: Customer, sources: set[str],
+                 keys: list[str]) -> set[str]:
+    """Which of ``keys`` the customer already has on file for ``sources`` (one indexed read):
+    an upload or a bureau report seen before is a duplicate, never stored twice."""
+    return set(session.scalars(select(RawEvent.dedupe_key).where(
+        RawEvent.customer_id == customer.id, RawEvent.source.in_(sources),
+        RawEvent.dedupe_key.in_(keys))))
 
 
 def vector_from_row(row: pd.Series | dict[str, Any], cat: FeatureCatalog) -> dict[str, Any]:
