@@ -38,6 +38,10 @@ def worker(processes: int, threads: int, namespace: str, heartbeat_ms: int | Non
         raise click.ClickException(
             "CHEDAITONG_QUEUE_URL is not set: without a queue the web process decides "
             "submissions itself, on an in-process worker")
+    if _in_memory(settings.database_url):
+        raise click.ClickException(
+            "DATABASE_URL is an in-memory SQLite database, which no other process "
+            "can see: workers need the web app's database (a SQLite file or PostgreSQL)")
     options = {"namespace": namespace}
     if heartbeat_ms is not None:
         options["heartbeat_timeout_ms"] = heartbeat_ms
@@ -64,6 +68,16 @@ def worker(processes: int, threads: int, namespace: str, heartbeat_ms: int | Non
     for child in children:
         child.join()
     sys.exit(max((c.exitcode or 0) for c in children))
+
+
+def _in_memory(url: str) -> bool:
+    """Whether ``url`` names a SQLite database that lives only inside one process."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    database = parsed.database or ""
+    return parsed.get_backend_name() == "sqlite" and (
+        database in ("", ":memory:") or parsed.query.get("mode") == "memory")
 
 
 def run_worker_process(threads: int, broker_options: dict, sweep: bool) -> None:

@@ -60,6 +60,16 @@ def test_unreachable_database_is_one_line_and_exit_1():
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("url", ["sqlite://", "sqlite:///:memory:",
+                                 "sqlite:///file:w?mode=memory&cache=shared&uri=true"])
+def test_a_worker_on_an_in_memory_database_is_refused_in_one_line(url):
+    # another process can never see that database: the worker would decide nothing
+    r = run_cli("worker", DATABASE_URL=url, CHEDAITONG_QUEUE_URL="redis://127.0.0.1:1/0")
+    assert r.returncode == 1
+    assert r.stderr.startswith("Error: DATABASE_URL is an in-memory SQLite database")
+    assert "Traceback" not in r.stderr
+
+
 def test_missing_rules_directory_is_one_line_and_exit_1(tmp_path):
     r = run_cli("db", "current", CHEDAITONG_RULES_DIR=str(tmp_path / "gone"))
     assert r.returncode == 1
