@@ -92,6 +92,7 @@ def child(args: list[str]) -> None:
                                (job, "load_partition", "read"),
                                (job, "inspect_partition", "compute"), (job, "persist", "write"),
                                (handoff, "deliver", "send"), (job, "build_report", "report"),
+                               (job, "analyze_night", "analyze"),
                                (job, "run_day", "day")]:
         timed(owner, name, stage)
     profile_to = os.environ.get("BENCH_PROFILE")  # a path: cProfile stats of this run

@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, Numeric, String, UniqueConstraint
+from sqlalchemy import JSON, Date, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chedaitong.db.base import Base
@@ -23,7 +23,8 @@ class BehaviourScore(Base):
     __table_args__ = (UniqueConstraint("loan_id", "as_of"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    loan_id: Mapped[int] = mapped_column(ForeignKey("loans.id"))
+    # no foreign key: see `chedaitong.db.servicing.Loan` (the loans_keep_history trigger)
+    loan_id: Mapped[int]
     as_of: Mapped[date] = mapped_column(Date, index=True)
     model_version: Mapped[str] = mapped_column(String(32))
     pd: Mapped[float]

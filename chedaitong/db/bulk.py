@@ -152,13 +152,16 @@ def insert_rows(conn: Connection, table: Any, frame: Any, *, bulk: bool | None =
 
 def _dumps(values: Any) -> list[str]:
     """``json.dumps`` of each value; a list of strings (rule ids, reason names: a handful of
-    distinct ones a night) is encoded once per distinct list."""
+    distinct ones a night) is encoded once per distinct list, None (a column most rows leave
+    empty, e.g. ``behaviour_scores.routing``) is ``null`` without a call."""
     import json
 
     seen: dict[tuple[str, ...], str] = {}
     out = []
     for v in values:
-        if isinstance(v, list | tuple) and all(isinstance(x, str) for x in v):
+        if v is None:  # JSON null (as SQLAlchemy's JSON type stores None): no call for it
+            out.append("null")
+        elif isinstance(v, list | tuple) and all(isinstance(x, str) for x in v):
             key = tuple(v)
             text = seen.get(key)
             if text is None:

@@ -168,23 +168,29 @@ def report(session: Session, as_of: date) -> dict[str, Any]:
     """The night's behaviour-score section of the run report (read back from what is stored,
     so a resumed run reports the same as a clean one)."""
     b = BehaviourScore
+    # counted in SQL: a few hundred rows, not one a loan; the PDs (stored to 6 places) summed
+    # as whole millionths, so the mean does not depend on the order the rows are summed in
     got = pd.DataFrame(session.execute(
-        select(b.model_version, b.pd, b.score, b.grade).where(b.as_of == as_of)).all(),
-        columns=["version", "pd", "score", "grade"])
+        select(b.model_version, b.score, b.grade, func.count(),
+               func.sum(func.round(b.pd * 1_000_000)))
+        .where(b.as_of == as_of).group_by(b.model_version, b.score, b.grade)).all(),
+        columns=["version", "score", "grade", "n", "pd_micro"])
     active = session.scalar(select(func.count()).select_from(Loan)
                             .where(Loan.status == "active")) or 0
     if got.empty:
         return {"champion": None, "scored": 0, "note": NO_CHAMPION}
-    scores = got["score"].astype(float)
+    n = got["n"].to_numpy(np.int64)
+    scores = pd.Series(np.repeat(got["score"].to_numpy(float), n))
+    by_grade = got.groupby("grade")["n"].sum()
     return {
         "champion": sorted(set(got["version"]))[-1],
-        "scored": len(got),
+        "scored": int(n.sum()),
         "active_loans": int(active),
-        "distinct_scores": int(scores.nunique()),
-        "pd_mean": round(float(got["pd"].mean()), 6),
+        "distinct_scores": int(got["score"].nunique()),
+        "pd_mean": round(float(got["pd_micro"].astype(float).sum()) / 1e6 / int(n.sum()), 6),
         "score": {"mean": round(float(scores.mean()), 2),
                   **{f"p{q}": round(float(scores.quantile(q / 100)), 1) for q in (10, 50, 90)}},
-        "by_grade": {g: int((got["grade"] == g).sum()) for g in GRADES},
+        "by_grade": {g: int(by_grade.get(g, 0)) for g in GRADES},
     }
 
 

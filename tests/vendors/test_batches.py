@@ -55,6 +55,18 @@ def test_partial_failures_are_temporary_and_per_item(sandbox, vendors):
     assert len(sandbox.records("messages")) == 40 - len(failed)
 
 
+def test_items_refused_for_now_are_sent_when_resent_alone(sandbox, vendors):
+    """The same items in a later call (the next night resends only what was refused) are a
+    new call, not a replay of the stored answer with its refusals."""
+    sandbox.configure("sms", item_error_rate=1.0)
+    first = vendors.sms.send_batch([sms(1), sms(2)])
+    assert [g.code for g in first] == ["TEMPORARY_FAILURE"] * 2
+    sandbox.configure("sms", item_error_rate=0.0)
+    again = vendors.sms.send_batch([sms(1), sms(2)])
+    assert all(g.ok for g in again) and len(sandbox.records("messages")) == 2
+    assert not any(c["replayed"] for c in sandbox.calls("sms"))
+
+
 def test_an_outage_fails_the_whole_call(sandbox, vendors):
     sandbox.outage("sms")
     with pytest.raises(VendorUnavailable):
