@@ -2,6 +2,8 @@
 
 Domain errors (`chedaitong.errors`) are mapped to HTTP here, once; clients (the user app, the
 store app) never see an HTML page or a traceback; 5xx details go to the log, not the response.
+A database connection the server dropped is 503 with ``Retry-After: 1``: the pool is not
+pinged on checkout (`chedaitong.db.session`), so the request that finds the break answers it.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from werkzeug.exceptions import (
     BadGateway,
     Conflict,
@@ -79,6 +81,21 @@ def _integrity_error(exc: IntegrityError):
     return _http_error(conflict)
 
 
+#: seconds a client waits before retrying a request that met a dropped database connection
+LOST_CONNECTION_RETRY_S = 1
+
+
+def _database_error(exc: DBAPIError):
+    """A connection the server dropped (restart, failover, an idle cut): SQLAlchemy has
+    invalidated it and every pooled connection as old, so the retry reconnects — say so
+    (503, Retry-After) rather than 500. Any other driver error is unexpected."""
+    if not exc.connection_invalidated:
+        return _unexpected_error(exc)
+    log.warning("database connection lost, answered 503: %s", exc.orig)
+    return _http_error(ServiceUnavailable("the database connection was lost; retry shortly",
+                                          retry_after=LOST_CONNECTION_RETRY_S))
+
+
 def _unexpected_error(exc: Exception):
     log.exception("unhandled error")
     return _http_error(InternalServerError())
@@ -88,4 +105,5 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(HTTPException, _http_error)
     app.register_error_handler(domain.DomainError, _domain_error)
     app.register_error_handler(IntegrityError, _integrity_error)
+    app.register_error_handler(DBAPIError, _database_error)
     app.register_error_handler(Exception, _unexpected_error)

@@ -6,16 +6,21 @@ them; otherwise each process counts in memory (fine for one process, the demo an
 Redis outage lets requests through (counted in memory meanwhile) rather than failing them.
 Failures-only limits (``deduct_when``) count wrong guesses, not a dealer's honest checks — but
 once exceeded they refuse the right code too, so guessing stops paying.
+
+Flask-Limiter's ``X-RateLimit-*`` headers are off: with them every response (the token-failure
+limit applies to all) read the counters once more and carried ``Retry-After`` — a 200 telling
+clients to wait a minute. Only a 429 says when to come back (`_retry_after`).
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Flask, Response, request
+from flask import Flask, Response, current_app, request
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -80,7 +85,7 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
         app=None,
         storage_uri=settings.redis_url or "memory://",
         strategy="moving-window",
-        headers_enabled=True,
+        headers_enabled=False,  # Retry-After on 429s only (`_retry_after`)
         swallow_errors=True,  # a Redis outage must not take the API down ...
         in_memory_fallback_enabled=True,  # ... and is counted per process meanwhile
         # tests build many apps against one Redis: each counts apart
@@ -96,4 +101,21 @@ def init_app(app: Flask, settings: Settings) -> Limiter:
                 rule.limit, key_func=rule.key, deduct_when=rule.deduct_when,
                 methods=list(rule.methods) if rule.methods else None)(view)
     app.extensions[EXTENSION] = limiter
+    app.after_request(_retry_after)
     return limiter
+
+
+def _retry_after(response: Response) -> Response:
+    """A 429 (API or page) carries ``Retry-After``: the seconds until the breached limit's
+    window lets a request through again (its whole window if the counters cannot be read)."""
+    if response.status_code != 429 or "Retry-After" in response.headers:
+        return response
+    breached = current_app.extensions[EXTENSION].current_limit
+    seconds = 1
+    if breached is not None:
+        try:
+            seconds = breached.reset_at - int(time.time())
+        except Exception:  # noqa: BLE001 - a storage outage: the limit's full window
+            seconds = breached.limit.get_expiry()
+    response.headers["Retry-After"] = str(max(1, seconds))
+    return response

@@ -9,6 +9,9 @@ from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+#: seconds a pooled PostgreSQL connection is reused before it is replaced
+RECYCLE_S = 1800
+
 
 class DatabaseUnavailable(RuntimeError):
     """The database cannot be reached; the message says where and why, in one line."""
@@ -52,7 +55,12 @@ def make_engine(url: str, **kwargs: object) -> Engine:
             cur.close()
 
         return engine
-    kwargs.setdefault("pool_pre_ping", True)
+    # No pre-ping (a round trip on every checkout, i.e. every request): connections are
+    # recycled before any idle timeout between us and the server would cut them, and one
+    # that is cut anyway (a server restart, a failover) fails its request, which the web
+    # layer answers 503 Retry-After: 1 — SQLAlchemy then invalidates the whole pool, so
+    # the retry gets a fresh connection (webapp.errors).
+    kwargs.setdefault("pool_recycle", RECYCLE_S)
     return create_engine(url, **kwargs)
 
 

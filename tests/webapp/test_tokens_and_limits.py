@@ -108,17 +108,28 @@ def _exhaust(call, limit: int):
     return [call() for _ in range(limit + 1)]
 
 
-def _throttled(r) -> None:
+def _throttled(r, window_s: int = 3600) -> None:
     assert r.status_code == 429, (r.status_code, r.get_data()[:200])
-    assert int(r.headers["Retry-After"]) > 0
+    # the breached limit's reset (its window, rounded up to the next whole second)
+    assert 0 < int(r.headers["Retry-After"]) <= window_s + 1
+
+
+def _not_told_to_wait(r) -> None:
+    """An answered request carries no Retry-After (nor the limiter's counters)."""
+    assert r.status_code < 400, (r.status_code, r.get_data()[:200])
+    assert "Retry-After" not in r.headers
+    assert not any(k.lower().startswith("x-ratelimit") for k, _ in r.headers.items())
 
 
 def test_wrong_bearer_tokens_are_throttled(limited, staff):
     client = limited.test_client()
     rs = _exhaust(lambda: client.get("/me", headers=bearer("cdt_guess")), 30)
     assert {r.status_code for r in rs[:30]} == {401}
-    _throttled(rs[30])
+    _throttled(rs[30], 60)
     assert rs[30].is_json and rs[30].json["code"] == 429
+    # every endpoint is under the token-failure limit: its answers are not told to wait
+    _not_told_to_wait(limited.test_client().get("/me", headers=staff.h("c1"),
+                                                environ_base={"REMOTE_ADDR": "10.0.0.8"}))
     # requests without a token (no guess) are not what is counted
     other = limited.test_client()
     assert other.get("/me", environ_base={"REMOTE_ADDR": "10.0.0.9"}).status_code == 401
@@ -168,6 +179,8 @@ def test_anonymous_registrations_are_throttled(limited):
     rs = [client.post("/customers/register", json={"username": f"bulk{i}", "display_name": "b"})
           for i in range(11)]
     assert [r.status_code for r in rs[:10]] == [201] * 10
+    for r in rs[:10]:  # throttled endpoint, within its limit
+        _not_told_to_wait(r)
     _throttled(rs[10])
     # another address may still register
     r = client.post("/customers/register", json={"username": "other", "display_name": "o"},
