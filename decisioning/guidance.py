@@ -331,6 +331,16 @@ def fixable(features: Mapping[str, Any], fired: Sequence[Mapping[str, Any]],
     return True
 
 
+def searches(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | None,
+             fired: Sequence[Mapping[str, Any]] | None) -> bool:
+    """Whether `guide` runs a search for these features at all: a model to score the
+    candidates, the terms to vary, and (given the fired rules) something changeable to fix.
+    The live path asks first, so the dealer's stock is read only for a search that uses it."""
+    needed = ("vehicle_price", "loan_amount", "term_months")
+    return (model is not None and not any(_missing(features.get(k)) for k in needed)
+            and (fired is None or fixable(features, fired, book)))
+
+
 def guide(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | None, *,
           vehicle: Mapping[str, Any] | None = None, stock: Sequence[Vehicle] = (),
           fired: Sequence[Mapping[str, Any]] | None = None,
@@ -345,11 +355,8 @@ def guide(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | Non
     started = time.perf_counter()
     inputs = {"vehicle": dict(vehicle) if vehicle else None,
               "stock": [v.as_dict() for v in stock]}
-    base = {k: v for k, v in features.items() if k not in ("model_pd", "model_score",
-                                                             "risk_grade")}
-    needed = ("vehicle_price", "loan_amount", "term_months")
-    if (model is None or any(_missing(base.get(k)) for k in needed)
-            or (fired is not None and not fixable(base, fired, book))):
+    base = {k: v for k, v in features.items() if k not in MODEL_OUTPUTS}
+    if not searches(base, book, model, fired):
         return Guidance([], inputs, 0, 0, (time.perf_counter() - started) * 1e3)
     cheaper = sorted({v for v in stock if float(v.price) < float(base["vehicle_price"])},
                      key=lambda v: (-v.price, v.brand, v.model))[:MAX_VEHICLES]

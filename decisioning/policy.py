@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from decisioning import pricing
@@ -46,6 +47,18 @@ class Outcome:
         d = asdict(self)
         d.pop("timings_ms")
         return d
+
+
+@cache
+def _field_names(cls: type) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls))
+
+
+def _flat_dict(obj: Any) -> dict[str, Any]:
+    """A flat dataclass (fields of plain values: `Offer`, `FiredRule`) as a dict, JSON-ready.
+    `dataclasses.asdict` deep-copies every value recursively; on the decision path that was
+    most of the cost of turning a dozen offers and fired rules into the record."""
+    return {name: _json_safe(getattr(obj, name)) for name in _field_names(type(obj))}
 
 
 def _json_safe(value: Any) -> Any:
@@ -91,11 +104,10 @@ def decide(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | No
     underwriting = book.evaluate(full, "underwriting")
     t2 = time.perf_counter()
     offers = [] if underwriting.outcome == "decline" or scored is None else [
-        {k: _json_safe(v) for k, v in asdict(o).items()}
-        for o in pricing.price(full, book.match_products(full))]
+        _flat_dict(o) for o in pricing.price(full, book.match_products(full))]
     t3 = time.perf_counter()
 
-    fired = [asdict(f) for f in underwriting.fired]
+    fired = [_flat_dict(f) for f in underwriting.fired]
     if underwriting.outcome == "decline":
         outcome = DECLINE
     elif underwriting.outcome == "refer":

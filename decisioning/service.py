@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, Customer, Dealer, DecisionRecord
-from decisioning.guidance import Vehicle, dealer_stock, guide
+from decisioning.guidance import Vehicle, dealer_stock, guide, searches
 from decisioning.policy import APPROVE, Outcome, decide, rules_version_of
 from decisioning.routing import (
     CHALLENGER,
@@ -216,7 +216,10 @@ class DecisionService:
         the model that decided."""
         if result.outcome == APPROVE or not self.guidance:
             return None
-        stock = dealer_stock(session, application)
+        # the stock is read only for a search that uses it; without one it is recorded as
+        # [] (a replay of a record without a search does not search either)
+        stock = (dealer_stock(session, application)
+                 if searches(result.features, self.rules, model, result.fired_rules) else [])
         return guide(result.features, self.rules, model, fired=result.fired_rules,
                      vehicle={"vehicle_brand": application.vehicle_brand,
                               "vehicle_model": application.vehicle_model},

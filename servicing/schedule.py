@@ -31,8 +31,8 @@ from enum import StrEnum
 
 from servicing.money import ZERO, DecimalLike, money, rate, to_cents
 
-# Amounts do not depend on dates (interest is rate/12 per period), so quotes use any fixed day.
-_QUOTE_DATE = date(2000, 1, 1)
+#: one installment's (principal, interest, amount, remaining principal after it)
+_Amounts = tuple[Decimal, Decimal, Decimal, Decimal]
 
 
 class Method(StrEnum):
@@ -118,37 +118,42 @@ def annuity_payment(principal: DecimalLike, annual_rate: DecimalLike, term_month
     return to_cents(p * annuity_factor(a / 12, n))
 
 
-def equal_installment(
-    principal: DecimalLike, annual_rate: DecimalLike, term_months: int, disbursed_on: date
-) -> Schedule:
-    """等额本息 schedule (see the module docstring for the rounding)."""
-    p, a, n = _validate(principal, annual_rate, term_months)
+def _equal_installment_amounts(p: Decimal, a: Decimal, n: int) -> list[_Amounts]:
     payment = annuity_payment(p, a, n)
     rows = []
     balance = p
-    for number, due in enumerate(due_dates(disbursed_on, n), start=1):
+    for number in range(1, n + 1):
         interest = monthly_interest(balance, a)
         # Clamp only matters for degenerate loans (a few cents over many months).
         part = balance if number == n else min(max(payment - interest, ZERO), balance)
         balance -= part
-        rows.append(Installment(number, due, part, interest, part + interest, balance))
-    return Schedule(Method.EQUAL_INSTALLMENT, p, a, n, disbursed_on, tuple(rows))
+        rows.append((part, interest, part + interest, balance))
+    return rows
 
 
-def equal_principal(
-    principal: DecimalLike, annual_rate: DecimalLike, term_months: int, disbursed_on: date
-) -> Schedule:
-    """等额本金 schedule (see the module docstring for the rounding)."""
-    p, a, n = _validate(principal, annual_rate, term_months)
+def _equal_principal_amounts(p: Decimal, a: Decimal, n: int) -> list[_Amounts]:
     rows = []
     repaid = ZERO
-    for number, due in enumerate(due_dates(disbursed_on, n), start=1):
+    for number in range(1, n + 1):
         part = to_cents(p * number / n) - repaid
         exact_amount = p / n + (p - p * (number - 1) / n) * a / 12
         interest = max(to_cents(exact_amount) - part, ZERO)
         repaid += part
-        rows.append(Installment(number, due, part, interest, part + interest, p - repaid))
-    return Schedule(Method.EQUAL_PRINCIPAL, p, a, n, disbursed_on, tuple(rows))
+        rows.append((part, interest, part + interest, p - repaid))
+    return rows
+
+
+def _amounts(
+    method: Method | str, principal: DecimalLike, annual_rate: DecimalLike, term_months: int
+) -> tuple[Method, Decimal, Decimal, list[_Amounts]]:
+    """(method, principal, rate, each installment's (principal, interest, amount, remaining)):
+    the one computation of a plan's amounts, shared by schedules (which add the due dates)
+    and quotes (which show no dates, so compute none — amounts do not depend on them)."""
+    m = Method(method)
+    p, a, n = _validate(principal, annual_rate, term_months)
+    rows = (_equal_installment_amounts if m is Method.EQUAL_INSTALLMENT
+            else _equal_principal_amounts)(p, a, n)
+    return m, p, a, rows
 
 
 def build_schedule(
@@ -158,8 +163,28 @@ def build_schedule(
     term_months: int,
     disbursed_on: date,
 ) -> Schedule:
-    builder = equal_installment if Method(method) is Method.EQUAL_INSTALLMENT else equal_principal
-    return builder(principal, annual_rate, term_months, disbursed_on)
+    """The schedule servicing bills: the plan's amounts (`_amounts`) with their due dates."""
+    m, p, a, rows = _amounts(method, principal, annual_rate, term_months)
+    dates = due_dates(disbursed_on, len(rows))
+    return Schedule(m, p, a, len(rows), disbursed_on, tuple(
+        Installment(number, due, *amounts)
+        for number, (due, amounts) in enumerate(zip(dates, rows, strict=True), start=1)))
+
+
+def equal_installment(
+    principal: DecimalLike, annual_rate: DecimalLike, term_months: int, disbursed_on: date
+) -> Schedule:
+    """等额本息 schedule (see the module docstring for the rounding)."""
+    return build_schedule(Method.EQUAL_INSTALLMENT, principal, annual_rate, term_months,
+                          disbursed_on)
+
+
+def equal_principal(
+    principal: DecimalLike, annual_rate: DecimalLike, term_months: int, disbursed_on: date
+) -> Schedule:
+    """等额本金 schedule (see the module docstring for the rounding)."""
+    return build_schedule(Method.EQUAL_PRINCIPAL, principal, annual_rate, term_months,
+                          disbursed_on)
 
 
 def offer_summary(
@@ -170,21 +195,22 @@ def offer_summary(
     *,
     fees: DecimalLike = ZERO,
 ) -> OfferSummary:
-    """Quote a plan by building the very schedule servicing would bill (no second formula)."""
-    schedule = build_schedule(method, principal, annual_rate, term_months, _QUOTE_DATE)
+    """Quote a plan from the very amounts servicing would bill (no second formula; no due
+    dates, which a quote does not show)."""
+    m, p, a, rows = _amounts(method, principal, annual_rate, term_months)
     fee = money(fees, "fees")
-    interest = schedule.total_interest
+    interest = sum((r[1] for r in rows), ZERO)
     return OfferSummary(
-        method=schedule.method,
-        principal=schedule.principal,
-        annual_rate=schedule.annual_rate,
-        term_months=schedule.term_months,
-        monthly_installment=schedule.installments[0].amount,
-        last_installment=schedule.installments[-1].amount,
+        method=m,
+        principal=p,
+        annual_rate=a,
+        term_months=len(rows),
+        monthly_installment=rows[0][2],
+        last_installment=rows[-1][2],
         total_interest=interest,
         fees=fee,
         total_cost_of_credit=interest + fee,
-        total_repayable=schedule.principal + interest + fee,
+        total_repayable=p + interest + fee,
     )
 
 

@@ -196,6 +196,10 @@ def test_schedule_invariants(principal, rate, term, disbursed, method):
     assert [i.due_date for i in rows] == due_dates(disbursed, term)
     if method is Method.EQUAL_PRINCIPAL:
         assert all(abs(i.principal - principal / term) < D("0.01") for i in rows)
+    # a quote (computed without due dates) is the schedule that will be billed
+    q = offer_summary(principal, rate, term, method)
+    assert (q.monthly_installment, q.last_installment, q.total_interest) == (
+        rows[0].amount, rows[-1].amount, s.total_interest)
 
 
 @settings(max_examples=100, deadline=None)
