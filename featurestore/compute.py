@@ -24,6 +24,7 @@ import pandas as pd
 
 from featurestore.aggregate import US_PER_DAY, FactIndex, micros
 from featurestore.behaviour import (
+    Joins,
     behaviour_columns,
     entity_visible,
     installment_rows,
@@ -389,7 +390,8 @@ def loan_features(
 
     index = facts if isinstance(facts, FactIndex) else FactIndex.build(facts)
     with_fact_codes(e, index)
-    vehicle_gps = _visible(e, index, "vehicle_gps")
+    joins = Joins(e, index)  # each source joined once for these and the behaviour columns
+    vehicle_gps = joins("vehicle_gps")
     vg30 = vehicle_gps.within_days(30)
     fix_days = replace(vg30, key=vg30.event_us // US_PER_DAY)
     # A car whose tracker never reported is unknown, not dark: only a tracker that worked
@@ -398,15 +400,15 @@ def loan_features(
                                                        30 - fix_days.count_distinct_keys())
     cols["vehicle_out_of_province_share_30d"] = vg30.mean()
 
-    app = _visible(e, index, "app")
+    app = joins("app")
     last = app.latest(column="kind")
     cols["app_uninstalled"] = (last == "uninstall") * 1.0
 
-    promised = _visible(e, index, "collections").latest("promise_to_pay")  # days since epoch
+    promised = joins("collections").latest("promise_to_pay")  # days since epoch
     today = np.floor(micros(e["as_of"]) / US_PER_DAY)
     cols["promise_to_pay_open"] = (np.nan_to_num(promised, nan=-1.0) >= today) * 1.0
 
-    pboc = _visible(e, index, "pboc")
+    pboc = joins("pboc")
     disbursed = micros(e["disbursed_at"])
     after = pboc.subset(pboc.uploaded_us > disbursed[pboc.row])
     new_inquiries = after.of_kind("inquiry")
@@ -414,5 +416,5 @@ def loan_features(
     cols["new_inquiries_since_origination"] = _or_missing(
         after.of_kind("report").has_any(), new_inquiries.count_distinct_keys()
     )
-    cols.update(behaviour_columns(e, index, m))  # the behaviour score's inputs, same join
+    cols.update(behaviour_columns(e, index, m, joins))  # the behaviour score's inputs, same join
     return _frame(e, cols, cat, "loan")

@@ -165,6 +165,14 @@ class ScoringModel:
         """Contributions (log-odds) of one encoded row ``x`` (shape (n,) or (1, n)) → (n,)."""
         return self.engine.contributions_one(x)
 
+    def reason_names(self, X: np.ndarray, k: int, *, num_threads: int = 2) -> np.ndarray:
+        """The ``k`` features raising each encoded row's PD most, from the exact contributions
+        only (no prediction: a caller that already scored the rows explains a subset of them
+        without predicting them again) → object array (rows, k), None where fewer than ``k``
+        contributions are positive."""
+        names = np.array(self.feature_names + (None,), dtype=object)
+        return names[top_k_indices(self.engine.contributions(X, num_threads=num_threads), k)]
+
     # -- scoring -------------------------------------------------------------------------
     def score(self, features: Mapping[str, Any], *, n_reasons: int = 4) -> Score:
         """Score one application: ``features`` maps feature name → value."""
@@ -209,7 +217,6 @@ class ScoringModel:
         pd_out = np.empty(n)
         score_out = np.empty(n, np.int64)
         reason_cols = [np.empty(n, dtype=object) for _ in range(n_reasons)]
-        names = np.array(self.feature_names + (None,), dtype=object)
         for start in range(0, n, batch_size):
             part = frame.iloc[start:start + batch_size]
             X = self.encode(part)
@@ -219,10 +226,9 @@ class ScoringModel:
             pd_out[sl] = 1.0 / (1.0 + np.exp(-np.clip(logit, -40, 40)))
             score_out[sl] = self.scorecard.points_from_logit(logit)
             if n_reasons:
-                contrib = self.engine.contributions(X, num_threads=num_threads)
-                top = top_k_indices(contrib, n_reasons)
+                top = self.reason_names(X, n_reasons, num_threads=num_threads)
                 for k in range(n_reasons):
-                    reason_cols[k][sl] = names[top[:, k]]  # −1 → None
+                    reason_cols[k][sl] = top[:, k]
         out = pd.DataFrame(
             {
                 "model_pd": pd_out,

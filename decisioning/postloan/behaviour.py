@@ -103,8 +103,7 @@ def reasons(features: pd.DataFrame, model: Any, rows: np.ndarray, threads: int =
     if model is None or not rows.any():
         return out
     picked = features[rows].reindex(columns=list(model.feature_names))
-    s = model.score_frame(picked, n_reasons=N_REASONS, num_threads=threads)
-    names = s[[f"reason_{k}" for k in range(1, N_REASONS + 1)]].to_numpy(dtype=object)
+    names = model.reason_names(model.encode(picked), N_REASONS, num_threads=threads)
     for i, row in zip(np.flatnonzero(rows), names, strict=True):
         out[i] = [r for r in row if r]
     return out
