@@ -29,6 +29,21 @@ rose to 0.869 / 0.809; three more features (longest GPS silence in 60 days, miss
 installments in 6 months, worst lateness of the last three) 0.883 / 0.818. The latent-state
 oracle (`behaviour_signal.py`) is 0.855 on current loans: the +0.05-over-WOE goal there
 (0.853) sits at the world's ceiling, so what remains is the world, not the model.
+
+Tried on the world (2026-12-03, branch i16q, reverted): post-loan traces made to combine
+— a passing hardship keeps paying part and stays visible, a deepening stress goes dark half-way
+(tracker gaps, app removed, part-payments stop, inquiries spike); nothing in the model
+changed. OOT AUC behaviour / WOE (paired bootstrap p5–p95 of the margin over the best
+baseline), all | current:
+seed 16: 0.877 / 0.867 (+0.001…+0.020) | 0.813 / 0.805 (−0.005…+0.023), ECE 0.002 | 0.001;
+seed 17: 0.908 / 0.896 (+0.004…+0.020) | 0.829 / 0.819 (−0.004…+0.024), ECE 0.003 | 0.004;
+seed 17 on the world before: 0.927 / 0.911 (+0.011…+0.022) | 0.870 / 0.851 (+0.011…+0.027).
+Latent oracle on current loans (knowing the dark state) 0.862 / 0.896 (0.866 / 0.901 also
+knowing the stress's kind). The margin shrank (current: +0.008 and +0.010 against +0.019
+before) and so did every AUC: a deepening stress now looks like a passing hardship until it
+goes dark, and the dark state shows in several features at once, which a scorecard sums as
+well as a tree does. Not a route to the goal, and a modelling assumption no real book here
+confirms, so the world (and the sample under data/sample) stayed as it was.
 """
 
 from __future__ import annotations

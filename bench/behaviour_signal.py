@@ -9,12 +9,8 @@ rebuilt in memory from the manifest's size and seed (`World.loan_truth`, nothing
 joined to the bench's snapshots, on the same out-of-time split:
 
 - **latent oracle**: a small LightGBM on what a perfect monitor could know at the snapshot —
-  the application's true PD, months on book, in a stress window or not and for how long, and
-  whether the borrower has gone dark (a deepening stress past `outcomes.DARK_FROM`: the state
-  whose traces — no part-payments, silent tracker, app gone, inquiries — combine) — never on
-  the future (default day, window end). The ceiling for any behaviour score.
-  ``latent_oracle_with_kind`` adds whether the stress will deepen (its kind, known before it
-  goes dark only to the generator): a looser bound that includes the future.
+  the application's true PD, months on book, in a stress window or not and for how long —
+  never on the future (default day, window end). The ceiling for any behaviour score.
 - **visibility of the stress**: how well each feature family tells a stressed loan from a
   calm one at the snapshot (AUC for the latent "in stress" flag), and the share of the
   current bads that were warned at all;
@@ -88,9 +84,6 @@ def main() -> None:
     day = ((frame["snapshot_at"] - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(days=1)).to_numpy()
     onset, end = t["stress_onset"].to_numpy(), t["stress_end"].to_numpy()
     in_stress = (onset >= 0) & (day >= onset) & (day < end)
-    dark_from = t["stress_dark_from"].to_numpy()
-    in_dark = in_stress & (dark_from >= 0) & (day >= dark_from)
-    deepening = in_stress & t["stress_deepens"].to_numpy(bool)
     y = frame[target].to_numpy(float)
     train = (frame["snapshot_at"] < test_from).to_numpy()
     test = ~train
@@ -99,20 +92,16 @@ def main() -> None:
 
     latent = pd.DataFrame({"true_pd": t["true_pd"], "months_on_book": frame["months_on_book"],
                            "in_stress": in_stress * 1.0,
-                           "days_in_stress": np.where(in_stress, day - onset, np.nan),
-                           "in_dark": in_dark * 1.0})
+                           "days_in_stress": np.where(in_stress, day - onset, np.nan)})
     out: dict = {"rows": {k: int(m.sum()) for k, m in masks.items()},
                  "bads": {k: int(y[m].sum()) for k, m in masks.items()}}
     out["latent_oracle"] = fit_auc(latent, y, train, masks)
-    out["latent_oracle_with_kind"] = fit_auc(latent.assign(deepening=deepening * 1.0), y,
-                                             train, masks)
     out["latent_oracle_without_stress"] = fit_auc(latent[["true_pd", "months_on_book"]], y,
                                                   train, masks)
     cur_bad = masks["current"] & (y == 1)
     out["current_bads_in_stress_share"] = round(float(in_stress[cur_bad].mean()), 3)
     out["current_goods_in_stress_share"] = round(
         float(in_stress[masks["current"] & (y == 0)].mean()), 3)
-    out["current_bads_dark_share"] = round(float(in_dark[cur_bad].mean()), 3)
 
     cat = catalog()
     names = [f.name for f in cat.for_entity("loan") if f.name in frame.columns]
@@ -120,7 +109,6 @@ def main() -> None:
     direction = {n: int(cat[n].direction) for n in names}
     stress_masks = {"all": test, "current": test & current}
     out["stress_visibility"] = {}
-    out["dark_visibility"] = {}
     out["families"] = {}
     out["cumulative"] = {}
     used: list[str] = []
@@ -130,7 +118,6 @@ def main() -> None:
             continue
         X = frame[cols]
         out["stress_visibility"][fam] = fit_auc(X, in_stress * 1.0, train, stress_masks)
-        out["dark_visibility"][fam] = fit_auc(X, in_dark * 1.0, train, stress_masks)
         out["families"][fam] = fit_auc(X, y, train, masks, [direction[c] for c in cols])
         used += cols
         out["cumulative"][f"+ {fam}"] = fit_auc(frame[used], y, train, masks,

@@ -229,24 +229,9 @@ class Stress:
     def covers(self, loan: np.ndarray, day: np.ndarray) -> np.ndarray:
         return (self.onset[loan] >= 0) & (day >= self.onset[loan]) & (day < self.end[loan])
 
-    def kind(self) -> np.ndarray:
-        """Per loan: True where the stress deepens (default or long delinquency ahead)."""
-        return (self.onset >= 0) if self.deepens is None else self.deepens
-
-    def dark_from(self) -> np.ndarray:
-        """Day a deepening stress goes dark (`DARK_FROM` of the way through its window); -1
-        for loans without stress or whose hardship passes — those never go dark."""
-        span = self.end - self.onset
-        return np.where(self.kind() & (self.onset >= 0),
-                        self.onset + (DARK_FROM * span).astype(np.int64), -1)
-
 
 #: Share of defaults — and of good loans' long delinquencies — that give warning.
 WARNED = 0.80
-#: Share of the way through a deepening stress window at which the borrower gives up trying
-#: and goes dark: part-payments stop, the tracker falls silent, the app goes, other lenders'
-#: inquiries spike (`apply_stress`, `postloan`). A hardship that passes never does.
-DARK_FROM = 0.5
 
 
 def stress_windows(rng: np.random.Generator, L: Loans, R: Repayments | None = None) -> Stress:
@@ -290,13 +275,12 @@ def stress_windows(rng: np.random.Generator, L: Loans, R: Repayments | None = No
 
 def apply_stress(rng: np.random.Generator, L: Loans, R: Repayments, S: Stress) -> Repayments:
     """Installments due under stress that would have been paid on time are paid late inside
-    the grace month, more so as the stress deepens: at the onset 35% late by 1–7 days, rising
-    to 75% late by up to 25 days just before the default (still "current" once paid); a
-    hardship that passes peaks mid-way and eases off. Some are partly paid first (30–80% of
-    the installment around the due date, the rest when the late payment comes): a hardship
-    that passes keeps paying part (20% rising to 55% at its peak), a deepening stress pays part
-    at first (25%) and stops once it goes dark (3%, from `DARK_FROM` of its window). A few
-    loans without stress part-pay now and then (1.5%). Unpaid rows are untouched."""
+    the grace month and partly paid first (30–80% of the installment around the due date, the
+    rest when the late payment comes), more so as the stress deepens: at the onset 35% late by
+    1–7 days and 15% part-paid, rising to 75% late by up to 25 days and 45% part-paid just
+    before the default (still "current" once paid); a hardship that passes peaks mid-way and
+    eases off. A few loans without stress part-pay now and
+    then (1.5%). Unpaid rows are untouched."""
     end_day = sec(WORLD_END) // DAY
     n = len(R.loan)
     stressed = S.covers(R.loan, R.due_day)
@@ -305,16 +289,13 @@ def apply_stress(rng: np.random.Generator, L: Loans, R: Repayments, S: Stress) -
     progress = np.where(stressed, np.clip((R.due_day - S.onset[R.loan]) / span, 0, 1), 0.0)
     # stress before a default (or a long delinquency) deepens to the end; a hardship that
     # passes peaks and eases off
-    deepens = S.kind()[R.loan]
-    depth = np.where(deepens, progress, 1 - np.abs(2 * progress - 1))
+    deepens = L.bad if S.deepens is None else S.deepens
+    depth = np.where(deepens[R.loan], progress, 1 - np.abs(2 * progress - 1))
     u = rng.random(n)
     late = stressed & on_time & (u < 0.35 + 0.4 * depth)
     days = 1 + (rng.random(n) * (7 + 18 * depth)).astype(np.int64)
-    # who keeps paying part: a passing hardship more and more towards its peak; a deepening
-    # one tries at first and stops once it goes dark — lateness alone does not tell them apart
-    dark = stressed & deepens & (R.due_day >= S.dark_from()[R.loan])
-    p_part = np.where(deepens, np.where(dark, 0.03, 0.25), 0.20 + 0.35 * depth)
-    partial = on_time & (rng.random(n) < np.where(stressed, p_part, 0.015))
+    partial = on_time & np.where(stressed, rng.random(n) < 0.15 + 0.3 * depth,
+                                 rng.random(n) < 0.015)
     # a part-payment leaves the rest to a later payment
     days = np.where(partial & ~late, rng.integers(3, 21, n), days)
     late |= partial

@@ -11,10 +11,11 @@ How the traces precede default (lead times, as lenders see them):
   stress a lead time before the default day (gamma, mean ~4.5 months, 30–300 days); 20% default
   without warning. While it lasts, installments are paid late inside the grace month (35% at
   the onset rising to 75% before the default, by 1–7 rising to up to 25 days: the loan is
-  "current" again once paid) — `outcomes.apply_stress`; the car travels out of the province
-  more (trips of 3–10 days, ~1.5 a month, `vehicle_gps_chunks`); other lenders' overdue and
-  collection SMS arrive (~2 a month, rising, `_stress_sms`); the bureau trail worsens from the
-  onset month (other lenders' delinquency, `world.py`).
+  "current" again once paid) or partly paid first (15% rising to 45%: 30–80% around the due
+  date, the rest later) — `outcomes.apply_stress`; the car travels out of the province more
+  (trips of 3–10 days, ~1.5 a month) and the tracker drops out more (`vehicle_gps_chunks`); other
+  lenders' overdue and collection SMS arrive (~2 a month, rising, `_stress_sms`); the bureau
+  trail worsens from the onset month (other lenders' delinquency, `world.py`).
   A good loan that falls 30–80 days behind once and cures (`outcomes.make_repayments`: about 3%
   of good loans; such episodes are about half of the "60+ DPD within 6 months" events on loans
   current at a month-end) has the same run-up in 80% of cases, deepening to that installment's
@@ -22,31 +23,14 @@ How the traces precede default (lead times, as lenders see them):
   half of what a behaviour score must foresee on current loans was unforeseeable by
   construction (`bench/behaviour_signal.py`, 20k world: 30% of current bads were in stress at
   the snapshot, 64% with the run-up; a latent-state oracle's AUC on current loans 0.72 → 0.85).
-  10% of the other good loans live through a 2–5 month hardship with the same lateness
-  (peaking mid-way, then easing off) and no default or long delinquency after it, so a trace is
+  10% of the other good loans live through a 2–5 month hardship with the same traces (peaking
+  mid-way, then easing off) and no default or long delinquency after it, so a trace is
   evidence, not a label.
-- **How the traces combine (passing hardship against the road to default)**: the traces are
-  not additive given the stress, as they are not in real books. A borrower in a hardship that
-  passes keeps talking: pays part of the installment first (20% rising to 55% at the peak),
-  keeps the tracker in sight (no extra silence, fewer trips: 0.5 a month) and the app
-  installed (an ordinary removal waits for the hardship's end), and shops for credit a little
-  (0.8 inquiries over the window). A borrower whose stress deepens tries at first (25%
-  part-paid, a tracker gap every two months), then, `outcomes.DARK_FROM` (half) of the way to
-  the default or long delinquency, gives up and **goes dark**: part-payments stop (3%), the
-  tracker falls silent (gaps of 5–20 days ~3 a month; 35% of defaults silent for good from
-  then), the app is removed in the dark phase (`app_lifecycle`: 65% of defaults, 90% in rings;
-  45% of long delinquencies, back after the cure) and other lenders' inquiries spike (2.5 +
-  observed risk for a default, clustered towards it; 1.5 before a long delinquency). Every
-  borrower also has these traces alone now and then — ordinary tracker gaps (0.8 a year,
-  2–15 days), app removals (12% of good borrowers), inquiries (0.6 a year), an occasional
-  part-payment (1.5%) — so a single trace says little; lateness *with* silence, no
-  part-payment and inquiries says much more than the sum of its parts. That is what a
-  scorecard, additive in each feature's bins, cannot fit and a tree model can.
 - **Weeks ahead**: the tracker is removed 0–40 days before the default day (55%, 85% in rings)
   or the car moved to another province 0–60 days before (45% of the rest); other lenders chase
-  from 30 days before; a default without warning has its inquiries in the last 60 days.
-- **Around default**: a default without warning loses the app at default − 5 ± 15 days (65%,
-  90% in rings); our own overdue reminders start after the default.
+  from 30 days before; new inquiries cluster towards the default.
+- **Around default**: the app is uninstalled at default − 5 ± 15 days (65%, 90% in rings); our
+  own overdue reminders start after it.
 """
 
 from __future__ import annotations
@@ -75,14 +59,8 @@ def app_lifecycle(
     last_applied: np.ndarray,
     loan_of_cust: np.ndarray,
     L: Loans,
-    S: Stress | None = None,
 ) -> tuple[dict, np.ndarray, np.ndarray]:
     """Install at registration, maybe uninstall, maybe reinstall.
-
-    With the stress windows ``S``: a borrower whose stress deepens removes the app in its dark
-    phase (a default: 65%, 90% in rings, rarely back; a long delinquency that cures: 45%, back
-    after 30–90 days), one in a hardship that passes keeps it through the hardship (an ordinary
-    removal falling inside the window waits for its end).
 
     Returns (event rows, uninstall time, reinstall time) per customer (INF when none)."""
     n = c.n
@@ -98,22 +76,9 @@ def app_lifecycle(
     t_bad = L.default_day[li] * DAY + rng.normal(-5 * DAY, 15 * DAY, len(li)).astype(np.int64)
     t_good = disb + (rng.random(len(li)) * np.maximum(END - disb, DAY)).astype(np.int64)
     drop = np.where(bad, u < np.where(ring, 0.9, 0.65), u < 0.12)
+    t_un = np.maximum(np.where(bad, t_bad, t_good), disb + DAY)
     back = rng.random(len(li)) < np.where(bad, 0.15, 0.5)
     gap = np.where(bad, rng.integers(10, 61, len(li)), rng.integers(1, 31, len(li))) * DAY
-    if S is not None:
-        dark, onset, end = S.dark_from()[li], S.onset[li], S.end[li]
-        in_dark = dark >= 0
-        t_dark = dark * DAY + (rng.random(len(li)) * (end - dark) * DAY).astype(np.int64)
-        t_bad = np.where(in_dark, t_dark, t_bad)
-        run_up = ~bad & in_dark
-        drop = np.where(run_up, u < 0.45, drop)
-        t_good = np.where(run_up, t_dark, t_good)
-        back = np.where(run_up, True, back)
-        gap = np.where(run_up, rng.integers(30, 91, len(li)) * DAY, gap)
-        passing = ~S.kind()[li] & (onset >= 0)
-        inside = passing & (t_good >= onset * DAY) & (t_good < end * DAY)
-        t_good = np.where(inside, end * DAY + (t_good - onset * DAY), t_good)
-    t_un = np.maximum(np.where(bad, t_bad, t_good), disb + DAY)
     uninst[has] = np.where(drop, t_un, INF)
     reinst[has] = np.where(drop & back, t_un + gap, INF)
     # applicants without a loan mostly remove the app within weeks
@@ -306,7 +271,8 @@ def vehicle_gps_chunks(
     The tracker reports on ~35% of days (days the car is used); offline gaps (garages, battery)
     happen to everyone, while before a default the tracker is often removed for good or the car
     is taken to another province. Under stress (``stress``: its own generator and the windows)
-    the car travels more and a deepening stress goes dark (`_stress_trips`)."""
+    the car travels more — trips of 3–10 days out of the home province, about 1.5 a month — and the
+    tracker drops out more often (a gap a month)."""
     end_day = END // DAY
     prov = geo.CITY_PROVINCE_IDX
     for s in range(0, max(len(L.app), 1), chunk):  # one (maybe empty) chunk at least
@@ -384,19 +350,12 @@ def vehicle_gps_chunks(
 
 
 def _stress_trips(rng, S: Stress, idx, first, ndays, mark, city, offline, c, L) -> None:
-    """Trips out of the province and tracker silence inside each loan's stress window.
-
-    Deepening stress: trips about 1.5 a month; the tracker drops out now and then at first
-    (a gap every two months) and goes dark once the borrower gives up (`outcomes.DARK_FROM`:
-    gaps of 5–20 days about three a month, and for 35% of defaults silent from then on). A
-    hardship that passes: fewer trips (0.5 a month) and no extra silence — the borrower keeps
-    the car in sight."""
+    """Trips out of the province and tracker gaps inside each loan's stress window."""
     prov = geo.CITY_PROVINCE_IDX
     sl = np.flatnonzero(S.onset[idx] >= 0)
-    deep = S.kind()[idx][sl]
     start = S.onset[idx][sl] - first[sl]
     span = np.maximum(S.end[idx][sl] - S.onset[idx][sl], 0)
-    k = expand(rng.poisson(np.where(deep, 1.5, 0.5) * span / 30))
+    k = expand(rng.poisson(1.5 * span / 30))
     own = sl[k]
     off = start[k] + (rng.random(len(k)) * span[k]).astype(np.int64)
     home = c.actual_city[L.cust[idx]][own]
@@ -406,20 +365,9 @@ def _stress_trips(rng, S: Stress, idx, first, ndays, mark, city, offline, c, L) 
         dest[same] = (dest[same] + 11) % geo.N_CITIES
     e, pos = mark(own, off, rng.integers(3, 11, len(own)))
     city[pos] = dest[e]
-    dark = np.maximum(S.dark_from()[idx][sl] - first[sl], start)  # deepening only
-    before = np.where(deep, dark - start, 0)
-    after = np.where(deep, start + span - dark, 0)
-    k = expand(rng.poisson(0.5 * before / 30))
-    off = start[k] + (rng.random(len(k)) * before[k]).astype(np.int64)
+    k = expand(rng.poisson(1.0 * span / 30))
+    off = start[k] + (rng.random(len(k)) * span[k]).astype(np.int64)
     _, pos = mark(sl[k], off, rng.integers(3, 12, len(k)))
-    offline[pos] = True
-    k = expand(rng.poisson(3.0 * after / 30))
-    off = dark[k] + (rng.random(len(k)) * after[k]).astype(np.int64)
-    _, pos = mark(sl[k], off, rng.integers(5, 21, len(k)))
-    offline[pos] = True
-    gone = np.flatnonzero(deep & L.bad[idx][sl] & (rng.random(len(sl)) < 0.35))
-    off = dark[gone] + (rng.random(len(gone)) * after[gone]).astype(np.int64)
-    _, pos = mark(sl[gone], off, ndays[sl[gone]])
     offline[pos] = True
 
 

@@ -23,7 +23,6 @@ from chedaitong_sim.worldgen.outcomes import (
     METHODS,
     STATUSES,
     Loans,
-    Stress,
     apply_stress,
     make_loans,
     make_repayments,
@@ -234,8 +233,31 @@ def build(n_customers: int, seed: int) -> World:
         )
         cols = np.arange(bureau.W)[None, :] >= sc[:, None]
         acc.level[aff] = np.where(cols, new, acc.level[aff])
-    inq = inq.append(_post_loan_inquiries(rng_p, stream(seed, "stress_bureau"), L, S,
-                                          z_obs)).sorted()
+    gl = np.flatnonzero(~L.bad)
+    yrs = (END - L.disbursed_at[gl]) / (365 * DAY)
+    inq = inq.append(
+        bureau.make_inquiries(
+            rng_p, L.cust[gl], L.disbursed_at[gl], END - L.disbursed_at[gl], 0.25 * yrs
+        )
+    )
+    inq = inq.append(
+        bureau.make_inquiries(
+            rng_p,
+            L.cust[bl],
+            L.disbursed_at[bl],
+            np.maximum(L.default_day[bl] * DAY - L.disbursed_at[bl], DAY),
+            2.5 + np.maximum(z_obs[L.cust[bl]], 0),
+            recent_power=0.6,
+        )
+    )
+    # a hardship shows at the bureau too: shopping for credit while it lasts
+    hl = np.flatnonzero(~L.bad & (S.onset >= 0))
+    inq = inq.append(
+        bureau.make_inquiries(
+            stream(seed, "stress_bureau"), L.cust[hl], S.onset[hl] * DAY,
+            (S.end[hl] - S.onset[hl]) * DAY, np.full(len(hl), 1.5),
+        )
+    ).sorted()
     levels = monthly_levels(L, R, bureau.T0, bureau.W)
     k = len(L.app)
     our = bureau.Accounts(
@@ -258,8 +280,7 @@ def build(n_customers: int, seed: int) -> World:
     rng_u = stream(seed, "uploads")
     last_applied = np.zeros(n, np.int64)
     np.maximum.at(last_applied, apps.cust, apps.applied_at)
-    app_rows, uninst, reinst = postloan.app_lifecycle(rng_u, c, last_applied, loan_of_cust, L,
-                                                      S)
+    app_rows, uninst, reinst = postloan.app_lifecycle(rng_u, c, last_applied, loan_of_cust, L)
     gps_post, sms_post = postloan.continuing_uploads(
         rng_u, c, d, L, R, loan_of_cust, uninst, reinst, ev, apps.installment_cents,
         stress=(stream(seed, "stress_sms"), S),
@@ -335,43 +356,12 @@ def build(n_customers: int, seed: int) -> World:
     w.tables["loans"] = _loans_table(L, apps, loan_ids, app_id_of, c)
     w.loan_truth = {"bad": L.bad.copy(), "cured": L.cured.copy(),
                     "default_day": L.default_day.copy(), "stress_onset": S.onset.copy(),
-                    "stress_end": S.end.copy(), "stress_deepens": S.kind().copy(),
-                    "stress_dark_from": S.dark_from()}
+                    "stress_end": S.end.copy()}
     w.tables["repayments"] = _repayments_table(R, loan_ids)
     w.tables["vehicle_gps"] = _vehicle_stream(stream(seed, "vehicle"), c, L, loan_ids,
                                               (stream(seed, "stress_gps"), S))
     w.tables["app_events"] = _app_events_table(app_rows, c)
     return w
-
-
-def _post_loan_inquiries(rng: np.random.Generator, rng_s: np.random.Generator, L: Loans,
-                         S: Stress, z_obs: np.ndarray) -> bureau.Inquiries:
-    """Other lenders' inquiries after booking. Every borrower shops for other credit now and
-    then (0.6 a year), so an inquiry alone says little; they spike only together with the
-    other traces of a stress that deepens — from the day it goes dark to its end (a default:
-    2.5 + the borrower's observed risk, clustered towards the default; a long delinquency: 1.5)
-    — while a hardship that passes adds fewer (0.8 over the window) and a default without
-    warning one in its last 60 days."""
-    disb = L.disbursed_at
-    yrs = (END - disb) / (365 * DAY)
-    parts = [bureau.make_inquiries(rng, L.cust, disb, END - disb, 0.6 * yrs)]
-    dark = S.dark_from()
-    dl = np.flatnonzero(dark >= 0)
-    parts.append(bureau.make_inquiries(
-        rng_s, L.cust[dl], dark[dl] * DAY, np.maximum(S.end[dl] - dark[dl], 1) * DAY,
-        np.where(L.bad[dl], 2.5 + np.maximum(z_obs[L.cust[dl]], 0), 1.5), recent_power=0.6))
-    hl = np.flatnonzero(~S.kind() & (S.onset >= 0))
-    parts.append(bureau.make_inquiries(
-        rng_s, L.cust[hl], S.onset[hl] * DAY, (S.end[hl] - S.onset[hl]) * DAY,
-        np.full(len(hl), 0.8)))
-    ul = np.flatnonzero(L.bad & (S.onset < 0))
-    parts.append(bureau.make_inquiries(
-        rng_s, L.cust[ul], L.default_day[ul] * DAY, np.full(len(ul), -60 * DAY),
-        np.full(len(ul), 1.0)))
-    out = parts[0]
-    for part in parts[1:]:
-        out = out.append(part)
-    return out
 
 
 def postloan_concat(a: dict, b: dict) -> dict:
