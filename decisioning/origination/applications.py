@@ -8,8 +8,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy import Row, bindparam, func, select
+from sqlalchemy.orm import Session
 
 from chedaitong.crypto import mask_id_number
 from chedaitong.db import Application, Customer, Dealer, DecisionRecord, Role, User
@@ -101,7 +101,14 @@ def summary(*, session: Session, application: Application,
             customer: Customer | None = None) -> dict[str, Any]:
     if customer is None and application.customer_id is not None:
         customer = session.get(Customer, application.customer_id)
-    masked = customer.id_number_masked if customer else application.id_number_masked
+    return _summary(application, customer.id_number_masked if customer else None)
+
+
+def _summary(application: Application, customer_masked: str | None) -> dict[str, Any]:
+    """The list's fields; the customer's own masked number once confirmed, else the one the
+    consultant filed."""
+    masked = customer_masked if application.customer_id is not None else (
+        application.id_number_masked)
     return {**{k: getattr(application, k) for k in (
         "id", "ref", "state", "vehicle_brand", "vehicle_model", "loan_amount", "term_months",
         "submitted_at", "created_at")}, "customer_id_number_masked": masked,
@@ -115,14 +122,44 @@ VIEW_COLUMNS = (DecisionRecord.id, DecisionRecord.application_id, DecisionRecord
                 DecisionRecord.evidence_gaps, DecisionRecord.guidance)
 
 
-def latest_decision(*, session: Session, application_id: int,
-                    for_view: bool = False) -> DecisionRecord | None:
-    """The application's latest decision record (``for_view``: `VIEW_COLUMNS` only; the
-    others load on first access)."""
-    query = select(DecisionRecord).where(DecisionRecord.application_id == application_id)
-    if for_view:
-        query = query.options(load_only(*VIEW_COLUMNS))
-    return session.scalar(query.order_by(DecisionRecord.id.desc()).limit(1))
+def latest_decision(*, session: Session, application_id: int) -> DecisionRecord | None:
+    """The application's latest decision record."""
+    return session.scalar(select(DecisionRecord).where(
+        DecisionRecord.application_id == application_id)
+        .order_by(DecisionRecord.id.desc()).limit(1))
+
+
+# ---- what `detail` reads: statements built once, Core rows -------------------------------
+# Every GET of an application (each poll of a submission) runs these: built at import, their
+# SQL and cache keys are computed once, and they load plain rows, not ORM objects (no identity
+# map, no instance state) — nothing read here is changed by the request.
+_APP = bindparam("application_id")
+#: the parties: the dealer, and the customer once confirmed (None: no row joins)
+_PARTIES = (select(Dealer.code, Dealer.name, Customer.id_number_masked, Customer.phone_masked)
+            .select_from(Dealer)
+            .outerjoin(Customer, Customer.id == bindparam("customer_id"))
+            .where(Dealer.id == bindparam("dealer_id")))
+_DECISION_VIEW = (select(*VIEW_COLUMNS).where(DecisionRecord.application_id == _APP)
+                  .order_by(DecisionRecord.id.desc()).limit(1))
+#: what exists once a plan is chosen, in one round trip
+_AFTER_PLAN = select(
+    select(LoanContract.status).where(LoanContract.application_id == _APP).limit(1)
+    .scalar_subquery().label("contract_status"),
+    select(Voucher.number).where(Voucher.application_id == _APP).limit(1)
+    .scalar_subquery().label("voucher_number"),
+    select(PlanChoice.offer).where(PlanChoice.application_id == _APP).limit(1)
+    .scalar_subquery().label("plan"),
+    select(StateTransition.note).where(StateTransition.application_id == _APP,
+                                       StateTransition.to_state == state_machine.BOOKED)
+    .limit(1).scalar_subquery().label("loan_ref"))
+#: the document fields the apps show (`webapp.schemas.DocumentOut`)
+_DOCUMENTS = (select(StoredDocument.kind, StoredDocument.filename, StoredDocument.content_type,
+                     StoredDocument.size, StoredDocument.sha256, StoredDocument.mailing_status,
+                     StoredDocument.tracking_number, StoredDocument.uploaded_at)
+              .where(StoredDocument.application_id == _APP).order_by(StoredDocument.kind))
+_MANUAL_OFFER = (select(Review.offer).where(
+    Review.application_id == _APP, Review.kind == "credit", Review.decision == "approve",
+    Review.offer.is_not(None)).order_by(Review.id.desc()).limit(1))
 
 
 def available_offers(*, session: Session, application: Application,
@@ -134,10 +171,7 @@ def available_offers(*, session: Session, application: Application,
     offers = list(record.offers) if record else []
     if offers:
         return offers
-    manual = session.scalar(select(Review.offer).where(
-        Review.application_id == application.id, Review.kind == "credit",
-        Review.decision == "approve", Review.offer.is_not(None)).order_by(Review.id.desc())
-        .limit(1))
+    manual = session.scalar(_MANUAL_OFFER, {"application_id": application.id})
     return [manual] if manual else []
 
 
@@ -192,44 +226,35 @@ def detail(*, session: Session, application: Application,
            user: User | None = None) -> dict[str, Any]:
     """What the apps show: masked parties, the decision as ``user``'s audience may see it
     (`audiences.decision_view`) and offers — never features, raw device data or full
-    identifiers."""
-    if application.customer_id is None:
-        customer, dealer = None, session.get(Dealer, application.dealer_id)
-    else:  # one round trip for both parties
-        customer, dealer = session.execute(
-            select(Customer, Dealer).join(Dealer, Dealer.id == application.dealer_id)
-            .where(Customer.id == application.customer_id)).one()
+    identifiers. Reads through the prebuilt statements above (plain rows)."""
+    params = {"application_id": application.id}
+    parties = session.execute(_PARTIES, {"customer_id": application.customer_id,
+                                         "dealer_id": application.dealer_id}).one()
     # what cannot exist yet in this state is not looked for (the 202 of a submit, and every
     # poll of it, is an application still deciding: no decision, plan, contract or loan)
     undecided = application.state in UNDECIDED_STATES
     before_plan = undecided or application.state in PRE_PLAN_STATES
-    record = None if undecided else latest_decision(session=session,
-                                                    application_id=application.id,
-                                                    for_view=True)
-    contract = None if before_plan else session.scalar(select(LoanContract).where(
-        LoanContract.application_id == application.id))
-    voucher = None if before_plan else session.scalar(select(Voucher).where(
-        Voucher.application_id == application.id))
-    plan = None if before_plan else plan_of(session=session, application=application)
-    docs = documents_of(session=session, application=application)
+    record: Row | None = None if undecided else session.execute(_DECISION_VIEW,
+                                                                params).first()
+    after: Row | None = None if before_plan else session.execute(_AFTER_PLAN, params).one()
+    docs = session.execute(_DOCUMENTS, params).all()
     return {
-        **summary(session=session, application=application, customer=customer),
-        "dealer_code": dealer.code, "dealer_name": dealer.name,
+        **_summary(application, parties.id_number_masked),
+        "dealer_code": parties.code, "dealer_name": parties.name,
         "consultant_id": application.consultant_id, "previous_id": application.previous_id,
         "vehicle_price": application.vehicle_price, "down_payment": application.down_payment,
         "lease_type": application.lease_type, "vin": application.vin,
-        "customer_phone_masked": customer.phone_masked if customer else None,
+        "customer_phone_masked": parties.phone_masked,
         "allowed_actions": state_machine.allowed_actions(application.state),
         "decision": audiences.decision_view(record, user),
         "offers": [] if undecided else available_offers(session=session,
                                                         application=application, record=record),
-        "plan": plan.offer if plan else None,
-        "contract_status": contract.status if contract else None,
-        "voucher_number": voucher.number if voucher else None,
+        "plan": after.plan if after else None,
+        "contract_status": after.contract_status if after else None,
+        "voucher_number": after.voucher_number if after else None,
         "documents": docs,
         "missing_documents": sorted(set(CHECKLIST) - {d.kind for d in docs}),
-        "loan_ref": None if before_plan else loan_ref_of(session=session,
-                                                         application=application),
+        "loan_ref": after.loan_ref if after else None,
     }
 
 
