@@ -11,10 +11,11 @@ feature store's own formulas, `featurestore.compute.loan_term_fields`) and the e
 candidate supplies vary across the grid; the rest is the one recorded row, encoded once for
 the model and coded once for the rules (`ruleengine.facts.repeated_columns`). The model
 scores the whole grid in one batch and the underwriting and product rulesets run over it with
-the vector executor's masks. The cheapest approving candidates are then decided again one by
-one through `policy.decide` — the durable-rules path that decides live — which also prices
-the resulting plan; a candidate the two paths disagree on is dropped (and counted), never
-shown.
+the vector executor's masks. The cheapest approving candidates are then confirmed on the
+durable-rules path that decides live, as `policy.decide` concludes, a batch of them in one
+trip to the engine (`policy.approved_plans`, which prices only the plan shown, with the batch's
+scores of the very same encoded rows); a candidate the two paths disagree on is dropped (and
+counted), never shown.
 
 Pure (no database): `guide` is a function of the recorded features, the dealer's vehicle
 stock it is given and the versions in use, so a record's guidance can be replayed.
@@ -217,13 +218,36 @@ class Candidates:
 MODEL_OUTPUTS = ("model_pd", "model_score", "risk_grade")
 
 
-def _approves(book: RuleBook, model: ScoringModel, cands: Candidates) -> np.ndarray:
+@dataclass
+class Scored:
+    """The grid as the model saw it: the encoded matrix and its batch scores."""
+
+    X: np.ndarray
+    pd: np.ndarray
+    points: np.ndarray
+    grades: np.ndarray
+
+    def outputs(self, model: ScoringModel, features: Mapping[str, Any], i: int
+                ) -> dict[str, Any]:
+        """Candidate ``i``'s model outputs as `policy.decide` puts them in the vector: the
+        batch's when the candidate's own encoding is bit-identical to row ``i`` of the
+        matrix (the same input, so the same scores the vector path judged, and no second
+        predict), else its own single-row score."""
+        if np.array_equal(model.encode_row(features)[0], self.X[i], equal_nan=True):
+            return {"model_pd": float(self.pd[i]), "model_score": int(self.points[i]),
+                    "risk_grade": str(self.grades[i])}
+        s = model.score(features, n_reasons=0)
+        return {"model_pd": s.pd, "model_score": s.score, "risk_grade": s.grade}
+
+
+def _approves(book: RuleBook, model: ScoringModel, cands: Candidates
+              ) -> tuple[np.ndarray, Scored | None]:
     """Vector path: the model scores the grid in one batch, then the underwriting ruleset
     passes and at least one product is eligible (the masks `RuleBook.evaluate_frame` uses),
     on columns built from the one recorded row plus the varying ones — no frame."""
     n = len(cands)
     if not n:
-        return np.zeros(0, bool)
+        return np.zeros(0, bool), None
     X = np.repeat(model.encode_row(cands.base), n, axis=0)
     index = {name: j for j, name in enumerate(model.feature_names)}
     for name, values in cands.varying.items():
@@ -250,7 +274,8 @@ def _approves(book: RuleBook, model: ScoringModel, cands: Candidates) -> np.ndar
                            for row in patterns], dtype=bool)
     with book.pinned("products") as products:
         eligible = products.vector.fire_columns(columns(products.ruleset), n).any(axis=1)
-    return (passes[inverse] if len(patterns) else np.zeros(n, bool)) & eligible
+    approving = (passes[inverse] if len(patterns) else np.zeros(n, bool)) & eligible
+    return approving, Scored(X, pd_, np.asarray(points), np.asarray(grades, dtype=object))
 
 
 def _money(x: float) -> str:
@@ -263,7 +288,7 @@ def _yuan(x: float | str) -> str:
 
 
 def _option(features: Mapping[str, Any], row: Mapping[str, Any], vehicles: list[tuple],
-            outcome: policy.Outcome) -> dict[str, Any]:
+            plan: dict[str, Any]) -> dict[str, Any]:
     """One option as recorded: the changes, the resulting terms, the plan, the words."""
     price0 = float(features["vehicle_price"])
     down0 = float(features["down_payment_ratio"] or 0.0) * price0
@@ -290,7 +315,6 @@ def _option(features: Mapping[str, Any], row: Mapping[str, Any], vehicles: list[
         changes.append({"lever": "evidence", "item": key})
         en.append(EVIDENCE[key][1])
         zh.append(EVIDENCE[key][2])
-    plan = next((o for o in outcome.offers if o.get("recommended")), outcome.offers[0])
     terms = {"vehicle_brand": brand, "vehicle_model": model_name,
              "vehicle_price": _money(price), "down_payment": _money(row["down_payment"]),
              "loan_amount": _money(row["loan_amount"]), "term_months": int(row["term_months"])}
@@ -341,6 +365,54 @@ def searches(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | 
             and (fired is None or fixable(features, fired, book)))
 
 
+def _confirmed(base: Mapping[str, Any], book: RuleBook, model: ScoringModel, grid: Grid,
+               cands: Candidates, scored: Scored | None, order: Sequence[int],
+               max_options: int) -> tuple[list[dict[str, Any]], int]:
+    """(options, disagreements): the cheapest approving candidates in ``order``, each asking
+    for less than every option already given, confirmed on the live durable path.
+
+    Candidates are taken as if the durable path agrees with the vector one, and a batch of
+    them is confirmed in one trip (`policy.approved_plans`, pricing only the plan shown).
+    A candidate the durable path does not approve is dropped and counted, the rest of its
+    batch is discarded and the search goes on after it — exactly the options a one-by-one
+    confirmation gives, since a dropped candidate may have hidden later ones."""
+    options: list[dict[str, Any]] = []
+    used: list[tuple] = []
+    disagreements = 0
+    start = 0
+    while start < len(order) and len(options) < max_options:
+        picks: list[tuple[int, dict[str, Any], tuple]] = []
+        assumed = list(used)
+        for position in range(start, len(order)):
+            row = grid.row(order[position])
+            levers = _levers(row, base)
+            if any(_asks_at_least(levers, chosen) for chosen in assumed):
+                continue  # the same or more than an option already given
+            picks.append((position, row, levers))
+            assumed.append(levers)
+            if len(options) + len(picks) >= max_options:
+                break
+        if not picks:
+            break
+        vectors = []
+        for position, _, _ in picks:
+            f = cands.features(order[position], book.catalog)
+            f.update(scored.outputs(model, f, order[position]) if scored is not None else {})
+            vectors.append(f)
+        start = len(order)
+        for (position, row, levers), plan in zip(picks, policy.approved_plans(vectors, book),
+                                                 strict=True):
+            if plan is None:
+                disagreements += 1
+                log.warning("guidance: vector path approved candidate %s, durable path not",
+                            order[position])
+                start = position + 1
+                break
+            used.append(levers)
+            options.append(_option(base, row, grid.vehicles, plan))
+    return options, disagreements
+
+
 def guide(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | None, *,
           vehicle: Mapping[str, Any] | None = None, stock: Sequence[Vehicle] = (),
           fired: Sequence[Mapping[str, Any]] | None = None,
@@ -363,30 +435,14 @@ def guide(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | Non
     grid = _grid(base, inputs["vehicle"], cheaper, _terms_offered(book))
     cands = Candidates(base, grid)
     try:
-        approving = _approves(book, model, cands)
+        approving, scored = _approves(book, model, cands)
+        order = [int(i) for i in
+                 np.flatnonzero(approving)[np.argsort(grid.cost[approving], kind="stable")]]
+        options, disagreements = _confirmed(base, book, model, grid, cands, scored, order,
+                                            max_options)
     except ModelError as exc:
         log.warning("guidance: candidates could not be scored: %s", exc)
         return Guidance([], inputs, len(grid), 0, (time.perf_counter() - started) * 1e3)
-    order = np.flatnonzero(approving)[np.argsort(grid.cost[approving], kind="stable")]
-    options: list[dict[str, Any]] = []
-    used: set[tuple] = set()
-    disagreements = 0
-    for i in order:
-        row = grid.row(int(i))
-        levers = _levers(row, base)
-        if any(_asks_at_least(levers, chosen) for chosen in used):
-            continue  # the same or more than an option already given
-        outcome = policy.decide(cands.features(int(i), book.catalog), book, model,
-                                n_reasons=0)
-        if outcome.outcome != policy.APPROVE:
-            disagreements += 1
-            log.warning("guidance: vector path approved candidate %s, durable path %s",
-                        i, outcome.outcome)
-            continue
-        used.add(levers)
-        options.append(_option(base, row, grid.vehicles, outcome))
-        if len(options) >= max_options:
-            break
     for rank, option in enumerate(options, start=1):
         option["rank"] = rank
     return Guidance(options, inputs, len(grid), disagreements,

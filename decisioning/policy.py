@@ -8,7 +8,7 @@ with the same versions and features recomputes the very same answer.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from decimal import Decimal
 from functools import cache
@@ -91,6 +91,31 @@ def _score(model: ScoringModel | None, challenger: ScoringModel | None,
     return as_dict(shadow.champion), as_dict(shadow.challenger)
 
 
+def _conclude(underwriting: str, offered: bool) -> str:
+    """The outcome from the underwriting result and whether any product was offered."""
+    if underwriting == "decline":
+        return DECLINE
+    if underwriting == "refer":
+        return REFER
+    return APPROVE if offered else REFER
+
+
+def approved_plans(rows: Sequence[Mapping[str, Any]], book: RuleBook
+                   ) -> list[dict[str, Any] | None]:
+    """For each scored decision vector (model outputs included), the plan `decide` would
+    recommend if it approves it — priced, as `decide` prices it — or None when it would not
+    approve. One trip to the rules engine for all rows, and only the recommended plan is
+    priced: what a re-apply search needs to confirm its options on the live durable path."""
+    plans: list[dict[str, Any] | None] = []
+    for full, (underwriting, matches) in zip(rows, book.underwrite_many(rows), strict=True):
+        if _conclude(underwriting.outcome, bool(matches)) != APPROVE:
+            plans.append(None)
+            continue
+        plan = next((m for m in matches if m.recommended), matches[0])
+        plans.append(_flat_dict(pricing.price(full, [plan])[0]))
+    return plans
+
+
 def decide(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | None,
            challenger: ScoringModel | None = None, *, n_reasons: int = 4) -> Outcome:
     """Decide one application from its feature vector (``n_reasons`` model reasons; 0 for
@@ -101,19 +126,14 @@ def decide(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | No
     full = dict(features)
     full.update(model_pd=scored and scored["pd"], model_score=scored and scored["score"],
                 risk_grade=scored and scored["grade"])
-    underwriting = book.evaluate(full, "underwriting")
+    # underwriting and (unless it declines, or nothing was scored) the product matches
+    [(underwriting, matches)] = book.underwrite_many([full], products=scored is not None)
     t2 = time.perf_counter()
-    offers = [] if underwriting.outcome == "decline" or scored is None else [
-        _flat_dict(o) for o in pricing.price(full, book.match_products(full))]
+    offers = [_flat_dict(o) for o in pricing.price(full, matches or [])]
     t3 = time.perf_counter()
 
     fired = [_flat_dict(f) for f in underwriting.fired]
-    if underwriting.outcome == "decline":
-        outcome = DECLINE
-    elif underwriting.outcome == "refer":
-        outcome = REFER
-    else:
-        outcome = APPROVE if offers else REFER
+    outcome = _conclude(underwriting.outcome, bool(offers))
     reasons = [{"source": "rule", **{k: f[k] for k in ("id", "reason_code", "reason_zh",
                                                        "reason_en")}} for f in fired]
     if outcome == REFER and underwriting.outcome == "pass":

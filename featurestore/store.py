@@ -17,10 +17,10 @@ import math
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import pandas as pd
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.orm import Session
 
 from chedaitong.crypto import DataCipher, mask_id_number, mask_phone
@@ -132,7 +132,7 @@ class FeatureStore:
         return session.scalar(select(Customer).where(Customer.id_number_index == index,
                                                      Customer.identity_status == "verified"))
 
-    def profile(self, customer: Customer) -> CustomerProfile:
+    def profile(self, customer: StoredCustomer) -> CustomerProfile:
         """Decrypted profile — for feature computation and vendor calls only."""
         raw = json.loads(
             self.cipher.decrypt(customer.pii_enc, aad=self._aad("customers", customer.id))
@@ -238,7 +238,7 @@ class FeatureStore:
         self.write_bureau_reports(session, pending)
         return [f for p in pending for f in p.facts]
 
-    def prepare_bureau_reports(self, session: Session, customer: Customer,
+    def prepare_bureau_reports(self, session: Session, customer: StoredCustomer,
                                reports: list[tuple[str, str]], reported_at: datetime
                                ) -> list[PendingReport]:
         """`add_bureau_report` without the write, for (bureau, report JSON) pairs: each report
@@ -430,12 +430,12 @@ class FeatureStore:
         has decrypted it already; ``evidence``: the customer's vector, when the caller has
         just updated it (`refresh_bureau_features`)."""
         as_of = as_of or datetime.now(UTC)
-        customer = self._customer(session, app.customer_id)
         if evidence is None:
-            evidence = self.online(session, "customer", str(customer.id))
+            evidence = self.online(session, "customer", str(app.customer_id))
         if evidence is None:
-            evidence = self.materialise_customer(session, customer.id, as_of)
-        entity = _application_entity(profile or self.profile(customer), app)
+            evidence = self.materialise_customer(session, app.customer_id, as_of)
+        profile = profile or self.profile(self._customer(session, app.customer_id))
+        entity = _application_entity(profile, app)
         terms = compute.application_term_values({**entity, "as_of": as_of})
         return {**evidence, **vector_from_row(terms, self.catalog)}
 
@@ -446,12 +446,15 @@ class FeatureStore:
         return customer
 
     def online(self, session: Session, entity: str, entity_id: str) -> dict[str, Any] | None:
-        """The latest materialised vector (one indexed row read), or None."""
-        row = session.execute(
-            select(FeatureVector.values, FeatureVector.catalog_version).where(
-                FeatureVector.entity == entity, FeatureVector.entity_id == entity_id
-            )
-        ).first()
+        """The latest materialised vector (one indexed row read), or None.
+
+        A prebuilt Core statement on the session's connection: through the ORM the same
+        read cost ~0.5 ms against ~0.04 ms (measured on SQLite), on every decision. Pending
+        changes are flushed first when the session autoflushes, as an ORM query would."""
+        if session.autoflush:
+            session.flush()
+        row = session.connection().execute(
+            _ONLINE_READ, {"entity": entity, "entity_id": entity_id}).first()
         if row is None or row.catalog_version != self.version:
             return None
         return row.values
@@ -488,7 +491,8 @@ class FeatureStore:
         return self.cipher.blind_index(f"{source}|{canonical}")
 
     def _raw_event(
-        self, customer: Customer, source: str, record: dict, uploaded_at: datetime, dedupe_key: str
+        self, customer: StoredCustomer, source: str, record: dict, uploaded_at: datetime,
+        dedupe_key: str,
     ) -> RawEvent:
         payload = json.dumps(record, default=str, ensure_ascii=False).encode()
         return RawEvent(
@@ -549,6 +553,19 @@ class FeatureStore:
             return  # a back-dated upload never replaces a newer vector
         row.as_of, row.computed_at = as_of, datetime.now(UTC)
         row.catalog_version, row.values = self.version, values
+
+
+#: `FeatureStore.online`'s read, built once
+_ONLINE_READ = select(FeatureVector.values, FeatureVector.catalog_version).where(
+    FeatureVector.entity == bindparam("entity"), FeatureVector.entity_id == bindparam("entity_id"))
+
+
+class StoredCustomer(Protocol):
+    """What decrypting a profile and storing a customer's reports need of a customer: a
+    `Customer`, or a row of those columns read without the ORM (the decision path)."""
+
+    id: int
+    pii_enc: bytes
 
 
 def _application_entity(p: CustomerProfile, app: ApplicationInput) -> dict[str, Any]:

@@ -110,6 +110,11 @@ class DurableRuleset:
             results.append(fired)
         return results
 
+    def fire_here(self, features: Mapping[str, Any]) -> set[str]:
+        """:meth:`fire`, from a job already running on the engine thread (several rulesets
+        and rows in one trip: `RuleBook.underwrite_many`)."""
+        return self._fire_bodies((self.encoder.encode(features),))[0]
+
     # -- from any thread ------------------------------------------------------------------------
     def fire(self, features: Mapping[str, Any]) -> set[str]:
         """Ids of the rules matching ``features`` (validated against the catalog first)."""

@@ -231,14 +231,39 @@ class RuleBook:
         first (the first is recommended); the decision layer prices them."""
         loaded = self._acquire(ruleset)
         try:
-            rs = loaded.compiled.ruleset
-            if rs.kind != PRODUCTS:
-                raise UnknownRuleset(f"ruleset {ruleset!r} is not a product catalog")
-            evaluation = loaded.compiled.combiner.evaluation(loaded.durable.fire(features))
-            eligible = [rs.product(pid) for pid in evaluation.fired_ids]
-            return match_offers(features, eligible, rs.version)
+            _product_catalog(loaded, ruleset)
+            return _matches(loaded, loaded.durable.fire(features), features)
         finally:
             self._release(loaded)
+
+    def underwrite_many(
+        self, rows: Sequence[Mapping[str, Any]], *, products: bool = True,
+        underwriting: str = "underwriting", catalog: str = "products",
+    ) -> list[tuple[Evaluation, list[ProductMatch] | None]]:
+        """For each row, :meth:`evaluate` of ``underwriting`` and — when ``products`` and
+        the row is not declined — :meth:`match_products` of ``catalog`` (None otherwise),
+        all in **one** trip to the engine thread. A decision's two rulesets, or a re-apply
+        search's candidates, cost one hand-off between threads rather than one per ruleset
+        and row: on a busy machine each hand-off waits for the scheduler, and that wait, not
+        the ~0.1 ms of durable work, was most of the time. Same answers as the two calls."""
+        uw, pr = self._acquire(underwriting), self._acquire(catalog)
+        try:
+            _product_catalog(pr, catalog)
+
+            def run() -> list[tuple[Evaluation, list[ProductMatch] | None]]:
+                out: list[tuple[Evaluation, list[ProductMatch] | None]] = []
+                for features in rows:
+                    evaluation = uw.compiled.combiner.evaluation(uw.durable.fire_here(features))
+                    matches = None
+                    if products and evaluation.outcome != "decline":
+                        matches = _matches(pr, pr.durable.fire_here(features), features)
+                    out.append((evaluation, matches))
+                return out
+
+            return self.engine.call(run)
+        finally:
+            self._release(pr)
+            self._release(uw)
 
     # -- lifecycle ---------------------------------------------------------------------------
     def durable_names(self) -> list[str]:
@@ -253,6 +278,20 @@ class RuleBook:
                 retired, self._current = list(self._current.values()), {}
             for loaded in retired:
                 self._retire(loaded)
+
+
+def _product_catalog(loaded: _Loaded, name: str) -> None:
+    if loaded.compiled.ruleset.kind != PRODUCTS:
+        raise UnknownRuleset(f"ruleset {name!r} is not a product catalog")
+
+
+def _matches(loaded: _Loaded, fired: set[str], features: Mapping[str, Any]
+             ) -> list[ProductMatch]:
+    """The product matches of a catalog's fired (eligible) products for ``features``."""
+    rs = loaded.compiled.ruleset
+    evaluation = loaded.compiled.combiner.evaluation(fired)
+    return match_offers(features, [rs.product(pid) for pid in evaluation.fired_ids],
+                        rs.version)
 
 
 def install_sighup_handler(

@@ -150,13 +150,97 @@ def test_the_vector_search_and_the_durable_path_agree_on_every_candidate(decided
         assert [sorted(e.fired_ids) for e in durable_p] == [
             sorted(p) for p in book.evaluate_frame(frame, "products")["eligible_products"]]
         # and the search's own approval mask is what deciding each candidate concludes
-        approving = G._approves(book, model, cands)
+        approving, scored = G._approves(book, model, cands)
         decided = [decide({k: v for k, v in row.items() if k not in (
             "model_pd", "model_score", "risk_grade")}, book, model).outcome == "approve"
                    for row in rows]
         assert list(approving) == decided
+        # the confirmation reuses the batch's scores: every candidate's own encoding is the
+        # batch's row, and the batch scores are the single-row ones
+        for i, row in enumerate(rows):
+            plain = cands.features(i, book.catalog)
+            assert np.array_equal(model.encode_row(plain)[0], scored.X[i], equal_nan=True)
+            reused = scored.outputs(model, plain, i)
+            assert (reused["model_score"], reused["risk_grade"]) == (row["model_score"],
+                                                                     row["risk_grade"])
+            assert reused["model_pd"] == pytest.approx(row["model_pd"], rel=1e-12, abs=0)
         compared += len(rows)
     assert compared >= 300
+
+
+def _old_style_plans(book, model):
+    """What confirming a candidate was before batching: `policy.decide` on it alone (its
+    own single-row score, every offer priced), the recommended offer if it approves."""
+    def plans(rows, _book):
+        out = []
+        for row in rows:
+            outcome = decide({k: v for k, v in row.items() if k not in (
+                "model_pd", "model_score", "risk_grade")}, book, model, n_reasons=0)
+            out.append(next(o for o in outcome.offers if o["recommended"])
+                       if outcome.outcome == "approve" else None)
+        return out
+    return plans
+
+
+def _one_by_one(base, book, model, grid, cands, scored, order, plans, max_options=3):
+    options, used, disagreements = [], [], 0
+    for i in order:
+        row = grid.row(i)
+        levers = G._levers(row, base)
+        if any(G._asks_at_least(levers, chosen) for chosen in used):
+            continue
+        f = cands.features(i, book.catalog)
+        f.update(scored.outputs(model, f, i))
+        [plan] = plans([f], book)
+        if plan is None:
+            disagreements += 1
+            continue
+        used.append(levers)
+        options.append(G._option(base, row, grid.vehicles, plan))
+        if len(options) >= max_options:
+            break
+    return options, disagreements
+
+
+def test_batched_confirmation_gives_the_one_by_one_options(decided, service, monkeypatch):
+    """Options confirmed a batch per engine trip, pricing only the plan shown, are those of
+    deciding each candidate alone through `policy.decide`; and when the durable path
+    rejects candidates (every other one here), the same options and count as confirming
+    one by one."""
+    s, pairs = decided
+    book, model = service.rules, service.model
+    real = G.policy.approved_plans
+    searched = rejected_some = 0
+    for a, r in [p for p in pairs if p[1].outcome != "approve"][:30]:
+        base = {k: v for k, v in r.features.items() if k not in ("model_pd", "model_score",
+                                                                 "risk_grade")}
+        grid = G._grid(base, None, G.dealer_stock(s, a), G._terms_offered(book))
+        cands = G.Candidates(base, grid)
+        approving, scored = G._approves(book, model, cands)
+        order = [int(i) for i in
+                 np.flatnonzero(approving)[np.argsort(grid.cost[approving], kind="stable")]]
+        if not order:
+            continue
+        searched += 1
+        batched = G._confirmed(base, book, model, grid, cands, scored, order, 3)
+        assert batched == _one_by_one(base, book, model, grid, cands, scored, order,
+                                      _old_style_plans(book, model))
+        assert batched[1] == 0
+
+        def key(row, varying=tuple(cands.varying)):
+            return tuple(row[k] for k in varying)
+        index = {key(cands.features(i, book.catalog)): i for i in order}
+
+        def rejecting(rows, book_, index=index, rejected=frozenset(order[::2])):
+            return [None if index[key(row)] in rejected else plan
+                    for row, plan in zip(rows, real(rows, book_), strict=True)]
+        monkeypatch.setattr(G.policy, "approved_plans", rejecting)
+        got = G._confirmed(base, book, model, grid, cands, scored, order, 3)
+        assert got == _one_by_one(base, book, model, grid, cands, scored, order, rejecting)
+        assert got[1] >= 1
+        rejected_some += got[1]
+        monkeypatch.setattr(G.policy, "approved_plans", real)
+    assert searched >= 3 and rejected_some >= 3
 
 
 def test_the_customer_sees_actions_not_thresholds_or_device_facts(decided):
