@@ -150,7 +150,7 @@ def load_partition(
     With `as_of` (the night's read): only the schedule lines due before it — all that the
     penalty, DPD and features read; about half a book's lines are future ones — and each
     loan's outstanding principal over the whole schedule as ``loans.exposure_cents`` (the
-    lines read, plus the future lines summed in SQL: the schedule is scanned once). On
+    lines read, plus the future lines summed in SQL: no line is read twice). On
     PostgreSQL the statement that locks the loans also moves their close marker to `as_of`
     (``Partition.closed``; `persist` then leaves it): one pass over the loans instead of a
     locking SELECT and a closing UPDATE, and as before the marker commits with the chunk."""

@@ -74,3 +74,21 @@ def test_the_nights_update_and_a_loan_without_history_pass(engine, loans):
         session.commit()
         assert session.get(Loan, loans["bare"] + 1000) is None
         assert session.get(Loan, loans["snapshot"]).last_closed_date == date(2025, 7, 11)
+
+
+def test_the_nights_update_of_the_close_marker_is_hot_on_postgresql(engine, loans):
+    """No index reads the columns the night moves, and pages keep room (fillfactor 50): the
+    row versions stay on their page, no index entry is added (a HOT update)."""
+    if engine.dialect.name != "postgresql":
+        pytest.skip("HOT updates and fillfactor are PostgreSQL's")
+    from sqlalchemy import text
+
+    with Session(engine) as session:
+        options = session.scalar(text("SELECT reloptions FROM pg_class WHERE oid = "
+                                      "CAST('loans' AS regclass)"))
+        assert "fillfactor=50" in options
+        done = session.execute(update(Loan).values(last_closed_date=date(2025, 7, 11),
+                                                   accrued_through=date(2025, 7, 11))).rowcount
+        hot = session.scalar(text("SELECT pg_stat_get_xact_tuples_hot_updated("
+                                  "CAST('loans' AS regclass))"))
+        assert done == len(loans) and hot == done
