@@ -10,9 +10,9 @@ column that differs between two dumps and exits non-zero if any does.
     .venv/bin/python bench/postloan_parity.py dump /tmp/branch.pkl
     .venv/bin/python bench/postloan_parity.py compare /tmp/base.pkl /tmp/branch.pkl
 
-The generator (`bench_postloan.portfolio`) and the model training are imported from the same
-``--code`` tree, so both dumps see the same portfolio only while the generator is unchanged
-between the two trees (the dump records a digest of the generated inputs; `compare` checks it).
+The generator and the model training (`bench_postloan.portfolio`, `.champions`) are always this
+tree's, so both dumps score the same portfolio with the same models (the dump records a
+digest of the generated inputs; `compare` checks it).
 """
 
 from __future__ import annotations
@@ -38,34 +38,22 @@ def _digest(frames: list[pd.DataFrame]) -> str:
 
 
 def dump(code: Path, out: Path, loans: int, partition: int) -> None:
-    sys.path[:0] = [str(code), str(code / "bench")]
-    import bench_postloan as bench  # noqa: PLC0415 — from the tree under test
+    sys.path[:0] = [str(code), str(HERE / "bench")]
+    import bench_postloan as bench  # noqa: PLC0415 — imports the job from ``code``
 
-    from chedaitong_sim.synthetic.behaviour_frames import behaviour_frame  # noqa: PLC0415
-    from chedaitong_sim.synthetic.credit_frames import synthetic_frame  # noqa: PLC0415
     from decisioning.postloan.inspection import (  # noqa: PLC0415
         Resources,
         _model,
         inspect_partition,
         postloan_features,
     )
-    from models.registry import Registry  # noqa: PLC0415
-    from models.train import TrainConfig, train_and_register  # noqa: PLC0415
 
-    assert Path(bench.__file__).resolve().is_relative_to(code.resolve()), bench.__file__
+    assert Path(sys.modules["decisioning"].__file__).resolve().is_relative_to(code), code
     rng = np.random.default_rng(5)
     results: dict[str, list[pd.DataFrame]] = {}
     inputs: list[pd.DataFrame] = []
     with tempfile.TemporaryDirectory() as tmp:
-        frame = synthetic_frame(5000, seed=1)
-        reg = Registry(tmp)
-        version, _ = train_and_register(frame, reg, config=TrainConfig(num_threads=2),
-                                        report=False)
-        reg.promote(version, "champion")
-        breg = Registry(tmp, "behaviour")
-        bversion, _ = train_and_register(behaviour_frame(5000, seed=1), breg,
-                                         config=TrainConfig(num_threads=2), report=False)
-        breg.promote(bversion, "champion")
+        frame = bench.champions(tmp)
         resources = Resources(tmp, str(code / "rules"))
         pool = frame.reindex(columns=list(_model(tmp).feature_names))
         for start in range(0, loans, partition):

@@ -15,7 +15,6 @@ categories — the layout LightGBM and the batch rule evaluator take as they are
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import UTC
 from typing import Any
 
@@ -393,7 +392,7 @@ def loan_features(
     joins = Joins(e, index)  # each source joined once for these and the behaviour columns
     vehicle_gps = joins("vehicle_gps")
     vg30 = vehicle_gps.within_days(30)
-    fix_days = replace(vg30, key=vg30.event_us // US_PER_DAY)
+    fix_days = vg30.with_key(vg30.event_us // US_PER_DAY)
     # A car whose tracker never reported is unknown, not dark: only a tracker that worked
     # and stopped counts as offline.
     cols["vehicle_gps_offline_days_30d"] = _or_missing(vehicle_gps.has_any(),

@@ -283,15 +283,19 @@ def inspect_partition(part: Partition, as_of: date, resources: Resources) -> Par
         exposure_cents=behaviour.exposure_cents(loans, part.installments),
         **{c: beh[c].to_numpy() for c in (*behaviour.COLUMNS, behaviour_routing.COLUMN)},
     )
-    return PartitionResult(accruals, charged, out, explode_actions(out, rule_action))
+    return PartitionResult(accruals, charged, out, explode_actions(out, rule_action, acted))
 
 
-def explode_actions(loans: pd.DataFrame, rule_action: dict[str, str]) -> pd.DataFrame:
-    """One row per (loan, action) with the rules that asked for it.
+def explode_actions(loans: pd.DataFrame, rule_action: dict[str, str],
+                    acted: np.ndarray | None = None) -> pd.DataFrame:
+    """One row per (loan, action) with the rules that asked for it (``acted``: which loans
+    have an action, when the caller already knows — a Python pass over the partition).
 
     A loan's actions and their rules follow from its fired rules alone, so each distinct set
     of fired rules (a handful a night) is expanded once and the loans are repeated along."""
-    has = np.flatnonzero(np.fromiter((len(a) > 0 for a in loans["actions"]), bool, len(loans)))
+    if acted is None:
+        acted = np.fromiter((len(a) > 0 for a in loans["actions"]), bool, len(loans))
+    has = np.flatnonzero(acted)
     columns = ["loan_id", "action", "rule_ids", "dpd", "bucket"]
     if not len(has):
         return pd.DataFrame([], columns=columns)
