@@ -13,7 +13,8 @@ EXTENSION = "chedaitong.db"
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    engine = make_engine(settings.database_url)
+    # no pre-ping round trip per request: a cut connection is answered 503 (webapp.errors)
+    engine = make_engine(settings.database_url, pool_pre_ping=False)
     app.extensions[EXTENSION] = {"engine": engine, "sessions": make_session_factory(engine)}
     app.teardown_appcontext(_close_session)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, jsonify, request
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from werkzeug.exceptions import (
     BadGateway,
@@ -25,6 +25,7 @@ from werkzeug.exceptions import (
 
 from chedaitong import errors as domain
 from webapp.conflicts import conflict_for
+from webapp.idempotency import HEADER as IDEMPOTENCY_HEADER
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +88,20 @@ LOST_CONNECTION_RETRY_S = 1
 
 def _database_error(exc: DBAPIError):
     """A connection the server dropped (restart, failover, an idle cut): SQLAlchemy has
-    invalidated it and every pooled connection as old, so the retry reconnects — say so
-    (503, Retry-After) rather than 500. Any other driver error is unexpected."""
+    invalidated it and every pooled connection as old, so a retry reconnects — 503, not 500.
+    Retry-After only where a retry is safe: a read, or a write carrying an Idempotency-Key
+    (the cut may have come after the commit, and a bare POST retried would be done twice).
+    Any other driver error is unexpected."""
     if not exc.connection_invalidated:
         return _unexpected_error(exc)
-    log.warning("database connection lost, answered 503: %s", exc.orig)
-    return _http_error(ServiceUnavailable("the database connection was lost; retry shortly",
-                                          retry_after=LOST_CONNECTION_RETRY_S))
+    log.warning("database connection lost, answered 503: %s %s", request.method, request.path,
+                exc_info=exc)
+    safe = request.method in ("GET", "HEAD", "OPTIONS") or request.headers.get(IDEMPOTENCY_HEADER)
+    return _http_error(ServiceUnavailable(
+        "the database connection was lost; retry shortly" if safe else
+        "the database connection was lost; the request may or may not have been applied — "
+        "check its state before sending it again",
+        retry_after=LOST_CONNECTION_RETRY_S if safe else None))
 
 
 def _unexpected_error(exc: Exception):

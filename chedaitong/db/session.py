@@ -9,8 +9,9 @@ from sqlalchemy import Engine, create_engine, event, make_url, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-#: seconds a pooled PostgreSQL connection is reused before it is replaced
-RECYCLE_S = 1800
+#: seconds a pooled PostgreSQL connection is reused before it is replaced: under the idle
+#: cut of typical load balancers and NATs, so the pool never hands out a connection they cut
+RECYCLE_S = 300
 
 
 class DatabaseUnavailable(RuntimeError):
@@ -41,6 +42,7 @@ def make_engine(url: str, **kwargs: object) -> Engine:
                     f"cannot create {folder} for the SQLite database: {exc.strerror or exc}"
                 ) from None
         kwargs.setdefault("connect_args", {"timeout": 30})
+        kwargs.setdefault("hide_parameters", True)  # see below
         engine = create_engine(url, **kwargs)
 
         wal = bool(database) and database != ":memory:" and not database.startswith("file:")
@@ -55,12 +57,15 @@ def make_engine(url: str, **kwargs: object) -> Engine:
             cur.close()
 
         return engine
-    # No pre-ping (a round trip on every checkout, i.e. every request): connections are
-    # recycled before any idle timeout between us and the server would cut them, and one
-    # that is cut anyway (a server restart, a failover) fails its request, which the web
-    # layer answers 503 Retry-After: 1 — SQLAlchemy then invalidates the whole pool, so
-    # the retry gets a fresh connection (webapp.errors).
+    # Connections are recycled before the idle cuts of typical load balancers and NATs
+    # (350–900 s). Pre-ping (a round trip per checkout) stays on for the CLI, the nightly job
+    # and the decision workers — a decision that met a dropped connection would count as a
+    # failed attempt; the web app turns it off (`webapp.database`), because a request that
+    # meets a cut connection is answered 503 and SQLAlchemy invalidates the pool for the retry.
     kwargs.setdefault("pool_recycle", RECYCLE_S)
+    kwargs.setdefault("pool_pre_ping", True)
+    # a failed statement's bound values (names, phone numbers, ciphertexts) never reach a log
+    kwargs.setdefault("hide_parameters", True)
     return create_engine(url, **kwargs)
 
 

@@ -78,3 +78,20 @@ def test_405_names_the_allowed_methods(client):
 def test_the_development_server_names_no_versions():
     handler = RequestHandler.__new__(RequestHandler)
     assert handler.version_string() == "chedaitong"
+
+
+def test_a_failed_statement_names_no_bound_values(database_url):
+    # the error (and so the log line of an unexpected 500) must not carry personal data
+    import pytest
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+
+    engine = make_engine(database_url)
+    try:
+        with pytest.raises(DBAPIError) as failed, engine.connect() as conn:
+            conn.execute(text("SELECT * FROM no_such_table WHERE name = :name"),
+                         {"name": "张三 13800138000"})
+        assert "13800138000" not in str(failed.value)
+        assert "hidden due to hide_parameters" in str(failed.value)
+    finally:
+        engine.dispose()
