@@ -246,23 +246,27 @@ class RuleBook:
         search's candidates, cost one hand-off between threads rather than one per ruleset
         and row: on a busy machine each hand-off waits for the scheduler, and that wait, not
         the ~0.1 ms of durable work, was most of the time. Same answers as the two calls."""
-        uw, pr = self._acquire(underwriting), self._acquire(catalog)
+        uw = self._acquire(underwriting)
+        pr = None
         try:
-            _product_catalog(pr, catalog)
+            if products:  # a book without a catalog can still underwrite
+                pr = self._acquire(catalog)
+                _product_catalog(pr, catalog)
 
             def run() -> list[tuple[Evaluation, list[ProductMatch] | None]]:
                 out: list[tuple[Evaluation, list[ProductMatch] | None]] = []
                 for features in rows:
                     evaluation = uw.compiled.combiner.evaluation(uw.durable.fire_here(features))
                     matches = None
-                    if products and evaluation.outcome != "decline":
+                    if pr is not None and evaluation.outcome != "decline":
                         matches = _matches(pr, pr.durable.fire_here(features), features)
                     out.append((evaluation, matches))
                 return out
 
             return self.engine.call(run)
         finally:
-            self._release(pr)
+            if pr is not None:
+                self._release(pr)
             self._release(uw)
 
     # -- lifecycle ---------------------------------------------------------------------------

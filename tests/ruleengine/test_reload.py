@@ -197,3 +197,20 @@ def test_sighup_reloads(rulebook, rules_dir):
     finally:
         signal.signal(signal.SIGHUP, previous)
     assert rulebook.evaluate({"age_at_application": 29}).outcome == "decline"
+
+
+def test_underwriting_many_rows_needs_no_catalog_and_a_missing_one_leaks_nothing(
+        rulebook, rules_dir):
+    from ruleengine.errors import UnknownRuleset
+
+    [(evaluation, matches)] = rulebook.underwrite_many([{"age_at_application": 20}],
+                                                       products=False)
+    assert evaluation.outcome == "decline" and matches is None
+    with pytest.raises(UnknownRuleset):  # this book has no product catalog
+        rulebook.underwrite_many([{"age_at_application": 30}])
+    old = {n for n in rulebook.durable_names() if n.startswith("underwriting")}
+    _write(rules_dir, "v2", 20)
+    rulebook.reload()
+    # the failed call released its underwriting version, so the reload could delete it
+    assert not old & set(rulebook.durable_names())
+    assert len(rulebook.durable_names()) == 2
