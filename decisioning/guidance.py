@@ -218,6 +218,15 @@ class Candidates:
 MODEL_OUTPUTS = ("model_pd", "model_score", "risk_grade")
 
 
+def _live_outputs(model: ScoringModel, features: Mapping[str, Any]) -> dict[str, Any]:
+    """A candidate's model outputs as `policy.decide` puts them in the vector: its own
+    single-row score, never the screening batch's — a batch predict (LightGBM's, a WOE matrix
+    product, np.exp) can differ from the single-row one in the last bit, and a candidate
+    offered must be judged on exactly what a live decision of it would see."""
+    s = model.score(features, n_reasons=0)
+    return {"model_pd": s.pd, "model_score": s.score, "risk_grade": s.grade}
+
+
 @dataclass
 class Scored:
     """The grid as the model saw it: the encoded matrix and its batch scores."""
@@ -226,18 +235,6 @@ class Scored:
     pd: np.ndarray
     points: np.ndarray
     grades: np.ndarray
-
-    def outputs(self, model: ScoringModel, features: Mapping[str, Any], i: int
-                ) -> dict[str, Any]:
-        """Candidate ``i``'s model outputs as `policy.decide` puts them in the vector: the
-        batch's when the candidate's own encoding is bit-identical to row ``i`` of the
-        matrix (the same input, so the same scores the vector path judged, and no second
-        predict), else its own single-row score."""
-        if np.array_equal(model.encode_row(features)[0], self.X[i], equal_nan=True):
-            return {"model_pd": float(self.pd[i]), "model_score": int(self.points[i]),
-                    "risk_grade": str(self.grades[i])}
-        s = model.score(features, n_reasons=0)
-        return {"model_pd": s.pd, "model_score": s.score, "risk_grade": s.grade}
 
 
 def _approves(book: RuleBook, model: ScoringModel, cands: Candidates
@@ -397,7 +394,8 @@ def _confirmed(base: Mapping[str, Any], book: RuleBook, model: ScoringModel, gri
         vectors = []
         for position, _, _ in picks:
             f = cands.features(order[position], book.catalog)
-            f.update(scored.outputs(model, f, order[position]) if scored is not None else {})
+            if scored is not None:
+                f.update(_live_outputs(model, f))
             vectors.append(f)
         start = len(order)
         for (position, row, levers), plan in zip(picks, policy.approved_plans(vectors, book),
