@@ -215,13 +215,6 @@ def history_view(*, session: Session, application: Application,
     return audiences.history_for(rows, user, staff_ids)
 
 
-def loan_ref_of(*, session: Session, application: Application) -> str | None:
-    """The servicing loan's ref once booked (noted on the transition to booked)."""
-    return session.scalar(select(StateTransition.note).where(
-        StateTransition.application_id == application.id,
-        StateTransition.to_state == state_machine.BOOKED))
-
-
 def detail(*, session: Session, application: Application,
            user: User | None = None) -> dict[str, Any]:
     """What the apps show: masked parties, the decision as ``user``'s audience may see it

@@ -1,6 +1,7 @@
 """The `loans_keep_history` trigger (migration 0018) in place of the history tables' foreign
 keys: a loan with delinquency history or behaviour scores cannot be deleted or renumbered;
-a loan without history can, and the night's update of the close marker is never refused."""
+a loan without history can, and the night's update of the close marker is never refused;
+no history row is stored for a loan that does not exist (the `<table>_has_loan` triggers)."""
 
 from __future__ import annotations
 
@@ -92,3 +93,26 @@ def test_the_nights_update_of_the_close_marker_is_hot_on_postgresql(engine, loan
         hot = session.scalar(text("SELECT pg_stat_get_xact_tuples_hot_updated("
                                   "CAST('loans' AS regclass))"))
         assert done == len(loans) and hot == done
+
+
+@pytest.mark.parametrize("kind", ["snapshot", "scored"])
+def test_no_history_is_stored_for_a_loan_that_does_not_exist(engine, loans, kind):
+    from sqlalchemy import func, insert, select
+
+    table = DelinquencySnapshot if kind == "snapshot" else BehaviourScore
+    row = ({"as_of": date(2025, 7, 11), "dpd": 0, "bucket": "M0", "model_score": 600,
+            "model_pd": 0.05} if kind == "snapshot" else
+           {"as_of": date(2025, 7, 11), "model_version": "v0001", "pd": 0.05, "score": 600,
+            "grade": "C", "reasons": [], "exposure": Decimal("1000.00"),
+            "expected_loss": Decimal("50.00")})
+    missing = max(loans.values()) + 999
+    # one stray row among good ones refuses the whole statement (checked per statement on PG)
+    rows = [{**row, "loan_id": loans["bare"]}, {**row, "loan_id": missing}]
+    with Session(engine) as session, pytest.raises(IntegrityError, match="does not exist"):
+        session.execute(insert(table), rows)
+        session.flush()
+    with Session(engine) as session:
+        assert session.scalar(select(func.count()).select_from(table).where(
+            table.as_of == date(2025, 7, 11))) == 0
+        session.execute(insert(table), [{**row, "loan_id": loans["bare"]}])  # a real loan: fine
+        session.commit()

@@ -13,7 +13,13 @@
   or renumbered loan — is kept by the ``loans_keep_history`` trigger, which refuses to
   delete a loan with history or change its id (PostgreSQL: one trigger for both events;
   SQLite: ``loans_keep_history`` on delete, ``loans_keep_history_id`` on id change). It
-  never fires on the night's UPDATE (that does not set ``id``).
+  never fires on the night's UPDATE (that does not set ``id``). The other half of the key —
+  no history row for a loan that does not exist — is the ``<table>_has_loan`` triggers:
+  on PostgreSQL one anti-join per INSERT/COPY statement over its new rows (a transition
+  table; the key checked and locked each row), on SQLite a check per row. What a key did
+  and these do not: lock the loan row against a delete running at the same time as an
+  insert of its history — loans are never deleted by the platform, so that race needs a
+  hand-made delete during a night.
 
 Revision ID: 0018_i17_night_writes
 Revises: 0017_dealer_stock
@@ -51,6 +57,24 @@ SQLITE_TRIGGERS = [
     f"CREATE TRIGGER loans_keep_history_id BEFORE UPDATE OF id ON loans FOR EACH ROW WHEN "
     f"NEW.id <> OLD.id AND ({HAS_HISTORY}) BEGIN SELECT RAISE(ABORT, '{REFUSAL}'); END",
 ]
+NO_LOAN = "history row for a loan that does not exist"
+PG_HAS_LOAN_FUNCTION = f"""
+CREATE FUNCTION history_has_loan() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM new_rows n WHERE NOT EXISTS (
+            SELECT 1 FROM loans l WHERE l.id = n.loan_id)) THEN
+        RAISE EXCEPTION '{NO_LOAN} (%)', TG_TABLE_NAME USING ERRCODE = 'foreign_key_violation';
+    END IF;
+    RETURN NULL;
+END
+$$"""
+PG_HAS_LOAN_TRIGGERS = [
+    f"CREATE TRIGGER {t}_has_loan AFTER INSERT ON {t} REFERENCING NEW TABLE AS new_rows "
+    f"FOR EACH STATEMENT EXECUTE FUNCTION history_has_loan()" for t in HISTORY]
+SQLITE_HAS_LOAN_TRIGGERS = [
+    f"CREATE TRIGGER {t}_has_loan BEFORE INSERT ON {t} FOR EACH ROW WHEN NOT EXISTS "
+    f"(SELECT 1 FROM loans WHERE id = NEW.loan_id) BEGIN SELECT RAISE(ABORT, '{NO_LOAN}'); END"
+    for t in HISTORY]
 ACTIVE = sa.text("status = 'active'")
 
 
@@ -66,10 +90,10 @@ def upgrade() -> None:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.drop_constraint(f"fk_{table}_loan_id_loans", type_="foreignkey")
     if pg:
-        op.execute(PG_FUNCTION)
-        op.execute(PG_TRIGGER)
+        for statement in (PG_FUNCTION, PG_TRIGGER, PG_HAS_LOAN_FUNCTION, *PG_HAS_LOAN_TRIGGERS):
+            op.execute(statement)
     else:
-        for statement in SQLITE_TRIGGERS:
+        for statement in (*SQLITE_TRIGGERS, *SQLITE_HAS_LOAN_TRIGGERS):
             op.execute(statement)
 
 
@@ -78,9 +102,14 @@ def downgrade() -> None:
     if pg:
         op.execute("DROP TRIGGER loans_keep_history ON loans")
         op.execute("DROP FUNCTION loans_keep_history()")
+        for table in HISTORY:
+            op.execute(f"DROP TRIGGER {table}_has_loan ON {table}")
+        op.execute("DROP FUNCTION history_has_loan()")
     else:
         op.execute("DROP TRIGGER loans_keep_history")
         op.execute("DROP TRIGGER loans_keep_history_id")
+        for table in HISTORY:
+            op.execute(f"DROP TRIGGER {table}_has_loan")
     for table in HISTORY:
         with op.batch_alter_table(table, schema=None) as batch_op:
             batch_op.create_foreign_key(f"fk_{table}_loan_id_loans", "loans", ["loan_id"], ["id"])
