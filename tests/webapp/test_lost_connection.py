@@ -5,6 +5,7 @@ so the request that meets the break must say "retry", not 500."""
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 
 import pytest
 from sqlalchemy import text
@@ -36,16 +37,26 @@ def _terminate(database_url: str, name: str) -> int:
         admin.dispose()
 
 
-def test_a_dropped_connection_is_503_retry_after_then_the_next_request_reconnects(
-        named_url, settings, engine, staff):
+@contextmanager
+def _app_on(settings, url: str):
+    """The web app on ``url`` (its own connections), its queue and pool closed afterwards."""
     import dataclasses
 
     from webapp import create_app
     from webapp.services import EXTENSION
 
-    url, name = named_url
     app = create_app(dataclasses.replace(settings, database_url=url))
     try:
+        yield app
+    finally:
+        app.extensions[EXTENSION].queue.stop()
+        app.extensions["chedaitong.db"]["engine"].dispose()
+
+
+def test_a_dropped_connection_is_503_retry_after_then_the_next_request_reconnects(
+        named_url, settings, engine, staff):
+    url, name = named_url
+    with _app_on(settings, url) as app:
         client = app.test_client()
         h = staff.h("c1")
         assert client.get("/applications", headers=h).status_code == 200
@@ -57,23 +68,14 @@ def test_a_dropped_connection_is_503_retry_after_then_the_next_request_reconnect
         again = client.get("/applications", headers=h)
         assert again.status_code == 200, (again.status_code, again.get_data()[:300])
         assert "Retry-After" not in again.headers
-    finally:
-        app.extensions[EXTENSION].queue.stop()
-        app.extensions["chedaitong.db"]["engine"].dispose()
 
 
 @pytest.mark.parametrize("key", [None, "k-lost-1"])
 def test_a_write_that_met_a_dropped_connection_is_told_to_retry_only_with_an_idempotency_key(
         named_url, settings, engine, staff, key):
     # the cut may have come after the commit: a bare POST retried at once could be done twice
-    import dataclasses
-
-    from webapp import create_app
-    from webapp.services import EXTENSION
-
     url, name = named_url
-    app = create_app(dataclasses.replace(settings, database_url=url))
-    try:
+    with _app_on(settings, url) as app:
         client = app.test_client()
         h = staff.h("c1")
         assert client.get("/applications", headers=h).status_code == 200
@@ -86,6 +88,3 @@ def test_a_write_that_met_a_dropped_connection_is_told_to_retry_only_with_an_ide
         else:
             assert "Retry-After" not in lost.headers
             assert "may or may not have been applied" in lost.json["message"]
-    finally:
-        app.extensions[EXTENSION].queue.stop()
-        app.extensions["chedaitong.db"]["engine"].dispose()
