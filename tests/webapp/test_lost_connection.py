@@ -38,16 +38,22 @@ def _terminate(database_url: str, name: str) -> int:
 
 
 @contextmanager
-def _app_on(settings, url: str):
-    """The web app on ``url`` (its own connections), its queue and pool closed afterwards."""
+def _cut_under(named_url, settings, staff):
+    """The web app on its own connections, one request served, then those connections
+    terminated by the server: yields the client and a consultant's headers."""
     import dataclasses
 
     from webapp import create_app
     from webapp.services import EXTENSION
 
+    url, name = named_url
     app = create_app(dataclasses.replace(settings, database_url=url))
     try:
-        yield app
+        client = app.test_client()
+        h = staff.h("c1")
+        assert client.get("/applications", headers=h).status_code == 200
+        assert _terminate(settings.database_url, name) >= 1
+        yield client, h
     finally:
         app.extensions[EXTENSION].queue.stop()
         app.extensions["chedaitong.db"]["engine"].dispose()
@@ -55,12 +61,7 @@ def _app_on(settings, url: str):
 
 def test_a_dropped_connection_is_503_retry_after_then_the_next_request_reconnects(
         named_url, settings, engine, staff):
-    url, name = named_url
-    with _app_on(settings, url) as app:
-        client = app.test_client()
-        h = staff.h("c1")
-        assert client.get("/applications", headers=h).status_code == 200
-        assert _terminate(settings.database_url, name) >= 1
+    with _cut_under(named_url, settings, staff) as (client, h):
         lost = client.get("/applications", headers=h)
         assert lost.status_code == 503, (lost.status_code, lost.get_data()[:300])
         assert lost.headers["Retry-After"] == "1"
@@ -74,12 +75,7 @@ def test_a_dropped_connection_is_503_retry_after_then_the_next_request_reconnect
 def test_a_write_that_met_a_dropped_connection_is_told_to_retry_only_with_an_idempotency_key(
         named_url, settings, engine, staff, key):
     # the cut may have come after the commit: a bare POST retried at once could be done twice
-    url, name = named_url
-    with _app_on(settings, url) as app:
-        client = app.test_client()
-        h = staff.h("c1")
-        assert client.get("/applications", headers=h).status_code == 200
-        assert _terminate(settings.database_url, name) >= 1
+    with _cut_under(named_url, settings, staff) as (client, h):
         headers = {**h, **({"Idempotency-Key": key} if key else {})}
         lost = client.post("/applications/999999/submit", headers=headers)
         assert lost.status_code == 503, (lost.status_code, lost.get_data()[:300])
