@@ -1,4 +1,5 @@
-"""Distinct-key counts: the bitmap (narrow key ranges) and the sort (wide) agree with pandas."""
+"""Grouped reductions agree with pandas: distinct-key counts (the bitmap for narrow key ranges,
+the sort for wide ones) and the latest fact per row (the reduceat that replaced a stable sort)."""
 
 from __future__ import annotations
 
@@ -32,3 +33,45 @@ def test_distinct_keys_are_counted_once_per_row_either_way(monkeypatch):
     np.testing.assert_array_equal(bitmap, expected)
     np.testing.assert_array_equal(v.count_distinct_keys(), expected)
     assert expected[-10:].sum() == 0 and expected.max() > 1
+
+
+def test_latest_and_latest_upload_follow_the_stable_sort_they_replace():
+    # ties everywhere (a few event days, two upload times), facts after the as-of time, two
+    # sources, customers seen by two entity rows at different dates, customers without facts
+    rng = np.random.default_rng(11)
+    n = 3000
+    at = pd.Timestamp("2025-06-01", tz="UTC")
+    facts = normalise_facts(pd.DataFrame({
+        "customer_id": [f"C{i}" for i in rng.integers(0, 80, n)],
+        "source": rng.choice(["pboc", "device_sms"], n),
+        "kind": rng.choice(["a", "b"], n),
+        "event_time": at - pd.to_timedelta(rng.integers(-3, 6, n), unit="D"),
+        "uploaded_at": at - pd.to_timedelta(rng.choice([0, 2], n), unit="D"),
+        "value": np.arange(n, dtype=float),  # which fact was picked
+        "key": [f"k{k}" for k in rng.integers(0, 7, n)],
+    }))
+    customers = np.array([f"C{i}" for i in list(range(90)) + list(range(0, 80, 3))],
+                         dtype=object)
+    as_of_ts = [at - pd.Timedelta(days=int(d)) for d in rng.integers(-1, 4, len(customers))]
+    index = FactIndex.build(facts)
+    plain = facts.assign(customer_id=facts["customer_id"].astype(str),
+                         source=facts["source"].astype(str), kind=facts["kind"].astype(str),
+                         key=facts["key"].astype(str))
+    for source in ("pboc", "device_sms"):
+        v = Visible.join(index, source, customers, micros(pd.Series(as_of_ts)))
+        expect_value, expect_key, expect_b, expect_upload_n = [], [], [], []
+        for customer, as_of in zip(customers, as_of_ts, strict=True):
+            seen = plain[(plain.source == source) & (plain.customer_id == customer)
+                         & (plain.event_time <= as_of) & (plain.uploaded_at <= as_of)]
+            ordered = seen.sort_values(["event_time", "uploaded_at"], kind="stable")
+            expect_value.append(ordered["value"].iloc[-1] if len(ordered) else np.nan)
+            expect_key.append(ordered["key"].iloc[-1] if len(ordered) else None)
+            of_b = ordered[ordered.kind == "b"]
+            expect_b.append(of_b["value"].iloc[-1] if len(of_b) else np.nan)
+            expect_upload_n.append(float((seen.uploaded_at == seen.uploaded_at.max()).sum())
+                                   if len(seen) else 0.0)
+        np.testing.assert_array_equal(v.latest(), expect_value)
+        assert list(v.latest(column="key")) == expect_key
+        np.testing.assert_array_equal(v.latest("b"), expect_b)
+        np.testing.assert_array_equal(v.latest_upload_only().count(), expect_upload_n)
+        assert np.isnan(expect_value).sum() >= 10  # rows that see nothing are in the test
