@@ -1,31 +1,19 @@
-"""What every batch adapter shares: the call's idempotency key and the per-item answers.
+"""What every batch adapter shares: the size check and the per-item answers.
 
-A batch call carries its own ``Idempotency-Key`` (one per call: the HTTP client's retries of
-that call are answered from the vendor's store) and every item its own (so an item sent again
+A batch call carries its own ``Idempotency-Key`` (`vendors.http.new_key`, new per call: the
+HTTP client's retries of that call are answered from the vendor's store; not a digest of the
+items, or the next night's resend of exactly the items refused "for now" would get the stored
+refusals replayed) and every item its own (so an item sent again
 in another call — the next night's retry — is not done twice).
 """
 
 from __future__ import annotations
 
-import hashlib
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
 from vendors import wire
 from vendors.interfaces import BatchItem
-
-
-def batch_key(keys: Sequence[str]) -> str:
-    """A new batch call's idempotency key: a digest of its items' keys and a random nonce.
-
-    New for every call, not a function of the items: a vendor keeps a keyed call's whole
-    answer, refused items included, and replays it for the same key — so the next night's
-    resend of exactly the items refused "for now" (a night with nothing else to send) would
-    get the stored refusals back and never be sent. Resending an item is safe under any call
-    key: the items' own keys keep it from being done twice."""
-    nonce = uuid.uuid4().hex
-    return "batch-" + hashlib.sha256("\n".join([*keys, nonce]).encode()).hexdigest()[:40]
 
 
 def check_size(items: Sequence[Any], most: int, what: str) -> None:

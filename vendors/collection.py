@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from urllib.parse import quote
 
 from vendors import wire
-from vendors.batch import batch_key, check_size, read_items
+from vendors.batch import check_size, read_items
 from vendors.http import VendorHttpClient, new_key
 from vendors.interfaces import (
     COLLECTION_BATCH_MAX,
@@ -51,7 +51,7 @@ class HttpCollection:
             "overdue_amount_cents": c.overdue_amount_cents, "days_past_due": c.days_past_due,
             "bucket": c.bucket, "idempotency_key": c.idempotency_key} for c in cases]}
         data = self.http.post_json(wire.PLACEMENTS, body, op="assign_batch",
-                                   subject=f"{len(cases)} cases", idempotency_key=batch_key(keys))
+                                   subject=f"{len(cases)} cases", idempotency_key=new_key())
         return read_items(data, self.http.vendor, "assign_batch", keys)
 
     def update_batch(self, updates: Sequence[CaseUpdate]) -> list[BatchItem]:
@@ -64,7 +64,7 @@ class HttpCollection:
             "idempotency_key": u.idempotency_key} for u in updates]}
         data = self.http.post_json(wire.CASE_UPDATES, body, op="update_batch",
                                    subject=f"{len(updates)} cases",
-                                   idempotency_key=batch_key(keys))
+                                   idempotency_key=new_key())
         return read_items(data, self.http.vendor, "update_batch", keys)
 
     def status(self, case_id: str) -> CollectionStatus:

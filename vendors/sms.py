@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from vendors import wire
-from vendors.batch import batch_key, check_size, read_items
+from vendors.batch import check_size, read_items
 from vendors.http import VendorHttpClient, new_key
 from vendors.interfaces import SMS_BATCH_MAX, BatchItem, SmsMessage, SmsReceipt
 from vendors.masking import mask
@@ -35,5 +35,5 @@ class HttpSms:
                              for m in messages]}
         data = self.http.post_json(wire.SMS_BATCH, body, op="send_batch",
                                    subject=f"{len(messages)} messages",
-                                   idempotency_key=batch_key(keys))
+                                   idempotency_key=new_key())
         return read_items(data, self.http.vendor, "send_batch", keys)
