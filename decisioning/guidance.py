@@ -227,24 +227,14 @@ def _live_outputs(model: ScoringModel, features: Mapping[str, Any]) -> dict[str,
     return {"model_pd": s.pd, "model_score": s.score, "risk_grade": s.grade}
 
 
-@dataclass
-class Scored:
-    """The grid as the model saw it: the encoded matrix and its batch scores."""
-
-    X: np.ndarray
-    pd: np.ndarray
-    points: np.ndarray
-    grades: np.ndarray
-
-
-def _approves(book: RuleBook, model: ScoringModel, cands: Candidates
-              ) -> tuple[np.ndarray, Scored | None]:
-    """Vector path: the model scores the grid in one batch, then the underwriting ruleset
-    passes and at least one product is eligible (the masks `RuleBook.evaluate_frame` uses),
-    on columns built from the one recorded row plus the varying ones — no frame."""
+def _approves(book: RuleBook, model: ScoringModel, cands: Candidates) -> np.ndarray:
+    """The candidates the vector path approves, as a mask: the model scores the grid in one
+    batch, then the underwriting ruleset passes and at least one product is eligible (the
+    masks `RuleBook.evaluate_frame` uses), on columns built from the one recorded row plus
+    the varying ones — no frame."""
     n = len(cands)
     if not n:
-        return np.zeros(0, bool), None
+        return np.zeros(0, bool)
     X = np.repeat(model.encode_row(cands.base), n, axis=0)
     index = {name: j for j, name in enumerate(model.feature_names)}
     for name, values in cands.varying.items():
@@ -272,7 +262,7 @@ def _approves(book: RuleBook, model: ScoringModel, cands: Candidates
     with book.pinned("products") as products:
         eligible = products.vector.fire_columns(columns(products.ruleset), n).any(axis=1)
     approving = (passes[inverse] if len(patterns) else np.zeros(n, bool)) & eligible
-    return approving, Scored(X, pd_, np.asarray(points), np.asarray(grades, dtype=object))
+    return approving
 
 
 def _money(x: float) -> str:
@@ -363,8 +353,8 @@ def searches(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | 
 
 
 def _confirmed(base: Mapping[str, Any], book: RuleBook, model: ScoringModel, grid: Grid,
-               cands: Candidates, scored: Scored | None, order: Sequence[int],
-               max_options: int) -> tuple[list[dict[str, Any]], int]:
+               cands: Candidates, order: Sequence[int], max_options: int
+               ) -> tuple[list[dict[str, Any]], int]:
     """(options, disagreements): the cheapest approving candidates in ``order``, each asking
     for less than every option already given, confirmed on the live durable path.
 
@@ -394,8 +384,7 @@ def _confirmed(base: Mapping[str, Any], book: RuleBook, model: ScoringModel, gri
         vectors = []
         for position, _, _ in picks:
             f = cands.features(order[position], book.catalog)
-            if scored is not None:
-                f.update(_live_outputs(model, f))
+            f.update(_live_outputs(model, f))
             vectors.append(f)
         start = len(order)
         for (position, row, levers), plan in zip(picks, policy.approved_plans(vectors, book),
@@ -433,11 +422,10 @@ def guide(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | Non
     grid = _grid(base, inputs["vehicle"], cheaper, _terms_offered(book))
     cands = Candidates(base, grid)
     try:
-        approving, scored = _approves(book, model, cands)
+        approving = _approves(book, model, cands)
         order = [int(i) for i in
                  np.flatnonzero(approving)[np.argsort(grid.cost[approving], kind="stable")]]
-        options, disagreements = _confirmed(base, book, model, grid, cands, scored, order,
-                                            max_options)
+        options, disagreements = _confirmed(base, book, model, grid, cands, order, max_options)
     except ModelError as exc:
         log.warning("guidance: candidates could not be scored: %s", exc)
         return Guidance([], inputs, len(grid), 0, (time.perf_counter() - started) * 1e3)

@@ -30,6 +30,8 @@ def _private_file(path: Path) -> None:
 def make_engine(url: str, **kwargs: object) -> Engine:
     """Create an engine; SQLite gets foreign keys on and a busy timeout for concurrent writers,
     and its file's folder is created (the default database lives under a fresh `var/`)."""
+    # a failed statement's bound values (names, phone numbers, ciphertexts) never reach a log
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         database = make_url(url).database
         if database and database != ":memory:" and not database.startswith("file:"):
@@ -42,7 +44,6 @@ def make_engine(url: str, **kwargs: object) -> Engine:
                     f"cannot create {folder} for the SQLite database: {exc.strerror or exc}"
                 ) from None
         kwargs.setdefault("connect_args", {"timeout": 30})
-        kwargs.setdefault("hide_parameters", True)  # see below
         engine = create_engine(url, **kwargs)
 
         wal = bool(database) and database != ":memory:" and not database.startswith("file:")
@@ -64,8 +65,6 @@ def make_engine(url: str, **kwargs: object) -> Engine:
     # meets a cut connection is answered 503 and SQLAlchemy invalidates the pool for the retry.
     kwargs.setdefault("pool_recycle", RECYCLE_S)
     kwargs.setdefault("pool_pre_ping", True)
-    # a failed statement's bound values (names, phone numbers, ciphertexts) never reach a log
-    kwargs.setdefault("hide_parameters", True)
     return create_engine(url, **kwargs)
 
 

@@ -150,7 +150,7 @@ def test_the_vector_search_and_the_durable_path_agree_on_every_candidate(decided
         assert [sorted(e.fired_ids) for e in durable_p] == [
             sorted(p) for p in book.evaluate_frame(frame, "products")["eligible_products"]]
         # and the search's own approval mask is what deciding each candidate concludes
-        approving, scored = G._approves(book, model, cands)
+        approving = G._approves(book, model, cands)
         decided = [decide({k: v for k, v in row.items() if k not in (
             "model_pd", "model_score", "risk_grade")}, book, model).outcome == "approve"
                    for row in rows]
@@ -173,7 +173,7 @@ def _old_style_plans(book, model):
     return plans
 
 
-def _one_by_one(base, book, model, grid, cands, scored, order, plans, max_options=3):
+def _one_by_one(base, book, model, grid, cands, order, plans, max_options=3):
     options, used, disagreements = [], [], 0
     for i in order:
         row = grid.row(i)
@@ -207,14 +207,14 @@ def test_batched_confirmation_gives_the_one_by_one_options(decided, service, mon
                                                                  "risk_grade")}
         grid = G._grid(base, None, G.dealer_stock(s, a), G._terms_offered(book))
         cands = G.Candidates(base, grid)
-        approving, scored = G._approves(book, model, cands)
+        approving = G._approves(book, model, cands)
         order = [int(i) for i in
                  np.flatnonzero(approving)[np.argsort(grid.cost[approving], kind="stable")]]
         if not order:
             continue
         searched += 1
-        batched = G._confirmed(base, book, model, grid, cands, scored, order, 3)
-        assert batched == _one_by_one(base, book, model, grid, cands, scored, order,
+        batched = G._confirmed(base, book, model, grid, cands, order, 3)
+        assert batched == _one_by_one(base, book, model, grid, cands, order,
                                       _old_style_plans(book, model))
         assert batched[1] == 0
 
@@ -226,8 +226,8 @@ def test_batched_confirmation_gives_the_one_by_one_options(decided, service, mon
             return [None if index[key(row)] in rejected else plan
                     for row, plan in zip(rows, real(rows, book_), strict=True)]
         monkeypatch.setattr(G.policy, "approved_plans", rejecting)
-        got = G._confirmed(base, book, model, grid, cands, scored, order, 3)
-        assert got == _one_by_one(base, book, model, grid, cands, scored, order, rejecting)
+        got = G._confirmed(base, book, model, grid, cands, order, 3)
+        assert got == _one_by_one(base, book, model, grid, cands, order, rejecting)
         assert got[1] >= 1
         rejected_some += got[1]
         monkeypatch.setattr(G.policy, "approved_plans", real)
