@@ -68,8 +68,8 @@ def _json_safe(value: Any) -> Any:
 
 
 def rules_version_of(book: RuleBook) -> str:
-    """One string naming every ruleset version a decision used (sorted, stable)."""
-    return ",".join(f"{k}={v}" for k, v in sorted(book.current_versions().items()))
+    """One string naming every ruleset version serving now (sorted, stable)."""
+    return book.serving().label
 
 
 def _score(model: ScoringModel | None, challenger: ScoringModel | None,
@@ -121,6 +121,9 @@ def decide(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | No
     """Decide one application from its feature vector (``n_reasons`` model reasons; 0 for
     a what-if that nobody reads the reasons of, such as a re-apply option)."""
     t0 = time.perf_counter()
+    # read before the rules run: a caller that finds the book serving the same set after
+    # them knows these are the versions used (`DecisionService.decide` re-runs otherwise)
+    rules_version = rules_version_of(book)
     scored, shadow = _score(model, challenger, features, n_reasons)
     t1 = time.perf_counter()
     full = dict(features)
@@ -144,7 +147,7 @@ def decide(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | No
                     for r in scored["reasons"]]
     return Outcome(
         outcome=outcome,
-        rules_version=rules_version_of(book),
+        rules_version=rules_version,
         model_version=scored["version"] if scored else None,
         features=full,
         fired_rules=fired,

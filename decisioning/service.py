@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import shutil
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -38,7 +39,8 @@ from decisioning.routing import (
 from featurestore.store import ApplicationInput, CustomerProfile, FeatureStore, PendingReport
 from models.errors import ModelError
 from models.scoring import ScoringModel, load_challenger, load_champion, load_model
-from ruleengine.rulebook import RuleBook
+from ruleengine.errors import ReloadError
+from ruleengine.rulebook import RuleBook, Serving
 from vendors.adapters import Vendors
 from vendors.errors import VendorError
 from vendors.interfaces import BureauQuery
@@ -46,6 +48,7 @@ from vendors.interfaces import BureauQuery
 log = logging.getLogger(__name__)
 REPORT_MAX_AGE = timedelta(days=30)  # a fresher bureau report is reused, not re-queried
 MODEL_KEYS = ("model_pd", "model_score", "risk_grade")
+RELOADS_TOLERATED = 3  # rule reloads during one decision before it fails (and is retried)
 #: the second bureau's call runs here while the first runs in the deciding thread
 _BUREAU_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="bureau")
 
@@ -184,13 +187,13 @@ class DecisionService:
                                              and consent.covers("pboc", as_of))
             t_features = time.perf_counter()
             deciding, shadow, routing = self._route(customer, features)
-            result = decide(features, self.rules, deciding, shadow)
+            result, guidance, serving = self._decide_on_one_version(
+                session, application, features, deciding, shadow)
             routing["decided_by"] = result.model_version
-            self._archive_rules(result.rules_version)
+            self._archive_rules(result.rules_version, serving)
             timings = {"evidence": (t_evidence - started) * 1e3,
                        "features": (t_features - t_evidence) * 1e3, **result.timings_ms,
                        "total": (time.perf_counter() - started) * 1e3}
-            guidance = self._guidance(session, application, result, deciding)
             if guidance is not None:
                 timings["guidance"] = guidance["latency_ms"]
         if pending:
@@ -207,6 +210,23 @@ class DecisionService:
         session.add(record)
         session.flush()
         return record
+
+    def _decide_on_one_version(self, session: Session, application: Application,
+                               features: dict[str, Any], deciding: ScoringModel | None,
+                               shadow: ScoringModel | None
+                               ) -> tuple[Outcome, dict[str, Any] | None, Serving]:
+        """(outcome, guidance, the rules serving) with the decision and its re-apply search
+        run on one set of rule versions: a reload that lands between them (the analyst's
+        SIGHUP, any time) would record versions some of the rules did not run on, so the
+        pair is run again on the new set — a reload is rare, three in one decision an error."""
+        for _ in range(RELOADS_TOLERATED):
+            serving = self.rules.serving()
+            result = decide(features, self.rules, deciding, shadow)
+            guidance = self._guidance(session, application, result, deciding)
+            if self.rules.serving() is serving:
+                return result, guidance, serving
+        raise ReloadError(f"the rules were reloaded {RELOADS_TOLERATED} times during one "
+                          "decision; it is retried")
 
     def _route(self, customer: Row, features: dict[str, Any]
                ) -> tuple[ScoringModel | None, ScoringModel | None, dict[str, Any]]:
@@ -374,15 +394,21 @@ class DecisionService:
             return None
         return self.rules_archive / hashlib.sha256(version.encode()).hexdigest()[:16]
 
-    def _archive_rules(self, version: str) -> None:
-        """Keep a copy of the rule files each recorded version was decided with."""
+    def _archive_rules(self, version: str, serving: Serving) -> None:
+        """Keep the rule files each recorded version was decided with — their bytes as
+        loaded, not the directory now (an analyst may have edited a file since, not yet
+        reloaded). Written aside and renamed, so concurrent decisions archive it once."""
         target = self._archive_dir(version)
         if target is None or target.exists():
             return
-        tmp = target.with_name(target.name + ".tmp")
-        shutil.rmtree(tmp, ignore_errors=True)
-        shutil.copytree(self.rules.directory, tmp)
-        tmp.rename(target)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=target.name + ".", dir=target.parent))
+        for name, data in serving.files.items():
+            (tmp / name).write_bytes(data)
+        try:
+            tmp.rename(target)
+        except OSError:  # another decision archived it first
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _has_fresh_report(facts: list[Any], bureau: str, as_of: datetime) -> bool:

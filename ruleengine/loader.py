@@ -12,6 +12,7 @@ import hashlib
 import math
 import re
 from collections.abc import Mapping
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -608,6 +609,7 @@ def parse_texts(
         issues.extend(checker.issues)
         if rs is None:
             continue
+        rs = replace(rs, source=data)
         if rs.name in rulesets:
             issues.append(
                 Issue(

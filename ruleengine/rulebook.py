@@ -51,6 +51,21 @@ class _Loaded:
     deleted: bool = False
 
 
+@dataclass(frozen=True)
+class Serving:
+    """What a book serves between two reloads: each ruleset's version, and the rule files'
+    bytes as loaded. A new object per swap, so a decision that sees the same object before
+    and after its evaluation knows every ruleset it used was of these versions."""
+
+    versions: dict[str, str]
+    files: dict[str, bytes]
+
+    @property
+    def label(self) -> str:
+        """One string naming every ruleset version (sorted, stable): what a decision records."""
+        return ",".join(f"{k}={v}" for k, v in sorted(self.versions.items()))
+
+
 class RuleBook:
     """The serving versions of every ruleset of a rules directory.
 
@@ -75,6 +90,7 @@ class RuleBook:
         self._reload_lock = threading.Lock()
         self._current: dict[str, _Loaded] = {}
         self._alive: set[_Loaded] = set()  # serving, or retired with evaluations in flight
+        self._serving = Serving({}, {})
         self.reload()
 
     # -- versions ----------------------------------------------------------------------------
@@ -124,9 +140,13 @@ class RuleBook:
                 raise ReloadError(
                     f"reload of {target} failed; still serving {self._describe()}: {exc}"
                 ) from exc
+            serving = Serving({n: x.compiled.version for n, x in sorted(fresh.items())},
+                              {Path(x.compiled.ruleset.path).name: x.compiled.ruleset.source
+                               for x in fresh.values()})
             with self._lock:
                 retired = [x for n, x in self._current.items() if fresh.get(n) is not x]
                 self._current = fresh
+                self._serving = serving
                 self._alive.update(new)
                 self.directory = target
             for loaded in retired:
@@ -135,10 +155,14 @@ class RuleBook:
             log.info("rules loaded from %s: %s", target, versions)
             return versions
 
+    def serving(self) -> Serving:
+        """The versions and files serving now (one consistent set; see `Serving`)."""
+        with self._lock:
+            return self._serving
+
     def current_versions(self) -> dict[str, str]:
         """Serving version of each ruleset: declared version + content hash."""
-        with self._lock:
-            return {n: x.compiled.version for n, x in sorted(self._current.items())}
+        return dict(self.serving().versions)
 
     def compiled(self, ruleset: str) -> CompiledRuleset:
         with self._lock:

@@ -84,6 +84,9 @@ class RuleSet:
     products: tuple[Product, ...] = ()
     description: str = ""
     features: tuple[str, ...] = field(default=())
+    # the file's bytes as loaded: what a decision's rules archive keeps (the file on disk may
+    # since have been edited and not yet reloaded)
+    source: bytes = field(default=b"", repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.features:

@@ -136,3 +136,80 @@ def test_cli_replays_recorded_decisions(engine, service, world_db, model_root, t
     result = CliRunner().invoke(main, ["decisions", "replay", "--all"], env=env)
     assert result.exit_code == 0, result.output
     assert "5 replayed, 0 different" in result.output
+
+
+def _stricter(rules_dir) -> None:
+    """Edit the underwriting file as an analyst would: everyone over 18 declines."""
+    path = rules_dir / "underwriting.yaml"
+    text = path.read_text(encoding="utf-8")
+    assert 'op: ">", value: 60}' in text
+    path.write_text(text.replace('op: ">", value: 60}', 'op: ">", value: 18}')
+                    .replace('version: "2025.06.1"', 'version: "2025.06.1-strict"'),
+                    encoding="utf-8")
+
+
+@pytest.fixture
+def own_rules(tmp_path, model_root, service):
+    """A decision service on its own copy of the rule files, which the test edits."""
+    import shutil
+
+    from decisioning.service import DecisionService
+    from featurestore import catalog
+    from models.scoring import load_champion
+    from ruleengine.rulebook import RuleBook
+
+    rules_dir = tmp_path / "rules"
+    shutil.copytree(WORLD.parents[1] / "rules", rules_dir)
+    book = RuleBook(rules_dir, catalog=catalog())
+    own = DecisionService(store=service.store, rules=book, model=load_champion(model_root),
+                          model_root=model_root, rules_archive=tmp_path / "archive")
+    yield own, rules_dir
+    book.close()
+
+
+def test_a_reload_during_a_decision_records_the_versions_that_decided(engine, own_rules,
+                                                                      world_db, monkeypatch):
+    """The analyst's reload lands while a decision's rules run: the record names the
+    versions its outcome came from, and replaying it finds no difference."""
+    own, rules_dir = own_rules
+    book = own.rules
+    real = book.underwrite_many
+    reloaded = []
+
+    def reload_midway(*a, **kw):
+        out = real(*a, **kw)
+        if not reloaded:
+            _stricter(rules_dir)
+            reloaded.append(book.reload())
+        return out
+
+    monkeypatch.setattr(book, "underwrite_many", reload_midway)
+    as_of = _decision_times()
+    with Session(engine) as s:
+        app = s.scalars(select(Application).order_by(Application.id)).first()
+        record = own.decide(s, app, as_of=as_of[app.ref].to_pydatetime())
+        s.commit()
+        assert reloaded and "2025.06.1-strict" in record.rules_version
+        assert record.outcome == "decline"
+        assert "UW_AGE_OVER_60" in [f["id"] for f in record.fired_rules]
+        assert own.replay(s, record.id) == []
+
+
+def test_the_rules_archive_keeps_the_files_as_loaded_not_as_edited_since(engine, own_rules,
+                                                                        world_db):
+    """A file edited on disk but not yet reloaded is not what decided: the archive of the
+    serving version keeps the loaded bytes, so a replay reproduces the decision."""
+    own, rules_dir = own_rules
+    loaded = (rules_dir / "underwriting.yaml").read_bytes()
+    _stricter(rules_dir)  # edited, not reloaded
+    as_of = _decision_times()
+    with Session(engine) as s:
+        apps = s.scalars(select(Application).order_by(Application.id)).all()[:20]
+        records = [own.decide(s, a, as_of=as_of[a.ref].to_pydatetime()) for a in apps]
+        s.commit()
+        assert "strict" not in records[0].rules_version
+        archived = own._archive_dir(records[0].rules_version) / "underwriting.yaml"
+        assert archived.read_bytes() == loaded
+        own.rules.reload()  # the strict file serves now; the records replay on the archive
+        assert {r.id: own.replay(s, r.id) for r in records} == {r.id: [] for r in records}
+        assert any(r.outcome != "decline" for r in records)
