@@ -20,9 +20,16 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
+from sqlalchemy import Row
+
 from chedaitong.db import DecisionRecord, Role, User
 from chedaitong.db.origination import StateTransition
 from featurestore.definitions import FeatureCatalog, catalog
+
+#: a decision as the views read it: the record, or a row of its view columns
+#: (`applications.VIEW_COLUMNS`: id, decided_at, outcome, offers, reasons, evidence_gaps,
+#: guidance) — what every poll reads
+Viewed = DecisionRecord | Row[Any]
 
 STAFF = (Role.REVIEWER, Role.ANALYST, Role.ADMIN, Role.COLLECTOR)
 DEVICE_SOURCE_PREFIX = "device_"
@@ -110,7 +117,7 @@ def _is_device(reason: dict[str, Any], devices: frozenset[str]) -> bool:
     return reason.get("id") in DEVICE_RULES
 
 
-def categories(record: DecisionRecord) -> list[dict[str, Any]]:
+def categories(record: Viewed) -> list[dict[str, Any]]:
     """The record's reasons as distinct generic categories, most important first."""
     cat = catalog()
     devices = device_derived(cat)  # once, not once per reason
@@ -126,7 +133,7 @@ def categories(record: DecisionRecord) -> list[dict[str, Any]]:
             for code in seen]
 
 
-def staff_reasons(record: DecisionRecord) -> list[dict[str, Any]]:
+def staff_reasons(record: Viewed) -> list[dict[str, Any]]:
     """Reasons for a reviewer: rule and model reasons, device-derived ones replaced by one
     flag (so no value about contacts, SMS, photos or GPS ever reaches them)."""
     devices = device_derived()
@@ -151,7 +158,7 @@ def staff_features(features: dict[str, Any] | None) -> dict[str, Any]:
     return kept
 
 
-def decision_view(record: DecisionRecord | None, user: User | None) -> dict[str, Any] | None:
+def decision_view(record: Viewed | None, user: User | None) -> dict[str, Any] | None:
     """The decision as ``user`` may see it (None user: the most restricted view)."""
     if record is None:
         return None
