@@ -221,6 +221,23 @@ def load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
 
 
+def _py_spy(folder: str | None, run: str, pids: dict[str, int]) -> list[subprocess.Popen]:
+    """With ``--py-spy DIR``: sample each process tree (``py-spy record``, collapsed stacks
+    with thread ids; only threads holding the GIL: where Python spends CPU) while the run
+    lasts, into ``DIR/<run>-<part>.txt``.
+    py-spy is a profiling tool, not a dependency: install it into the environment to use this.
+    Sampling costs the sampled processes little (``--nonblocking``) but adds CPU of its own."""
+    if not folder:
+        return []
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return [subprocess.Popen([str(BIN / "py-spy"), "record", "--pid", str(pid),
+                              "--subprocesses", "--nonblocking", "--rate", "250",
+                              "--format", "raw", "--threads", "--gil",
+                              "--output", str(Path(folder) / f"{run}-{part}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for part, pid in pids.items()]
+
+
 # ---- the database ---------------------------------------------------------------------------
 def _pg_schema(url: str) -> tuple[str, str]:
     from sqlalchemy import text
@@ -527,8 +544,15 @@ def run_database(label: str, database_url: str, args) -> list[dict]:
                         meter = CpuMeter({"web": web.pid, "workers": wproc.pid,
                                           "sandbox": sandbox.pid}, database_url, rds)
                         cpu0 = meter.read()
-                        out = drive(base, world.token, ids, clients)
-                        cpu = meter.delta(cpu0, meter.read())
+                        spies = _py_spy(args.py_spy, f"{label}-{latency}-c{clients}-w{workers}",
+                                        {"web": web.pid, "worker": wproc.pid})
+                        try:
+                            out = drive(base, world.token, ids, clients)
+                        finally:
+                            cpu = meter.delta(cpu0, meter.read())
+                            for spy in spies:
+                                spy.send_signal(signal.SIGINT)
+                                spy.wait(30)
                         rows = world.decided(ids)
                         s2d = [(d - a).total_seconds() * 1e3 for a, d, _ in rows if d]
                         span = (max(d for _, d, _ in rows if d) - min(a for a, _, _ in rows)
@@ -596,6 +620,8 @@ def main() -> None:
     parser.add_argument("--pg", default=os.environ.get("TEST_DATABASE_URL", PG_DEFAULT))
     parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", REDIS_DEFAULT))
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
+    parser.add_argument("--py-spy", metavar="DIR",
+                        help="sample web and worker processes with py-spy into DIR")
     args = parser.parse_args()
     args.latency = args.latency.split(",")
     args.clients = [int(c) for c in args.clients.split(",")]

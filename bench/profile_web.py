@@ -51,6 +51,8 @@ def main() -> None:
     parser.add_argument("--submits", type=int, default=100)
     parser.add_argument("--database", default="sqlite")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--no-profile", action="store_true",
+                        help="time only (cProfile doubles the CPU it measures)")
     parser.add_argument("--echo", action="store_true",
                         help="print the statements of the last request of each kind")
     args = parser.parse_args()
@@ -111,9 +113,11 @@ def run(args, database: str) -> None:
         def timed(kind: str, call) -> None:
             echo.clear()
             n0, c0 = statements[0], time.process_time()
-            profile.enable()
+            if not args.no_profile:
+                profile.enable()
             r = call()
-            profile.disable()
+            if not args.no_profile:
+                profile.disable()
             cpu[kind].append((time.process_time() - c0) * 1e3)
             sql[kind].append(statements[0] - n0)
             last[kind] = list(echo)
@@ -136,6 +140,10 @@ def run(args, database: str) -> None:
     if args.echo:
         for kind, lines in last.items():
             print(f"-- {kind}:", *lines, sep="\n   ")
+    if args.no_profile:
+        world.engine.dispose()
+        shutil.rmtree(var, ignore_errors=True)
+        return
     stats = pstats.Stats(profile)
     by_package: dict[str, float] = {}
     for (filename, _, _), (_, _, tottime, _, _) in stats.stats.items():
