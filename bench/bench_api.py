@@ -535,8 +535,13 @@ def run_database(label: str, database_url: str, args) -> list[dict]:
                 threading.Thread(target=lambda p=wproc: [None for _ in p.stdout],
                                  daemon=True).start()
                 try:
-                    warm = world.applications(4)
-                    drive(base, world.token, warm, 2)
+                    # warm at the run's concurrency: every web and worker thread has its
+                    # connections (PostgreSQL, Redis, vendors) and each process its compiled
+                    # statements and mappers before the timed runs, so they time the steady
+                    # state, not a process's first minute
+                    most = max(args.clients)
+                    warm = world.applications(2 * most)
+                    drive(base, world.token, warm, most)
                     for clients in args.clients:
                         world.forget_fresh_bureau_reports()
                         ids = world.applications(clients * args.submits)
