@@ -58,6 +58,8 @@ def main() -> None:
     parser.add_argument("--database", default="sqlite")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--echo", action="store_true",
+                        help="print the statements of the last decision")
     parser.add_argument("--timer", choices=("wall", "cpu"), default="wall",
                         help="cProfile clock: wall time, or this thread's CPU time")
     args = parser.parse_args()
@@ -102,14 +104,19 @@ def main() -> None:
                                                         make_session_factory(world.engine)))
         sent = {"statements": 0, "commits": 0, "checkouts": 0}
 
-        def count_statement(*_: object) -> None:
+        echo: list[str] = []
+
+        def count_statement(_conn, _cursor, statement, *_: object) -> None:
             sent["statements"] += 1
+            echo.append(" ".join(statement.split())[:150])
 
         def count_commit(*_: object) -> None:
             sent["commits"] += 1
+            echo.append("-- commit")
 
         def count_checkout(*_: object) -> None:
             sent["checkouts"] += 1
+            echo.append("-- checkout")
 
         event.listen(world.engine, "before_cursor_execute", count_statement)
         event.listen(world.engine, "checkout", count_checkout)  # each pings (pre-ping)
@@ -119,6 +126,7 @@ def main() -> None:
                    else cProfile.Profile())
         for aid in ids:
             sent.update(statements=0, commits=0, checkouts=0)
+            echo.clear()
             t0, c0 = time.perf_counter(), time.process_time()
             if not args.no_profile:
                 profile.enable()
@@ -142,6 +150,8 @@ def main() -> None:
           f"{sorted(set(gaps))}; per decision {statistics.median(statements):.0f} statements, "
           f"{statistics.median(commits):.0f} commits, {statistics.median(checkouts):.0f} pool "
           f"checkouts (medians)")
+    if args.echo:
+        print("-- the last decision:", *echo, sep="\n   ")
     for step in ("evidence", "features", "score", "rules", "total"):
         xs = [t[step] for t in timings if step in t]
         if xs:
