@@ -13,7 +13,11 @@ and worker processes spent during each run (user + system, from psutil) is divid
 decisions made: on a shared machine, wall-clock throughput says how busy the neighbours are,
 CPU per decision says what a decision costs. The web side's requests are counted by kind
 (submits, ``?wait`` GETs, the reader's GETs) and its CPU is also given per request, next to
-the floor's CPU per request in the same run.
+the floor's CPU per request in the same run. Every other process a decision touches is metered
+too (`CpuMeter`: the vendor sandbox, PostgreSQL's backends for the bench database and the
+server's own processes, Redis, this client), and the closing table gives CPU ms per decision by
+process and the cores the platform's parts (web, workers, PostgreSQL, Redis) would need for
+`TARGET_RATE` decisions/s.
 
 The floor (`bench/floor_app.py`): Flask + the same gunicorn settings + one insert of a 40-field
 JSON body per POST into the same kind of database, with the same client counts.
@@ -60,6 +64,8 @@ TERMS = {"vehicle_brand": "比亚迪", "vehicle_model": "汉 EV", "vehicle_price
          "lease_type": "direct_lease", "down_payment": "60000.00", "loan_amount": "150000.00",
          "term_months": 36}
 MONEY = ("vehicle_price", "down_payment", "loan_amount")
+#: the #19 throughput target (decisions/s on 2 cores)
+TARGET_RATE = 150
 GUNICORN = ["-w", "2", "--threads", "8", "--log-level", "warning"]
 
 
@@ -148,8 +154,88 @@ def cpu_s(pid: int) -> float:
     return total
 
 
+#: PostgreSQL's own processes (their title), apart from the backends of one database
+SERVER_PROCESSES = ("checkpointer", "background writer", "walwriter", "autovacuum",
+                    "logical replication", "archiver")
+
+
+class CpuMeter:
+    """CPU seconds (user + system) of every process a decision touches, by part: the web
+    (gunicorn master + workers), the decision worker(s), the vendor sandbox, this bench
+    client, the PostgreSQL backends connected to the bench's database (found by their
+    process title, which names the database: what they used while they lived — a backend that
+    ends between two readings is lost) plus the PostgreSQL server's own processes (checkpointer,
+    WAL writer, autovacuum: shared with anything else on the server), and Redis (the whole
+    server's ``INFO cpu``: shared). ``read()`` is one reading; ``delta(a, b)`` per part."""
+
+    def __init__(self, pids: dict[str, int], database_url: str, rds) -> None:
+        from sqlalchemy.engine import make_url
+
+        self.pids = pids
+        url = make_url(database_url)
+        self.pg_db = url.database if url.get_backend_name() == "postgresql" else None
+        self.rds = rds
+
+    def _postgres(self) -> tuple[dict[tuple[int, float], float], float]:
+        import psutil
+
+        ours: dict[tuple[int, float], float] = {}
+        server = 0.0
+        for p in psutil.process_iter(["name", "cmdline"]):
+            if p.info["name"] != "postgres":
+                continue
+            try:
+                title = " ".join(p.info["cmdline"] or [])
+                t = p.cpu_times()
+                key = (p.pid, p.create_time())
+            except psutil.Error:
+                continue
+            if f" {self.pg_db} " in title:
+                ours[key] = t.user + t.system
+            elif not title.startswith("postgres: ") or any(
+                    word in title for word in SERVER_PROCESSES):
+                server += t.user + t.system  # the postmaster and the server's own
+        return ours, server
+
+    def read(self) -> dict:
+        cpu = {name: cpu_s(pid) for name, pid in self.pids.items()}
+        cpu["bench_client"] = sum(os.times()[:2])
+        if self.pg_db:
+            cpu["_pg"], cpu["postgres_server"] = self._postgres()
+        try:
+            info = self.rds.info("cpu")
+            cpu["redis"] = info["used_cpu_user"] + info["used_cpu_sys"]
+        except Exception:  # noqa: BLE001 - not reported then
+            pass
+        return cpu
+
+    @staticmethod
+    def delta(a: dict, b: dict) -> dict[str, float]:
+        out = {k: b[k] - a[k] for k in b if k in a and not k.startswith("_")}
+        if "_pg" in b:
+            out["postgres_backends"] = sum(v - a["_pg"].get(k, 0.0) for k, v in b["_pg"].items())
+        return out
+
+
 def load() -> str:
     return "/".join(f"{x:.1f}" for x in os.getloadavg())
+
+
+def _py_spy(folder: str | None, run: str, pids: dict[str, int]) -> list[subprocess.Popen]:
+    """With ``--py-spy DIR``: sample each process tree (``py-spy record``, collapsed stacks
+    with thread ids; only threads holding the GIL: where Python spends CPU) while the run
+    lasts, into ``DIR/<run>-<part>.txt``.
+    py-spy is a profiling tool, not a dependency: install it into the environment to use this.
+    Sampling costs the sampled processes little (``--nonblocking``) but adds CPU of its own."""
+    if not folder:
+        return []
+    Path(folder).mkdir(parents=True, exist_ok=True)
+    return [subprocess.Popen([str(BIN / "py-spy"), "record", "--pid", str(pid),
+                              "--subprocesses", "--nonblocking", "--rate", "250",
+                              "--format", "raw", "--threads", "--gil",
+                              "--output", str(Path(folder) / f"{run}-{part}.txt")],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            for part, pid in pids.items()]
 
 
 # ---- the database ---------------------------------------------------------------------------
@@ -449,15 +535,29 @@ def run_database(label: str, database_url: str, args) -> list[dict]:
                 threading.Thread(target=lambda p=wproc: [None for _ in p.stdout],
                                  daemon=True).start()
                 try:
-                    warm = world.applications(4)
-                    drive(base, world.token, warm, 2)
+                    # warm at the run's concurrency: every web and worker thread has its
+                    # connections (PostgreSQL, Redis, vendors) and each process its compiled
+                    # statements and mappers before the timed runs, so they time the steady
+                    # state, not a process's first minute
+                    most = max(args.clients)
+                    warm = world.applications(2 * most)
+                    drive(base, world.token, warm, most)
                     for clients in args.clients:
                         world.forget_fresh_bureau_reports()
                         ids = world.applications(clients * args.submits)
                         before = load()
-                        cpu0 = (cpu_s(web.pid), cpu_s(wproc.pid))
-                        out = drive(base, world.token, ids, clients)
-                        cpu1 = (cpu_s(web.pid), cpu_s(wproc.pid))
+                        meter = CpuMeter({"web": web.pid, "workers": wproc.pid,
+                                          "sandbox": sandbox.pid}, database_url, rds)
+                        cpu0 = meter.read()
+                        spies = _py_spy(args.py_spy, f"{label}-{latency}-c{clients}-w{workers}",
+                                        {"web": web.pid, "worker": wproc.pid})
+                        try:
+                            out = drive(base, world.token, ids, clients)
+                        finally:
+                            cpu = meter.delta(cpu0, meter.read())
+                            for spy in spies:
+                                spy.send_signal(signal.SIGINT)
+                                spy.wait(30)
                         rows = world.decided(ids)
                         s2d = [(d - a).total_seconds() * 1e3 for a, d, _ in rows if d]
                         span = (max(d for _, d, _ in rows if d) - min(a for a, _, _ in rows)
@@ -474,13 +574,11 @@ def run_database(label: str, database_url: str, args) -> list[dict]:
                             "floor_ms": floors[clients], "statuses": out["statuses"],
                             "outcomes": outcomes, "evidence_gaps": world.last_gaps,
                             "cpu_ms_per_decision": {
-                                "web": round((cpu1[0] - cpu0[0]) * 1e3 / max(1, len(s2d)), 1),
-                                "workers": round((cpu1[1] - cpu0[1]) * 1e3
-                                                 / max(1, len(s2d)), 1)},
+                                part: round(seconds * 1e3 / max(1, len(s2d)), 1)
+                                for part, seconds in cpu.items()},
                             "web_requests": out["requests"],
                             "web_cpu_ms_per_request": round(
-                                (cpu1[0] - cpu0[0]) * 1e3
-                                / max(1, sum(out["requests"].values())), 2),
+                                cpu["web"] * 1e3 / max(1, sum(out["requests"].values())), 2),
                             "errors": len(out["errors"]),
                             "first_error": out["errors"][:1], "load_before": before,
                             "load_after": load()}
@@ -491,6 +589,14 @@ def run_database(label: str, database_url: str, args) -> list[dict]:
                         result["other_p99_over_floor_p99"] = round(
                             result["other_get_ms"]["p99"] / fp99, 2) if fp99 and out[
                             "other_ms"] else None
+                        per = result["cpu_ms_per_decision"]
+                        # what the target rate would take: this run's CPU per decision of the
+                        # platform's own parts (not the bench client nor the sandbox, which
+                        # stand in for the users and the vendors), in cores
+                        own = sum(v for k, v in per.items()
+                                  if k not in ("bench_client", "sandbox"))
+                        result["platform_cpu_ms_per_decision"] = round(own, 1)
+                        result["cores_for_150_per_s"] = round(own * TARGET_RATE / 1e3, 2)
                         if latency == "realistic" and s2d:
                             budget = decision_vendor_p99_ms() + 100
                             result["decision_budget_ms"] = budget  # slowest vendor p99 + 100
@@ -519,6 +625,8 @@ def main() -> None:
     parser.add_argument("--pg", default=os.environ.get("TEST_DATABASE_URL", PG_DEFAULT))
     parser.add_argument("--redis", default=os.environ.get("BENCH_REDIS_URL", REDIS_DEFAULT))
     parser.add_argument("--only", choices=("sqlite", "postgresql"))
+    parser.add_argument("--py-spy", metavar="DIR",
+                        help="sample web and worker processes with py-spy into DIR")
     args = parser.parse_args()
     args.latency = args.latency.split(",")
     args.clients = [int(c) for c in args.clients.split(",")]
@@ -539,6 +647,8 @@ def main() -> None:
     print(f"\n{'db':10} {'vendor':9} {'cl':>3} {'wk':>3} {'submit p50/p99':>16} "
           f"{'floor p50/p99':>15} {'x floor':>7} {'s→d p50/p99':>15} {'dec/s':>6} "
           f"{'GET p99':>8} {'x floor':>7} {'cpu ms/dec web+wk':>18}")
+    parts = ("web", "workers", "postgres_backends", "postgres_server", "redis", "sandbox",
+             "bench_client")
     for r in results:
         s, f, d, g = (r["submit_answer_ms"], r["floor_ms"], r["submit_to_decision_ms"],
                       r["other_get_ms"])
@@ -550,6 +660,16 @@ def main() -> None:
               f"  errors {r['errors']}"
               + (f"  s→d p99 / (vendor p99 + 100 = {r['decision_budget_ms']}) "
                  f"{r['s2d_p99_over_budget']}" if "decision_budget_ms" in r else ""))
+    print(f"\nCPU ms per decision by process (web/worker/PostgreSQL/Redis: the platform; "
+          f"PostgreSQL server and Redis are shared with the machine's other users); cores "
+          f"the platform's parts would need for {TARGET_RATE} decisions/s")
+    print(f"{'db':10} {'vendor':9} {'cl':>3} {'wk':>3} "
+          + " ".join(f"{p[:13]:>13}" for p in parts) + f" {'platform':>9} {'cores':>6}")
+    for r in results:
+        per = r["cpu_ms_per_decision"]
+        print(f"{r['database']:10} {r['latency']:9} {r['clients']:>3} {r['workers']:>3} "
+              + " ".join(f"{per.get(p, '-')!s:>13}" for p in parts)
+              + f" {r['platform_cpu_ms_per_decision']!s:>9} {r['cores_for_150_per_s']!s:>6}")
 
 
 if __name__ == "__main__":

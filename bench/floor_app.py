@@ -11,6 +11,7 @@ import os
 
 from flask import Flask, jsonify, request
 from sqlalchemy import JSON, Column, Integer, MetaData, Table, insert
+from sqlalchemy.exc import DBAPIError
 
 from chedaitong.db import make_engine
 
@@ -18,7 +19,10 @@ engine = make_engine(os.environ["FLOOR_DATABASE_URL"])
 metadata = MetaData()
 rows = Table("floor_rows", metadata, Column("id", Integer, primary_key=True),
              Column("body", JSON, nullable=False))
-metadata.create_all(engine)
+try:
+    metadata.create_all(engine)
+except DBAPIError:  # PostgreSQL: the other gunicorn worker created it at the same moment
+    metadata.create_all(engine)
 app = Flask(__name__)
 
 

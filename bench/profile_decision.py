@@ -9,10 +9,10 @@ sandbox as its own process with latency 0 (on a port from ``BENCH_PORTS=lo-hi`` 
 this process's CPU time is the worker's alone, then runs the decision task — what a
 `chedaitong worker` thread runs for one message: `deciding.decide_submitted` and the first try
 at the decision SMS from the outbox — on distinct applications, each pulling both bureaus.
-Prints the per-decision wall and CPU time (p50/p99), the statements and commits each decision
-sends to the database, the service's own step timings, and the cProfile functions by
-cumulative time (``--timer cpu``: the deciding thread's CPU time; ``--no-profile``: the times
-without the profiler's overhead).
+Prints the per-decision wall and CPU time (p50/p99), the statements, commits and pool checkouts
+(each one a pre-ping round trip, as in a worker) of each decision, the service's own step
+timings, and the cProfile functions by cumulative time (``--timer cpu``: the deciding thread's
+CPU time; ``--no-profile``: the times without the profiler's overhead).
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ def main() -> None:
     parser.add_argument("--database", default="sqlite")
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--no-profile", action="store_true")
+    parser.add_argument("--echo", action="store_true",
+                        help="print the statements of the last decision")
     parser.add_argument("--timer", choices=("wall", "cpu"), default="wall",
                         help="cProfile clock: wall time, or this thread's CPU time")
     args = parser.parse_args()
@@ -100,21 +102,31 @@ def main() -> None:
             services.queue = None
         task = DecisionQueue(make_broker(None), Runtime(services,
                                                         make_session_factory(world.engine)))
-        sent = {"statements": 0, "commits": 0}
+        sent = {"statements": 0, "commits": 0, "checkouts": 0}
 
-        def count_statement(*_: object) -> None:
+        echo: list[str] = []
+
+        def count_statement(_conn, _cursor, statement, *_: object) -> None:
             sent["statements"] += 1
+            echo.append(" ".join(statement.split())[:150])
 
         def count_commit(*_: object) -> None:
             sent["commits"] += 1
+            echo.append("-- commit")
+
+        def count_checkout(*_: object) -> None:
+            sent["checkouts"] += 1
+            echo.append("-- checkout")
 
         event.listen(world.engine, "before_cursor_execute", count_statement)
+        event.listen(world.engine, "checkout", count_checkout)  # each pings (pre-ping)
         event.listen(world.engine, "commit", count_commit)
-        wall, cpu, statements, commits = [], [], [], []
+        wall, cpu, statements, commits, checkouts = [], [], [], [], []
         profile = (cProfile.Profile(time.thread_time) if args.timer == "cpu"
                    else cProfile.Profile())
         for aid in ids:
-            sent.update(statements=0, commits=0)
+            sent.update(statements=0, commits=0, checkouts=0)
+            echo.clear()
             t0, c0 = time.perf_counter(), time.process_time()
             if not args.no_profile:
                 profile.enable()
@@ -125,6 +137,7 @@ def main() -> None:
             cpu.append((time.process_time() - c0) * 1e3)
             statements.append(sent["statements"])
             commits.append(sent["commits"])
+            checkouts.append(sent["checkouts"])
         with Session(world.engine) as s:
             timings = [r.timings_ms for r in s.query(DecisionRecord).all()]
             gaps = [g for r in s.query(DecisionRecord).all() for g in r.evidence_gaps or []]
@@ -135,7 +148,10 @@ def main() -> None:
           f"{statistics.median(wall):.1f} / p99 {pct(wall, 99)} ms; CPU p50 "
           f"{statistics.median(cpu):.1f} / p99 {pct(cpu, 99)} ms; evidence gaps "
           f"{sorted(set(gaps))}; per decision {statistics.median(statements):.0f} statements, "
-          f"{statistics.median(commits):.0f} commits (medians)")
+          f"{statistics.median(commits):.0f} commits, {statistics.median(checkouts):.0f} pool "
+          f"checkouts (medians)")
+    if args.echo:
+        print("-- the last decision:", *echo, sep="\n   ")
     for step in ("evidence", "features", "score", "rules", "total"):
         xs = [t[step] for t in timings if step in t]
         if xs:

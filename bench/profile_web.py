@@ -5,9 +5,10 @@
 
 Seeds N materialised sample customers (as `bench_api.py` does), builds the app with a queue that
 keeps what is sent, and times with Flask's test client, per request kind: ``POST …/submit``
-(202), ``GET /applications/<id>`` while deciding, and the same GET once the decision is taken
-(decided here, untimed, by the task a worker runs, with the vendor sandbox in-process, latency
-0). Prints CPU ms per request kind (p50/p99), the database statements each sent, and the
+(202), ``GET /applications/<id>`` while deciding, ``GET …?wait=10`` while another thread
+decides it (the task a worker runs, with the vendor sandbox in-process, latency 0; the wait
+woken by the decided signal), and the same GET once decided. CPU is the request thread's own.
+Prints CPU ms per request kind (p50/p99), the database statements each sent, and the
 cProfile functions by own time over all the timed requests. No network, no gunicorn: the
 request's own cost, what a web worker spends besides accepting the connection.
 """
@@ -21,6 +22,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -31,12 +33,16 @@ from bench.bench_api import World, pct  # noqa: E402
 
 
 class _Holding:
-    """A queue that keeps what is sent (the test decides it, untimed)."""
+    """A queue that keeps what is sent (the test decides it, untimed), with the decided
+    signal a ``?wait=`` blocks on (this process's waiters only)."""
 
     embedded = False
 
     def __init__(self) -> None:
+        from decisioning.decided import DecidedSignal
+
         self.sent: list[int] = []
+        self.decided = DecidedSignal()
 
     def decide(self, application_id: int) -> None:
         self.sent.append(application_id)
@@ -51,6 +57,8 @@ def main() -> None:
     parser.add_argument("--submits", type=int, default=100)
     parser.add_argument("--database", default="sqlite")
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--no-profile", action="store_true",
+                        help="time only (cProfile doubles the CPU it measures)")
     parser.add_argument("--echo", action="store_true",
                         help="print the statements of the last request of each kind")
     args = parser.parse_args()
@@ -100,21 +108,33 @@ def run(args, database: str) -> None:
         def _checkout(*_a):
             echo.append("-- pool checkout")
 
+        def decide_later(application_id: int) -> None:
+            time.sleep(0.02)
+            with Session(world.engine) as s:
+                deciding.decide_submitted(session=s, services=svc,
+                                          application_id=application_id)
+            svc.queue.decided.notify(application_id)
+
         h = {"Authorization": f"Bearer {world.token}"}
         client = app.test_client()
-        cpu: dict[str, list[float]] = {"submit": [], "get_deciding": [], "get_decided": []}
+        cpu: dict[str, list[float]] = {"submit": [], "get_deciding": [], "get_wait": [],
+                                       "get_decided": []}
         sql: dict[str, list[int]] = {k: [] for k in cpu}
-        profile = cProfile.Profile(time.process_time)  # CPU, not wall: a shared machine
+        # CPU of the request's own thread (the test client runs it here), not wall time (a
+        # shared machine) nor the deciding thread's
+        profile = cProfile.Profile(time.thread_time)
 
         last: dict[str, list[str]] = {}
 
         def timed(kind: str, call) -> None:
             echo.clear()
-            n0, c0 = statements[0], time.process_time()
-            profile.enable()
+            n0, c0 = statements[0], time.thread_time()
+            if not args.no_profile:
+                profile.enable()
             r = call()
-            profile.disable()
-            cpu[kind].append((time.process_time() - c0) * 1e3)
+            if not args.no_profile:
+                profile.disable()
+            cpu[kind].append((time.thread_time() - c0) * 1e3)
             sql[kind].append(statements[0] - n0)
             last[kind] = list(echo)
             assert r.status_code in (200, 202), (kind, r.status_code, r.get_data()[:300])
@@ -125,8 +145,11 @@ def run(args, database: str) -> None:
         for aid in ids[3:]:
             timed("submit", lambda a=aid: client.post(f"/applications/{a}/submit", headers=h))
             timed("get_deciding", lambda a=aid: client.get(f"/applications/{a}", headers=h))
-            with Session(world.engine) as s:
-                deciding.decide_submitted(session=s, services=svc, application_id=aid)
+            # decided by another thread while a GET ?wait= waits for it (woken by the signal)
+            later = threading.Thread(target=decide_later, args=(aid,))
+            later.start()
+            timed("get_wait", lambda a=aid: client.get(f"/applications/{a}?wait=10", headers=h))
+            later.join()
             timed("get_decided", lambda a=aid: client.get(f"/applications/{a}", headers=h))
         svc.close()
     print(f"{database.split(':')[0]}: {len(ids) - 3} submits")
@@ -136,6 +159,10 @@ def run(args, database: str) -> None:
     if args.echo:
         for kind, lines in last.items():
             print(f"-- {kind}:", *lines, sep="\n   ")
+    if args.no_profile:
+        world.engine.dispose()
+        shutil.rmtree(var, ignore_errors=True)
+        return
     stats = pstats.Stats(profile)
     by_package: dict[str, float] = {}
     for (filename, _, _), (_, _, tottime, _, _) in stats.stats.items():

@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -22,7 +24,7 @@ from typing import Any
 import dramatiq
 from dramatiq.brokers.redis import RedisBroker
 from dramatiq.brokers.stub import StubBroker
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from chedaitong.db import Application
@@ -92,8 +94,22 @@ class DecisionQueue:
             self._deliver.send(message_id)
 
     # ---- the tasks -----------------------------------------------------------------------
+    @contextmanager
+    def _task_session(self) -> Iterator[Session]:
+        """A session on one pooled connection for the whole task: one checkout (one pre-ping
+        round trip, in a worker) instead of one per transaction — the attempt, the decision and
+        the SMS's delivery each commit on it, as before. Between them this thread keeps the
+        connection, idle (a worker's pool has one per thread: `worker.run_worker_process`)."""
+        bind = self.runtime.sessions.kw.get("bind")
+        if not isinstance(bind, Engine):  # a factory bound otherwise: as it is
+            with self.runtime.sessions() as session:
+                yield session
+            return
+        with bind.connect() as conn, self.runtime.sessions(bind=conn) as session:
+            yield session
+
     def _run_decide(self, application_id: int) -> None:
-        with self.runtime.sessions() as session:
+        with self._task_session() as session:
             done = deciding.decide_submitted(session=session, services=self.runtime.services,
                                              application_id=application_id,
                                              max_attempts=self.max_attempts)

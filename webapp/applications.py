@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from flask import url_for
 from flask_smorest import Blueprint
 from marshmallow import fields, validate
@@ -107,9 +109,15 @@ def list_applications(args):
 def get_application(args, application_id: int):
     """Order detail and decision result (the customer and the consultant see the same);
     ``?wait=`` holds the answer while the decision is being taken."""
-    app = _visible(application_id)
-    if args["wait"]:
-        _wait(app, args["wait"])
+    if not args["wait"]:
+        return _detail(_visible(application_id))
+    signal = getattr(services().queue, "decided", None)
+    # watched before the application is read: a decision committed after that read wakes the
+    # wait, so it need not read the row again before it sleeps
+    with signal.watching(application_id) if signal is not None else nullcontext() as woken:
+        app = _visible(application_id)
+        deciding.wait_for_decision(session=database.session(), application=app,
+                                   seconds=args["wait"], signal=signal, woken=woken)
     return _detail(app)
 
 

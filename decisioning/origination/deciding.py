@@ -12,18 +12,19 @@ update): a second worker racing for the same application loses and writes nothin
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, Customer, DecisionRecord
-from decisioning.decided import DecidedSignal
+from decisioning.decided import RECHECK_LOCAL_S, DecidedSignal
 from decisioning.origination import consent, exposure, outbox, state_machine
 from decisioning.policy import rules_version_of
 
@@ -135,37 +136,46 @@ def refer_failed(*, session: Session, services: Any, application: Application,
 
 
 def wait_for_decision(*, session: Session, application: Application, seconds: float,
-                      signal: DecidedSignal | None = None) -> bool:
+                      signal: DecidedSignal | None = None,
+                      woken: threading.Event | None = None) -> bool:
     """Wait up to ``seconds`` for a worker to decide ``application`` (refreshed in place);
     True once it is decided. For the bounded ``?wait=`` long-poll of the API: it blocks on
-    ``signal`` (the queue's `DecidedSignal`) and reads the state column alone, in a short
-    transaction on a connection of its own, when woken and every ``signal.recheck_s`` (a lost
-    message costs that much latency). Without a signal it polls, up to 20 times a second. The
-    application is refreshed once, when its state has moved."""
+    ``signal`` (the queue's `DecidedSignal`) and re-reads the application row — in a short
+    transaction, nothing held while it waits — when woken and every ``signal.recheck_s`` (a
+    lost message costs that much latency). Without a signal it polls, up to 20 times a second.
+
+    ``woken``: the event of a ``signal.watching(application.id)`` the caller entered *before*
+    it read ``application``. That read is then as fresh as the registration — a decision
+    committed after it sets the event — so the wait starts without reading the row again (the
+    common ``GET …?wait=``: one read of the row before the wait and one after the wake)."""
     if application.state not in UNDECIDED:
         return True
     if seconds <= 0:
         return False
     deadline = time.monotonic() + seconds
     pause = 0.005
-    query = select(Application.state).where(Application.id == application.id)
+    application_id = application.id  # before the commit (a session may expire on commit)
     session.commit()  # nothing of the request's transaction stays open while it waits
-    watching = signal.watching(application.id) if signal is not None else nullcontext(None)
-    with watching as woken, session.get_bind().connect() as conn:  # one checkout per wait
+    if woken is not None:
+        watching: Any = nullcontext(woken)
+    else:
+        watching = signal.watching(application_id) if signal is not None else nullcontext(None)
+    fresh = woken is not None  # registered before the caller's read: no read needed yet
+    with watching as event:
         while True:
-            if woken is not None:  # registered first: read now, then sleep until woken
-                woken.clear()
-            else:
-                time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
-                pause = min(pause * 1.5, 0.05)
-            state = conn.execute(query).scalar()
-            conn.rollback()  # the next check sees what committed since
-            if state not in UNDECIDED:
-                break
+            if not fresh:
+                if event is not None:  # registered first: read now, then sleep until woken
+                    event.clear()
+                else:
+                    time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
+                    pause = min(pause * 1.5, 0.05)
+                session.refresh(application)
+                if application.state not in UNDECIDED:
+                    return True  # its transaction goes on into the caller's reads
+                session.commit()  # the next read sees what committed since
+            fresh = False
             left = deadline - time.monotonic()
             if left <= 0:
                 return False
-            if woken is not None:
-                woken.wait(min(signal.recheck_s, left))
-    session.refresh(application)
-    return True
+            if event is not None:
+                event.wait(min(signal.recheck_s if signal is not None else RECHECK_LOCAL_S, left))

@@ -319,3 +319,37 @@ def test_a_decision_is_one_transaction_and_its_sms_goes_out_without_reading_back
         assert s.get(Notification, message.payload["notification_id"]).status == "accepted"
     assert [m for m in sandbox.records("messages") if m.get("template") == "DECISION_READY"
             and m["params"]["ref"] == r.json["ref"]]
+
+
+def test_a_decision_task_checks_out_one_connection_for_its_three_commits(
+        api, staff, sandbox, settings, engine):
+    """The worker's task keeps one pooled connection for the attempt, the decision and the
+    SMS's delivery (a worker pre-pings each checkout: one round trip, not three), and decides
+    as before: one record, the state step, the SMS delivered."""
+    from sqlalchemy import event
+
+    from chedaitong.db import make_session_factory
+
+    sandbox.reset()
+    svc = api.extensions[EXTENSION]
+    svc.decisions = build_decision_service(settings, store=svc.store, vendors=svc.vendors)
+    client = api.test_client()
+    _, idn = register_customer(client, "one-checkout", 44)
+    draft = new_application(client, staff, "c1", idn, submit=False)
+    embedded, svc.queue = svc.queue, _Holding()
+    try:
+        assert client.post(f"/applications/{draft['id']}/submit",
+                           headers=staff.h("c1")).status_code == 202
+    finally:
+        svc.queue = embedded
+    checkouts, commits = [], []
+    event.listen(engine, "checkout", lambda *_: checkouts.append(1))
+    event.listen(engine, "commit", lambda _c: commits.append(1))
+    task = DecisionQueue(make_broker(None), Runtime(svc, make_session_factory(engine)))
+    task._run_decide(draft["id"])  # noqa: SLF001 - what a worker thread runs per message
+    assert len(commits) == 3 and len(checkouts) == 1, (commits, checkouts)
+    state, records, sms = _counts(engine, draft["id"])
+    assert state in ("approved", "declined", "referred") and records == 1 and sms == 1
+    with Session(engine) as s:
+        assert s.scalar(select(OutboxMessage.status).where(
+            OutboxMessage.application_id == draft["id"])) == "delivered"

@@ -66,11 +66,15 @@ def _decide_later(engine, app_id: int, signal: DecidedSignal | None, after: floa
 
 
 def _state_reads(engine) -> list[int]:
+    """Reads of one application's row by id (its state, alone or with the rest of it; not the
+    embedded queue's sweep, which looks for undecided ones)."""
     reads = [0]
 
     @event.listens_for(engine, "before_cursor_execute")
     def count(_conn, _cursor, statement, *_a):
-        if statement.lstrip().upper().startswith("SELECT APPLICATIONS.STATE"):
+        words = " ".join(statement.split()).upper()
+        if words.startswith("SELECT APPLICATIONS.") and \
+                "FROM APPLICATIONS WHERE APPLICATIONS.ID =" in words:
             reads[0] += 1
 
     return reads
@@ -141,3 +145,39 @@ def test_the_embedded_queue_wakes_a_submit_wait_when_its_worker_decides(api, sta
     assert r.status_code == 200 and r.json["state"] == "approved", r.json
     assert time.monotonic() - t0 < 5
     assert notified == [draft["id"]]  # woken by its worker, not only by the recheck
+
+
+def test_a_get_wait_reads_the_application_once_before_the_wait_and_once_after(
+        api, staff, deciding_app, monkeypatch):
+    """``GET …?wait=`` watches before it reads the application, so a decision landing after
+    that read wakes it: the row is read once before the wait and once on the wake (it was
+    four reads: the request's, the state again before sleeping, the state on the wake, the
+    refresh), and the answer is the decided application."""
+    from webapp.database import EXTENSION as DATABASE
+    from webapp.services import EXTENSION
+
+    monkeypatch.setattr(decided, "RECHECK_LOCAL_S", 5.0)  # no recheck: the wake alone
+    signal = api.extensions[EXTENSION].queue.decided
+    engine = api.extensions[DATABASE]["engine"]
+    reads = _state_reads(engine)
+    thread = _decide_later(engine, deciding_app, signal, after=0.3)
+    t0 = time.monotonic()
+    r = api.test_client().get(f"/applications/{deciding_app}?wait=10", headers=staff.h("c1"))
+    took = time.monotonic() - t0
+    thread.join()
+    assert r.status_code == 200 and r.json["state"] == "approved", r.json
+    assert took < 2.0, took  # woken by the signal, not by a recheck
+    assert reads[0] == 2, reads[0]
+
+
+def test_a_get_wait_sees_a_decision_committed_before_its_read(api, staff, deciding_app,
+                                                              engine):
+    """Decided before the request: answered at once, without waiting for a signal."""
+    with Session(engine) as s:
+        s.execute(update(Application).where(Application.id == deciding_app)
+                  .values(state="approved"))
+        s.commit()
+    t0 = time.monotonic()
+    r = api.test_client().get(f"/applications/{deciding_app}?wait=10", headers=staff.h("c1"))
+    assert r.status_code == 200 and r.json["state"] == "approved", r.json
+    assert time.monotonic() - t0 < 1.0
