@@ -385,18 +385,73 @@ def close_day(
     with Session(engine) as session:
         ids = pending_loan_ids(session, as_of)
     total, done, n_chunks = len(ids), 0, 0
-    for group in chunks(ids, chunk_size):
-        with Session(engine) as session:
-            part = load_partition(session, group, store, feature_names, as_of=as_of)
-            persist(session, part, inspect_partition(part, as_of, resources), as_of)
-            postloan_lock.check(LOCK_NAME)
-            session.commit()
-        n_chunks += 1
-        done += len(part.loans)
-        if progress:
-            progress(done, total)
-        shutdown.check()  # SIGTERM/SIGINT: stop here, this chunk is committed
+
+    def read(session: Session, group: list[int]) -> Partition:
+        return load_partition(session, group, store, feature_names, as_of=as_of)
+
+    reads = read_ahead(engine, list(chunks(ids, chunk_size)), read,
+                       ahead=engine.dialect.name == "postgresql")
+    try:
+        for session, part in reads:
+            with session:
+                persist(session, part, inspect_partition(part, as_of, resources), as_of)
+                postloan_lock.check(LOCK_NAME)
+                session.commit()
+            n_chunks += 1
+            done += len(part.loans)
+            if progress:
+                progress(done, total)
+            shutdown.check()  # SIGTERM/SIGINT: stop here, this chunk is committed
+    finally:
+        reads.close()  # a chunk read ahead and not closed: rolled back, its loans still behind
     return done, n_chunks
+
+
+def read_ahead(engine: Engine, groups: list[list[int]],
+               read: Callable[[Session, list[int]], Partition], *, ahead: bool = True
+               ) -> Iterator[tuple[Session, Partition]]:
+    """Each group's own session (its transaction open: the caller writes and commits it) and
+    its partition, in order. With `ahead`, the next group is read in a thread while the
+    caller computes and writes the current one: most of a read is the database's work (the
+    locking UPDATE, the index scans, COPY's text) on its own core, which the serial loop left
+    idle while this process computed. The groups are disjoint loans, so the two open
+    transactions never wait for each other; a read the caller never takes (a stop, a failed
+    chunk) is rolled back, leaving its loans behind for the next run."""
+
+    def open_and_read(group: list[int]) -> tuple[Session, Partition]:
+        session = Session(engine)
+        try:
+            return session, read(session, group)
+        except BaseException:
+            session.close()
+            raise
+
+    if not ahead:
+        for group in groups:
+            yield open_and_read(group)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="postloan-read") as pool:
+        pending = pool.submit(open_and_read, groups[0]) if groups else None
+        try:
+            for i in range(len(groups)):
+                assert pending is not None
+                current = take_read(pending)
+                pending = pool.submit(open_and_read, groups[i + 1]) if i + 1 < len(groups) \
+                    else None
+                yield current
+        finally:
+            if pending is not None:
+                try:
+                    pending.result()[0].close()
+                except Exception:  # the read failed: nothing of it is left open
+                    log.debug("a chunk read ahead failed after the run stopped", exc_info=True)
+
+
+def take_read(pending: Any) -> tuple[Session, Partition]:
+    """The read ahead's result, waiting for it (the time the close waits on the database)."""
+    return pending.result()
 
 
 #: The tables a close writes or moves, analysed after it (`analyze_night`).
