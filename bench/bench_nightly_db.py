@@ -93,6 +93,7 @@ def child(args: list[str]) -> None:
     for owner, name, stage in [(job, "close_day", "close"), (job, "pending_loan_ids", "plan"),
                                (job, "load_partition", "read"),
                                (job, "take_read", "read_wait"),
+                               (job, "take_write", "write_wait"),
                                (job, "inspect_partition", "compute"), (job, "persist", "write"),
                                (handoff, "deliver", "send"), (job, "build_report", "report"),
                                (job, "analyze_night", "analyze"),
@@ -692,15 +693,17 @@ def main() -> None:
     st = first["stages"]
     compute = st.get("compute", 0) - st.get("capture", 0)
     io = st.get("read", 0) + st.get("write", 0) + st.get("plan", 0)
-    # reads run ahead in a thread while a chunk computes: the close waits only read_wait
-    waited = st.get("read_wait", st.get("read", 0)) + st.get("write", 0) + st.get("plan", 0)
+    # reads run ahead and writes behind in threads while a chunk computes: the close waits
+    # only read_wait and write_wait for them (older jobs: the whole read and write)
+    waited = (st.get("read_wait", st.get("read", 0)) + st.get("plan", 0)
+              + st.get("write_wait", st.get("write", 0)))
     print(f"floors: bare LightGBM encode+predict (median of 3) {t_lgb:.2f} s (application "
           f"{t_app:.2f} s on "
           f"{len(features):,} rows, behaviour {t_beh:.2f} s on {len(brows):,} rows); bare COPY "
           f"TO of loans + installments {t_copy:.2f} s ({nbytes / 2**20:.0f} MiB)")
     print(f"ratios: compute {compute:.1f} s = {compute / t_lgb:.2f}x LightGBM (target ≤ 3x); "
           f"I/O (plan+read+write) {io / t_copy:.2f}x COPY (target ≤ 3x), as waited for "
-          f"(plan+read_wait+write) {waited / t_copy:.2f}x; close {st.get('close', 0):.1f} s; "
+          f"(plan+read_wait+write_wait) {waited / t_copy:.2f}x; close {st.get('close', 0):.1f} s; "
           f"whole night "
           f"{first['wall']:.1f} s (target ≤ 600 s at 1M)", flush=True)
 

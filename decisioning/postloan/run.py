@@ -389,20 +389,59 @@ def close_day(
     def read(session: Session, group: list[int]) -> Partition:
         return load_partition(session, group, store, feature_names, as_of=as_of)
 
-    reads = read_ahead(engine, list(chunks(ids, chunk_size)), read,
-                       ahead=engine.dialect.name == "postgresql")
+    def write(session: Session, part: Partition, result: PartitionResult, *,
+              check: bool = True) -> int:
+        with session:
+            persist(session, part, result, as_of)
+            if check:
+                postloan_lock.check(LOCK_NAME)
+            session.commit()
+        return len(part.loans)
+
+    def committed(loans: int) -> None:
+        nonlocal done, n_chunks
+        n_chunks += 1
+        done += loans
+        if progress:
+            progress(done, total)
+        shutdown.check()  # SIGTERM/SIGINT: stop here, this chunk is committed
+
+    # PostgreSQL: chunk i+1 is read (a thread) and chunk i-1 written and committed (another)
+    # while chunk i computes here; the database's share of a chunk, on its own core, no
+    # longer waits for this process's share. One write in flight, commits in chunk order.
+    overlap = engine.dialect.name == "postgresql"
+    reads = read_ahead(engine, list(chunks(ids, chunk_size)), read, ahead=overlap)
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    writer = ThreadPoolExecutor(1, thread_name_prefix="postloan-write") if overlap else None
+    writing: Future[int] | None = None
     try:
         for session, part in reads:
-            with session:
-                persist(session, part, inspect_partition(part, as_of, resources), as_of)
-                postloan_lock.check(LOCK_NAME)
-                session.commit()
-            n_chunks += 1
-            done += len(part.loans)
-            if progress:
-                progress(done, total)
-            shutdown.check()  # SIGTERM/SIGINT: stop here, this chunk is committed
+            try:
+                result = inspect_partition(part, as_of, resources)
+                if writing is not None:  # the previous chunk: committed before this one goes
+                    previous, writing = writing, None
+                    committed(take_write(previous))
+                if writer is not None:  # checked here: a lock is this (main) thread's
+                    postloan_lock.check(LOCK_NAME)
+            except BaseException:
+                session.close()  # computed, never written: rolled back, its loans behind
+                raise
+            if writer is None:
+                committed(write(session, part, result))
+            else:
+                writing = writer.submit(write, session, part, result, check=False)
+        if writing is not None:
+            previous, writing = writing, None
+            committed(take_write(previous))
     finally:
+        if writing is not None:  # stopped by a failure here: the write in flight ends first
+            try:
+                writing.result()
+            except Exception:
+                log.debug("a chunk's write failed after the run stopped", exc_info=True)
+        if writer is not None:
+            writer.shutdown()
         reads.close()  # a chunk read ahead and not closed: rolled back, its loans still behind
     return done, n_chunks
 
@@ -451,6 +490,11 @@ def read_ahead(engine: Engine, groups: list[list[int]],
 
 def take_read(pending: Any) -> tuple[Session, Partition]:
     """The read ahead's result, waiting for it (the time the close waits on the database)."""
+    return pending.result()
+
+
+def take_write(pending: Any) -> int:
+    """The write behind's result (loans committed), waiting for it; its failure is raised."""
     return pending.result()
 
 
