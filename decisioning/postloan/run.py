@@ -385,18 +385,117 @@ def close_day(
     with Session(engine) as session:
         ids = pending_loan_ids(session, as_of)
     total, done, n_chunks = len(ids), 0, 0
-    for group in chunks(ids, chunk_size):
-        with Session(engine) as session:
-            part = load_partition(session, group, store, feature_names, as_of=as_of)
-            persist(session, part, inspect_partition(part, as_of, resources), as_of)
-            postloan_lock.check(LOCK_NAME)
+
+    def read(session: Session, group: list[int]) -> Partition:
+        return load_partition(session, group, store, feature_names, as_of=as_of)
+
+    def write(session: Session, part: Partition, result: PartitionResult, *,
+              check: bool = True) -> int:
+        with session:
+            persist(session, part, result, as_of)
+            if check:
+                postloan_lock.check(LOCK_NAME)
             session.commit()
+        return len(part.loans)
+
+    def committed(loans: int) -> None:
+        nonlocal done, n_chunks
         n_chunks += 1
-        done += len(part.loans)
+        done += loans
         if progress:
             progress(done, total)
         shutdown.check()  # SIGTERM/SIGINT: stop here, this chunk is committed
+
+    # PostgreSQL: chunk i+1 is read (a thread) and chunk i-1 written and committed (another)
+    # while chunk i computes here; the database's share of a chunk, on its own core, no
+    # longer waits for this process's share. One write in flight, commits in chunk order.
+    overlap = engine.dialect.name == "postgresql"
+    reads = read_ahead(engine, list(chunks(ids, chunk_size)), read, ahead=overlap)
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    writer = ThreadPoolExecutor(1, thread_name_prefix="postloan-write") if overlap else None
+    writing: Future[int] | None = None
+    try:
+        for session, part in reads:
+            try:
+                result = inspect_partition(part, as_of, resources)
+                if writing is not None:  # the previous chunk: committed before this one goes
+                    previous, writing = writing, None
+                    committed(take_write(previous))
+                if writer is not None:  # checked here: a lock is this (main) thread's
+                    postloan_lock.check(LOCK_NAME)
+            except BaseException:
+                session.close()  # computed, never written: rolled back, its loans behind
+                raise
+            if writer is None:
+                committed(write(session, part, result))
+            else:
+                writing = writer.submit(write, session, part, result, check=False)
+        if writing is not None:
+            previous, writing = writing, None
+            committed(take_write(previous))
+    finally:
+        if writing is not None:  # stopped by a failure here: the write in flight ends first
+            try:
+                writing.result()
+            except Exception:
+                log.debug("a chunk's write failed after the run stopped", exc_info=True)
+        if writer is not None:
+            writer.shutdown()
+        reads.close()  # a chunk read ahead and not closed: rolled back, its loans still behind
     return done, n_chunks
+
+
+def read_ahead(engine: Engine, groups: list[list[int]],
+               read: Callable[[Session, list[int]], Partition], *, ahead: bool = True
+               ) -> Iterator[tuple[Session, Partition]]:
+    """Each group's own session (its transaction open: the caller writes and commits it) and
+    its partition, in order. With `ahead`, the next group is read in a thread while the
+    caller computes and writes the current one: most of a read is the database's work (the
+    locking UPDATE, the index scans, COPY's text) on its own core, which the serial loop left
+    idle while this process computed. The groups are disjoint loans, so the two open
+    transactions never wait for each other; a read the caller never takes (a stop, a failed
+    chunk) is rolled back, leaving its loans behind for the next run."""
+
+    def open_and_read(group: list[int]) -> tuple[Session, Partition]:
+        session = Session(engine)
+        try:
+            return session, read(session, group)
+        except BaseException:
+            session.close()
+            raise
+
+    if not ahead:
+        for group in groups:
+            yield open_and_read(group)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(1, thread_name_prefix="postloan-read") as pool:
+        pending = pool.submit(open_and_read, groups[0]) if groups else None
+        try:
+            for i in range(len(groups)):
+                assert pending is not None
+                current = take_read(pending)
+                pending = pool.submit(open_and_read, groups[i + 1]) if i + 1 < len(groups) \
+                    else None
+                yield current
+        finally:
+            if pending is not None:
+                try:
+                    pending.result()[0].close()
+                except Exception:  # the read failed: nothing of it is left open
+                    log.debug("a chunk read ahead failed after the run stopped", exc_info=True)
+
+
+def take_read(pending: Any) -> tuple[Session, Partition]:
+    """The read ahead's result, waiting for it (the time the close waits on the database)."""
+    return pending.result()
+
+
+def take_write(pending: Any) -> int:
+    """The write behind's result (loans committed), waiting for it; its failure is raised."""
+    return pending.result()
 
 
 #: The tables a close writes or moves, analysed after it (`analyze_night`).

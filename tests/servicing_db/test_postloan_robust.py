@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session
 
-from chedaitong.db.servicing import PostloanAction, PostloanRun
+from chedaitong.db.servicing import Loan, PostloanAction, PostloanRun
 from decisioning.postloan import handoff
 from decisioning.postloan import run as postloan
 from decisioning.postloan.lock import acquire
@@ -113,3 +113,37 @@ def test_items_the_vendors_refuse_for_now_are_listed_and_sent_by_the_next_run(
     assert second.failed_sends == 0 and second.report["handoff"]["retried"] == len(listed)
     cases = sandbox.records("cases")
     assert cases and len({c["loan_id"] for c in cases}) == len(cases)  # one case per loan
+
+
+def test_a_close_stopped_after_two_chunks_leaves_every_later_chunk_behind_and_unlocked(
+        engine, portfolio, resources, store):
+    """The close stops after its second commit (here its progress callback fails): those two
+    chunks are closed and no other — not the one computed meanwhile, not the one read ahead
+    (PostgreSQL reads and writes beside the compute, in threads) — no transaction is left
+    holding a loan, and the next close does exactly the rest."""
+    from decisioning.postloan.inspection import warm
+
+    size = 7
+
+    class Stop(Exception):
+        pass
+
+    def progress(done: int, total: int) -> None:
+        if done >= 2 * size:
+            raise Stop
+
+    acquire(engine, postloan.LOCK_NAME, "test")
+    names = list(warm(resources).feature_names)
+    with pytest.raises(Stop):
+        postloan.close_day(engine, AS_OF, resources=resources, store=store, feature_names=names,
+                           holder="test", chunk_size=size, progress=progress)
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Loan)
+                        .where(Loan.last_closed_date == AS_OF)) == 2 * size
+        if engine.dialect.name == "postgresql":  # a loan still locked would fail NOWAIT
+            assert len(s.execute(text("SELECT id FROM loans FOR UPDATE NOWAIT")).all()) == len(
+                portfolio)
+            s.rollback()
+    done, _ = postloan.close_day(engine, AS_OF, resources=resources, store=store,
+                                 feature_names=names, holder="test", chunk_size=size)
+    assert done == len(portfolio) - 2 * size
