@@ -275,7 +275,7 @@ def inspect_partition(part: Partition, as_of: date, resources: Resources) -> Par
                                                 behaviour_routing.COLUMN])], axis=1)
     vector, rule_action = _rules(resources.rules_dir)
     verdict = vector.evaluate(frame)
-    acted = np.fromiter((len(a) > 0 for a in verdict["actions"]), bool, len(frame))
+    acted = np.fromiter(map(len, verdict["actions"].to_numpy()), np.intp, len(frame)) > 0
     beh["behaviour_reasons"] = behaviour_routing.reasons(frame, routed, acted,
                                                         resources.threads)
     out = dlq.assign(
