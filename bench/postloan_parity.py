@@ -46,6 +46,7 @@ def dump(code: Path, out: Path, loans: int, partition: int) -> None:
         _model,
         inspect_partition,
         postloan_features,
+        warm,
     )
 
     assert Path(sys.modules["decisioning"].__file__).resolve().is_relative_to(code), code
@@ -55,6 +56,7 @@ def dump(code: Path, out: Path, loans: int, partition: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         frame = bench.champions(tmp)
         resources = Resources(tmp, str(code / "rules"))
+        warm(resources)  # as the job and the benchmark do (it builds the batch reason tables)
         pool = frame.reindex(columns=list(_model(tmp).feature_names))
         for start in range(0, loans, partition):
             part = bench.portfolio(min(partition, loans - start), start + 1, rng, pool)

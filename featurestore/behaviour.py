@@ -261,8 +261,8 @@ def fact_columns(e: pd.DataFrame, index: FactIndex, joins: Joins | None = None
     gps = _visible("vehicle_gps")
     recent = gps.within_days(30)
     before = gps.subset((gps.age_days >= 30) & (gps.age_days < 60))
-    days_recent = recent.with_key(recent.event_us // US_PER_DAY).count_distinct_keys()
-    days_before = before.with_key(before.event_us // US_PER_DAY).count_distinct_keys()
+    days_recent = recent.distinct_days()
+    days_before = before.distinct_days()
     out["vehicle_gps_offline_change_30d"] = np.where(gps.has_any(), days_before - days_recent,
                                                      np.nan)
     # travel pattern change: out-of-province share of the last 30 days' fixes minus 30–60

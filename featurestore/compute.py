@@ -392,11 +392,10 @@ def loan_features(
     joins = Joins(e, index)  # each source joined once for these and the behaviour columns
     vehicle_gps = joins("vehicle_gps")
     vg30 = vehicle_gps.within_days(30)
-    fix_days = vg30.with_key(vg30.event_us // US_PER_DAY)
     # A car whose tracker never reported is unknown, not dark: only a tracker that worked
     # and stopped counts as offline.
     cols["vehicle_gps_offline_days_30d"] = _or_missing(vehicle_gps.has_any(),
-                                                       30 - fix_days.count_distinct_keys())
+                                                       30 - vg30.distinct_days())
     cols["vehicle_out_of_province_share_30d"] = vg30.mean()
 
     app = joins("app")

@@ -2,7 +2,8 @@
 per-feature contributions in the same units, for one encoded row or a matrix.
 
 - ``BoosterEngine``: a LightGBM booster; contributions are exact TreeSHAP (precomputed tables
-  for single rows, ``pred_contrib`` in batch).
+  for single rows; in batch ``models.pathshap``, which is ``pred_contrib`` bit for bit at a
+  fraction of its cost, or ``pred_contrib`` itself for a model it does not cover).
 - ``WoeEngine``: a WOE logistic scorecard; contributions are coefficient × (WoE − mean WoE),
   the exact SHAP values of a linear model.
 - ``BlendEngine``: w · LightGBM margin + (1 − w) · scorecard margin; by linearity its
@@ -21,6 +22,7 @@ import numpy as np
 if TYPE_CHECKING:
     import lightgbm as lgb
 
+    from models.pathshap import PathShap
     from models.reasons import TreeShap
     from models.woe import WoeScorecard
 
@@ -37,6 +39,8 @@ class BoosterEngine:
         self.booster = booster
         self._explainer: TreeShap | None = None
         self._explainer_failed = False
+        self._batch: PathShap | None = None
+        self._batch_failed = False
 
     @property
     def n_features(self) -> int:
@@ -55,6 +59,20 @@ class BoosterEngine:
                 self._explainer_failed = True
         return self._explainer
 
+    @property
+    def batch_explainer(self) -> PathShap | None:
+        """The batch contributions' tables (built here on first use, ~0.3 s for 57 trees;
+        `contributions` uses them once built); None if the model has a split they do not
+        cover (categorical, linear trees): then ``pred_contrib``."""
+        if self._batch is None and not self._batch_failed:
+            from models.pathshap import PathShap, Unsupported
+
+            try:
+                self._batch = PathShap(self.booster)
+            except Unsupported:
+                self._batch_failed = True
+        return self._batch
+
     def margin_one(self, x: np.ndarray) -> float:
         """``x``: shape (1, n_features)."""
         return float(self.booster.predict(x, raw_score=True, num_threads=1)[0])
@@ -70,7 +88,11 @@ class BoosterEngine:
         return self.booster.predict(x[None, :], pred_contrib=True, num_threads=1)[0, :-1]
 
     def contributions(self, X: np.ndarray, *, num_threads: int = 2) -> np.ndarray:
-        """(rows, n_features) SHAP values."""
+        """(rows, n_features) SHAP values: ``pred_contrib``'s own floats (computed by
+        `models.pathshap` in numpy, ~3× cheaper, once its tables are built)."""
+        ex = self._batch  # once built (`batch_explainer`, `ScoringModel.warm_batch`)
+        if ex is not None:
+            return ex.contributions(np.asarray(X, dtype=np.float64))
         return self.booster.predict(X, pred_contrib=True, num_threads=num_threads)[:, :-1]
 
     def gain(self) -> np.ndarray:
@@ -95,6 +117,7 @@ class WoeEngine:
     family = "scorecard"
     model_file = MODEL_FILES["scorecard"]
     explainer = None
+    batch_explainer = None
 
     def __init__(self, woe: WoeScorecard):
         self.woe = woe
@@ -162,6 +185,10 @@ class BlendEngine:
     @property
     def explainer(self) -> TreeShap | None:
         return self.parts[0].explainer
+
+    @property
+    def batch_explainer(self) -> PathShap | None:
+        return self.parts[0].batch_explainer
 
     def _mix(self, a: Any, b: Any) -> Any:
         return self.weight * a + (1.0 - self.weight) * b

@@ -161,6 +161,11 @@ class ScoringModel:
         """Build what the first request would otherwise pay for (reason tables)."""
         _ = self.engine.explainer
 
+    def warm_batch(self) -> None:
+        """Build what the first batch of reason codes would otherwise pay for (the batch
+        contribution tables, `models.pathshap`: ~0.3 s) — a nightly worker, once."""
+        _ = getattr(self.engine, "batch_explainer", None)
+
     def contributions(self, x: np.ndarray) -> np.ndarray:
         """Contributions (log-odds) of one encoded row ``x`` (shape (n,) or (1, n)) → (n,)."""
         return self.engine.contributions_one(x)

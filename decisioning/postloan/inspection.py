@@ -109,12 +109,15 @@ def _rules(rules_dir: str) -> tuple[Any, dict[str, str]]:
 
 def warm(resources: Resources) -> Any:
     """Load what every partition uses — the application champion, the behaviour champion and
-    challenger, the compiled post-loan rules — once per process before the first partition,
-    so no partition (nor a Dask worker's first task) pays seconds of model parsing.
-    Returns the application champion."""
+    challenger with their batch reason tables, the compiled post-loan rules — once per
+    process before the first partition, so no partition (nor a Dask worker's first task)
+    pays seconds of model parsing. Returns the application champion."""
     model = _model(resources.model_root)
-    if behaviour.champion(resources.model_root) is not None:
-        behaviour.challenger(resources.model_root)
+    champ = behaviour.champion(resources.model_root)
+    if champ is not None:
+        for m in (champ, behaviour.challenger(resources.model_root)):
+            if m is not None:
+                m.warm_batch()
     _rules(resources.rules_dir)
     return model
 
@@ -272,7 +275,7 @@ def inspect_partition(part: Partition, as_of: date, resources: Resources) -> Par
                                                 behaviour_routing.COLUMN])], axis=1)
     vector, rule_action = _rules(resources.rules_dir)
     verdict = vector.evaluate(frame)
-    acted = np.fromiter((len(a) > 0 for a in verdict["actions"]), bool, len(frame))
+    acted = np.fromiter(map(len, verdict["actions"].to_numpy()), np.intp, len(frame)) > 0
     beh["behaviour_reasons"] = behaviour_routing.reasons(frame, routed, acted,
                                                         resources.threads)
     out = dlq.assign(
