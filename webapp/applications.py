@@ -189,9 +189,15 @@ def submit(args, application_id: int):
     ``Location`` to poll); the customer gets an SMS when it is taken. ``?wait=`` seconds
     holds the answer until then (200 with the decision)."""
     app = _visible(application_id)
-    flows.submit(session=database.session(), services=services(), application=app,
-                 actor=current_user())
-    return _decided_or_202(app, args["wait"])
+    # without ?wait the answer is the application as submitted: read in the submission's
+    # transaction (no second one after its commit); with ?wait, after the wait
+    body = flows.submit(session=database.session(), services=services(), application=app,
+                        actor=current_user(),
+                        answer=None if args["wait"] else lambda: _detail(app))
+    if body is None:
+        return _decided_or_202(app, args["wait"])
+    return body, 202, {"Location": url_for("applications.get_application",
+                                           application_id=app.id)}
 
 
 @blp.route("/applications/<int:application_id>/plan", methods=["POST"])
