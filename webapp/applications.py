@@ -47,9 +47,15 @@ def _visible(application_id: int):
                               user=current_user())
 
 
-def _detail(app) -> dict:
+def _visible_with_parties(application_id: int):
+    """The application and its parties' row, in one round trip (for `_detail`)."""
+    return access.application_and_parties(session=database.session(),
+                                          application_id=application_id, user=current_user())
+
+
+def _detail(app, parties=None) -> dict:
     return applications.detail(session=database.session(), application=app,
-                               user=current_user())
+                               user=current_user(), parties=parties)
 
 
 class WaitArgs(Strict):
@@ -110,15 +116,15 @@ def get_application(args, application_id: int):
     """Order detail and decision result (the customer and the consultant see the same);
     ``?wait=`` holds the answer while the decision is being taken."""
     if not args["wait"]:
-        return _detail(_visible(application_id))
+        return _detail(*_visible_with_parties(application_id))
     signal = getattr(services().queue, "decided", None)
     # watched before the application is read: a decision committed after that read wakes the
     # wait, so it need not read the row again before it sleeps
     with signal.watching(application_id) if signal is not None else nullcontext() as woken:
-        app = _visible(application_id)
+        app, parties = _visible_with_parties(application_id)
         deciding.wait_for_decision(session=database.session(), application=app,
                                    seconds=args["wait"], signal=signal, woken=woken)
-    return _detail(app)
+    return _detail(app, parties)
 
 
 @blp.route("/applications/<int:application_id>/history")
@@ -188,10 +194,16 @@ def submit(args, application_id: int):
     """Submit: the machine decision is queued for a worker (202, state ``deciding``, a
     ``Location`` to poll); the customer gets an SMS when it is taken. ``?wait=`` seconds
     holds the answer until then (200 with the decision)."""
-    app = _visible(application_id)
-    flows.submit(session=database.session(), services=services(), application=app,
-                 actor=current_user())
-    return _decided_or_202(app, args["wait"])
+    app, parties = _visible_with_parties(application_id)
+    # without ?wait the answer is the application as submitted: read in the submission's
+    # transaction (no second one after its commit); with ?wait, after the wait
+    body = flows.submit(session=database.session(), services=services(), application=app,
+                        actor=current_user(),
+                        answer=None if args["wait"] else lambda: _detail(app, parties))
+    if body is None:
+        return _decided_or_202(app, args["wait"])
+    return body, 202, {"Location": url_for("applications.get_application",
+                                           application_id=app.id)}
 
 
 @blp.route("/applications/<int:application_id>/plan", methods=["POST"])

@@ -215,14 +215,16 @@ def history_view(*, session: Session, application: Application,
     return audiences.history_for(rows, user, staff_ids)
 
 
-def detail(*, session: Session, application: Application,
-           user: User | None = None) -> dict[str, Any]:
+def detail(*, session: Session, application: Application, user: User | None = None,
+           parties: Row | None = None) -> dict[str, Any]:
     """What the apps show: masked parties, the decision as ``user``'s audience may see it
     (`audiences.decision_view`) and offers — never features, raw device data or full
-    identifiers. Reads through the prebuilt statements above (plain rows)."""
+    identifiers. Reads through the prebuilt statements above (plain rows); ``parties``: the
+    row `access.application_and_parties` read with the application (else read here)."""
     params = {"application_id": application.id}
-    parties = session.execute(_PARTIES, {"customer_id": application.customer_id,
-                                         "dealer_id": application.dealer_id}).one()
+    if parties is None:
+        parties = session.execute(_PARTIES, {"customer_id": application.customer_id,
+                                             "dealer_id": application.dealer_id}).one()
     # what cannot exist yet in this state is not looked for (the 202 of a submit, and every
     # poll of it, is an application still deciding: no decision, plan, contract or loan)
     undecided = application.state in UNDECIDED_STATES

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -45,6 +46,8 @@ from servicing.booking import book_loan
 from vendors.errors import VendorError, VendorRejected
 from vendors.interfaces import SignRequest
 
+T = TypeVar("T")
+
 log = logging.getLogger(__name__)
 
 OUTCOME_ACTION = deciding.OUTCOME_ACTION
@@ -52,8 +55,14 @@ OUTCOME_ACTION = deciding.OUTCOME_ACTION
 
 # ---- decision -----------------------------------------------------------------------------
 def submit(*, session: Session, services: Services, application: Application,
-           actor: User) -> None:
+           actor: User, answer: Callable[[], T] | None = None) -> T | None:
     """Record the submission (state ``deciding``) and queue its decision.
+
+    ``answer``: what the caller will answer with (the API's application detail), read in the
+    submission's own transaction, after the state step and before the commit — the
+    application as submitted, without a second transaction after the commit. Returned when
+    the decision was queued; None when it was taken here (no queue), so the caller reads the
+    decided application itself.
 
     Needs the customer's own live consent for this application (which also means the
     application is linked to a verified customer) and the paper copy of the authorisation;
@@ -70,15 +79,17 @@ def submit(*, session: Session, services: Services, application: Application,
         raise Conflict("upload the credit-inquiry authorisation document before submitting")
     state_machine.advance(session, application, "submit", actor.id,
                           values={"submitted_at": datetime.now(UTC)})
-    session.commit()  # the submission stands whatever happens to its decision
     queue = getattr(services, "queue", None)
+    answered = answer() if answer is not None and queue is not None else None
+    session.commit()  # the submission stands whatever happens to its decision
     if queue is not None:
         queue.decide(application.id)
-        return
+        return answered
     done = deciding.decide_submitted(session=session, services=services,
                                      application_id=application.id)
     outbox.deliver_now(session=session, services=services, message_ids=done.deliver)
     session.refresh(application)
+    return None
 
 
 def choose_plan(*, session: Session, application: Application, customer_user: User,

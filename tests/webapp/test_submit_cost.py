@@ -54,3 +54,67 @@ def test_submit_updates_the_application_once_and_it_reads_back(api, staff, engin
     # a second submit is refused by the state step, and writes nothing
     assert client.post(f"/applications/{draft['id']}/submit",
                        headers=staff.h("c1")).status_code == 409
+
+
+def test_submit_answers_in_its_own_transaction_the_detail_a_fresh_read_gives(api, staff):
+    """The 202's application is read in the submission's transaction (one transaction per
+    submit, two on the old code: the answer was read in a second one after the commit), and
+    it is the application a fresh GET returns."""
+    from webapp.database import EXTENSION as DATABASE
+    from webapp.services import EXTENSION
+
+    client = api.test_client()
+    _, idn = register_customer(client, "one-tx", 44)
+    draft = new_application(client, staff, "c1", idn, submit=False)
+    api.extensions[EXTENSION].queue.stop()
+    api.extensions[EXTENSION].queue = _Holding()
+    began: list[int] = []
+    event.listen(api.extensions[DATABASE]["engine"], "begin", lambda _c: began.append(1))
+    r = client.post(f"/applications/{draft['id']}/submit", headers=staff.h("c1"))
+    assert r.status_code == 202 and r.json["state"] == "deciding", r.json
+    assert r.headers["Location"].endswith(f"/applications/{draft['id']}")
+    assert len(began) == 1, began
+    fresh = client.get(f"/applications/{draft['id']}", headers=staff.h("c1"))
+    assert fresh.status_code == 200 and fresh.json == r.json
+
+
+def test_a_get_reads_the_parties_with_the_application_and_shows_what_it_showed(api, staff):
+    """``GET /applications/<id>`` reads the dealer and the customer's masked fields with the
+    application (2 statements for an application deciding; 3 on the old code), and answers
+    what the detail read apart gives — for its consultant and for its customer; another
+    customer still gets 404."""
+    from sqlalchemy.orm import Session
+
+    from decisioning.origination import applications
+    from webapp.database import EXTENSION as DATABASE
+    from webapp.services import EXTENSION
+
+    client = api.test_client()
+    customer, idn = register_customer(client, "parties", 45)
+    draft = new_application(client, staff, "c1", idn, submit=False)
+    api.extensions[EXTENSION].queue.stop()
+    api.extensions[EXTENSION].queue = _Holding()
+    submitted = client.post(f"/applications/{draft['id']}/submit", headers=staff.h("c1"))
+    assert submitted.status_code == 202
+    engine = api.extensions[DATABASE]["engine"]
+    sent: list[str] = []
+    event.listen(engine, "before_cursor_execute", lambda _c, _k, s, *_: sent.append(s))
+    r = client.get(f"/applications/{draft['id']}", headers=staff.h("c1"))
+    assert r.status_code == 200 and r.json["state"] == "deciding"
+    assert len(sent) == 2, sent
+    assert r.json["customer_phone_masked"] and r.json["dealer_code"]
+    with Session(engine) as s:  # the detail reading its parties itself, as it did
+        app = s.get(Application, draft["id"])
+        apart = applications.detail(session=s, application=app)
+    for key in ("dealer_code", "dealer_name", "customer_phone_masked",
+                "customer_id_number_masked", "state"):
+        assert r.json[key] == apart[key], key
+    assert [d["kind"] for d in r.json["documents"]] == [d.kind for d in apart["documents"]]
+    assert submitted.json == r.json
+    mine = client.get(f"/applications/{draft['id']}",
+                      headers={"Authorization": f"Bearer {customer}"})
+    assert mine.status_code == 200 and mine.json["customer_phone_masked"] == r.json[
+        "customer_phone_masked"]
+    other, _ = register_customer(client, "parties-other", 46)
+    assert client.get(f"/applications/{draft['id']}",
+                      headers={"Authorization": f"Bearer {other}"}).status_code == 404

@@ -73,8 +73,8 @@ def _state_reads(engine) -> list[int]:
     @event.listens_for(engine, "before_cursor_execute")
     def count(_conn, _cursor, statement, *_a):
         words = " ".join(statement.split()).upper()
-        if words.startswith("SELECT APPLICATIONS.") and \
-                "FROM APPLICATIONS WHERE APPLICATIONS.ID =" in words:
+        if words.startswith("SELECT APPLICATIONS.") and "FROM APPLICATIONS" in words \
+                and "WHERE APPLICATIONS.ID =" in words:
             reads[0] += 1
 
     return reads
