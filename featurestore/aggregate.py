@@ -115,8 +115,9 @@ class Visible:
     A `subset` masks a column only when it is read, from its parent's copy when the parent
     has one (the nightly features take ~30 subsets of a million pairs, most reading one or
     two columns: masking every gathered column up front was a sixth of the fact features).
-    `within_days` and `of_kind` are kept per object, with `distinct_days` and `mean`: the
-    loan features and the behaviour columns ask the same joined source the same questions."""
+    `within_days`, `of_kind` and `latest_upload_only` are kept per object, with
+    `distinct_days` and `mean`: the loan features and the behaviour columns ask the same
+    joined source the same questions (the bureau's latest report twice per side)."""
 
     def __init__(self, index: FactIndex, n_rows: int, row: np.ndarray, pos: np.ndarray,
                  as_of_us: np.ndarray, columns: dict[str, np.ndarray] | None = None,
@@ -286,4 +287,5 @@ class Visible:
         """Facts delivered with the most recent upload per row (one report's snapshot)."""
         if not len(self.row):
             return self
-        return self.subset(self.uploaded_us == _row_max(self.row, self.uploaded_us))
+        return self._memoised(("latest upload",), lambda: self.subset(
+            self.uploaded_us == _row_max(self.row, self.uploaded_us)))
