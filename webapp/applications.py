@@ -65,19 +65,23 @@ class WaitArgs(Strict):
                         metadata={"description": "seconds to wait for the decision (0-30)"})
 
 
-def _wait(app, seconds: float) -> bool:
+def _signal():
+    """The queue's decided signal (`decisioning.decided`), if it has one."""
+    return getattr(services().queue, "decided", None)
+
+
+def _wait(app, seconds: float, woken=None) -> bool:
     """Hold the answer up to ``seconds`` until ``app`` is decided, woken by the queue's
-    decided signal (`decisioning.decided`)."""
+    decided signal (``woken``: the event of a watch entered before ``app`` was read)."""
     return deciding.wait_for_decision(session=database.session(), application=app,
-                                      seconds=seconds,
-                                      signal=getattr(services().queue, "decided", None))
+                                      seconds=seconds, signal=_signal(), woken=woken)
 
 
-def _decided_or_202(app, wait: float, created: int = 200):
+def _decided_or_202(app, wait: float, created: int = 200, parties=None):
     """The detail once decided (within ``wait``), else 202 with where to poll."""
     decided = _wait(app, wait)
     location = url_for("applications.get_application", application_id=app.id)
-    return _detail(app), created if decided else 202, {"Location": location}
+    return _detail(app, parties), created if decided else 202, {"Location": location}
 
 
 @blp.route("/applications", methods=["POST"])
@@ -117,13 +121,12 @@ def get_application(args, application_id: int):
     ``?wait=`` holds the answer while the decision is being taken."""
     if not args["wait"]:
         return _detail(*_visible_with_parties(application_id))
-    signal = getattr(services().queue, "decided", None)
+    signal = _signal()
     # watched before the application is read: a decision committed after that read wakes the
     # wait, so it need not read the row again before it sleeps
     with signal.watching(application_id) if signal is not None else nullcontext() as woken:
         app, parties = _visible_with_parties(application_id)
-        deciding.wait_for_decision(session=database.session(), application=app,
-                                   seconds=args["wait"], signal=signal, woken=woken)
+        _wait(app, args["wait"], woken)
     return _detail(app, parties)
 
 
@@ -201,7 +204,7 @@ def submit(args, application_id: int):
                         actor=current_user(),
                         answer=None if args["wait"] else lambda: _detail(app, parties))
     if body is None:
-        return _decided_or_202(app, args["wait"])
+        return _decided_or_202(app, args["wait"], parties=parties)
     return body, 202, {"Location": url_for("applications.get_application",
                                            application_id=app.id)}
 

@@ -33,11 +33,17 @@ def visible(query: Select, user: User) -> Select:
 
 def application(*, session: Session, application_id: int, user: User) -> Application:
     """The application if ``user`` may see it (NotFound otherwise, whether or not it exists)."""
-    query = visible(select(Application).where(Application.id == application_id), user)
-    found = session.scalar(query)
-    if found is None:
+    return _visible_row(session, select(Application), application_id, user)[0]
+
+
+def _visible_row(session: Session, query: Select, application_id: int, user: User) -> Row:
+    """The first row of ``query`` for this application if ``user`` may see it, else
+    NotFound (whether or not it exists)."""
+    row = session.execute(visible(query.where(Application.id == application_id),
+                                  user)).first()
+    if row is None:
         raise NotFound(f"no application {application_id} visible to you")
-    return found
+    return row
 
 
 #: the parties an application's detail shows, read with it (`application_and_parties`). Aliases:
@@ -55,8 +61,5 @@ def application_and_parties(*, session: Session, application_id: int,
     and ``name`` and the confirmed customer's ``id_number_masked`` and ``phone_masked`` (None
     before the customer confirms) — what `applications.detail` would read next. NotFound as
     `application`."""
-    row = session.execute(visible(_WITH_PARTIES.where(Application.id == application_id),
-                                  user)).first()
-    if row is None:
-        raise NotFound(f"no application {application_id} visible to you")
+    row = _visible_row(session, _WITH_PARTIES, application_id, user)
     return row[0], row

@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -411,8 +412,6 @@ def close_day(
     # longer waits for this process's share. One write in flight, commits in chunk order.
     overlap = engine.dialect.name == "postgresql"
     reads = read_ahead(engine, list(chunks(ids, chunk_size)), read, ahead=overlap)
-    from concurrent.futures import Future, ThreadPoolExecutor
-
     writer = ThreadPoolExecutor(1, thread_name_prefix="postloan-write") if overlap else None
     writing: Future[int] | None = None
     try:
@@ -469,8 +468,6 @@ def read_ahead(engine: Engine, groups: list[list[int]],
         for group in groups:
             yield open_and_read(group)
         return
-    from concurrent.futures import ThreadPoolExecutor
-
     with ThreadPoolExecutor(1, thread_name_prefix="postloan-read") as pool:
         pending = pool.submit(open_and_read, groups[0]) if groups else None
         try:

@@ -25,15 +25,22 @@ class _Holding:
         pass
 
 
-def test_submit_updates_the_application_once_and_it_reads_back(api, staff, engine):
-    from webapp.database import EXTENSION as DATABASE
+def _held_draft(api, staff, name: str, n: int):
+    """(client, the customer's token, a draft of theirs) with the queue holding decisions."""
     from webapp.services import EXTENSION
 
     client = api.test_client()
-    _, idn = register_customer(client, "once", 43)
+    customer, idn = register_customer(client, name, n)
     draft = new_application(client, staff, "c1", idn, submit=False)
     api.extensions[EXTENSION].queue.stop()
     api.extensions[EXTENSION].queue = _Holding()
+    return client, customer, draft
+
+
+def test_submit_updates_the_application_once_and_it_reads_back(api, staff, engine):
+    from webapp.database import EXTENSION as DATABASE
+
+    client, _, draft = _held_draft(api, staff, "once", 43)
     updates: list[str] = []
 
     @event.listens_for(api.extensions[DATABASE]["engine"], "before_cursor_execute")
@@ -61,13 +68,8 @@ def test_submit_answers_in_its_own_transaction_the_detail_a_fresh_read_gives(api
     submit, two on the old code: the answer was read in a second one after the commit), and
     it is the application a fresh GET returns."""
     from webapp.database import EXTENSION as DATABASE
-    from webapp.services import EXTENSION
 
-    client = api.test_client()
-    _, idn = register_customer(client, "one-tx", 44)
-    draft = new_application(client, staff, "c1", idn, submit=False)
-    api.extensions[EXTENSION].queue.stop()
-    api.extensions[EXTENSION].queue = _Holding()
+    client, _, draft = _held_draft(api, staff, "one-tx", 44)
     began: list[int] = []
     event.listen(api.extensions[DATABASE]["engine"], "begin", lambda _c: began.append(1))
     r = client.post(f"/applications/{draft['id']}/submit", headers=staff.h("c1"))
@@ -87,13 +89,8 @@ def test_a_get_reads_the_parties_with_the_application_and_shows_what_it_showed(a
 
     from decisioning.origination import applications
     from webapp.database import EXTENSION as DATABASE
-    from webapp.services import EXTENSION
 
-    client = api.test_client()
-    customer, idn = register_customer(client, "parties", 45)
-    draft = new_application(client, staff, "c1", idn, submit=False)
-    api.extensions[EXTENSION].queue.stop()
-    api.extensions[EXTENSION].queue = _Holding()
+    client, customer, draft = _held_draft(api, staff, "parties", 45)
     submitted = client.post(f"/applications/{draft['id']}/submit", headers=staff.h("c1"))
     assert submitted.status_code == 202
     engine = api.extensions[DATABASE]["engine"]
