@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -140,9 +140,10 @@ def wait_for_decision(*, session: Session, application: Application, seconds: fl
                       woken: threading.Event | None = None) -> bool:
     """Wait up to ``seconds`` for a worker to decide ``application`` (refreshed in place);
     True once it is decided. For the bounded ``?wait=`` long-poll of the API: it blocks on
-    ``signal`` (the queue's `DecidedSignal`) and re-reads the application row — in a short
+    ``signal`` (the queue's `DecidedSignal`) and re-reads the application's state — in a short
     transaction, nothing held while it waits — when woken and every ``signal.recheck_s`` (a
-    lost message costs that much latency). Without a signal it polls, up to 20 times a second.
+    lost message costs that much latency), and the whole row once it is decided. Without a
+    signal it polls the state, up to 20 times a second.
 
     ``woken``: the event of a ``signal.watching(application.id)`` the caller entered *before*
     it read ``application``. That read is then as fresh as the registration — a decision
@@ -161,6 +162,7 @@ def wait_for_decision(*, session: Session, application: Application, seconds: fl
     else:
         watching = signal.watching(application_id) if signal is not None else nullcontext(None)
     fresh = woken is not None  # registered before the caller's read: no read needed yet
+    rung = False  # the last wait ended by the signal: the row has most likely been decided
     with watching as event:
         while True:
             if not fresh:
@@ -169,8 +171,15 @@ def wait_for_decision(*, session: Session, application: Application, seconds: fl
                 else:
                     time.sleep(min(pause, max(0.0, deadline - time.monotonic())))
                     pause = min(pause * 1.5, 0.05)
-                session.refresh(application)
-                if application.state not in UNDECIDED:
+                if rung:
+                    session.refresh(application)
+                    done = application.state not in UNDECIDED
+                else:  # a recheck or a poll: the state column, the row only once decided
+                    done = session.scalar(select(Application.state).where(
+                        Application.id == application_id)) not in UNDECIDED
+                    if done:
+                        session.refresh(application)
+                if done:
                     return True  # its transaction goes on into the caller's reads
                 session.commit()  # the next read sees what committed since
             fresh = False
@@ -178,4 +187,5 @@ def wait_for_decision(*, session: Session, application: Application, seconds: fl
             if left <= 0:
                 return False
             if event is not None:
-                event.wait(min(signal.recheck_s if signal is not None else RECHECK_LOCAL_S, left))
+                rung = event.wait(min(signal.recheck_s if signal is not None else RECHECK_LOCAL_S,
+                                      left))

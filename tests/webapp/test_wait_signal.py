@@ -50,8 +50,14 @@ def redis_signals():
         c.close()
 
 
-def _decide_later(engine, app_id: int, signal: DecidedSignal | None, after: float):
+def _decide_later(engine, app_id: int, signal: DecidedSignal | None, after: float,
+                  once: list[int] | None = None):
+    """Decide ``app_id`` ``after`` seconds from now — or, given ``once`` (a read counter),
+    that long after the waiter's first read (so a loaded machine cannot decide it first)."""
     def run():
+        deadline = time.monotonic() + 10
+        while once is not None and not once[0] and time.monotonic() < deadline:
+            time.sleep(0.005)
         time.sleep(after)
         with Session(engine) as s:
             s.execute(update(Application).where(Application.id == app_id)
@@ -160,7 +166,7 @@ def test_a_get_wait_reads_the_application_once_before_the_wait_and_once_after(
     signal = api.extensions[EXTENSION].queue.decided
     engine = api.extensions[DATABASE]["engine"]
     reads = _state_reads(engine)
-    thread = _decide_later(engine, deciding_app, signal, after=0.3)
+    thread = _decide_later(engine, deciding_app, signal, after=0.2, once=reads)
     t0 = time.monotonic()
     r = api.test_client().get(f"/applications/{deciding_app}?wait=10", headers=staff.h("c1"))
     took = time.monotonic() - t0
@@ -181,3 +187,24 @@ def test_a_get_wait_sees_a_decision_committed_before_its_read(api, staff, decidi
     r = api.test_client().get(f"/applications/{deciding_app}?wait=10", headers=staff.h("c1"))
     assert r.status_code == 200 and r.json["state"] == "approved", r.json
     assert time.monotonic() - t0 < 1.0
+
+
+def test_a_poll_rereads_the_state_and_the_whole_row_only_once_decided(engine, deciding_app):
+    """Without a signal the wait polls up to 20 times a second: each poll reads the state
+    column alone, and the whole row (the answer) is read once, when it is decided."""
+    rows = [0]
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def count(_conn, _cursor, statement, *_a):
+        words = " ".join(statement.split()).upper()
+        if words.startswith("SELECT APPLICATIONS.") and "WHERE APPLICATIONS.ID =" in words \
+                and not words.startswith("SELECT APPLICATIONS.STATE FROM"):
+            rows[0] += 1
+
+    polls = _state_reads(engine)
+    thread = _decide_later(engine, deciding_app, None, after=0.6)
+    done, _ = _wait(engine, deciding_app, 10, None)
+    thread.join()
+    assert done
+    assert polls[0] >= 5, polls[0]  # it did poll
+    assert rows[0] == 2, rows[0]  # the caller's own read before the wait, and the answer
