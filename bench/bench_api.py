@@ -406,12 +406,14 @@ def drive(base: str, token: str, app_ids: list[int], clients: int) -> dict:
                         statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
                         if r.status_code in (200, 202):
                             submit_ms.append(ms)
-                    for _ in range(4):  # ?wait is bounded by the server: ask again
+                    deadline = time.monotonic() + 120
+                    while r.json()["state"] == "deciding" and time.monotonic() < deadline:
+                        # ?wait is bounded by the server, and answered at once when its
+                        # long-poll slots are taken: ask again after its Retry-After
+                        time.sleep(float(r.headers.get("Retry-After", 0)))
                         with lock:
                             waits[0] += 1
-                        if c.get(f"/applications/{aid}?wait=30", headers=h).json()[
-                                "state"] != "deciding":
-                            break
+                        r = c.get(f"/applications/{aid}?wait=30", headers=h)
                 except Exception as exc:  # noqa: BLE001 - counted, reported
                     with lock:
                         errors.append(str(exc)[:200])

@@ -10,7 +10,7 @@ from marshmallow import fields, validate
 
 from chedaitong.db import Role
 from decisioning.origination import access, applications, consent, deciding, flows, state_machine
-from webapp import database
+from webapp import database, longpoll
 from webapp.auth import BEARER, current_user, roles_required
 from webapp.idempotency import idempotent
 from webapp.schemas import (
@@ -72,16 +72,20 @@ def _signal():
 
 def _wait(app, seconds: float, woken=None) -> bool:
     """Hold the answer up to ``seconds`` until ``app`` is decided, woken by the queue's
-    decided signal (``woken``: the event of a watch entered before ``app`` was read)."""
-    return deciding.wait_for_decision(session=database.session(), application=app,
-                                      seconds=seconds, signal=_signal(), woken=woken)
+    decided signal (``woken``: the event of a watch entered before ``app`` was read) — if a
+    long-poll slot is free (`webapp.longpoll`); True once decided."""
+    with longpoll.slots().granted(seconds) as granted:
+        return deciding.wait_for_decision(session=database.session(), application=app,
+                                          seconds=granted, signal=_signal(), woken=woken)
 
 
 def _decided_or_202(app, wait: float, created: int = 200, parties=None):
-    """The detail once decided (within ``wait``), else 202 with where to poll."""
+    """The detail once decided (within ``wait``), else 202 with where to poll and when."""
     decided = _wait(app, wait)
     location = url_for("applications.get_application", application_id=app.id)
-    return _detail(app, parties), created if decided else 202, {"Location": location}
+    if decided:
+        return _detail(app, parties), created, {"Location": location}
+    return _detail(app, parties), 202, {"Location": location, **longpoll.retry_after()}
 
 
 @blp.route("/applications", methods=["POST"])
@@ -118,16 +122,20 @@ def list_applications(args):
 @blp.doc(security=[BEARER])
 def get_application(args, application_id: int):
     """Order detail and decision result (the customer and the consultant see the same);
-    ``?wait=`` holds the answer while the decision is being taken."""
+    ``?wait=`` holds the answer while the decision is being taken. An answer still
+    ``deciding`` says when to ask again (``Retry-After``): at once when the server's
+    long-poll slots are all taken."""
     if not args["wait"]:
-        return _detail(*_visible_with_parties(application_id))
-    signal = _signal()
-    # watched before the application is read: a decision committed after that read wakes the
-    # wait, so it need not read the row again before it sleeps
-    with signal.watching(application_id) if signal is not None else nullcontext() as woken:
         app, parties = _visible_with_parties(application_id)
-        _wait(app, args["wait"], woken)
-    return _detail(app, parties)
+        decided = app.state not in deciding.UNDECIDED
+    else:
+        signal = _signal()
+        # watched before the application is read: a decision committed after that read wakes
+        # the wait, so it need not read the row again before it sleeps
+        with signal.watching(application_id) if signal is not None else nullcontext() as woken:
+            app, parties = _visible_with_parties(application_id)
+            decided = _wait(app, args["wait"], woken)
+    return _detail(app, parties), 200, {} if decided else longpoll.retry_after()
 
 
 @blp.route("/applications/<int:application_id>/history")
@@ -190,7 +198,7 @@ def consents(application_id: int):
 @roles_required(Role.CONSULTANT)
 @blp.arguments(WaitArgs, location="query")
 @blp.response(202, ApplicationDetail, description="submitted; the decision is being taken "
-              "(state deciding): poll the Location")
+              "(state deciding): poll the Location (with ?wait=, after Retry-After seconds)")
 @blp.alt_response(200, schema=ApplicationDetail, description="decided within ?wait")
 @blp.doc(security=[BEARER])
 def submit(args, application_id: int):
@@ -235,8 +243,9 @@ def reapply(args, body, application_id: int):
     app = _visible(application_id)
     new = flows.reapply(session=database.session(), services=services(), application=app,
                         actor=current_user(), changes=body)
-    _wait(new, args["wait"])
-    return {"previous_id": app.id, "application": _detail(new)}
+    decided = _wait(new, args["wait"])
+    return ({"previous_id": app.id, "application": _detail(new)}, 201,
+            {} if decided else longpoll.retry_after())
 
 
 @blp.route("/applications/<int:application_id>/contract", methods=["POST"])

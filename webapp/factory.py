@@ -25,6 +25,7 @@ from webapp import (
     health,
     ingest,
     limits,
+    longpoll,
     openapi,
     parsing,
     profile,
@@ -74,6 +75,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     database.init_app(app, settings)
     auth.init_app(app, settings)
     services.init_app(app, settings)
+    longpoll.init_app(app)
     app.config["MAX_CONTENT_LENGTH"] = 12 * 1024 * 1024  # uploads: 10 MB + form overhead
     api = openapi.ChedaitongApi(app)
     api.ma_plugin.converter.add_attribute_function(openapi.money_as_string)

@@ -29,10 +29,13 @@ def post_worker_init(worker) -> None:
     """Each worker reloads its rule book on SIGHUP. (gunicorn resets a worker's HUP to the
     default until this hook runs: a worker still booting when HUP arrives is ended and
     started again by the master — it then reads the new files anyway.)"""
+    from webapp import longpoll
     from webapp.services import install_rules_reload, start_embedded_worker
 
     if hasattr(worker.wsgi, "extensions"):  # not gunicorn's stand-in for an app that failed
         install_rules_reload(worker.wsgi)
+        # long-polls may hold this worker's threads less the reserve (sync workers: none)
+        longpoll.init_app(worker.wsgi, threads=worker.cfg.threads)
         worker.log.info("Worker %s reloads the rules on SIGHUP", worker.pid)
         # services built before the first request; without CHEDAITONG_QUEUE_URL this
         # process also runs its in-process decision worker

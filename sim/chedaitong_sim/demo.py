@@ -282,7 +282,8 @@ def journey(base_url: str, tokens_path: Path | None) -> None:
     started = time.perf_counter()
     client = httpx.Client(base_url=base_url, timeout=30)
 
-    def step(label: str, method: str, url: str, who: dict, ok: int = 200, **kw) -> dict:
+    def step(label: str, method: str, url: str, who: dict, ok: int | tuple[int, ...] = 200,
+             **kw) -> dict:
         t0 = time.perf_counter()
         try:
             r = client.request(method, url, headers=who, **kw)
@@ -297,7 +298,7 @@ def journey(base_url: str, tokens_path: Path | None) -> None:
         state = body.get("state", "") if isinstance(body, dict) else ""
         click.echo(f"{time.perf_counter() - started:7.2f}s {ms:7.1f} ms  {r.status_code}  "
                    f"{label:38} {state}")
-        if r.status_code != ok:
+        if r.status_code not in (ok if isinstance(ok, tuple) else (ok,)):
             raise click.ClickException(f"{label} failed with HTTP {r.status_code}: "
                                        f"{r.text[:300]}")
         return body
@@ -323,9 +324,16 @@ def journey(base_url: str, tokens_path: Path | None) -> None:
     step("uploads authorisation paper copy", "POST", f"/applications/{aid}/authorization",
          staff["c"], 201, files={"file": ("auth.pdf", signed_pdf("demo authorisation"),
                                           "application/pdf")})
-    # the decision is taken by a worker; ?wait= holds the answer until it is (else 202)
+    # the decision is taken by a worker; ?wait= holds the answer until it is, else (the wait
+    # ran out, or the server's long-poll slots were all taken) 202: ask again, as told
     detail = step("submits → decision", "POST", f"/applications/{aid}/submit?wait=30",
-                  staff["c"])
+                  staff["c"], ok=(200, 202))
+    for _ in range(10):
+        if detail["state"] != "deciding":
+            break
+        time.sleep(1)  # the server's Retry-After
+        detail = step("waits for the decision", "GET", f"/applications/{aid}?wait=30",
+                      staff["c"])
     if detail["state"] != "approved":
         reasons = "; ".join(f"{x.get('reason_code')}: {x.get('reason_en')}"
                             for x in (detail.get("decision") or {}).get("reasons", []))

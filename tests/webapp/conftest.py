@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from chedaitong.config import Settings
@@ -125,6 +126,19 @@ def staff(engine) -> Staff:
             out.tokens[name] = issue_token(s, u)
         s.commit()
     return out
+
+
+@pytest.fixture
+def deciding_app(api, staff, engine) -> int:
+    """An application left in ``deciding`` (no worker will take it: the test decides it)."""
+    client = api.test_client()
+    _, idn = register_customer(client, f"wait-{uuid.uuid4().hex[:6]}", 41)
+    app_id = new_application(client, staff, "c1", idn, submit=False)["id"]
+    with Session(engine) as s:
+        s.execute(update(Application).where(Application.id == app_id)
+                  .values(state="deciding"))
+        s.commit()
+    return app_id
 
 
 def id_number(seq: int) -> str:

@@ -23,19 +23,6 @@ from .test_queue import REDIS_URL, _redis_or_skip
 
 
 @pytest.fixture
-def deciding_app(api, staff, engine) -> int:
-    """An application left in ``deciding`` (no worker will take it: the test decides it)."""
-    client = api.test_client()
-    _, idn = register_customer(client, f"wait-{uuid.uuid4().hex[:6]}", 41)
-    app_id = new_application(client, staff, "c1", idn, submit=False)["id"]
-    with Session(engine) as s:
-        s.execute(update(Application).where(Application.id == app_id)
-                  .values(state="deciding"))
-        s.commit()
-    return app_id
-
-
-@pytest.fixture
 def redis_signals():
     """Two processes' signals on one channel: a web process's and a worker's."""
     _redis_or_skip()
