@@ -271,20 +271,17 @@ class _Holding:
         pass
 
 
-def test_a_decision_is_one_transaction_and_its_sms_goes_out_without_reading_back(
-        api, staff, sandbox, settings, engine):
-    """The worker's task for one submission: the attempt counted on its own, then the bureau
-    evidence, the one record, the state step and the SMS it owes in one commit, and the SMS
-    delivered after it with nothing read back from the database."""
-    from sqlalchemy import event
-
-    from chedaitong.db import RawEvent, make_session_factory
+def _submitted_not_decided(api, staff, sandbox, settings, engine, name: str, seq: int):
+    """A fresh decision service and an application submitted to a queue that holds it (no
+    worker took it): the submit's 202 answer and a task that decides it as a worker would,
+    on ``engine``."""
+    from chedaitong.db import make_session_factory
 
     sandbox.reset()  # earlier tests' stored answers: consent ids repeat in each fresh database
     svc = api.extensions[EXTENSION]
     svc.decisions = build_decision_service(settings, store=svc.store, vendors=svc.vendors)
     client = api.test_client()
-    _, idn = register_customer(client, "roundtrips", 43)
+    _, idn = register_customer(client, name, seq)
     draft = new_application(client, staff, "c1", idn, submit=False)
     embedded, svc.queue = svc.queue, _Holding()
     try:
@@ -292,11 +289,25 @@ def test_a_decision_is_one_transaction_and_its_sms_goes_out_without_reading_back
         assert r.status_code == 202 and r.json["state"] == "deciding"
     finally:
         svc.queue = embedded
+    return r, DecisionQueue(make_broker(None), Runtime(svc, make_session_factory(engine)))
+
+
+def test_a_decision_is_one_transaction_and_its_sms_goes_out_without_reading_back(
+        api, staff, sandbox, settings, engine):
+    """The worker's task for one submission: the attempt counted on its own, then the bureau
+    evidence, the one record, the state step and the SMS it owes in one commit, and the SMS
+    delivered after it with nothing read back from the database."""
+    from sqlalchemy import event
+
+    from chedaitong.db import RawEvent
+
+    r, task = _submitted_not_decided(api, staff, sandbox, settings, engine,
+                                     "roundtrips", 43)
+    draft = r.json
     sent: list[str] = []
     event.listen(engine, "before_cursor_execute",
                  lambda _c, _k, statement, *_: sent.append(statement.split()[0:3]))
     event.listen(engine, "commit", lambda _c: sent.append(["COMMIT"]))
-    task = DecisionQueue(make_broker(None), Runtime(svc, make_session_factory(engine)))
     task._run_decide(draft["id"])  # noqa: SLF001 - what a worker thread runs per message
     commits = [i for i, s in enumerate(sent) if s == ["COMMIT"]]
     assert len(commits) == 3, sent  # the attempt; the decision; the SMS marked delivered
@@ -328,24 +339,12 @@ def test_a_decision_task_checks_out_one_connection_for_its_three_commits(
     as before: one record, the state step, the SMS delivered."""
     from sqlalchemy import event
 
-    from chedaitong.db import make_session_factory
-
-    sandbox.reset()
-    svc = api.extensions[EXTENSION]
-    svc.decisions = build_decision_service(settings, store=svc.store, vendors=svc.vendors)
-    client = api.test_client()
-    _, idn = register_customer(client, "one-checkout", 44)
-    draft = new_application(client, staff, "c1", idn, submit=False)
-    embedded, svc.queue = svc.queue, _Holding()
-    try:
-        assert client.post(f"/applications/{draft['id']}/submit",
-                           headers=staff.h("c1")).status_code == 202
-    finally:
-        svc.queue = embedded
+    r, task = _submitted_not_decided(api, staff, sandbox, settings, engine,
+                                     "one-checkout", 44)
+    draft = r.json
     checkouts, commits = [], []
     event.listen(engine, "checkout", lambda *_: checkouts.append(1))
     event.listen(engine, "commit", lambda _c: commits.append(1))
-    task = DecisionQueue(make_broker(None), Runtime(svc, make_session_factory(engine)))
     task._run_decide(draft["id"])  # noqa: SLF001 - what a worker thread runs per message
     assert len(commits) == 3 and len(checkouts) == 1, (commits, checkouts)
     state, records, sms = _counts(engine, draft["id"])
