@@ -194,9 +194,9 @@ def voucher_of(*, session: Session, application: Application) -> Voucher:
     return voucher
 
 
-def documents_of(*, session: Session, application: Application) -> list[StoredDocument]:
-    return list(session.scalars(select(StoredDocument).where(
-        StoredDocument.application_id == application.id).order_by(StoredDocument.kind)))
+def documents_of(*, session: Session, application: Application) -> list[Row]:
+    """The application's documents by kind: what the apps show of each (plain rows)."""
+    return list(session.execute(_DOCUMENTS, {"application_id": application.id}).all())
 
 
 def history(*, session: Session, application: Application) -> list[StateTransition]:
@@ -232,7 +232,7 @@ def detail(*, session: Session, application: Application, user: User | None = No
     record: Row | None = None if undecided else session.execute(_DECISION_VIEW,
                                                                 params).first()
     after: Row | None = None if before_plan else session.execute(_AFTER_PLAN, params).one()
-    docs = session.execute(_DOCUMENTS, params).all()
+    docs = documents_of(session=session, application=application)
     return {
         **_summary(application, parties.id_number_masked),
         "dealer_code": parties.code, "dealer_name": parties.name,
