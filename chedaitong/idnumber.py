@@ -13,9 +13,12 @@ from datetime import date
 
 WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 CHECK = "10X98765432"
-FORMAT = re.compile(r"^\d{17}[\dX]$")
+#: ASCII digits only: ``\d`` also matches full-width and other scripts' digits, which `int`
+#: reads (so GB 11643 passes) but no vendor does, and the same number would have a second
+#: blind index — another identity for one person
+FORMAT = re.compile(r"^[0-9]{17}[0-9X]$")
 #: mainland mobile numbers: 11 digits, 1 then a network digit 3-9
-MOBILE = re.compile(r"^1[3-9]\d{9}$")
+MOBILE = re.compile(r"^1[3-9][0-9]{9}$")
 MIN_AGE, MAX_AGE = 18, 100  # a borrower is an adult; older than 100 is a typo
 
 

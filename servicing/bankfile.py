@@ -3,12 +3,14 @@
 Format: a header row with `loan_ref,amount,paid_on,txn_id` (`txn_id` is the bank's transaction
 reference; it makes the import idempotent, with the file's `source`). Each line posts in its own
 transaction, so one bad line never holds back the others, and re-importing a file posts nothing
-twice (lines already posted are counted as `already_posted`, not as errors).
+twice (lines already posted are counted as `already_posted`, not as errors). A file that is
+not readable UTF-8 CSV is refused whole, at its first unreadable line.
 """
 
 from __future__ import annotations
 
 import csv
+import io
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -39,6 +41,9 @@ def _parse(row: dict[str, str]) -> tuple[str, Decimal, date, str]:
     txn = (row.get("txn_id") or "").strip()
     if not ref or not txn:
         raise ValueError("loan_ref and txn_id are required")
+    for name, value in (("loan_ref", ref), ("txn_id", txn)):
+        if "\x00" in value:  # no text column stores it (PostgreSQL refuses it)
+            raise ValueError(f"{name} contains a NUL character")
     try:
         amount = Decimal((row.get("amount") or "").strip())
     except InvalidOperation:
@@ -52,42 +57,66 @@ def _parse(row: dict[str, str]) -> tuple[str, Decimal, date, str]:
     return ref, amount, paid_on, txn
 
 
+class _Unreadable(Exception):
+    def __init__(self, line: int, reason: str):
+        super().__init__(reason)
+        self.line, self.reason = line, reason
+
+
+def _read(path: Path) -> tuple[list[str], list[tuple[dict[str, str], int]]]:
+    """The header and every (row, line number), read whole before anything posts: a file
+    that is not UTF-8 CSV is refused at its first bad line, not half imported."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _Unreadable(raw.count(b"\n", 0, exc.start) + 1,
+                          f"not UTF-8 (byte {exc.start})") from None
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    try:
+        return reader.fieldnames or [], [(row, reader.line_num) for row in reader]
+    except csv.Error as exc:
+        raise _Unreadable(reader.line_num + 1, f"not readable CSV: {exc}") from None
+
+
 def import_bank_file(
     factory: sessionmaker[Session], path: Path | str, *, source: str = "bank"
 ) -> ImportReport:
     report = ImportReport()
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
-        if missing:
-            report.errors.append((1, f"header lacks column(s) {', '.join(missing)}"))
-            return report
-        seen: dict[str, int] = {}
-        for row in reader:
-            line = reader.line_num
+    try:
+        fieldnames, rows = _read(Path(path))
+    except _Unreadable as exc:
+        report.errors.append((exc.line, exc.reason))
+        return report
+    missing = [c for c in REQUIRED if c not in fieldnames]
+    if missing:
+        report.errors.append((1, f"header lacks column(s) {', '.join(missing)}"))
+        return report
+    seen: dict[str, int] = {}
+    for row, line in rows:
+        try:
+            ref, amount, paid_on, txn = _parse(row)
+        except ValueError as exc:
+            report.errors.append((line, str(exc)))
+            continue
+        if txn in seen:
+            report.errors.append((line, f"duplicate of line {seen[txn]} (txn_id {txn})"))
+            continue
+        seen[txn] = line
+        with factory() as session:
+            loan_id = session.scalar(select(Loan.id).where(Loan.ref == ref))
+            if loan_id is None:
+                report.errors.append((line, f"unknown loan {ref!r}"))
+                continue
             try:
-                ref, amount, paid_on, txn = _parse(row)
-            except ValueError as exc:
+                _, created = post_repayment(session, loan_id, amount, paid_on, source, txn)
+                session.commit()
+            except ServicingError as exc:
+                session.rollback()
                 report.errors.append((line, str(exc)))
                 continue
-            if txn in seen:
-                report.errors.append((line, f"duplicate of line {seen[txn]} (txn_id {txn})"))
-                continue
-            seen[txn] = line
-            with factory() as session:
-                loan_id = session.scalar(select(Loan.id).where(Loan.ref == ref))
-                if loan_id is None:
-                    report.errors.append((line, f"unknown loan {ref!r}"))
-                    continue
-                try:
-                    _, created = post_repayment(session, loan_id, amount, paid_on, source, txn)
-                    session.commit()
-                except ServicingError as exc:
-                    session.rollback()
-                    report.errors.append((line, str(exc)))
-                    continue
-            if created:
-                report.posted += 1
-            else:
-                report.already_posted += 1
+        if created:
+            report.posted += 1
+        else:
+            report.already_posted += 1
     return report

@@ -12,7 +12,8 @@ from decisioning.origination import payouts
 from webapp.schemas import MONEY, PHONE, RegisterIn, Strict
 
 CODE = validate.Regexp(r"^[A-Z0-9][A-Z0-9_-]{1,31}$", error="2-32 capitals, digits, _ or -")
-ACCOUNT = validate.Regexp(r"^\d{8,30}$", error="must be 8-30 digits")
+#: ASCII digits (as every digit pattern here: `chedaitong.idnumber`); the pages check it too
+ACCOUNT = validate.Regexp(r"^[0-9]{8,30}$", error="must be 8-30 digits")
 
 
 def _dates_in_order(data: dict) -> None:

@@ -101,7 +101,7 @@ class CustomerOut(Schema):
 
 class FourElementIn(Strict):
     card_number = fields.String(required=True, validate=validate.Regexp(
-        r"^\d{12,19}$", error="must be 12-19 digits"))
+        r"^[0-9]{12,19}$", error="must be 12-19 digits"))
     phone = fields.String(required=True, validate=PHONE)
 
 
@@ -309,7 +309,7 @@ class ContractOut(Schema):
 
 class SignIn(Strict):
     verification_code = fields.String(required=True, validate=validate.Regexp(
-        r"^\d{6}$", error="must be the 6-digit code sent by SMS"))
+        r"^[0-9]{6}$", error="must be the 6-digit code sent by SMS"))
 
 
 class ReviewIn(Strict):
@@ -352,7 +352,7 @@ class VoucherOut(Schema):
 
 class VoucherCheckIn(Strict):
     number = fields.String(required=True, validate=validate.Length(1, 32))
-    verification_code = fields.String(required=True, validate=validate.Regexp(r"^\d{8}$"))
+    verification_code = fields.String(required=True, validate=validate.Regexp(r"^[0-9]{8}$"))
 
 
 class VoucherCheckOut(Schema):

@@ -25,7 +25,8 @@ from decisioning.origination import access, identity, state_machine
 from decisioning.service import ConsentGrant
 
 BUREAUS = ("pboc", "thirdparty")
-PURPOSES = ("loan_application", "post_loan_monitoring")
+LOAN_APPLICATION = "loan_application"  # the purpose a submission and its decision need
+PURPOSES = (LOAN_APPLICATION, "post_loan_monitoring")
 VALIDITY = timedelta(days=30)
 #: the authorisation texts the user app shows, by version (the lawyers own the wording)
 TEXTS = {
@@ -112,10 +113,13 @@ def is_live(c: CreditConsent, at: datetime) -> bool:
 
 def live_consent(*, session: Session, application: Application,
                  at: datetime | None = None) -> CreditConsent | None:
-    """The newest unrevoked, unexpired consent of the application's own customer, or None."""
+    """The newest unrevoked, unexpired consent of the application's own customer for the
+    loan application, or None: one given for post-loan monitoring does not cover the credit
+    decision's inquiries (an inquiry's purpose is the one consented to)."""
     at = at or datetime.now(UTC)
     for c in reversed(of_application(session=session, application=application)):
-        if c.customer_id == application.customer_id and is_live(c, at):
+        if (c.customer_id == application.customer_id and c.purpose == LOAN_APPLICATION
+                and is_live(c, at)):
             return c
     return None
 
@@ -137,7 +141,7 @@ def require_live(*, session: Session, application: Application) -> CreditConsent
     found = live_consent(session=session, application=application)
     if found is None:
         raise Conflict("no live credit-inquiry consent from the customer for this "
-                       "application (missing, expired or revoked)")
+                       "application (missing, expired, revoked or for another purpose)")
     return found
 
 

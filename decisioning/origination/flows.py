@@ -338,7 +338,8 @@ def upload_checklist_document(*, session: Session, services: Services,
                               application: Application, kind: str,
                               upload: files.StoredFile, actor: User) -> StoredDocument:
     """One checklist document after pickup; the last one completes the file and books the
-    loan with servicing."""
+    loan with servicing (once: of two last documents uploaded at once, both are stored and
+    one completes the file)."""
     applications.check_checklist_kind(kind)
     check_can_upload_checklist(application)
     doc = applications.store_document(session=session, upload_dir=services.upload_dir,
@@ -348,7 +349,11 @@ def upload_checklist_document(*, session: Session, services: Services,
     uploaded = set(session.scalars(select(StoredDocument.kind).where(
         StoredDocument.application_id == application.id)))
     if uploaded >= set(applications.CHECKLIST):
-        state_machine.advance(session, application, "complete_documents", actor.id)
+        try:
+            state_machine.advance(session, application, "complete_documents", actor.id)
+        except state_machine.IllegalTransition:  # a concurrent upload completed the file
+            session.refresh(doc)  # and books it; this document is stored all the same
+            return doc
         session.commit()
         book(session=session, application=application, actor=actor)
     return doc

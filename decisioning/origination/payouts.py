@@ -155,12 +155,18 @@ def reconcile(*, session: Session, content: str) -> Reconciliation:
     ``failed``). Idempotent: a line repeating what is stored changes nothing; a line that
     contradicts a settled payout is reported, never applied."""
     report = Reconciliation()
+    if "\x00" in content:  # no text column stores it (PostgreSQL refuses it)
+        raise Invalid("file", "the status file contains a NUL character (\\u0000)")
     reader = csv.DictReader(io.StringIO(content.lstrip("\ufeff")))
-    missing = [c for c in STATUS_HEADER[:2] if c not in (reader.fieldnames or [])]
+    try:  # read whole before applying any: a malformed line refuses the file, not half of it
+        fieldnames, rows = reader.fieldnames or [], [(row, reader.line_num) for row in reader]
+    except csv.Error as exc:
+        raise Invalid("file", f"line {reader.line_num + 1} is not readable CSV: {exc}") \
+            from None
+    missing = [c for c in STATUS_HEADER[:2] if c not in fieldnames]
     if missing:
         raise Invalid("file", f"the status file lacks column(s) {', '.join(missing)}")
-    for row in reader:
-        line = reader.line_num
+    for row, line in rows:
         ref = (row.get("payout_ref") or "").strip()
         status = (row.get("status") or "").strip().lower()
         payout = session.scalar(select(DealerPayout).where(DealerPayout.ref == ref))

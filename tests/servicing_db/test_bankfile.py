@@ -71,3 +71,28 @@ def test_cli_exit_code_and_report(engine, world, tmp_path, settings, monkeypatch
     result = CliRunner().invoke(servicing, ["import-bank-file", str(path)])
     assert "posted 0, already posted 2" in result.output
     assert _count(engine) == 2
+
+
+def test_an_unreadable_file_is_refused_whole_with_its_line(engine, world, tmp_path, settings,
+                                                           monkeypatch):
+    """A field over the csv module's limit or bytes that are not UTF-8 stopped the command
+    with a traceback (after posting the lines before it); a NUL reached the query (a
+    traceback on PostgreSQL). Now: a line number and a reason, exit 1, nothing posted from
+    an unreadable file."""
+    from servicing.cli import servicing
+
+    path = _setup(engine, world, tmp_path)
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    good = "loan_ref,amount,paid_on,txn_id\nBK1,50.00,2025-02-20,T7\n"
+    cases = {"overlong": (good + "x" * 200_000 + ",1.00,2025-02-20,T8\n").encode(),
+             "not utf-8": good.encode() + b"BK1,\xff\xfe,2025-02-20,T8\n"}
+    for label, content in cases.items():
+        path.write_bytes(content)
+        result = CliRunner().invoke(servicing, ["import-bank-file", str(path)])
+        assert result.exit_code == 1 and isinstance(result.exception, SystemExit), (
+            label, result.exception)
+        assert "line 3:" in result.output and "posted 0" in result.output, result.output
+    assert _count(engine) == 0
+    path.write_bytes((good + "BK\x001,1.00,2025-02-20,T9\n").encode())
+    report = import_bank_file(make_session_factory(engine), path)
+    assert report.posted == 1 and report.errors == [(3, "loan_ref contains a NUL character")]

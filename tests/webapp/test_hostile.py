@@ -134,3 +134,18 @@ def test_nul_and_surrogates_in_query_strings_and_forms_are_400(api, staff):
                     data={"file": (io.BytesIO(PDF), "a\x00.pdf"), "note": "x\x00"},
                     content_type="multipart/form-data")
     assert r.status_code == 400
+
+
+@pytest.mark.parametrize(("content", "reason"), [
+    (b"payout_ref,status,bank_ref,reason\n" + b"x" * 200_000 + b",paid,,\n", "line 2"),
+    (b"payout_ref" + b"x" * 200_000 + b",status\n", "line 1"),
+    (b"payout_ref,status,bank_ref,reason\nPO\x00X,paid,,\n", "NUL"),
+], ids=["overlong field", "overlong header", "NUL"])
+def test_a_bank_status_file_the_csv_reader_cannot_read_is_422(api, staff, content, reason):
+    """A field over the csv module's limit raised `csv.Error` (500); a NUL reached the
+    database (500 on PostgreSQL). Both are 422 naming the file, the API and the page alike."""
+    r = api.test_client().post("/payouts/reconcile", headers=staff.h("ad"),
+                               content_type="multipart/form-data",
+                               data={"file": (io.BytesIO(content), "status.csv")})
+    assert r.status_code == 422, r.json
+    assert reason in " ".join(r.json["errors"]["json"]["file"])

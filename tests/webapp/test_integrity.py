@@ -149,6 +149,28 @@ def test_pulls_happen_only_under_the_customers_live_consent(pulling, staff, sand
     assert r.status_code == 409 and bureau_calls(sandbox) == []
 
 
+def test_a_consent_for_post_loan_monitoring_does_not_cover_the_application(pulling, staff,
+                                                                           sandbox):
+    """The purpose was recorded but not checked: a consent "for post-loan monitoring" (the
+    API accepts that purpose) let the application be submitted and its bureaus be queried
+    for the credit decision."""
+    client = pulling.test_client()
+    token, idn = register_customer(client, "monitoring", 45)
+    app_id = client.post("/applications", headers=staff.h("c1"),
+                         json={**APPLICATION, "id_number": idn}).json["id"]
+    grant_consent(client, token, app_id, purpose="post_loan_monitoring")
+    client.post(f"/applications/{app_id}/authorization", headers=staff.h("c1"),
+                data={"file": file()}, content_type="multipart/form-data")
+    httpx.delete(f"{sandbox.base_url}/_admin/calls")
+    r = client.post(f"/applications/{app_id}/submit?wait=20", headers=staff.h("c1"))
+    assert r.status_code == 409 and "consent" in r.json["message"], r.json
+    assert bureau_calls(sandbox) == []
+    grant_consent(client, token, app_id)  # for the loan application: now it goes
+    r = client.post(f"/applications/{app_id}/submit?wait=20", headers=staff.h("c1"))
+    assert r.status_code == 200 and {c["vendor"] for c in bureau_calls(sandbox)} == set(
+        BUREAUS)
+
+
 def test_consent_revoked_between_submit_and_decision_means_no_pull_and_refer(
         pulling, staff, sandbox, engine):
     client = pulling.test_client()

@@ -5,14 +5,15 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, User
-from chedaitong.db.origination import Review, Voucher
+from chedaitong.db.origination import Review, StateTransition, Voucher
 from decisioning.origination import flows, state_machine
+from webapp.services import EXTENSION
 
-from .conftest import new_application, register_customer
+from .conftest import PDF, new_application, register_customer
 
 
 def test_double_disbursement_approval_issues_one_voucher(api, staff, engine, database_url):
@@ -64,3 +65,65 @@ def test_second_approval_over_http_is_409(api, staff, engine):
     assert client.post(f"/reviews/{app_id}", headers=staff.h("r1"), json=body).status_code == 201
     again = client.post(f"/reviews/{app_id}", headers=staff.h("r2"), json=body)
     assert again.status_code == 409 and again.json["current_state"] == "disbursed"
+
+
+def test_the_last_two_checklist_documents_uploaded_at_once_both_succeed(api, staff, engine,
+                                                                        database_url,
+                                                                        monkeypatch):
+    """The store app sends the file's documents in parallel. Both of the last two saw the
+    checklist complete and tried the completing step: the loser answered 409 for a document
+    it had stored. Now both are 201-worthy and the file completes once."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("needs real concurrent transactions: PostgreSQL (TEST_DATABASE_URL)")
+    from decisioning.origination import applications
+    from decisioning.origination.files import StoredFile
+
+    client = api.test_client()
+    _, idn = register_customer(client, "lasttwo", 32)
+    app_id = new_application(client, staff, "c1", idn)["id"]
+    *first, last_a, last_b = applications.CHECKLIST
+    services = api.extensions[EXTENSION]
+    with Session(engine) as s:
+        app, consultant = s.get(Application, app_id), s.get(User, staff.users["c1"])
+        s.execute(update(Application).where(Application.id == app_id).values(
+            state=state_machine.PICKED_UP))
+        for kind in first:
+            applications.store_document(session=s, upload_dir=services.upload_dir,
+                                        application=app, kind=kind, user=consultant,
+                                        upload=StoredFile.of(PDF + kind.encode(),
+                                                             "application/pdf", "d.pdf"))
+        s.commit()
+    both_stored = threading.Barrier(2)
+    store = applications.store_document
+
+    def store_then_wait(**kw):  # each stores its row, then both commit and look together
+        doc = store(**kw)
+        both_stored.wait(10)
+        return doc
+
+    monkeypatch.setattr(applications, "store_document", store_then_wait)
+    results: dict[str, object] = {}
+
+    def upload(kind: str) -> None:
+        with Session(engine) as s:
+            try:
+                doc = flows.upload_checklist_document(
+                    session=s, services=services, application=s.get(Application, app_id),
+                    kind=kind, actor=s.get(User, staff.users["c1"]),
+                    upload=StoredFile.of(PDF + kind.encode(), "application/pdf", "d.pdf"))
+                results[kind] = doc.kind
+            except Exception as exc:  # noqa: BLE001 - the assertion shows it
+                results[kind] = exc
+
+    threads = [threading.Thread(target=upload, args=(k,)) for k in (last_a, last_b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert results == {last_a: last_a, last_b: last_b}
+    with Session(engine) as s:
+        steps = s.scalars(select(StateTransition.to_state).where(
+            StateTransition.application_id == app_id)).all()
+        assert steps.count(state_machine.DOCUMENTS_COMPLETE) == 1
+        assert s.get(Application, app_id).state in (state_machine.DOCUMENTS_COMPLETE,
+                                                     state_machine.BOOKED)

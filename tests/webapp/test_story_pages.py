@@ -93,3 +93,18 @@ def test_payouts_and_the_collectors_case_through_the_pages(api, staff, engine, s
     page = co.get(case_url).get_data(as_text=True)
     assert f"承诺 {promised}: open" in page
     assert signed_in(api, staff, "r1").get(case_url).status_code == 403
+
+
+def test_the_dealer_pages_refuse_a_payout_account_in_full_width_digits(api, staff):
+    """The page checked ``str.isdigit``, true for full-width digits no bank file takes."""
+    ad = signed_in(api, staff, "ad")
+    wide = "".join(chr(0xFF10 + int(c)) for c in DEALER["account_number"])
+    form = {**{k: v for k, v in DEALER.items() if v is not None and k not in ("lat", "lon")},
+            "account_number": wide, "csrf": csrf(ad, "/pages/dealers")}
+    r = ad.post("/pages/dealers", data=form)
+    assert r.status_code == 200 and "account_number: 8-30 digits" in r.get_data(as_text=True)
+    legacy = f"/pages/dealers/{staff.dealers['DA']}"
+    ad.post(legacy, data={"csrf": form["csrf"], "action": "agreement", "agreement_ref": "A-1",
+                          "effective_from": "2026-01-01", "bank_name": "工商银行",
+                          "account_name": "4S DA", "account_number": wide})
+    assert "account_number: 8-30 digits" in ad.get(legacy).get_data(as_text=True)

@@ -88,3 +88,45 @@ def test_device_events_from_an_unset_clock_are_refused(api, when):
                     json={"records": [{"event_time": when, "lat": 39.9, "lon": 116.4}]})
     assert r.status_code == 422
     assert "event_time" in str(r.json["errors"])
+
+
+def other_digits(text: str, zero: int) -> str:
+    """``text`` with its ASCII digits written in another script's digits (``zero``: the code
+    point of that script's 0) — what `\\d` matches and `int()` reads, but no vendor or bank."""
+    return "".join(chr(zero + int(c)) if c.isascii() and c.isdigit() else c for c in text)
+
+
+FULLWIDTH, ARABIC_INDIC = 0xFF10, 0x0660
+
+
+@pytest.mark.parametrize(("patch", "field"), [
+    ({"id_number": other_digits(GOOD[:17], FULLWIDTH) + GOOD[17]}, "id_number"),
+    ({"phone": "13" + other_digits("800138000", ARABIC_INDIC)}, "phone"),
+])
+def test_profile_refuses_digits_of_another_script(new_user, patch, field):
+    """A full-width ID number passed GB 11643 and was stored as another person than the same
+    number in ASCII (another blind index: a second claim on one identity)."""
+    client, h = new_user
+    r = client.put("/customers/me/profile", headers=h, json={**PROFILE, **patch})
+    assert r.status_code == 422, r.json
+    assert list(r.json["errors"]["json"]) == [field]
+
+
+def test_bank_card_and_codes_refuse_digits_of_another_script(api, staff):
+    client = api.test_client()
+    token, _ = register_customer(client, "digits", 71, verify=False)
+    h = {"Authorization": f"Bearer {token}"}
+    r = client.post("/customers/me/four-element", headers=h, json={
+        "card_number": other_digits("6222021234567890", ARABIC_INDIC), "phone": "13800138000"})
+    assert r.status_code == 422 and "card_number" in r.json["errors"]["json"], r.json
+    r = client.post("/vouchers/verify", headers=staff.h("c1"), json={
+        "number": "V1", "verification_code": other_digits("12345678", FULLWIDTH)})
+    assert r.status_code == 422 and "verification_code" in r.json["errors"]["json"], r.json
+
+
+def test_dealer_payout_account_refuses_digits_of_another_script(api, staff):
+    r = api.test_client().post("/admin/dealers", headers=staff.h("ad"), json={
+        "code": "DIGITS", "name": "4S", "city": "北京", "province": "北京",
+        "agreement_ref": "AG-1", "effective_from": "2026-01-01", "bank_name": "工行",
+        "account_name": "x", "account_number": other_digits("6214830012345678", FULLWIDTH)})
+    assert r.status_code == 422 and "account_number" in r.json["errors"]["json"], r.json

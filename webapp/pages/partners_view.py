@@ -15,6 +15,7 @@ from decisioning.origination import dealers, payouts
 from webapp import database
 from webapp.pages import bp
 from webapp.pages.session import REVIEWS, check_csrf, page_user, roles
+from webapp.partner_schemas import ACCOUNT
 from webapp.services import services
 
 ADMIN = (Role.ADMIN,)
@@ -29,6 +30,14 @@ def _date(name: str, required: bool = True) -> date | None:
         return date.fromisoformat(raw)
     except ValueError:
         raise DomainError(f"{name}: a date YYYY-MM-DD is required") from None
+
+
+def _account_number() -> str:
+    """The form's payout account number, checked as the API checks it (`ACCOUNT`)."""
+    account = _text("account_number", 30)
+    if not ACCOUNT.regex.match(account):
+        raise DomainError("account_number: 8-30 digits")
+    return account
 
 
 def _text(name: str, max_len: int = 200) -> str:
@@ -48,9 +57,7 @@ def dealer_list():
         if page_user().role is not Role.ADMIN:
             abort(403, "only an admin onboards dealers")
         try:
-            account = _text("account_number", 30)
-            if not account.isdigit() or len(account) < 8:
-                raise DomainError("account_number: 8-30 digits")
+            account = _account_number()
             dealer = dealers.onboard(session=session, cipher=services().store.cipher,
                                      actor=page_user(), data={
                 "code": _text("code", 32).upper(), "name": _text("name"),
@@ -92,9 +99,7 @@ def dealer_detail(dealer_id: int):
                         "effective_to": _date("effective_to", required=False),
                         "bank_name": _text("bank_name", 100),
                         "account_name": _text("account_name"),
-                        "account_number": _text("account_number", 30)}
-                if not data["account_number"].isdigit() or len(data["account_number"]) < 8:
-                    raise DomainError("account_number: 8-30 digits")
+                        "account_number": _account_number()}
                 if dealers.agreement_of(session, dealer.id) is None:
                     data["agreement_ref"] = _text("agreement_ref", 64)
                 dealers.update(session=session, cipher=services().store.cipher,
