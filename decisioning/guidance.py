@@ -26,7 +26,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -227,40 +227,58 @@ def _live_outputs(model: ScoringModel, features: Mapping[str, Any]) -> dict[str,
     return {"model_pd": s.pd, "model_score": s.score, "risk_grade": s.grade}
 
 
-def _approves(book: RuleBook, model: ScoringModel, cands: Candidates) -> np.ndarray:
+def _approves(book: RuleBook, model: ScoringModel, cands: Candidates,
+              fired: Collection[str] | None = None) -> np.ndarray:
     """The candidates the vector path approves, as a mask: the model scores the grid in one
     batch, then the underwriting ruleset passes and at least one product is eligible (the
     masks `RuleBook.evaluate_frame` uses), on columns built from the one recorded row plus
-    the varying ones — no frame."""
+    the varying ones — no frame.
+
+    ``fired``: the ids of the underwriting rules the decision fired on the recorded row.
+    Given them, a rule that reads none of the varying features is not evaluated again: it
+    fires for every candidate exactly when it fired for the decision (two thirds of the
+    rules; and when one of those declines or refers, no candidate can pass)."""
     n = len(cands)
     if not n:
         return np.zeros(0, bool)
-    X = np.repeat(model.encode_row(cands.base), n, axis=0)
-    index = {name: j for j, name in enumerate(model.feature_names)}
-    for name, values in cands.varying.items():
-        if name in index:
-            X[:, index[name]] = values
-    pd_, points, grades = model.scores_of(X)
-    computed = {**cands.varying, "model_pd": pd_,
-                "model_score": np.asarray(points, dtype="float64"),
-                "risk_grade": np.asarray(grades, dtype=object)}
-
-    def columns(ruleset: Any) -> dict[str, np.ndarray]:
-        names = ruleset.features
-        cols = repeated_columns(cands.base, [f for f in names if f not in computed],
-                                book.catalog, n)
-        cols.update({f: array_column(book.catalog[f], computed[f]) for f in names
-                     if f in computed})
-        return cols
-
+    varying = set(cands.varying) | set(MODEL_OUTPUTS)
     with book.pinned("underwriting") as uw:
-        matrix = uw.vector.fire_columns(columns(uw.ruleset), n)
+        if fired is None:
+            live, held = None, []
+        else:
+            reads = uw.vector.rule_features
+            live = [j for j, f in enumerate(reads) if f & varying]
+            held = [uw.vector.rule_ids[j] for j, f in enumerate(reads)
+                    if not f & varying and uw.vector.rule_ids[j] in fired]
+            if held and uw.combiner.combine(held)[0] != "pass":
+                return np.zeros(n, bool)  # a rule no change touches stops every candidate
+        X = np.repeat(model.encode_row(cands.base), n, axis=0)
+        index = {name: j for j, name in enumerate(model.feature_names)}
+        for name, values in cands.varying.items():
+            if name in index:
+                X[:, index[name]] = values
+        pd_, points, grades = model.scores_of(X)
+        computed = {**cands.varying, "model_pd": pd_,
+                    "model_score": np.asarray(points, dtype="float64"),
+                    "risk_grade": np.asarray(grades, dtype=object)}
+
+        def columns(compiled: Any, rules: Sequence[int] | None = None
+                    ) -> dict[str, np.ndarray]:
+            names = (compiled.ruleset.features if rules is None else
+                     sorted(set().union(*(compiled.vector.rule_features[j] for j in rules))))
+            cols = repeated_columns(cands.base, [f for f in names if f not in computed],
+                                    book.catalog, n)
+            cols.update({f: array_column(book.catalog[f], computed[f]) for f in names
+                         if f in computed})
+            return cols
+
+        ids = uw.vector.rule_ids if live is None else [uw.vector.rule_ids[j] for j in live]
+        matrix = uw.vector.fire_columns(columns(uw, live), n, live)
         patterns, inverse = unique_rows(matrix)
-        passes = np.array([uw.combiner.combine([uw.vector.rule_ids[j]
-                                                for j in np.flatnonzero(row)])[0] == "pass"
-                           for row in patterns], dtype=bool)
+        passes = np.array([uw.combiner.combine(held + [ids[j] for j in np.flatnonzero(row)])[0]
+                           == "pass" for row in patterns], dtype=bool)
     with book.pinned("products") as products:
-        eligible = products.vector.fire_columns(columns(products.ruleset), n).any(axis=1)
+        eligible = products.vector.fire_columns(columns(products), n).any(axis=1)
     approving = (passes[inverse] if len(patterns) else np.zeros(n, bool)) & eligible
     return approving
 
@@ -422,7 +440,8 @@ def guide(features: Mapping[str, Any], book: RuleBook, model: ScoringModel | Non
     grid = _grid(base, inputs["vehicle"], cheaper, _terms_offered(book))
     cands = Candidates(base, grid)
     try:
-        approving = _approves(book, model, cands)
+        approving = _approves(book, model, cands,
+                              None if fired is None else {f.get("id") for f in fired})
         order = [int(i) for i in
                  np.flatnonzero(approving)[np.argsort(grid.cost[approving], kind="stable")]]
         options, disagreements = _confirmed(base, book, model, grid, cands, order, max_options)

@@ -22,8 +22,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Row, bindparam, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Row, bindparam, insert, select
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from chedaitong.db import Application, Customer, Dealer, DecisionRecord
 from decisioning.guidance import Vehicle, dealer_stock, guide, searches
@@ -60,6 +60,9 @@ _BUREAU_POOL = ThreadPoolExecutor(max_workers=32, thread_name_prefix="bureau")
 _CUSTOMER_READ = select(Customer.id, Customer.pii_enc, Customer.id_number_index).where(
     Customer.id == bindparam("id"))
 _DEALER_READ = select(Dealer.channel, Dealer.lat, Dealer.lon).where(Dealer.id == bindparam("id"))
+# The record is written by one Core INSERT: through the unit of work the same row cost
+# ~0.45 ms a decision against ~0.25 ms (SQLite; the JSON encoding is ~0.07 ms of either).
+_RECORD_INSERT = insert(DecisionRecord)
 
 
 class ReplayError(LookupError):
@@ -198,7 +201,8 @@ class DecisionService:
                 timings["guidance"] = guidance["latency_ms"]
         if pending:
             self.store.write_bureau_reports(session, pending)
-        record = DecisionRecord(
+        session.flush()  # what is pending (new reports, the vector's update) goes first
+        values = dict(
             application_id=application.id, decided_at=datetime.now(UTC), as_of=as_of,
             outcome=result.outcome, rules_version=result.rules_version,
             model_version=result.model_version, challenger_version=result.challenger_version,
@@ -207,9 +211,8 @@ class DecisionService:
             evidence_gaps=gaps, timings_ms=timings, guidance=guidance, routing=routing,
             consent_id=consent.id if isinstance(consent, ConsentGrant) else None,
         )
-        session.add(record)
-        session.flush()
-        return record
+        [record_id] = session.connection().execute(_RECORD_INSERT, values).inserted_primary_key
+        return _stored_record(record_id, values)
 
     def _decide_on_one_version(self, session: Session, application: Application,
                                features: dict[str, Any], deciding: ScoringModel | None,
@@ -409,6 +412,15 @@ class DecisionService:
             tmp.rename(target)
         except OSError:  # another decision archived it first
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _stored_record(record_id: int, values: dict[str, Any]) -> DecisionRecord:
+    """The record just inserted, as a detached object (the row exists; no session holds
+    it): a record is never changed, so nothing needs the unit of work to track it, and a
+    rolled-back transaction leaves no stale object behind in the session's identity map."""
+    record = DecisionRecord(id=record_id, **values)
+    make_transient_to_detached(record)
+    return record
 
 
 def _has_fresh_report(facts: list[Any], bureau: str, as_of: datetime) -> bool:

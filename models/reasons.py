@@ -236,8 +236,9 @@ class TreeShap:
         o[nan] = self._nan_ok[nan]
         if len(self._cat_items):
             c = xv[self._cat_items]
-            col = np.where(np.isnan(c) | (c < 0), self._cat_tab.shape[1] - 1,
-                           np.minimum(np.nan_to_num(c, nan=0.0).astype(np.intp), self._cat_k))
+            off = np.isnan(c) | (c < 0)  # NaN / negative: the NaN column
+            col = np.where(off, self._cat_tab.shape[1] - 1,
+                           np.minimum(np.where(off, 0.0, c).astype(np.intp), self._cat_k))
             o[self._cat_items] = self._cat_tab[self._cat_rows, col]
         pattern = np.bincount(self._leaf_of, weights=o * self._bit, minlength=self._n_leaves)
         start = self._leaf_base + pattern.astype(np.intp) * self._leaf_d

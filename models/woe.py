@@ -22,6 +22,8 @@ import pandas as pd
 
 from models.features import FeatureSpec, encode_frame
 
+SMALL_BATCH = 128  # rows up to which `WoeScorecard.woe` looks every feature up at once
+
 
 def _woe(n_nonevent: np.ndarray, n_event: np.ndarray) -> np.ndarray:
     tot_ne, tot_e = n_nonevent.sum(), n_event.sum()
@@ -51,6 +53,7 @@ class WoeScorecard:
         self.means_: np.ndarray = np.zeros(len(self.specs))  # mean WoE of the fitted rows
         self._tables: list[tuple[int, np.ndarray, np.ndarray, float]] | None = None
         self._row_tables: list[tuple[int, list, list, float]] | None = None
+        self._small: tuple | None = None
 
     # -- fitting -------------------------------------------------------------------------
     def fit(self, X: pd.DataFrame, y: np.ndarray) -> WoeScorecard:
@@ -90,7 +93,7 @@ class WoeScorecard:
             entry["woe"] = woe[:n_bins].tolist()
             entry["woe_missing"] = float(woe[-1])
             self.bins_[spec.name] = entry
-        self._tables = self._row_tables = None
+        self._tables = self._row_tables = self._small = None
         return self
 
     @staticmethod
@@ -149,6 +152,8 @@ class WoeScorecard:
         E = np.atleast_2d(np.asarray(E, float))
         if E.shape[0] == 1:
             return self._woe_one(E[0].tolist()).reshape(1, -1)
+        if E.shape[0] <= SMALL_BATCH:
+            return self._woe_small(E)
         out = np.empty(E.shape)
         for j, (kind, table, woe, missing) in enumerate(self._lookup()):
             x = E[:, j]
@@ -161,6 +166,44 @@ class WoeScorecard:
                 known = (code >= 0) & (code < len(table))
                 vals = table[np.where(known, code, 0)] if len(table) else np.zeros(len(x))
                 out[:, j] = np.where(nan, missing, np.where(known, vals, 0.0))
+        return out
+
+    def _woe_small(self, E: np.ndarray) -> np.ndarray:
+        """`woe` of a few rows (a re-apply search's grid) with every feature at once: each
+        value's bin is the count of its feature's splits ``<=`` it (``np.digitize``, which
+        is ``searchsorted(side="right")``), from one comparison against a table of all the
+        splits padded with NaN — a dozen numpy calls instead of a dozen per feature (~3×
+        cheaper for 50 rows; for thousands of rows the per-feature loop is cheaper)."""
+        if self._small is None:
+            tables = self._lookup()
+            num = np.array([j for j, t in enumerate(tables) if t[0] == 0], np.intp)
+            cat = np.array([j for j, t in enumerate(tables) if t[0] == 1], np.intp)
+
+            def padded(rows: list[np.ndarray], fill: float, extra: int = 0) -> np.ndarray:
+                out = np.full((len(rows), max((len(r) for r in rows), default=0) + extra),
+                              fill)
+                for i, r in enumerate(rows):
+                    out[i, :len(r)] = r
+                return out
+
+            self._small = (
+                num, padded([tables[j][1] for j in num], np.nan),
+                padded([tables[j][2] for j in num], 0.0),
+                np.array([len(tables[j][2]) - 1 for j in num], np.intp),
+                cat, padded([tables[j][1] for j in cat], 0.0, extra=1),  # last: unseen → 0
+                np.array([len(tables[j][1]) for j in cat], np.intp),
+                np.array([t[3] for t in tables], float))
+        num, splits, woe, last, cat, by_code, n_codes, missing = self._small
+        out = np.empty(E.shape)
+        with np.errstate(invalid="ignore"):  # NaN values and padding compare false
+            bins = np.minimum((splits[None] <= E[:, num, None]).sum(axis=2), last)
+        out[:, num] = woe[np.arange(len(num)), bins]
+        code = E[:, cat]
+        known = (code >= 0) & (code < n_codes)
+        out[:, cat] = by_code[np.arange(len(cat)),
+                              np.where(known, code, by_code.shape[1] - 1).astype(np.intp)]
+        nan = np.isnan(E)
+        out[nan] = np.broadcast_to(missing, E.shape)[nan]
         return out
 
     def _woe_one(self, x: list[float]) -> np.ndarray:

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ruleengine.conditions import ORDERING, All, AnyOf, Condition, Leaf, Not
+from ruleengine.conditions import ORDERING, All, AnyOf, Condition, Leaf, Not, features_read
 from ruleengine.facts import frame_columns, rows_to_frame
 from ruleengine.outcomes import Combiner
 from ruleengine.rulesets import ACTIONS, PRODUCTS, RuleSet
@@ -30,6 +30,8 @@ class VectorPlan:
         self.ruleset = ruleset
         self.catalog = catalog
         self.rule_ids = tuple(r.id for r in ruleset.rules)
+        #: the features each rule reads, in rule order
+        self.rule_features = tuple(frozenset(features_read(r.when)) for r in ruleset.rules)
         self.combiner = Combiner(ruleset)
 
     def columns(self, df: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -39,12 +41,16 @@ class VectorPlan:
         """Boolean (rows, rules) matrix; rules in reporting order (priority, id)."""
         return self.fire_columns(self.columns(df), len(df))
 
-    def fire_columns(self, cols: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+    def fire_columns(self, cols: Mapping[str, np.ndarray], n: int,
+                     rules: Sequence[int] | None = None) -> np.ndarray:
         """`fire_matrix` over columns already coded as `frame_columns` codes them (for a
-        caller that builds many small frames' columns itself, such as re-apply guidance)."""
-        out = np.empty((n, len(self.rule_ids)), dtype=bool)
+        caller that builds many small frames' columns itself, such as re-apply guidance);
+        ``rules``: the positions of the only rules to evaluate (one column each, in that
+        order), the columns then needing only the features those rules read."""
+        chosen = self.ruleset.rules if rules is None else [self.ruleset.rules[j] for j in rules]
+        out = np.empty((n, len(chosen)), dtype=bool)
         cache: dict[tuple, np.ndarray] = {}
-        for j, rule in enumerate(self.ruleset.rules):
+        for j, rule in enumerate(chosen):
             out[:, j] = self._mask(rule.when, cols, n, cache)
         return out
 

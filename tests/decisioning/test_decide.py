@@ -69,7 +69,9 @@ def test_replay_detects_a_tampered_record(engine, service, world_db):
     with Session(engine) as s:
         app = s.scalars(select(Application)).first()
         record = service.decide(s, app, as_of=as_of[app.ref].to_pydatetime())
-        record.outcome = "approve" if record.outcome != "approve" else "decline"
+        s.commit()
+        stored = s.get(DecisionRecord, record.id)  # the row, changed behind the service
+        stored.outcome = "approve" if record.outcome != "approve" else "decline"
         s.commit()
         assert any(d.startswith("outcome:") for d in service.replay(s, record.id))
 

@@ -155,6 +155,9 @@ def test_the_vector_search_and_the_durable_path_agree_on_every_candidate(decided
             "model_pd", "model_score", "risk_grade")}, book, model).outcome == "approve"
                    for row in rows]
         assert list(approving) == decided
+        # the decision's own fired rules standing in for the rules no candidate changes
+        fired = {f["id"] for f in r.fired_rules}
+        assert list(G._approves(book, model, cands, fired)) == decided
         compared += len(rows)
     assert compared >= 300
 

@@ -15,7 +15,7 @@ from models.features import default_features, encode_frame
 from models.registry import Registry
 from models.report import CHARTS
 from models.train import TrainConfig, train_and_register
-from models.woe import WoeScorecard
+from models.woe import SMALL_BATCH, WoeScorecard
 
 
 @pytest.fixture(scope="module")
@@ -98,5 +98,9 @@ def test_woe_transform_matches_optbinning(frame):
     cats = [j for j, s in enumerate(specs) if s.dtype == "category"]
     E[1::11, cats] = 999  # a category code the bins never saw
     batch = woe.woe(E)
+    assert len(E) > SMALL_BATCH  # the per-feature path
     rows = np.vstack([woe.woe(E[i:i + 1]) for i in range(len(E))])
     np.testing.assert_array_equal(rows, batch)
+    # a few rows (a re-apply grid) are looked up all features at once: the same WoE
+    small = np.vstack([woe.woe(E[i:i + 40]) for i in range(0, len(E), 40)])
+    np.testing.assert_array_equal(small, batch)
