@@ -69,12 +69,13 @@ def in_id_range(column: str, ids: Any) -> str:
 
 
 def read_frame(conn: Connection, query: str, *, dates: list[str] = (), days: list[str] = (),
-               **dtypes: Any) -> Any:
+               exact_text: bool = False, **dtypes: Any) -> Any:
     """``COPY (query) TO STDOUT`` (CSV with header) into a pandas DataFrame.
 
     `dates`: ``YYYY-MM-DD`` text columns; `days`: integer day numbers since 1970-01-01
     (``d - DATE '1970-01-01'`` in SQL: no date text formatted and parsed again), both made
-    ``datetime64[ns]`` with NaT for NULL.
+    ``datetime64[ns]`` with NaT for NULL. `exact_text`: only an empty field is NULL (pandas
+    otherwise also reads text such as ``NA``, ``null`` or ``None`` as missing).
 
     The C CSV parser instead of one Python row object and one Decimal per value: several
     times faster for the millions of schedule lines of a nightly run. `query` must be complete
@@ -89,7 +90,8 @@ def read_frame(conn: Connection, query: str, *, dates: list[str] = (), days: lis
         for block in copy:
             buf.write(block)
     buf.seek(0)
-    frame = pd.read_csv(buf, dtype=dtypes or None)
+    na = {"keep_default_na": False, "na_values": [""]} if exact_text else {}
+    frame = pd.read_csv(buf, dtype=dtypes or None, **na)
     for col in dates:
         frame[col] = pd.to_datetime(frame[col], format="%Y-%m-%d")
     for col in days:

@@ -171,12 +171,13 @@ def load_partition(
         if as_of is not None:
             lf["exposure_cents"] = exposure_cents(lf, inst)
             inst = inst[inst["due_date"] < pd.Timestamp(as_of)].reset_index(drop=True)
-    decided, app_score = _decisions(session, sorted(set(apps.values())))
-    lf["application_score"] = [float(app_score.get(apps.get(i)) or np.nan)
-                               for i in lf["loan_id"].tolist()]
-    linked = [(lid, a) for lid, a in apps.items() if a in decided]
-    decision = pd.DataFrame([decided[a] for _, a in linked], index=[lid for lid, _ in linked]
-                            ).reindex(columns=feature_names)  # a list: 2x from_dict's speed
+    decided, app_score = _decisions(session, sorted(set(apps.values())), feature_names,
+                                    bulk=bulk)
+    lf["application_score"] = app_score.reindex(
+        [apps.get(i) for i in lf["loan_id"].tolist()]).to_numpy(np.float64)
+    linked = [(lid, a) for lid, a in apps.items() if a in decided.index]
+    decision = decided.reindex([a for _, a in linked])
+    decision.index = pd.Index([lid for lid, _ in linked], dtype=np.int64)
     customers = sorted(set(lf["customer_id"].tolist()))
     facts = store.facts(session, customers, bulk=bulk) if store else None
     return Partition(lf, inst, decision, facts, closed=closed)
@@ -241,33 +242,59 @@ def _loans_by_copy(session: Session, loan_ids: list[int], close: date | None = N
     return lf, apps
 
 
-def _decisions(session: Session, app_ids: list[int]) -> tuple[dict[int, Any], dict[int, Any]]:
-    """Each application's latest decision: its recorded features and its model score."""
-    decided: dict[int, dict[str, Any]] = {}
-    app_score: dict[int, Any] = {}
-    if not app_ids:
-        return decided, app_score
-    if session.bind.dialect.name == "postgresql":
-        rows = session.execute(text(
-            "SELECT DISTINCT ON (application_id) application_id, features::text, "
-            "model ->> 'score' FROM decision_records WHERE application_id = ANY(:ids) "
-            "ORDER BY application_id, id DESC"), {"ids": app_ids})
-        rows = rows.all()
-        # one decode of the whole chunk: the per-call overhead was a third of the time; the
-        # score taken out in SQL (the model's record holds its reasons too: not decoded)
-        features = json.loads("[" + ",".join(r[1] for r in rows) + "]")
-        for (app_id, _, scored), values in zip(rows, features, strict=True):
-            decided[app_id] = values
-            app_score[app_id] = None if scored is None else json.loads(scored)
-        return decided, app_score
-    for app_id, features, scored in session.execute(
+def _decisions(session: Session, app_ids: list[int], feature_names: list[str], *,
+               bulk: bool) -> tuple[pd.DataFrame, pd.Series]:
+    """Each application's decision (one: `decision_records.application_id` is unique): its
+    recorded values of `feature_names` (columns, missing where the record lacks one) and its
+    model score (NaN unscored), both indexed by application id."""
+    if bulk and feature_names and all(len(n.encode()) <= PG_NAME_BYTES for n in feature_names):
+        return _decisions_by_copy(session, app_ids, feature_names)
+    rows = session.execute(
         select(DecisionRecord.application_id, DecisionRecord.features, DecisionRecord.model)
-        .where(in_ids(DecisionRecord.application_id, app_ids))
-        .order_by(DecisionRecord.id)
-    ):
-        decided[app_id] = features  # the latest decision wins
-        app_score[app_id] = (scored or {}).get("score")
-    return decided, app_score
+        .where(in_ids(DecisionRecord.application_id, app_ids))).all() if app_ids else []
+    index = pd.Index([r.application_id for r in rows], dtype=np.int64)
+    scores = [(r.model or {}).get("score") for r in rows]
+    features = pd.DataFrame([r.features for r in rows], index=index, columns=feature_names)
+    return _missing_as_float(features), pd.Series(
+        [np.nan if v is None else float(v) for v in scores], index=index, dtype=np.float64)
+
+
+#: PostgreSQL truncates longer identifiers (NAMEDATALEN - 1): such a feature cannot be a
+#: column of `_decisions_by_copy`'s record type, and is read by rows instead
+PG_NAME_BYTES = 63
+
+
+def _decisions_by_copy(session: Session, app_ids: list[int], feature_names: list[str]
+                       ) -> tuple[pd.DataFrame, pd.Series]:
+    """`_decisions` by COPY: the database picks the night's features out of each record
+    (``json_to_record``: one parse per record, on the database's core, which the read runs
+    beside the compute) and streams only their values, parsed by pandas' C reader — not
+    every record's whole JSON decoded into Python dicts and a frame built from them. Values
+    are text in SQL (a JSON number or string as written), so the frame is typed as the row
+    read's; only an empty field is missing (a text value ``NA`` stays text)."""
+    from chedaitong.db.bulk import in_id_range, read_frame
+
+    columns = ", ".join(_quoted(n) + " text" for n in feature_names)
+    frame = read_frame(session.connection(), f"""
+        SELECT d.application_id AS "_application", (d.model ->> 'score')::float8 AS "_score",
+               {", ".join("f." + _quoted(n) for n in feature_names)}
+        FROM {DecisionRecord.__tablename__} AS d, json_to_record(d.features) AS f({columns})
+        WHERE {in_id_range("d.application_id", app_ids)}""", exact_text=True)
+    index = pd.Index(frame["_application"].to_numpy(np.int64))
+    features = frame.reindex(columns=feature_names).set_axis(index)
+    return _missing_as_float(features), pd.Series(
+        frame["_score"].to_numpy(np.float64), index=index)
+
+
+def _quoted(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _missing_as_float(frame: pd.DataFrame) -> pd.DataFrame:
+    """A feature column with no value at all as float NaN (the text reader's type for it;
+    a frame built from records makes it object): the two reads give one frame."""
+    empty = [c for c in frame.columns if frame[c].isna().all() and frame[c].dtype == object]
+    return frame.astype(dict.fromkeys(empty, np.float64)) if empty else frame
 
 
 # ---- writing a partition ------------------------------------------------------------------

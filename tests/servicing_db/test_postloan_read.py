@@ -27,8 +27,9 @@ def _decide(engine, names: list[str]) -> None:
             Loan.application_id).where(Loan.application_id.is_not(None))))[:5]
         now = datetime(2025, 1, 1, tzinfo=UTC)
         for k, app in enumerate(apps):  # numbers, text, a null, and a decision without score
-            features = {n: k + 0.5 for n in names[:3]}
-            features.update({names[3]: "本科", names[4]: None})
+            features = {n: k + 0.5 for n in names[:3]}  # (and text "NA": text, not missing)
+            features.update({names[3]: "NA" if k == 1 else "本科", names[4]: None,
+                             "not_a_model_feature": k})
             s.add(DecisionRecord(
                 application_id=app, decided_at=now, as_of=now, outcome="approve",
                 rules_version="t", features=features, fired_rules=[], offers=[],
@@ -69,6 +70,7 @@ def test_copy_partition_equals_row_partition(engine, portfolio, resources, store
         got = _frames(load_partition(s, portfolio, store, names, bulk=True))
     assert len(want["facts"]) > 100 and len(want["decision"]) == 5
     assert want["loans"]["application_score"].notna().sum() == 4
+    assert sorted(want["decision"][names[3]]) == ["NA", "本科", "本科", "本科", "本科"]
     dates = {c: "datetime64[ns]" for c in ("due_date", "penalty_through", "settled_on")}
     pd.testing.assert_frame_equal(got.pop("installments").astype(dates),
                                   want.pop("installments").astype(dates))
