@@ -83,8 +83,11 @@ class FactIndex:
         code = self.source_names.get_indexer([source])[0]
         if code < 0:
             return slice(0, 0)
-        return slice(np.searchsorted(self.source, code, "left"),
-                     np.searchsorted(self.source, code, "right"))
+        # the code in the array's own dtype: an int64 scalar made numpy cast every source code
+        # (millions of facts) to int64 for each search, ~8 ms a join at night
+        code = self.source.dtype.type(code)
+        return slice(int(np.searchsorted(self.source, code, "left")),
+                     int(np.searchsorted(self.source, code, "right")))
 
     def customer_codes(self, customers: np.ndarray) -> np.ndarray:
         """Codes of entity customers (-1 for a customer without any fact)."""

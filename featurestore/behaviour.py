@@ -16,6 +16,7 @@ when made by `as_of`.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -80,7 +81,12 @@ NAT = np.iinfo(np.int64).min
 class InstallmentRows:
     """Installments due before each entity row's `as_of`, joined to the rows: int64
     microseconds (`settled` NAT while unpaid in the data), the amounts when given. Plain
-    arrays, not a merged frame — the nightly job runs this per partition of 100k loans."""
+    arrays, not a merged frame — the nightly job runs this per partition of 100k loans.
+
+    `unpaid` and `late_days` are computed once (the loan features and the behaviour columns
+    both read them); when the pairs come grouped by entity row (a night's read lists each
+    loan's lines together) the per-row reductions run over the runs (`reduceat`), not
+    scattered `maximum.at` passes."""
 
     n_rows: int
     row: np.ndarray
@@ -91,22 +97,48 @@ class InstallmentRows:
     part_paid: np.ndarray | None = None
     part_paid_at: np.ndarray | None = None
 
-    @property
+    @cached_property
     def unpaid(self) -> np.ndarray:
         """Not settled by `as_of` (a later settlement counts as unpaid then)."""
         return (self.settled == NAT) | (self.settled > self.as_of)
 
-    @property
+    @cached_property
     def late_days(self) -> np.ndarray:
         """Whole days late: at settlement, or at `as_of` while unpaid."""
         until = np.where(self.unpaid, self.as_of, self.settled)
         return np.maximum(until - self.due, 0) // US_PER_DAY
 
-    def max_per_row(self, values: np.ndarray) -> np.ndarray:
-        """Per entity row, the largest non-negative value (0 without installments)."""
-        out = np.zeros(self.n_rows, np.int64)
-        np.maximum.at(out, self.row, values.astype(np.int64))
-        return out.astype("float64")
+    @cached_property
+    def runs(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """(entity row, first pair) of each run of pairs when they are grouped by row (rows
+        non-decreasing), else None."""
+        r = self.row
+        if not len(r) or not (r[1:] >= r[:-1]).all():
+            return None
+        starts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+        return r[starts], starts
+
+    @cached_property
+    def due_90d(self) -> np.ndarray:
+        """Due in the 90 days up to `as_of`."""
+        return self.as_of - self.due <= 90 * US_PER_DAY
+
+    @cached_property
+    def days_past_due(self) -> np.ndarray:
+        """Per entity row, the days late of its oldest installment unpaid at `as_of`."""
+        return self.max_per_row(np.where(self.unpaid, self.late_days, 0))
+
+    def max_per_row(self, values: np.ndarray, floor: int | np.ndarray = 0) -> np.ndarray:
+        """Per entity row, the largest of its values and ``floor`` (a scalar or one per row),
+        as int64."""
+        values = values.astype(np.int64, copy=False)
+        out = np.array(np.broadcast_to(floor, self.n_rows), np.int64)
+        if self.runs is None:
+            np.maximum.at(out, self.row, values)
+        else:
+            rows, starts = self.runs
+            out[rows] = np.maximum(np.maximum.reduceat(values, starts), out[rows])
+        return out
 
     def sum_per_row(self, values: np.ndarray) -> np.ndarray:
         return np.bincount(self.row, weights=values, minlength=self.n_rows)
@@ -134,21 +166,27 @@ def installment_rows(e: pd.DataFrame, installments: pd.DataFrame) -> Installment
     ids, loan_ids = _key(e["entity_id"]), _key(installments["loan_id"])
     if ids.dtype.kind != loan_ids.dtype.kind:  # 7 and "7" are the same loan
         ids, loan_ids = ids.astype(str), loan_ids.astype(str)
-    keys = ids.unique()
-    e_code = keys.get_indexer(ids)
-    i_code = keys.get_indexer(loan_ids)
-    order = np.argsort(e_code, kind="stable")  # entity rows grouped by loan
-    per_key = np.bincount(e_code, minlength=len(keys))
-    first = np.concatenate([[0], np.cumsum(per_key)[:-1]])
-    inst_pos = np.flatnonzero(i_code >= 0)
-    counts = per_key[i_code[inst_pos]]
-    pos = np.repeat(inst_pos, counts)  # installment row of each pair
-    within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-    row = order[np.repeat(first[i_code[inst_pos]], counts) + within]
+    if ids.is_unique:  # one row per loan (the night): each line pairs with its loan's row
+        row = ids.get_indexer(loan_ids)
+        pos = np.flatnonzero(row >= 0)  # installment row of each pair
+        row = row[pos]
+    else:
+        keys = ids.unique()
+        e_code = keys.get_indexer(ids)
+        i_code = keys.get_indexer(loan_ids)
+        order = np.argsort(e_code, kind="stable")  # entity rows grouped by loan
+        per_key = np.bincount(e_code, minlength=len(keys))
+        first = np.concatenate([[0], np.cumsum(per_key)[:-1]])
+        inst_pos = np.flatnonzero(i_code >= 0)
+        counts = per_key[i_code[inst_pos]]
+        pos = np.repeat(inst_pos, counts)
+        within = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        row = order[np.repeat(first[i_code[inst_pos]], counts) + within]
     as_of = micros(e["as_of"])[row]
     due = _us(installments["due_date"])[pos]
     keep = due < as_of
-    row, pos, as_of, due = row[keep], pos[keep], as_of[keep], due[keep]
+    if not keep.all():  # the night hands over only the lines already due
+        row, pos, as_of, due = row[keep], pos[keep], as_of[keep], due[keep]
     extra: dict[str, np.ndarray] = {}
     if "amount_due" in installments.columns:
         extra["amount_due"] = installments["amount_due"].to_numpy(dtype="float64")[pos]
@@ -171,26 +209,24 @@ def repayment_columns(e: pd.DataFrame, m: InstallmentRows) -> dict[str, np.ndarr
     was_due = due < then
     unpaid_then = (settled == NAT) | (settled > then)
     late_then = np.where(was_due & unpaid_then, np.maximum(then - due, 0) // US_PER_DAY, 0)
-    open_now = np.where(paid, 0, np.maximum(as_of - due, 0) // US_PER_DAY)
-    dpd_now = m.max_per_row(open_now)
     dpd_then = m.max_per_row(late_then)
     on_time = paid & (settled <= due + US_PER_DAY)
     due_count = m.count_per_row()
     with np.errstate(invalid="ignore", divide="ignore"):
         share = np.where(due_count > 0, m.sum_per_row(on_time) / due_count, np.nan)
-    last = micros(e["disbursed_at"]).copy()
-    np.maximum.at(last, m.row[paid], settled[paid])  # the latest payment, if after booking
+    disbursed = micros(e["disbursed_at"])
+    # the latest payment, if after booking
+    last = m.max_per_row(np.where(paid, settled, NAT), floor=disbursed)
     # days late creeping up while still current: mean lateness of the last 90 days' dues
-    recent = as_of - due <= 90 * US_PER_DAY
+    recent = m.due_90d
     late_days = m.late_days
     n_recent = np.bincount(m.row[recent], minlength=n).astype("float64")
     with np.errstate(invalid="ignore", divide="ignore"):
         avg_late = np.bincount(m.row[recent], weights=late_days[recent], minlength=n) / n_recent
-    last_on_time = micros(e["disbursed_at"]).copy()
-    np.maximum.at(last_on_time, m.row[on_time], settled[on_time])
+    last_on_time = m.max_per_row(np.where(on_time, settled, NAT), floor=disbursed)
     as_of_us = micros(e["as_of"])
     out = {
-        "dpd_change_30d": dpd_now - dpd_then,
+        "dpd_change_30d": m.days_past_due - dpd_then,
         "on_time_share": share,
         "days_since_last_payment": np.floor((as_of_us - last) / US_PER_DAY),
         "days_late_avg_3m": np.where(n_recent > 0, avg_late, np.nan),
@@ -204,9 +240,18 @@ def repayment_columns(e: pd.DataFrame, m: InstallmentRows) -> dict[str, np.ndarr
 def latest_lateness(m: InstallmentRows, late_days: np.ndarray) -> dict[str, np.ndarray]:
     """Days late of the latest installment due, and that minus the third latest's: a loan
     paying later each month inside the grace month is "current" at every month-end, yet
-    drifting (the stress pattern lenders watch before a default). Three running maxima of
-    the due dates, not a sort: the nightly job runs this on every installment of the book."""
+    drifting (the stress pattern lenders watch before a default). A night's read lists each
+    loan's lines in due order, so the latest are the last of each run; otherwise three
+    running maxima of the due dates, not a sort."""
     n = m.n_rows
+    last, third = np.full(n, np.nan), np.full(n, np.nan)
+    if m.runs is not None and ((m.due[1:] > m.due[:-1]) | (m.row[1:] != m.row[:-1])).all():
+        rows, starts = m.runs
+        ends = np.r_[starts[1:], len(m.row)]  # one past each run's last pair
+        last[rows] = late_days[ends - 1]
+        three = ends - starts >= 3
+        third[rows[three]] = late_days[ends[three] - 3]
+        return {"days_late_last_installment": last, "days_late_trend_3i": last - third}
     picked = []
     below = np.full(len(m.row), True)
     for _ in range(3):  # the latest, second latest and third latest due date per row

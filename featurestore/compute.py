@@ -375,11 +375,9 @@ def loan_features(
     cols: dict[str, np.ndarray] = {}
 
     m = installment_rows(e, installments)
-    late_days, unpaid_at_as_of = m.late_days, m.unpaid
-    cols["days_past_due"] = m.max_per_row(np.where(unpaid_at_as_of, late_days, 0))
-    cols["worst_dpd"] = m.max_per_row(late_days)
-    recent = m.as_of - m.due <= 90 * US_PER_DAY
-    missed = recent & (unpaid_at_as_of | (m.settled > m.due + US_PER_DAY))
+    cols["days_past_due"] = m.days_past_due
+    cols["worst_dpd"] = m.max_per_row(m.late_days)
+    missed = m.due_90d & (m.unpaid | (m.settled > m.due + US_PER_DAY))
     cols["missed_payments_3m"] = m.sum_per_row(missed)
     months = (e["as_of"].dt.year - e["disbursed_at"].dt.year) * 12 + (
         e["as_of"].dt.month - e["disbursed_at"].dt.month
