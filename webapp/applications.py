@@ -300,9 +300,12 @@ def liveness(files, application_id: int):
 @blp.response(200, VoucherOut)
 @blp.doc(security=[BEARER])
 def get_voucher(application_id: int):
-    """The disbursement voucher sent to the consultant (with its verification code)."""
-    return applications.voucher_of(session=database.session(),
-                                   application=_visible(application_id))
+    """The disbursement voucher sent to the consultant; its verification code only to the
+    consultant (reviewers and admins see the voucher without it: whoever approved the
+    disbursement cannot also present the voucher)."""
+    return applications.voucher_view(session=database.session(),
+                                     application=_visible(application_id),
+                                     user=current_user())
 
 
 @blp.route("/applications/<int:application_id>/pickup", methods=["POST"])

@@ -11,13 +11,18 @@ expire after `TTL`, and reusing one with a different body is a client bug (422).
 
 Replay bodies are stored in the database, so a view that answers with a secret (a bearer
 token) names it in ``secret_fields``: the stored copy has it removed, and a replay says the
-secret was issued with the first answer and is not shown again.
+secret was issued with the first answer and is not shown again. Everything else of a stored
+body is sealed with the data key (`chedaitong.crypto`, bound to its row): an answer may hold
+personal data — a payout export's bank file has the dealers' full account numbers — and
+personal data is encrypted at rest.
 """
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
+import json
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -30,6 +35,7 @@ from werkzeug.exceptions import Conflict, UnprocessableEntity
 from chedaitong.db.origination import IdempotencyRecord
 from webapp import database
 from webapp.auth import current_user
+from webapp.services import services
 
 HEADER = "Idempotency-Key"
 TTL = timedelta(hours=24)
@@ -58,10 +64,30 @@ def _unprocessable(reason: str) -> UnprocessableEntity:
 def _replay(record: IdempotencyRecord, request_hash: str) -> Response:
     if record.request_hash != request_hash:
         raise _unprocessable("was already used for a different request")
-    resp = current_app.json.response(record.response_json)  # serialised as the first was
+    resp = current_app.json.response(_opened(record))  # serialised as the first was
     resp.status_code = record.status_code
     resp.headers["Idempotent-Replayed"] = "true"
     return resp
+
+
+def _aad(record_id: int) -> bytes:
+    return f"idempotency_keys:{record_id}".encode()
+
+
+def _sealed(body: object, record_id: int) -> dict[str, str]:
+    """``body`` as stored: encrypted, bound to its row (a sealed body moved to another row
+    does not open)."""
+    plain = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+    return {"sealed": base64.b64encode(
+        services().store.cipher.encrypt(plain, _aad(record_id))).decode()}
+
+
+def _opened(record: IdempotencyRecord) -> object:
+    stored = record.response_json
+    if isinstance(stored, dict) and set(stored) == {"sealed"}:
+        return json.loads(services().store.cipher.decrypt(
+            base64.b64decode(stored["sealed"]), _aad(record.id)))
+    return stored  # stored before bodies were sealed (kept `TTL` at most)
 
 
 def _find(session, user_id: int, endpoint: str, key: str) -> IdempotencyRecord | None:
@@ -162,7 +188,7 @@ def idempotent(view: Callable | None = None, *, secret_fields: tuple[str, ...] =
         session.rollback()  # the view committed its work; the answer is stored on its own
         session.execute(update(IdempotencyRecord).where(IdempotencyRecord.id == reserved).values(
             status_code=resp.status_code,
-            response_json=_kept_body(resp.get_json(), secret_fields)))
+            response_json=_sealed(_kept_body(resp.get_json(), secret_fields), reserved)))
         session.commit()
         return resp
 

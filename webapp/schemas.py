@@ -344,7 +344,8 @@ class QueueItem(ApplicationSummary):
 
 class VoucherOut(Schema):
     number = fields.String()
-    verification_code = fields.String()
+    verification_code = fields.String(allow_none=True, metadata={
+        "description": "the consultant's only (null for reviewers and admins)"})
     amount = fields.Decimal(**MONEY)
     issued_at = fields.DateTime()
     document_text = fields.String()

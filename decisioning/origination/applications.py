@@ -194,6 +194,17 @@ def voucher_of(*, session: Session, application: Application) -> Voucher:
     return voucher
 
 
+def voucher_view(*, session: Session, application: Application,
+                 user: User) -> dict[str, Any]:
+    """The voucher as ``user`` may see it: the verification code is the consultant's (the
+    voucher is sent to them, and the dealer checks the code at pickup), never staff's."""
+    voucher = voucher_of(session=session, application=application)
+    return {"number": voucher.number, "amount": voucher.amount,
+            "issued_at": voucher.issued_at, "document_text": voucher.document_text,
+            "verification_code": voucher.verification_code
+            if user.role is Role.CONSULTANT else None}
+
+
 def documents_of(*, session: Session, application: Application) -> list[Row]:
     """The application's documents by kind: what the apps show of each (plain rows)."""
     return list(session.execute(_DOCUMENTS, {"application_id": application.id}).all())

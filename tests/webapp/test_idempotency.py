@@ -106,3 +106,22 @@ def test_a_replayed_token_creation_does_not_show_or_store_the_token(api, staff, 
     assert first.json["token"] not in stored
     assert client.get("/me", headers={"Authorization": f"Bearer {first.json['token']}"}
                       ).status_code == 200
+
+
+def test_a_stored_answer_is_sealed_and_replays_whole(api, staff, engine):
+    """The body kept for replay is encrypted at rest (an answer may hold personal data: a
+    payout export's bank file has full account numbers); the replay is the first answer."""
+    client = api.test_client()
+    _, idn = register_customer(client, "idem-sealed", 53)
+    h = staff.h("c1", **{"Idempotency-Key": "sealed-1"})
+    body = {**APPLICATION, "id_number": idn}
+    first = client.post("/applications", headers=h, json=body)
+    replay = client.post("/applications", headers=h, json=body)
+    assert first.status_code == replay.status_code == 201
+    assert replay.json == first.json and replay.headers["Idempotent-Replayed"] == "true"
+    with engine.connect() as conn:
+        stored = " ".join(str(r[0]) for r in conn.execute(
+            text("SELECT response_json FROM idempotency_keys")))
+    assert "sealed" in stored
+    for value in (first.json["ref"], first.json["dealer_name"], first.json["vehicle_model"]):
+        assert value and value not in stored

@@ -65,6 +65,9 @@ def test_whole_journey_from_registration_to_booking(api, staff, sandbox):
     assert r.status_code == 201 and r.json["state"] == "disbursed"
     voucher = client.get(f"/applications/{app_id}/voucher", headers=staff.h("c1")).json
     check = {"number": voucher["number"], "verification_code": voucher["verification_code"]}
+    for reviewer in ("r1", "ad"):  # the code is the consultant's: not whoever approved it
+        seen = client.get(f"/applications/{app_id}/voucher", headers=staff.h(reviewer)).json
+        assert seen["number"] == voucher["number"] and seen["verification_code"] is None
     assert client.post("/vouchers/verify", headers=staff.h("c2"), json=check).json["valid"]
     assert not client.post("/vouchers/verify", headers=staff.h("c3"), json=check).json["valid"]
     wrong = {**check, "verification_code": "00000000" if check["verification_code"] !=
