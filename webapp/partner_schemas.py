@@ -117,7 +117,10 @@ class ConsultantActiveIn(Strict):
 
 class ConsultantOut(ConsultantBrief):
     dealer_id = fields.Integer()
-    token = fields.String(allow_none=True, metadata={"description": "on invitation only"})
+    token = fields.String(allow_none=True, metadata={
+        "description": "on invitation only, shown once (null in an idempotent replay)"})
+    secret_note = fields.String(metadata={
+        "description": "in an idempotent replay: the token was issued with the first answer"})
 
 
 class AuditArgs(Strict):
