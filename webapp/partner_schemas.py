@@ -9,7 +9,7 @@ from marshmallow.exceptions import ValidationError
 
 from decisioning import collections
 from decisioning.origination import payouts
-from webapp.schemas import MONEY, PHONE, RegisterIn, Strict
+from webapp.schemas import MONEY, PHONE, VEHICLE_PRICE, RegisterIn, Strict
 
 CODE = validate.Regexp(r"^[A-Z0-9][A-Z0-9_-]{1,31}$", error="2-32 capitals, digits, _ or -")
 #: ASCII digits (as every digit pattern here: `chedaitong.idnumber`); the pages check it too
@@ -90,7 +90,7 @@ class DealerOut(Schema):
 class StockVehicleIn(Strict):
     vehicle_brand = fields.String(required=True, validate=validate.Length(1, 64))
     vehicle_model = fields.String(required=True, validate=validate.Length(1, 64))
-    price = fields.Decimal(required=True, validate=validate.Range(min=0, min_inclusive=False),
+    price = fields.Decimal(required=True, validate=VEHICLE_PRICE,
                            metadata={"description": "list price, CNY, whole cents"}, **MONEY)
     active = fields.Boolean(load_default=True,
                             metadata={"description": "false = taken off sale"})
