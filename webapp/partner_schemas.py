@@ -7,6 +7,7 @@ from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate, validates_schema
 from marshmallow.exceptions import ValidationError
 
+from chedaitong.db.base import MAX_ID
 from decisioning import collections
 from decisioning.origination import payouts
 from webapp.schemas import MONEY, PHONE, VEHICLE_PRICE, RegisterIn, Strict
@@ -126,7 +127,7 @@ class ConsultantOut(ConsultantBrief):
 class AuditArgs(Strict):
     target_kind = fields.String(validate=validate.OneOf(["dealer", "user", "payout",
                                                          "payout_batch"]))
-    target_id = fields.Integer(validate=validate.Range(1, 2**31 - 1))
+    target_id = fields.Integer(validate=validate.Range(1, MAX_ID))
 
 
 class AuditOut(Schema):

@@ -108,3 +108,17 @@ def test_the_dealer_pages_refuse_a_payout_account_in_full_width_digits(api, staf
                           "effective_from": "2026-01-01", "bank_name": "工商银行",
                           "account_name": "4S DA", "account_number": wide})
     assert "account_number: 8-30 digits" in ad.get(legacy).get_data(as_text=True)
+
+
+def test_an_id_in_a_page_form_beyond_the_databases_range_is_an_error_not_a_500(api, staff):
+    """The payout retry and the consultant (de)activation read the id with int(): twenty
+    digits overflowed the driver (500) where a path id is 404."""
+    ad = signed_in(api, staff, "ad")
+    dealer = f"/pages/dealers/{staff.dealers['DA']}"
+    for url, form in (("/pages/payouts", {"action": "retry"}),
+                      (dealer, {"action": "deactivate"})):
+        for value in ("99999999999999999999", "x"):
+            field = "payout_id" if url == "/pages/payouts" else "user_id"
+            r = ad.post(url, data={**form, field: value, "csrf": csrf(ad, url)})
+            assert r.status_code == 302, (url, value, r.status_code)
+            assert "error" in ad.get(r.location).get_data(as_text=True)

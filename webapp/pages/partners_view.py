@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 
 from chedaitong.db import Role
+from chedaitong.db.base import MAX_ID
 from chedaitong.errors import DomainError
 from decisioning import collections
 from decisioning.origination import dealers, payouts
@@ -38,6 +39,15 @@ def _account_number() -> str:
     if not ACCOUNT.regex.match(account):
         raise DomainError("account_number: 8-30 digits")
     return account
+
+
+def _form_id(name: str) -> int:
+    """A row id from the form (a hidden field): digits within the ids' range, else an error
+    to flash — never an overflow in the database driver."""
+    raw = (request.form.get(name) or "").strip()
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_ID):
+        raise DomainError(f"{name}: not a known id")
+    return int(raw)
 
 
 def _text(name: str, max_len: int = 200) -> str:
@@ -113,7 +123,7 @@ def dealer_detail(dealer_id: int):
             elif action in ("deactivate", "reactivate"):
                 dealers.set_consultant_active(
                     session=session, actor=page_user(),
-                    user_id=int(request.form.get("user_id", "0") or 0),
+                    user_id=_form_id("user_id"),
                     active=action == "reactivate")
             else:
                 raise DomainError("unknown action")
@@ -161,8 +171,8 @@ def payout_list():
                   f"failed, {len(run.errors)} errors", "error" if run.errors else "ok")
         elif action == "retry":
             try:
-                payouts.retry(session=session, actor=page_user(), payout=payouts.get(
-                    session, int(request.form.get("payout_id", "0") or 0)))
+                payouts.retry(session=session, actor=page_user(),
+                              payout=payouts.get(session, _form_id("payout_id")))
             except (DomainError, ValueError) as exc:
                 session.rollback()
                 flash(getattr(exc, "message", str(exc)), "error")
