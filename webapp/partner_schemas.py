@@ -341,7 +341,8 @@ class OutcomeIn(Strict):
     promise_date = fields.Date(load_default=None, allow_none=True)
     promise_amount = fields.Decimal(load_default=None, allow_none=True, places=2,
                                     allow_nan=False, as_string=True,
-                                    validate=validate.Range(0, 100_000_000, min_inclusive=False))
+                                    validate=validate.Range(0, collections.PROMISE_MAX_AMOUNT,
+                                                            min_inclusive=False))
 
 
 # ---- ingest -------------------------------------------------------------------------------

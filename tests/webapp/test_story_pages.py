@@ -122,3 +122,23 @@ def test_an_id_in_a_page_form_beyond_the_databases_range_is_an_error_not_a_500(a
             r = ad.post(url, data={**form, field: value, "csrf": csrf(ad, url)})
             assert r.status_code == 302, (url, value, r.status_code)
             assert "error" in ad.get(r.location).get_data(as_text=True)
+
+
+def test_a_promised_amount_the_page_cannot_store_is_named(api, staff, engine, sandbox):
+    """The collector's page passed the typed amount straight on: NaN raised in the
+    comparison (500), 1e20 overflowed the column on PostgreSQL, 0.001 was rounded away."""
+    story = Story(api.test_client(), staff, engine, sandbox)
+    for step in (story.onboard, story.customer_prepares, story.consultant_files,
+                 story.plan_contract_liveness, story.review_and_pay, story.pickup_and_documents,
+                 story.repayments_and_missed_payment):
+        step()
+    co = signed_in(api, staff, "co")
+    case_url = f"/pages/collections/{story.seen['loan_id']}"
+    promised = (lender_today() + timedelta(days=2)).isoformat()
+    for amount in ("NaN", "1e20", "0.001", "-5"):
+        r = co.post(case_url, data={"csrf": csrf(co, case_url), "action": "outcome",
+                                    "outcome": "promise_to_pay", "promise_date": promised,
+                                    "promise_amount": amount})
+        assert r.status_code == 302, (amount, r.status_code)
+        page = co.get(case_url).get_data(as_text=True)
+        assert "promise_amount" in page and "Outcome recorded" not in page, amount
