@@ -226,6 +226,10 @@ def test_referral_needs_a_rate_when_the_machine_offered_none(api, staff):
     token = csrf(client, url)
     r = client.post(url, data={"decision": "approve", "notes": "ok", "csrf": token})
     assert r.status_code == 422 and "annual_rate" in r.get_data(as_text=True)
+    for rate in ("NaN", "sNaN", "Infinity", "0.37"):  # NaN raised in the range check (500)
+        r = client.post(url, data={"decision": "approve", "notes": "ok", "annual_rate": rate,
+                                   "csrf": token})
+        assert r.status_code == 422 and "between 0 and 0.36" in r.get_data(as_text=True), rate
     r = client.post(url, data={"decision": "approve", "notes": "ok", "annual_rate": "0.1",
                                "csrf": token})
     assert r.status_code == 302
