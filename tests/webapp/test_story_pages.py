@@ -142,3 +142,19 @@ def test_a_promised_amount_the_page_cannot_store_is_named(api, staff, engine, sa
         assert r.status_code == 302, (amount, r.status_code)
         page = co.get(case_url).get_data(as_text=True)
         assert "promise_amount" in page and "Outcome recorded" not in page, amount
+
+
+def test_an_invited_consultants_token_is_shown_in_the_page_never_kept_in_the_cookie(api, staff):
+    """The invitation flashed the first token: flashes live in the session cookie, which is
+    signed, not encrypted — the bearer token travelled in a cookie until the next page."""
+    ad = signed_in(api, staff, "ad")
+    url = f"/pages/dealers/{staff.dealers['DA']}"
+    r = ad.post(url, data={"csrf": csrf(ad, url), "action": "invite", "username": "wangwu",
+                           "display_name": "王五"})
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    token = re.search(r'id="first-token"[^>]*>.*?(cdt_[\w-]+)', r.get_data(as_text=True),
+                      re.S).group(1)
+    cookie = ad.get_cookie("cdt_session")
+    kept = api.session_interface.get_signing_serializer(api).loads(cookie.value)
+    assert token not in str(kept)
+    assert "wangwu" in ad.get(url).get_data(as_text=True)

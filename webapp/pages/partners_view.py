@@ -93,6 +93,7 @@ def dealer_list():
 def dealer_detail(dealer_id: int):
     session = database.session()
     dealer = dealers.get(session, dealer_id)
+    first_token = None  # an invited consultant's, shown once
     if request.method == "POST":
         check_csrf()
         if page_user().role is not Role.ADMIN:
@@ -115,11 +116,10 @@ def dealer_detail(dealer_id: int):
                 dealers.update(session=session, cipher=services().store.cipher,
                                actor=page_user(), dealer=dealer, data=data)
                 flash("协议已保存 Agreement saved", "ok")
-            elif action == "invite":
-                _, token = dealers.invite_consultant(
+            elif action == "invite":  # the token is shown in this answer, never flashed:
+                _, first_token = dealers.invite_consultant(  # flashes ride in the cookie
                     session=session, actor=page_user(), dealer=dealer,
                     username=_text("username", 64), display_name=_text("display_name", 100))
-                flash(f"首次令牌 First token (shown once): {token}", "ok")
             elif action in ("deactivate", "reactivate"):
                 dealers.set_consultant_active(
                     session=session, actor=page_user(),
@@ -130,10 +130,13 @@ def dealer_detail(dealer_id: int):
         except (DomainError, ValueError) as exc:
             session.rollback()
             flash(getattr(exc, "message", str(exc)), "error")
-        return redirect(url_for("pages.dealer_detail", dealer_id=dealer.id))
+        if first_token is None:
+            return redirect(url_for("pages.dealer_detail", dealer_id=dealer.id))
     trail = dealers.audit_trail(session, kind="dealer", target_id=dealer.id, limit=50)
-    return render_template("pages/dealer.html", dealer=dealers.view(session, dealer),
-                           trail=trail, can_edit=page_user().role is Role.ADMIN)
+    page = render_template("pages/dealer.html", dealer=dealers.view(session, dealer),
+                           trail=trail, can_edit=page_user().role is Role.ADMIN,
+                           first_token=first_token)
+    return page, 200, {"Cache-Control": "no-store"} if first_token else {}
 
 
 # ---- payouts ------------------------------------------------------------------------------
