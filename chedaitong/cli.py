@@ -49,10 +49,12 @@ def plugin_groups() -> dict[str, tuple[str, str | None]]:
 
 def operator_error_types() -> tuple[type[Exception], ...]:
     """Operator mistakes that deserve one line on stderr, never a traceback."""
+    from alembic.util import CommandError  # e.g. `db downgrade` to an unknown revision
+
     from chedaitong.config import ConfigError
     from chedaitong.db import DatabaseUnavailable
 
-    return (ConfigError, DatabaseUnavailable)
+    return (ConfigError, DatabaseUnavailable, CommandError)
 
 
 class LazyGroup(click.Group):
@@ -173,7 +175,7 @@ def db_current() -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
 def serve(host: str, port: int) -> None:
     """Serve the API and pages with the development server (gunicorn in production).
 

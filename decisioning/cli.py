@@ -26,9 +26,14 @@ def replay(record_ids: tuple[int, ...], replay_all: bool) -> None:
 
     from chedaitong.config import Settings
     from chedaitong.db import DecisionRecord, check_reachable, make_engine
+    from chedaitong.db.base import MAX_ID
     from decisioning.container import build_decision_service
     from decisioning.service import ReplayError
 
+    beyond = [i for i in record_ids if i > MAX_ID]  # the driver would overflow on them
+    if beyond:
+        raise click.BadParameter(f"{beyond[0]} is not a record id (at most {MAX_ID})",
+                                 param_hint="RECORD_IDS")
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
     check_reachable(engine)

@@ -38,12 +38,13 @@ from decisioning.origination.identity import vendor_failed
 from decisioning.origination.profile import contacts_masked
 from servicing.ledger import load_state
 from servicing.loan import accrue_to
-from servicing.money import ZERO, to_cents
+from servicing.money import ZERO, money, to_cents
 from vendors.errors import VendorError
 from vendors.interfaces import CallRequest, CallStatus
 
 OUTCOMES = ("reached", "promise_to_pay", "refused", "wrong_number", "no_answer")
 PROMISE_MAX_DAYS = 30  # a promise further out is a restructuring, not collections' to accept
+PROMISE_MAX_AMOUNT = Decimal(100_000_000)  # the largest promise the API and the pages take
 DEFAULT_PD = 0.10  # a loan never scored by either model
 #: the nightly run's internal actions that a collector works (the vendor ones are sent)
 WORKED_ACTIONS = ("phone_task", "gps_alert")
@@ -246,6 +247,20 @@ def case(*, session: Session, services: Services, loan: Loan,
     }
 
 
+def _promised(amount: Decimal | None) -> Decimal:
+    """A promised amount as whole cents within `PROMISE_MAX_AMOUNT` (Invalid otherwise): the
+    page hands on what was typed, NaN and 1e20 included."""
+    if amount is None:
+        raise Invalid("promise_amount", "a promise to pay needs a positive amount")
+    try:
+        cents = money(amount, "promise_amount")
+    except ValueError as exc:
+        raise Invalid("promise_amount", str(exc)) from None
+    if not 0 < cents <= PROMISE_MAX_AMOUNT:
+        raise Invalid("promise_amount", f"must be positive and at most {PROMISE_MAX_AMOUNT}")
+    return cents
+
+
 def record_outcome(*, session: Session, loan: Loan, collector: User, outcome: str,
                    note: str = "", promise_date: date | None = None,
                    promise_amount: Decimal | None = None,
@@ -262,8 +277,7 @@ def record_outcome(*, session: Session, loan: Loan, collector: User, outcome: st
         if not today <= promise_date <= today + timedelta(days=PROMISE_MAX_DAYS):
             raise Invalid("promise_date", f"must be between today and {PROMISE_MAX_DAYS} days "
                                           "from today")
-        if promise_amount is None or promise_amount <= 0:
-            raise Invalid("promise_amount", "a promise to pay needs a positive amount")
+        promise_amount = _promised(promise_amount)
     else:
         promise_date = promise_amount = None
     contact = CollectionContact(loan_id=loan.id, collector_id=collector.id, channel="call",

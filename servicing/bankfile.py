@@ -23,6 +23,8 @@ from chedaitong.db.servicing import Loan
 from servicing.booking import ServicingError, post_repayment
 
 REQUIRED = ("loan_ref", "amount", "paid_on", "txn_id")
+#: what `LoanRepayment` stores of a line's txn_id (external_ref) and of the file's source
+TXN_ID_MAX, SOURCE_MAX = 64, 32
 
 
 @dataclass
@@ -44,6 +46,8 @@ def _parse(row: dict[str, str]) -> tuple[str, Decimal, date, str]:
     for name, value in (("loan_ref", ref), ("txn_id", txn)):
         if "\x00" in value:  # no text column stores it (PostgreSQL refuses it)
             raise ValueError(f"{name} contains a NUL character")
+    if len(txn) > TXN_ID_MAX:
+        raise ValueError(f"txn_id is longer than {TXN_ID_MAX} characters")
     try:
         amount = Decimal((row.get("amount") or "").strip())
     except InvalidOperation:

@@ -104,10 +104,15 @@ def post_repayment(
     source: str,
     external_ref: str,
 ) -> tuple[LoanRepayment, bool]:
-    """Post one payment; returns (repayment, created). A known (source, external_ref) returns
-    the stored repayment and False, whatever the amount (the first posting wins)."""
+    """Post one payment; returns (repayment, created). A known (source, external_ref) with
+    the same loan, amount and date returns the stored repayment and False (a retry); with any
+    of them different it is another payment under a reused reference: ServicingError, since
+    answering "already posted" would drop it unposted."""
     existing = find_repayment(session, source, external_ref)
     if existing is not None:
+        if (existing.loan_id, existing.amount, existing.paid_on) != (loan_id, amount, paid_on):
+            raise ServicingError(f"reference {external_ref} was already used for another "
+                                 f"payment (a different loan, amount or date)")
         return existing, False
     loan = session.get(Loan, loan_id, with_for_update=True)
     if loan is None:

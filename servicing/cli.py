@@ -16,9 +16,18 @@ def servicing() -> None:
     """Loan servicing: repayments and bank files."""
 
 
+def _source(value: str) -> str:
+    """1-32 characters: what a repayment stores of its channel (`bankfile.SOURCE_MAX`; not
+    imported here, so `--help` stays instant)."""
+    if not 1 <= len(value) <= 32:
+        raise click.BadParameter("must be 1 to 32 characters")
+    return value
+
+
 @servicing.command("import-bank-file")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--source", default="bank", show_default=True,
+              callback=lambda _ctx, _param, value: _source(value),
               help="Payment channel; with each line's txn_id it makes the import idempotent.")
 def import_bank_file_cmd(file: Path, source: str) -> None:
     """Post a bank CSV (loan_ref,amount,paid_on,txn_id). Exit 1 when any line was refused."""

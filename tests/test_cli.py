@@ -188,3 +188,16 @@ def test_a_typo_stops_even_commands_that_read_no_settings_but_help_answers():
     assert len(typo.stderr.strip().splitlines()) == 1
     helped = run_cli("rules", "validate", "--help", CHEDAITONG_RULEZ_DIR="elsewhere")
     assert helped.returncode == 0 and "Usage:" in helped.stdout
+
+
+@pytest.mark.parametrize(("args", "exit_code", "says"), [
+    (("serve", "--port", "99999"), 2, "--port"),  # was served on 99999 % 65536 = 34463
+    (("decisions", "replay", "99999999999999999999"), 2, "RECORD_IDS"),  # a traceback
+    (("db", "downgrade", "nonexistent"), 1, "nonexistent"),  # alembic's traceback
+    (("db", "upgrade", "nonexistent"), 1, "nonexistent"),
+])
+def test_an_argument_out_of_range_or_unknown_is_one_line_not_a_traceback(
+        database_url, args, exit_code, says):
+    r = run_cli(*args, DATABASE_URL=database_url)
+    assert r.returncode == exit_code, r.stderr[-500:]
+    assert "Traceback" not in r.stderr and says in r.stderr, r.stderr[-500:]

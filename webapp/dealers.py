@@ -88,7 +88,7 @@ def update_dealer(body, dealer_id: int):
 
 @blp.route("/admin/dealers/<int:dealer_id>/consultants", methods=["POST"])
 @roles_required(Role.ADMIN)
-@idempotent
+@idempotent(secret_fields=("token",))
 @blp.arguments(ConsultantIn)
 @blp.response(201, ConsultantOut)
 @blp.doc(security=[BEARER])

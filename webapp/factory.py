@@ -12,6 +12,7 @@ from werkzeug.routing import IntegerConverter
 
 from chedaitong import __version__
 from chedaitong.config import Settings
+from chedaitong.db.base import MAX_ID
 from webapp import (
     apidocs,
     applications,
@@ -41,7 +42,7 @@ class IdConverter(IntegerConverter):
     overflow in the driver."""
 
     def __init__(self, map, *args, **kwargs):  # noqa: A002 - werkzeug's signature
-        kwargs.setdefault("max", 2**31 - 1)
+        kwargs.setdefault("max", MAX_ID)
         super().__init__(map, *args, **kwargs)
 
 

@@ -14,7 +14,7 @@ import json
 from collections.abc import Iterator
 
 from flask import Flask, request
-from werkzeug.exceptions import BadRequest
+from werkzeug.exceptions import BadRequest, RequestEntityTooLarge
 
 MAX_DEPTH = 32  # the deepest body the apps send is 3; this leaves room without a recursion risk
 
@@ -124,6 +124,11 @@ def _check_request() -> None:
     data = request.get_data(cache=True)
     if not data:
         return
+    limit = request.max_content_length
+    if request.content_length is None and limit is not None and len(data) >= limit:
+        # a chunked body is cut at the limit without a word (Werkzeug raises only on a read
+        # past it): what is left would be judged as truncated JSON
+        raise RequestEntityTooLarge()
     try:
         strict_loads(data)
     except BadJson as exc:

@@ -7,9 +7,10 @@ from flask_smorest.fields import Upload
 from marshmallow import Schema, fields, validate, validates_schema
 from marshmallow.exceptions import ValidationError
 
+from chedaitong.db.base import MAX_ID
 from decisioning import collections
 from decisioning.origination import payouts
-from webapp.schemas import MONEY, PHONE, RegisterIn, Strict
+from webapp.schemas import MONEY, PHONE, VEHICLE_PRICE, RegisterIn, Strict
 
 CODE = validate.Regexp(r"^[A-Z0-9][A-Z0-9_-]{1,31}$", error="2-32 capitals, digits, _ or -")
 #: ASCII digits (as every digit pattern here: `chedaitong.idnumber`); the pages check it too
@@ -90,7 +91,7 @@ class DealerOut(Schema):
 class StockVehicleIn(Strict):
     vehicle_brand = fields.String(required=True, validate=validate.Length(1, 64))
     vehicle_model = fields.String(required=True, validate=validate.Length(1, 64))
-    price = fields.Decimal(required=True, validate=validate.Range(min=0, min_inclusive=False),
+    price = fields.Decimal(required=True, validate=VEHICLE_PRICE,
                            metadata={"description": "list price, CNY, whole cents"}, **MONEY)
     active = fields.Boolean(load_default=True,
                             metadata={"description": "false = taken off sale"})
@@ -117,13 +118,16 @@ class ConsultantActiveIn(Strict):
 
 class ConsultantOut(ConsultantBrief):
     dealer_id = fields.Integer()
-    token = fields.String(allow_none=True, metadata={"description": "on invitation only"})
+    token = fields.String(allow_none=True, metadata={
+        "description": "on invitation only, shown once (null in an idempotent replay)"})
+    secret_note = fields.String(metadata={
+        "description": "in an idempotent replay: the token was issued with the first answer"})
 
 
 class AuditArgs(Strict):
     target_kind = fields.String(validate=validate.OneOf(["dealer", "user", "payout",
                                                          "payout_batch"]))
-    target_id = fields.Integer(validate=validate.Range(1, 2**31 - 1))
+    target_id = fields.Integer(validate=validate.Range(1, MAX_ID))
 
 
 class AuditOut(Schema):
@@ -337,7 +341,8 @@ class OutcomeIn(Strict):
     promise_date = fields.Date(load_default=None, allow_none=True)
     promise_amount = fields.Decimal(load_default=None, allow_none=True, places=2,
                                     allow_nan=False, as_string=True,
-                                    validate=validate.Range(0, 100_000_000, min_inclusive=False))
+                                    validate=validate.Range(0, collections.PROMISE_MAX_AMOUNT,
+                                                            min_inclusive=False))
 
 
 # ---- ingest -------------------------------------------------------------------------------

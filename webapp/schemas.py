@@ -12,6 +12,8 @@ from decisioning.guidance import customer_view
 from decisioning.origination import applications, state_machine
 
 MONEY = {"as_string": True, "places": 2, "allow_nan": False}
+#: what an application may finance a car at, and so what a dealer's stock may list
+VEHICLE_PRICE = validate.Range(10_000, 5_000_000)
 
 
 def _id_number(value: str) -> None:
@@ -157,7 +159,7 @@ class ApplicationIn(Strict):
                               metadata={"description": "finds the registered customer"})
     vehicle_brand = fields.String(required=True, validate=validate.Length(1, 64))
     vehicle_model = fields.String(required=True, validate=validate.Length(1, 64))
-    vehicle_price = fields.Decimal(required=True, validate=validate.Range(10_000, 5_000_000),
+    vehicle_price = fields.Decimal(required=True, validate=VEHICLE_PRICE,
                                    **MONEY)
     lease_type = fields.String(
         required=True, validate=validate.OneOf(["direct_lease", "leaseback", "direct"]),
@@ -182,7 +184,7 @@ class ApplicationIn(Strict):
 class ReapplyIn(Strict):
     vehicle_brand = fields.String(validate=validate.Length(1, 64))  # a guidance option's car
     vehicle_model = fields.String(validate=validate.Length(1, 64))
-    vehicle_price = fields.Decimal(validate=validate.Range(10_000, 5_000_000), **MONEY)
+    vehicle_price = fields.Decimal(validate=VEHICLE_PRICE, **MONEY)
     down_payment = fields.Decimal(validate=validate.Range(0, 5_000_000), **MONEY)
     loan_amount = fields.Decimal(validate=validate.Range(1_000, 5_000_000), **MONEY)
     term_months = fields.Integer(strict=True, validate=validate.OneOf([12, 18, 24, 36, 48, 60]))

@@ -21,6 +21,11 @@ NAMING_CONVENTION = {
 }
 
 
+#: the largest id the integer key columns hold on every database (PostgreSQL's INTEGER):
+#: a larger one from a client is "not found", never sent to the driver (which overflows)
+MAX_ID = 2**31 - 1
+
+
 def utcnow() -> datetime:
     """Timezone-aware now; every stored timestamp is UTC."""
     return datetime.now(UTC)

@@ -222,17 +222,27 @@ class VendorRun:
 
 def send(*, session: Session, services: Any, value_date: date | None = None) -> VendorRun:
     """Send every pending payout due by ``value_date`` through the payment vendor (sent); a
-    vendor error leaves it pending for the next run, a dealer without an account is skipped."""
+    vendor error leaves it pending for the next run, a dealer without an account is skipped.
+
+    Each payout is claimed before the vendor is called: its row locked and still pending,
+    else skipped — one a concurrent export (or send) holds is theirs, never paid twice."""
     value_date = value_date or lender_today()
     run = VendorRun()
     cipher = services.store.cipher
-    todo = session.scalars(select(DealerPayout).where(
+    todo = session.scalars(select(DealerPayout.id).where(
         DealerPayout.status == PENDING, DealerPayout.value_date <= value_date)
         .order_by(DealerPayout.id)).all()
-    for payout in todo:
+    session.commit()
+    for payout_id in todo:
+        payout = session.scalar(select(DealerPayout).where(
+            DealerPayout.id == payout_id, DealerPayout.status == PENDING)
+            .with_for_update(skip_locked=True))
+        if payout is None:
+            continue
         agreement = dealers.agreement_of(session, payout.dealer_id)
         if agreement is None:
             run.errors.append({"ref": payout.ref, "reason": "no dealer account on file"})
+            session.rollback()  # let go of the claim
             continue
         try:
             t = services.vendor("payments").transfer(TransferRequest(
@@ -243,6 +253,7 @@ def send(*, session: Session, services: Any, value_date: date | None = None) -> 
                 idempotency_key=f"payout-{payout.ref}-{payout.attempts}"))
         except VendorError as exc:
             run.errors.append({"ref": payout.ref, "reason": type(exc).__name__})
+            session.rollback()
             continue
         payout.status, payout.bank_ref, payout.batch_ref = SENT, t.transfer_id, "payments-api"
         dealers.audit(session, None, "payout.sent", "payout", payout.id, transfer=t.transfer_id)

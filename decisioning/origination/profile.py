@@ -51,7 +51,9 @@ def check_can_update(session: Session, customer: Customer) -> None:
 def update(*, session: Session, store: FeatureStore, customer: Customer, actor: User,
            changes: dict[str, Any]) -> list[str]:
     """Apply ``changes`` (a subset of `UPDATABLE` and `CONTACTS`); returns the fields that
-    changed (none: no history row)."""
+    changed (none: no history row). The customer's row is locked first: the profile is one
+    encrypted value rewritten whole, so two updates at once would each drop the other's."""
+    session.refresh(customer, with_for_update=True)  # and re-read: what committed before us
     check_can_update(session, customer)
     current = store.profile(customer)
     values = {name: changes[name] for name in UPDATABLE if name in changes}

@@ -45,7 +45,9 @@ def find(*, session: Session, number: str) -> Voucher | None:
 def verify(*, session: Session, number: str, code: str, user: User) -> Voucher | None:
     """The voucher when number and code match (and a consultant asks for their own dealer)."""
     voucher = find(session=session, number=number)
-    if voucher is None or not hmac.compare_digest(voucher.verification_code, code):
+    # as bytes: compare_digest refuses str with non-ASCII characters (a typed "１２…")
+    if voucher is None or not hmac.compare_digest(voucher.verification_code.encode(),
+                                                  code.encode()):
         return None
     if user.role is Role.CONSULTANT and user.dealer_id != voucher.dealer_id:
         return None

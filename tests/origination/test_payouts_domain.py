@@ -106,3 +106,43 @@ def test_payouts_through_the_payment_vendor_settle_or_fail_and_retry(people, ser
     assert payouts.sync(session=s, services=services).paid == 1
     assert payout.status == payouts.PAID
     assert s.scalar(select(func.count()).select_from(Voucher)) == 1
+
+
+def test_a_payout_being_exported_is_not_also_sent_through_the_payment_vendor(
+        people, services, engine, database_url):
+    """`send` read the pending payouts without a lock and paid each through the vendor: a
+    payout a concurrent bank-file export had locked was transferred as well, then marked
+    sent over the export (the dealer paid twice)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("needs real concurrent transactions: PostgreSQL (TEST_DATABASE_URL)")
+    import threading
+
+    from sqlalchemy.orm import Session
+
+    s, cipher = people.session, services.store.cipher
+    app, _ = _approved(people, services)
+    dealers.update(session=s, cipher=cipher, actor=people.reviewer,
+                   dealer=s.get(Dealer, app.dealer_id), data={
+                       "agreement_ref": "AGR-DA", "effective_from": date(2026, 1, 1),
+                       "bank_name": "工商银行", "account_name": "4S DA",
+                       "account_number": ACCOUNT})
+    locked, sent = threading.Event(), threading.Event()
+
+    def export_holding_the_lock() -> None:  # export_file's FOR UPDATE, held a moment
+        with Session(engine) as other:
+            for p in other.scalars(select(DealerPayout).where(
+                    DealerPayout.status == payouts.PENDING).with_for_update()):
+                p.status = payouts.EXPORTED
+            locked.set()
+            sent.wait(3)
+            other.commit()
+
+    exporter = threading.Thread(target=export_holding_the_lock)
+    exporter.start()
+    assert locked.wait(10)
+    run = payouts.send(session=s, services=services)
+    sent.set()
+    exporter.join(10)
+    s.rollback()
+    assert run.sent == 0
+    assert payouts.of_application(s, app.id).status == payouts.EXPORTED

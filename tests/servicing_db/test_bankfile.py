@@ -96,3 +96,19 @@ def test_an_unreadable_file_is_refused_whole_with_its_line(engine, world, tmp_pa
     path.write_bytes((good + "BK\x001,1.00,2025-02-20,T9\n").encode())
     report = import_bank_file(make_session_factory(engine), path)
     assert report.posted == 1 and report.errors == [(3, "loan_ref contains a NUL character")]
+
+
+def test_a_txn_id_or_source_longer_than_stored_is_refused_not_a_traceback(
+        engine, world, tmp_path, settings, monkeypatch):
+    """The columns hold 64 (external_ref) and 32 (source) characters: longer ones stopped
+    the import with a traceback on PostgreSQL, mid-file."""
+    from servicing.cli import servicing
+
+    path = _setup(engine, world, tmp_path)
+    path.write_text("loan_ref,amount,paid_on,txn_id\n"
+                    f"BK1,50.00,2025-02-20,{'T' * 65}\nBK1,50.00,2025-02-20,T7\n")
+    report = import_bank_file(make_session_factory(engine), path)
+    assert report.posted == 1 and report.errors == [(2, "txn_id is longer than 64 characters")]
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    result = CliRunner().invoke(servicing, ["import-bank-file", str(path), "--source", "s" * 33])
+    assert result.exit_code == 2 and "--source" in result.output, result.output

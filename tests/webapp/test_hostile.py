@@ -149,3 +149,14 @@ def test_a_bank_status_file_the_csv_reader_cannot_read_is_422(api, staff, conten
                                data={"file": (io.BytesIO(content), "status.csv")})
     assert r.status_code == 422, r.json
     assert reason in " ".join(r.json["errors"]["json"]["file"])
+
+
+def test_a_chunked_body_over_the_size_limit_is_413_not_a_truncated_json_400(client):
+    """Werkzeug stops a body without Content-Length at MAX_CONTENT_LENGTH without saying so:
+    the view read the first 12 MB and answered "not valid JSON: Unterminated string"."""
+    body = b'{"username": "' + b"a" * (13 * 1024 * 1024) + b'", "display_name": "x"}'
+    r = client.post("/customers/register", input_stream=io.BytesIO(body),
+                    headers={"Content-Type": "application/json",
+                             "Transfer-Encoding": "chunked"},
+                    environ_overrides={"wsgi.input_terminated": True})
+    assert r.status_code == 413, r.json

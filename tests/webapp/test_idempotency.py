@@ -125,3 +125,21 @@ def test_a_stored_answer_is_sealed_and_replays_whole(api, staff, engine):
     assert "sealed" in stored
     for value in (first.json["ref"], first.json["dealer_name"], first.json["vehicle_model"]):
         assert value and value not in stored
+
+
+def test_a_replayed_consultant_invitation_does_not_show_or_store_the_token(api, staff, engine):
+    """The invitation answers with the consultant's first token, like /admin/users, but was
+    kept whole: the bearer token sat in clear in idempotency_keys and came back in replays."""
+    client = api.test_client()
+    h = staff.h("ad", **{"Idempotency-Key": "invite-lihua"})
+    url, body = f"/admin/dealers/{staff.dealers['DA']}/consultants", {
+        "username": "lihua", "display_name": "李华"}
+    first = client.post(url, headers=h, json=body)
+    assert first.status_code == 201 and first.json["token"].startswith("cdt_")
+    replay = client.post(url, headers=h, json=body)
+    assert replay.status_code == 201 and replay.json["token"] is None
+    assert replay.json["id"] == first.json["id"] and "not shown" in replay.json["secret_note"]
+    with engine.connect() as conn:
+        stored = " ".join(str(r[0]) for r in conn.execute(
+            text("SELECT response_json FROM idempotency_keys")))
+    assert first.json["token"] not in stored

@@ -152,8 +152,9 @@ def test_login_rejects_wrong_token_missing_csrf_and_foreign_next(api, staff):
     r = client.post("/pages/login?next=https://evil.example/", data={
         "username": "r1", "token": staff.tokens["r1"], "csrf": csrf(client)})
     assert r.status_code == 302 and r.location.endswith("/pages/")
-    r = client.post("/pages/logout", data={"csrf": "forged"})
-    assert r.status_code == 400
+    for forged in ("forged", "伪造"):  # non-ASCII: hmac.compare_digest raised (500)
+        r = client.post("/pages/logout", data={"csrf": forged})
+        assert r.status_code == 400, forged
     r = client.post("/pages/logout", data={"csrf": csrf(client, "/pages/reviews")})
     assert r.status_code == 302 and client.get("/pages/reviews").status_code == 302
 
@@ -210,6 +211,13 @@ def test_approving_through_the_page_issues_exactly_one_voucher(api, staff, world
     r = client.post("/pages/vouchers", data={"number": number, "verification_code": code,
                                              "csrf": token})
     assert 'id="check"' in (text := r.get_data(as_text=True)) and "Valid" in text
+    # a code in full-width digits reached hmac.compare_digest, which refuses non-ASCII
+    # strings: 500; it is a wrong code
+    wide = "".join(chr(0xFF10 + int(c)) for c in code)
+    r = client.post("/pages/vouchers", data={"number": number, "verification_code": wide,
+                                             "csrf": token})
+    assert r.status_code == 200 and 'id="check"' in r.get_data(as_text=True)
+    assert "Valid" not in r.get_data(as_text=True).split('id="check"')[1][:200]
     api_state = client.get(f"/applications/{world['aid']}", headers=staff.h("r1")).json
     assert api_state["state"] == "disbursed"
 
@@ -226,6 +234,10 @@ def test_referral_needs_a_rate_when_the_machine_offered_none(api, staff):
     token = csrf(client, url)
     r = client.post(url, data={"decision": "approve", "notes": "ok", "csrf": token})
     assert r.status_code == 422 and "annual_rate" in r.get_data(as_text=True)
+    for rate in ("NaN", "sNaN", "Infinity", "0.37"):  # NaN raised in the range check (500)
+        r = client.post(url, data={"decision": "approve", "notes": "ok", "annual_rate": rate,
+                                   "csrf": token})
+        assert r.status_code == 422 and "between 0 and 0.36" in r.get_data(as_text=True), rate
     r = client.post(url, data={"decision": "approve", "notes": "ok", "annual_rate": "0.1",
                                "csrf": token})
     assert r.status_code == 302

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import pytest
@@ -127,3 +128,47 @@ def test_the_last_two_checklist_documents_uploaded_at_once_both_succeed(api, sta
         assert steps.count(state_machine.DOCUMENTS_COMPLETE) == 1
         assert s.get(Application, app_id).state in (state_machine.DOCUMENTS_COMPLETE,
                                                      state_machine.BOOKED)
+
+
+def test_two_profile_updates_at_once_both_stick(api, staff, engine, database_url,
+                                               monkeypatch):
+    """Each update decrypted the profile, changed its field and wrote the whole profile
+    back: of a new phone and a new income sent at once, the later commit dropped the other
+    change (both answered 200, both in the history)."""
+    if not database_url.startswith("postgresql"):
+        pytest.skip("needs real concurrent transactions: PostgreSQL (TEST_DATABASE_URL)")
+    from chedaitong.db import Customer
+    from decisioning.origination import profile
+
+    client = api.test_client()
+    token, _ = register_customer(client, "twoedits", 33, verify=False)
+    store = api.extensions[EXTENSION].store
+    with Session(engine) as s:
+        customer_id = s.scalar(select(Customer.id).order_by(Customer.id.desc()).limit(1))
+    both_read = threading.Barrier(2)
+    read = store.profile
+
+    def read_then_wait(customer):  # each reads the profile, then both write it back
+        current = read(customer)
+        with contextlib.suppress(threading.BrokenBarrierError):  # the other waits for our
+            both_read.wait(3)  # lock: go on
+        return current
+
+    monkeypatch.setattr(store, "profile", read_then_wait)
+
+    def update(changes: dict) -> None:
+        with Session(engine) as s:
+            customer = s.get(Customer, customer_id)
+            profile.update(session=s, store=store, customer=customer,
+                           actor=s.get(User, customer.user_id), changes=changes)
+
+    threads = [threading.Thread(target=update, args=(c,)) for c in (
+        {"phone": "13900139033"}, {"monthly_income": 23456.0})]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    monkeypatch.setattr(store, "profile", read)
+    with Session(engine) as s:
+        final = store.profile(s.get(Customer, customer_id))
+    assert (final.phone, final.monthly_income) == ("13900139033", 23456.0)

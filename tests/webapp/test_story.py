@@ -397,6 +397,18 @@ def test_payment_channel_and_tracker_can_only_ingest(story):
         ("rejected", "unknown loan"), ("rejected", "paid_on is in the future")]
 
 
+def test_a_channel_reference_reused_for_another_payment_is_rejected_not_already_posted(story):
+    """The first posting won whatever came next: the same reference with another amount (or
+    loan, or date) answered already_posted, so the channel took a payment nobody posted."""
+    c, loan_ref = story.client, story.seen["loan_ref"]
+    first = c.post("/ingest/repayments", headers=story.h("unionpay"), json={"notifications": [
+        {"reference": "UP-0001", "loan_ref": loan_ref, "amount": "1.00",
+         "paid_on": lender_today().isoformat()}]}).json["results"][0]
+    assert first["status"] == "rejected", first
+    assert "UP-0001" in first["reason"] and "another payment" in first["reason"]
+    assert "1.00" not in [r["amount"] for r in story.collector_case_by_ref()["repayments"]]
+
+
 def test_collector_worked_the_case_and_the_promise_was_kept(story):
     c, h = story.client, story.h("co")
     case = c.get(f"/collections/cases/{story.seen['loan_id']}", headers=h).json

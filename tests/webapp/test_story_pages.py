@@ -108,3 +108,53 @@ def test_the_dealer_pages_refuse_a_payout_account_in_full_width_digits(api, staf
                           "effective_from": "2026-01-01", "bank_name": "工商银行",
                           "account_name": "4S DA", "account_number": wide})
     assert "account_number: 8-30 digits" in ad.get(legacy).get_data(as_text=True)
+
+
+def test_an_id_in_a_page_form_beyond_the_databases_range_is_an_error_not_a_500(api, staff):
+    """The payout retry and the consultant (de)activation read the id with int(): twenty
+    digits overflowed the driver (500) where a path id is 404."""
+    ad = signed_in(api, staff, "ad")
+    dealer = f"/pages/dealers/{staff.dealers['DA']}"
+    for url, form in (("/pages/payouts", {"action": "retry"}),
+                      (dealer, {"action": "deactivate"})):
+        for value in ("99999999999999999999", "x"):
+            field = "payout_id" if url == "/pages/payouts" else "user_id"
+            r = ad.post(url, data={**form, field: value, "csrf": csrf(ad, url)})
+            assert r.status_code == 302, (url, value, r.status_code)
+            assert "error" in ad.get(r.location).get_data(as_text=True)
+
+
+def test_a_promised_amount_the_page_cannot_store_is_named(api, staff, engine, sandbox):
+    """The collector's page passed the typed amount straight on: NaN raised in the
+    comparison (500), 1e20 overflowed the column on PostgreSQL, 0.001 was rounded away."""
+    story = Story(api.test_client(), staff, engine, sandbox)
+    for step in (story.onboard, story.customer_prepares, story.consultant_files,
+                 story.plan_contract_liveness, story.review_and_pay, story.pickup_and_documents,
+                 story.repayments_and_missed_payment):
+        step()
+    co = signed_in(api, staff, "co")
+    case_url = f"/pages/collections/{story.seen['loan_id']}"
+    promised = (lender_today() + timedelta(days=2)).isoformat()
+    for amount in ("NaN", "1e20", "0.001", "-5"):
+        r = co.post(case_url, data={"csrf": csrf(co, case_url), "action": "outcome",
+                                    "outcome": "promise_to_pay", "promise_date": promised,
+                                    "promise_amount": amount})
+        assert r.status_code == 302, (amount, r.status_code)
+        page = co.get(case_url).get_data(as_text=True)
+        assert "promise_amount" in page and "Outcome recorded" not in page, amount
+
+
+def test_an_invited_consultants_token_is_shown_in_the_page_never_kept_in_the_cookie(api, staff):
+    """The invitation flashed the first token: flashes live in the session cookie, which is
+    signed, not encrypted — the bearer token travelled in a cookie until the next page."""
+    ad = signed_in(api, staff, "ad")
+    url = f"/pages/dealers/{staff.dealers['DA']}"
+    r = ad.post(url, data={"csrf": csrf(ad, url), "action": "invite", "username": "wangwu",
+                           "display_name": "王五"})
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    token = re.search(r'id="first-token"[^>]*>.*?(cdt_[\w-]+)', r.get_data(as_text=True),
+                      re.S).group(1)
+    cookie = ad.get_cookie("cdt_session")
+    kept = api.session_interface.get_signing_serializer(api).loads(cookie.value)
+    assert token not in str(kept)
+    assert "wangwu" in ad.get(url).get_data(as_text=True)

@@ -9,6 +9,7 @@ from decimal import Decimal, InvalidOperation
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 
 from chedaitong.db import Role
+from chedaitong.db.base import MAX_ID
 from chedaitong.errors import DomainError
 from decisioning import collections
 from decisioning.origination import dealers, payouts
@@ -38,6 +39,15 @@ def _account_number() -> str:
     if not ACCOUNT.regex.match(account):
         raise DomainError("account_number: 8-30 digits")
     return account
+
+
+def _form_id(name: str) -> int:
+    """A row id from the form (a hidden field): digits within the ids' range, else an error
+    to flash — never an overflow in the database driver."""
+    raw = (request.form.get(name) or "").strip()
+    if not (raw.isascii() and raw.isdigit() and 1 <= int(raw) <= MAX_ID):
+        raise DomainError(f"{name}: not a known id")
+    return int(raw)
 
 
 def _text(name: str, max_len: int = 200) -> str:
@@ -83,6 +93,7 @@ def dealer_list():
 def dealer_detail(dealer_id: int):
     session = database.session()
     dealer = dealers.get(session, dealer_id)
+    first_token = None  # an invited consultant's, shown once
     if request.method == "POST":
         check_csrf()
         if page_user().role is not Role.ADMIN:
@@ -105,25 +116,27 @@ def dealer_detail(dealer_id: int):
                 dealers.update(session=session, cipher=services().store.cipher,
                                actor=page_user(), dealer=dealer, data=data)
                 flash("协议已保存 Agreement saved", "ok")
-            elif action == "invite":
-                _, token = dealers.invite_consultant(
+            elif action == "invite":  # the token is shown in this answer, never flashed:
+                _, first_token = dealers.invite_consultant(  # flashes ride in the cookie
                     session=session, actor=page_user(), dealer=dealer,
                     username=_text("username", 64), display_name=_text("display_name", 100))
-                flash(f"首次令牌 First token (shown once): {token}", "ok")
             elif action in ("deactivate", "reactivate"):
                 dealers.set_consultant_active(
                     session=session, actor=page_user(),
-                    user_id=int(request.form.get("user_id", "0") or 0),
+                    user_id=_form_id("user_id"),
                     active=action == "reactivate")
             else:
                 raise DomainError("unknown action")
         except (DomainError, ValueError) as exc:
             session.rollback()
             flash(getattr(exc, "message", str(exc)), "error")
-        return redirect(url_for("pages.dealer_detail", dealer_id=dealer.id))
+        if first_token is None:
+            return redirect(url_for("pages.dealer_detail", dealer_id=dealer.id))
     trail = dealers.audit_trail(session, kind="dealer", target_id=dealer.id, limit=50)
-    return render_template("pages/dealer.html", dealer=dealers.view(session, dealer),
-                           trail=trail, can_edit=page_user().role is Role.ADMIN)
+    page = render_template("pages/dealer.html", dealer=dealers.view(session, dealer),
+                           trail=trail, can_edit=page_user().role is Role.ADMIN,
+                           first_token=first_token)
+    return page, 200, {"Cache-Control": "no-store"} if first_token else {}
 
 
 # ---- payouts ------------------------------------------------------------------------------
@@ -161,8 +174,8 @@ def payout_list():
                   f"failed, {len(run.errors)} errors", "error" if run.errors else "ok")
         elif action == "retry":
             try:
-                payouts.retry(session=session, actor=page_user(), payout=payouts.get(
-                    session, int(request.form.get("payout_id", "0") or 0)))
+                payouts.retry(session=session, actor=page_user(),
+                              payout=payouts.get(session, _form_id("payout_id")))
             except (DomainError, ValueError) as exc:
                 session.rollback()
                 flash(getattr(exc, "message", str(exc)), "error")

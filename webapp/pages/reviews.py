@@ -66,7 +66,7 @@ def _submit(app: Application):
             rate = Decimal(rate_text)
         except InvalidOperation:
             rate = Decimal(-1)
-        if not Decimal(0) <= rate <= Decimal("0.36"):
+        if not rate.is_finite() or not Decimal(0) <= rate <= Decimal("0.36"):  # NaN: no order
             flash("年利率须在 0 与 0.36 之间 / Annual rate must be between 0 and 0.36", "error")
             return None
         offer = {"annual_rate": str(rate.quantize(Decimal("0.0001"))),

@@ -30,7 +30,8 @@ def csrf_token() -> str:
 def check_csrf() -> None:
     """Refuse a POST whose ``csrf`` field does not match the session's token."""
     sent, kept = request.form.get("csrf", ""), session.get("csrf", "")
-    if not kept or not hmac.compare_digest(sent, kept):
+    # as bytes: compare_digest refuses str with non-ASCII characters (a forged field)
+    if not kept or not hmac.compare_digest(sent.encode(), kept.encode()):
         abort(400, "the form expired or did not come from this site; reload and try again")
 
 
