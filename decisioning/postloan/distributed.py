@@ -3,11 +3,13 @@
 The driver only plans (contiguous loan-id ranges of the loans still behind `as_of`), submits
 one task per range and adds up the counts; it never reads or writes a loan. Each task, on its
 worker process, opens its own database connection (configured like any process of the
-deployment: `Settings.from_env()`), selects the range's loans still behind `as_of` *under a row
-lock* (`FOR UPDATE` re-checks `last_closed_date` once it has the lock on PostgreSQL), runs the
-same `inspect_partition` as the pandas engine, writes with the same `persist` and commits — its
-own transaction. A task run twice (Dask retries a task whose worker died) or a range closed by
-an earlier, interrupted run finds nothing behind and writes nothing: idempotent by state.
+deployment: `Settings.from_env()`), selects the range's loans still behind `as_of` and closes
+them through the pandas engine's own loop (`run.close_groups`: read, `inspect_partition`,
+`persist`, commit — its own transactions, reads ahead and writes behind on PostgreSQL). Each
+group's read locks its loans and keeps only those still behind `as_of` (on PostgreSQL checked
+again once it has the lock), so a task run twice (Dask retries a task whose worker died) or a
+range closed by an earlier, interrupted run finds nothing behind and writes nothing:
+idempotent by state.
 
 Start a cluster with ``dask scheduler`` and ``dask worker tcp://host:8786 --nworkers N
 --nthreads 1`` (every worker with the job's environment: DATABASE_URL, CHEDAITONG_MODEL_DIR,
@@ -28,12 +30,16 @@ from sqlalchemy.orm import Session
 
 from chedaitong.db.servicing import Loan
 from decisioning.postloan import shutdown
-from decisioning.postloan.inspection import Resources, inspect_partition
+from decisioning.postloan.inspection import Resources
 
 #: Ranges per worker thread at least: the last ranges of a night finish together (a worker
 #: left with the one big last range while the other idles is what halves a scale-out).
 RANGES_PER_SLOT = 4
 MIN_RANGE = 1_000
+#: Transactions a worker splits its range into, of at least MIN_CHUNK loans: with more than
+#: one, a group's read and the previous group's write run beside the compute (`close_range`).
+CHUNKS_PER_RANGE = 3
+MIN_CHUNK = 1_000
 
 
 def plan_ranges(engine: Engine, as_of: date, size: int, *, slots: int = 1
@@ -84,37 +90,47 @@ def _worker_services() -> tuple[Engine, Any, list[str]]:
 
 def close_range(lo: int, hi: int, as_of: date, resources: Resources, database: str
                 ) -> dict[str, Any]:
-    """Close `as_of` for the loans lo..hi still behind it, in this worker's own transaction.
+    """Close `as_of` for the loans lo..hi still behind it, in this worker's own transactions:
+    the range in `CHUNKS_PER_RANGE` groups through `run.close_groups`, the pandas engine's
+    loop (on PostgreSQL the next group is read and the previous one written while this one
+    computes, so each worker keeps more than its own core's share busy).
 
-    Returns the counts and where this worker's time went (wall seconds per step and the
-    process's CPU seconds), so a night's report can say whether a worker waited or worked."""
+    Returns the counts and where this worker's time went (wall seconds per step — read and
+    write run beside the compute, so they overlap it — and the process's CPU seconds), so a
+    night's report can say whether a worker waited or worked."""
     import time
 
-    from decisioning.postloan.run import load_partition, persist
+    from decisioning.postloan import run
 
     cpu0, t0 = time.process_time(), time.perf_counter()
     engine, store, names = _worker_services()
     if _fingerprint(engine.url) != database:
         raise RuntimeError(f"worker database {_fingerprint(engine.url)} is not the driver's "
                            f"{database}: configure the workers like the job")
-    out: dict[str, Any] = {"loans": 0, "chunks": 0, "worker": os.getpid()}
+    out: dict[str, Any] = {"loans": 0, "chunks": 0, "worker": os.getpid(), "read": 0.0,
+                           "compute": 0.0, "write": 0.0}
     with Session(engine) as session:
         ids = list(session.scalars(
             select(Loan.id)
             .where(Loan.id.between(lo, hi), Loan.status == "active",
                    Loan.last_closed_date < as_of, Loan.disbursed_on < as_of)
-            .order_by(Loan.id).with_for_update()))
-        if ids:
-            t1 = time.perf_counter()
-            part = load_partition(session, ids, store, names, as_of=as_of)
-            t2 = time.perf_counter()
-            result = inspect_partition(part, as_of, resources)
-            t3 = time.perf_counter()
-            persist(session, part, result, as_of)
-            session.commit()
-            t4 = time.perf_counter()
-            out.update(loans=len(ids), chunks=1, read=t2 - t1, compute=t3 - t2,
-                       write=t4 - t3)
+            .order_by(Loan.id)))  # locked and checked again by each group's read
+    night_read = run.night_read(store, names, as_of)
+
+    def read(session: Session, group: list[int]) -> Any:
+        t = time.perf_counter()
+        try:
+            return night_read(session, group)
+        finally:
+            out["read"] += time.perf_counter() - t
+
+    def committed(loans: int) -> None:
+        out["loans"] += loans
+        out["chunks"] += 1
+
+    size = max(MIN_CHUNK, -(-len(ids) // CHUNKS_PER_RANGE))
+    run.close_groups(engine, list(run.chunks(ids, size)), as_of, resources=resources,
+                     read=read, committed=committed, timings=out)
     out.update(wall=time.perf_counter() - t0, cpu=time.process_time() - cpu0)
     return out
 

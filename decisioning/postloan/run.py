@@ -154,19 +154,24 @@ def load_partition(
     lines read, plus the future lines summed in SQL: no line is read twice). On
     PostgreSQL the statement that locks the loans also moves their close marker to `as_of`
     (``Partition.closed``; `persist` then leaves it): one pass over the loans instead of a
-    locking SELECT and a closing UPDATE, and as before the marker commits with the chunk."""
+    locking SELECT and a closing UPDATE, and as before the marker commits with the chunk.
+    The night's read takes only the loans still behind `as_of` (checked once their rows are
+    locked): a second reader of the same loans — a Dask task retried while the first still
+    ran — finds them closed and reads nothing, where it would have closed them again."""
     if bulk is None:
         bulk = session.bind.dialect.name == "postgresql"
     closed = bulk and as_of is not None
     if bulk:
         lf, apps = _loans_by_copy(session, loan_ids, close=as_of)
+        loan_ids = lf["loan_id"].tolist()
         inst = _installments_by_copy(session, loan_ids, before=as_of)
         if as_of is not None:  # exposure: the lines read (past due) + the future ones' sum
             future = _future_principal_by_copy(session, loan_ids, as_of)
             lf["exposure_cents"] = exposure_cents(lf, inst) + future.reindex(
                 lf["loan_id"].to_numpy(), fill_value=0).to_numpy(np.int64)
     else:
-        lf, apps = _loans(session, loan_ids)
+        lf, apps = _loans(session, loan_ids, behind=as_of)
+        loan_ids = lf["loan_id"].tolist()
         inst = _installments(session, loan_ids)
         if as_of is not None:
             lf["exposure_cents"] = exposure_cents(lf, inst)
@@ -183,10 +188,12 @@ def load_partition(
     return Partition(lf, inst, decision, facts, closed=closed)
 
 
-def _loans(session: Session, loan_ids: list[int]) -> tuple[pd.DataFrame, dict[int, int]]:
-    loans = session.execute(
-        select(Loan).where(in_ids(Loan.id, loan_ids)).order_by(Loan.id).with_for_update()
-    ).scalars().all()
+def _loans(session: Session, loan_ids: list[int], behind: date | None = None
+           ) -> tuple[pd.DataFrame, dict[int, int]]:
+    stmt = select(Loan).where(in_ids(Loan.id, loan_ids))
+    if behind is not None:
+        stmt = stmt.where(Loan.last_closed_date < behind)
+    loans = session.execute(stmt.order_by(Loan.id).with_for_update()).scalars().all()
     lf = pd.DataFrame({
         "loan_id": [x.id for x in loans],
         "customer_id": [x.customer_id for x in loans],
@@ -220,7 +227,8 @@ def _loans_by_copy(session: Session, loan_ids: list[int], close: date | None = N
     else:
         day = f"DATE '{close.isoformat()}'"
         query = (f"UPDATE {table} SET last_closed_date = {day}, accrued_through = "
-                 f"greatest(accrued_through, {day}) WHERE id = ANY({ids}) RETURNING {columns}")
+                 f"greatest(accrued_through, {day}) WHERE id = ANY({ids}) AND "
+                 f"last_closed_date < {day} RETURNING {columns}")
     raw = read_frame(session.connection(), query, days=["disbursed_on"], rate=str,
                      multiplier=str)
     raw = raw.sort_values("id", ignore_index=True)  # RETURNING has no ORDER BY
@@ -414,18 +422,6 @@ def close_day(
         ids = pending_loan_ids(session, as_of)
     total, done, n_chunks = len(ids), 0, 0
 
-    def read(session: Session, group: list[int]) -> Partition:
-        return load_partition(session, group, store, feature_names, as_of=as_of)
-
-    def write(session: Session, part: Partition, result: PartitionResult, *,
-              check: bool = True) -> int:
-        with session:
-            persist(session, part, result, as_of)
-            if check:
-                postloan_lock.check(LOCK_NAME)
-            session.commit()
-        return len(part.loans)
-
     def committed(loans: int) -> None:
         nonlocal done, n_chunks
         n_chunks += 1
@@ -434,18 +430,63 @@ def close_day(
             progress(done, total)
         shutdown.check()  # SIGTERM/SIGINT: stop here, this chunk is committed
 
-    # PostgreSQL: chunk i+1 is read (a thread) and chunk i-1 written and committed (another)
-    # while chunk i computes here; the database's share of a chunk, on its own core, no
-    # longer waits for this process's share. One write in flight, commits in chunk order.
+    close_groups(engine, list(chunks(ids, chunk_size)), as_of, resources=resources,
+                 read=night_read(store, feature_names, as_of), committed=committed)
+    return done, n_chunks
+
+
+def night_read(store: Any, feature_names: list[str], as_of: date
+               ) -> Callable[[Session, list[int]], Partition]:
+    """The night's read of a group of loans (`load_partition` with `as_of`)."""
+
+    def read(session: Session, group: list[int]) -> Partition:
+        return load_partition(session, group, store, feature_names, as_of=as_of)
+
+    return read
+
+
+def close_groups(engine: Engine, groups: list[list[int]], as_of: date, *,
+                 resources: Resources, read: Callable[[Session, list[int]], Partition],
+                 committed: Callable[[int], None], timings: dict[str, Any] | None = None
+                 ) -> None:
+    """Close `as_of` for each group of loans in order, one transaction each, calling
+    `committed` (loans) after each commit — the one way a range of loans is processed, by
+    the pandas engine and on every Dask worker alike.
+
+    PostgreSQL: group i+1 is read (a thread) and group i-1 written and committed (another)
+    while group i computes here; the database's share of a group, on its own core, no longer
+    waits for this process's share. One write in flight, commits in group order. A group
+    whose loans are all closed already (by another reader) commits nothing. `timings`, when
+    given, gets the seconds computing and writing added to its "compute" and "write"."""
+    import time
+
+    def timed(key: str, t0: float) -> None:
+        if timings is not None:
+            timings[key] = timings.get(key, 0.0) + time.perf_counter() - t0
+
+    def write(session: Session, part: Partition, result: PartitionResult | None, *,
+              check: bool = True) -> int:
+        t0 = time.perf_counter()
+        with session:
+            if result is not None:
+                persist(session, part, result, as_of)
+            if check:
+                postloan_lock.check(LOCK_NAME)
+            session.commit()
+        timed("write", t0)
+        return len(part.loans)
+
     overlap = engine.dialect.name == "postgresql"
-    reads = read_ahead(engine, list(chunks(ids, chunk_size)), read, ahead=overlap)
+    reads = read_ahead(engine, groups, read, ahead=overlap)
     writer = ThreadPoolExecutor(1, thread_name_prefix="postloan-write") if overlap else None
     writing: Future[int] | None = None
     try:
         for session, part in reads:
             try:
-                result = inspect_partition(part, as_of, resources)
-                if writing is not None:  # the previous chunk: committed before this one goes
+                t0 = time.perf_counter()
+                result = inspect_partition(part, as_of, resources) if len(part.loans) else None
+                timed("compute", t0)
+                if writing is not None:  # the previous group: committed before this one goes
                     previous, writing = writing, None
                     committed(take_write(previous))
                 if writer is not None:  # checked here: a lock is this (main) thread's
@@ -465,11 +506,10 @@ def close_day(
             try:
                 writing.result()
             except Exception:
-                log.debug("a chunk's write failed after the run stopped", exc_info=True)
+                log.debug("a group's write failed after the run stopped", exc_info=True)
         if writer is not None:
             writer.shutdown()
-        reads.close()  # a chunk read ahead and not closed: rolled back, its loans still behind
-    return done, n_chunks
+        reads.close()  # a group read ahead and not closed: rolled back, its loans still behind
 
 
 def read_ahead(engine: Engine, groups: list[list[int]],

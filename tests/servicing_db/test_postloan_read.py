@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pandas as pd
 import pytest
 from sqlalchemy.orm import Session
 
+from chedaitong.db.servicing import Loan
 from decisioning.postloan.run import _installments, _installments_by_copy
 from tests.servicing_db.conftest import AS_OF
 from tests.servicing_db.test_behaviour_nightly import (  # noqa: F401 (fixtures)
@@ -154,3 +157,23 @@ def test_night_read_equals_row_read_and_closes_on_postgresql(engine, portfolio, 
     for frame in (got.loans, want.loans):
         frame["disbursed_on"] = frame["disbursed_on"].astype("datetime64[ns]")
     pd.testing.assert_frame_equal(got.loans, want.loans)
+
+
+def test_a_nights_read_skips_loans_already_closed_for_it(engine, portfolio, resources, store):
+    """A second reader of a night's loans (a Dask task retried beside the first, which
+    closed part of its range) reads only the loans still behind: nothing is closed twice."""
+    from decisioning.postloan.run import load_partition
+    from models.scoring import load_model
+
+    names = list(load_model("champion", resources.model_root).feature_names)
+    half = portfolio[: len(portfolio) // 2]
+    run(engine, AS_OF, resources, store)  # every loan closed for AS_OF
+    with Session(engine) as s:
+        s.execute(Loan.__table__.update().where(Loan.id.in_(half)).values(
+            last_closed_date=AS_OF - timedelta(days=1)))  # half of them behind again
+        for bulk in {False, engine.dialect.name == "postgresql"}:
+            part = load_partition(s, portfolio, store, names, bulk=bulk, as_of=AS_OF)
+            assert part.loans["loan_id"].tolist() == half
+            assert set(part.installments["loan_id"]) <= set(half)
+            assert set(part.decision.index) <= set(half)
+        s.rollback()
