@@ -6,7 +6,7 @@ Loads part of the sample world into a SQLite file under var/bench/, trains (or r
 champion on the sample's point-in-time frame, materialises every customer's evidence vector,
 then times `decide` (features read → score → rules → priced offers → re-apply search for a
 refusal → record inserted) on distinct applications, against the bare floor: one single-row
-predict of the champion (its margins: for a blend, the LightGBM and the scorecard parts) plus
+predict of the champion (`margin_one`, as decide() predicts: for a blend, both parts) plus
 one underwriting rules evaluation on the same vectors. Prints medians, p99 and the ratio, and
 the collector's pauses during the decisions (the heap set-up built is frozen first, as
 `chedaitong worker` freezes its own once its services are loaded).
@@ -102,7 +102,7 @@ def main() -> None:
     for v in vectors:
         x = model.encode_row(v)
         c0, t0 = time.process_time(), time.perf_counter()
-        model.margins(x, num_threads=1)
+        model.engine.margin_one(x)  # the single-row predict decide() itself makes
         t1 = time.perf_counter()
         book.evaluate(v, "underwriting")
         t2, c2 = time.perf_counter(), time.process_time()
@@ -119,7 +119,7 @@ def main() -> None:
     print(f"{'path':58} {'p50 ms':>8} {'p99 ms':>8}")
     for name, xs in [("decide(): features read + score + rules + offers + record", decide_ms),
                      ("policy.decide(): score + reasons + rules + offers", core_ms),
-                     ("bare model single-row predict (margins, num_threads=1)", predict_ms),
+                     ("bare model single-row predict (engine.margin_one)", predict_ms),
                      ("bare underwriting rules evaluation (durable-rules)", rules_ms)]:
         print(f"{name:58} {statistics.median(xs):8.3f} {pct(xs, 99):8.3f}")
     # where the tail comes from: declines and referrals also search re-apply options
