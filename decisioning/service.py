@@ -158,7 +158,8 @@ class DecisionService:
     def decide(self, session: Session, application: Application,
                as_of: datetime | None = None, *, consent: ConsentGrant | None = ON_FILE,
                platform_features: dict[str, Any] | None = None) -> DecisionRecord:
-        """Decide one submitted application and add its record to ``session``.
+        """Decide one submitted application and insert its record in ``session``'s transaction
+        (returned detached: `_stored_record`).
 
         Bureau reports are pulled only under ``consent`` (each bureau it covers, while it is
         live); without one nothing is sent to a bureau and ``consent_valid`` is false, which

@@ -15,6 +15,8 @@ points and the reports treat them alike.
 
 from __future__ import annotations
 
+import ctypes
+import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -41,6 +43,7 @@ class BoosterEngine:
         self._explainer_failed = False
         self._batch: PathShap | None = None
         self._batch_failed = False
+        self._fast = threading.local()  # each thread's `_FastRow` (LightGBM's is not shared)
 
     @property
     def n_features(self) -> int:
@@ -74,8 +77,14 @@ class BoosterEngine:
         return self._batch
 
     def margin_one(self, x: np.ndarray) -> float:
-        """``x``: shape (1, n_features)."""
-        return float(self.booster.predict(x, raw_score=True, num_threads=1)[0])
+        """``x``: shape (1, n_features). Through LightGBM's single-row fast path (its C API's
+        ``PredictForMatSingleRowFast``, with a config prepared once per thread): the same
+        predictor and the same float as ``booster.predict``, without the ~70 µs its Python
+        wrapper spends per call (a decision predicts one row, a re-apply search up to four)."""
+        fast = getattr(self._fast, "config", None)
+        if fast is None:
+            fast = self._fast.config = _FastRow(self.booster)
+        return fast.predict(x)
 
     def margins(self, X: np.ndarray, *, num_threads: int = 2) -> np.ndarray:
         return self.booster.predict(X, raw_score=True, num_threads=num_threads)
@@ -111,6 +120,36 @@ class BoosterEngine:
             return cls(lgb.Booster(model_str=text))
         except lgb.basic.LightGBMError as exc:
             raise ValueError(str(exc)) from None
+
+
+class _FastRow:
+    """LightGBM's single-row fast prediction of raw scores for one booster and one thread:
+    the config (and its output buffer) is prepared once, each call is one C call."""
+
+    def __init__(self, booster: lgb.Booster):
+        from lightgbm.basic import _LIB, _c_str, _safe_call
+
+        self._call, self._safe = _LIB.LGBM_BoosterPredictForMatSingleRowFast, _safe_call
+        self.booster = booster  # kept alive as long as the config that points into it
+        self.config = ctypes.c_void_p()
+        self._safe(_LIB.LGBM_BoosterPredictForMatSingleRowFastInit(
+            booster._handle, ctypes.c_int(1), ctypes.c_int(0), ctypes.c_int(-1),  # raw score
+            ctypes.c_int(1), ctypes.c_int32(booster.num_feature()),  # float64 columns
+            _c_str("num_threads=1"), ctypes.byref(self.config)))
+        self._out = np.empty(1)
+        self._out_ptr = self._out.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
+        self._out_len = ctypes.c_int64(0)
+        self._free = _LIB.LGBM_FastConfigFree
+
+    def predict(self, x: np.ndarray) -> float:
+        row = np.ascontiguousarray(x, dtype=np.float64)
+        self._safe(self._call(self.config, row.ctypes.data_as(ctypes.c_void_p),
+                              ctypes.byref(self._out_len), self._out_ptr))
+        return float(self._out[0])
+
+    def __del__(self) -> None:
+        if self.config:
+            self._free(self.config)
 
 
 class WoeEngine:

@@ -9,7 +9,7 @@ carries a sentinel rule that always fires (see :data:`ruleengine.compiler.SENTIN
 durable bug it avoids) and is dropped from the result. The session is deleted in ``finally``,
 because durable creates it in any case and fails past 1024 live sessions. A rule whose
 condition has several true ``$or`` branches fires once per branch: names are de-duplicated.
-All of this runs on the engine thread (:mod:`ruleengine.engine_thread`).
+All of this runs with the engine lock held (:mod:`ruleengine.engine_thread`).
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ def _action_name(message: str) -> str:
     return message[2 : message.index('"', 2)]
 
 
+class _CorruptState(EngineError):
+    """durable-rules failed mid-evaluation: its state may be corrupt."""
+
+
 def _fire_shard(handle: int, sid: str, fact: str, fired: set[str]) -> None:
     try:
         code, state = durable_rules_engine.assert_fact(handle, fact)
@@ -48,13 +52,16 @@ def _fire_shard(handle: int, sid: str, fact: str, fired: set[str]) -> None:
             raise EngineError(f"durable-rules assert_fact returned code {code}")
     except durable_rules_engine.error as exc:
         # Measured: after an error mid-assert (e.g. 303, match stack overflow) the C core can
-        # crash later. The compiler's limits exist so this never happens; if it does, say so.
+        # crash later — deleting the session then segfaults — so it is left alone (its sid
+        # quarantined). The compiler's limits exist so this never happens; if it does, say so.
         log.critical(
             "durable-rules failed (%s); its state may be corrupt: restart the process", exc
         )
-        raise EngineError(f"durable-rules: {exc}") from None
-    finally:
+        raise _CorruptState(f"durable-rules: {exc}") from None
+    except BaseException:
         durable_rules_engine.delete_state(handle, sid)
+        raise
+    durable_rules_engine.delete_state(handle, sid)
 
 
 class DurableRuleset:
@@ -86,7 +93,7 @@ class DurableRuleset:
             raise
         self.names, self.handles = tuple(names), tuple(handles)
 
-    # -- on the engine thread -----------------------------------------------------------------
+    # -- with the engine lock held ------------------------------------------------------------
     def _fire_bodies(self, bodies: Sequence[str]) -> list[set[str]]:
         sids = self.engine.sids
         results = []
@@ -97,6 +104,9 @@ class DurableRuleset:
             try:
                 for handle in self.handles:
                     _fire_shard(handle, sid, fact, fired)
+            except _CorruptState:
+                sids.quarantine(sid)
+                raise
             except EngineError:
                 sids.release(sid)
                 raise
@@ -111,8 +121,8 @@ class DurableRuleset:
         return results
 
     def fire_here(self, features: Mapping[str, Any]) -> set[str]:
-        """:meth:`fire`, from a job already running on the engine thread (several rulesets
-        and rows in one trip: `RuleBook.underwrite_many`)."""
+        """:meth:`fire`, from a job already holding the engine lock (several rulesets and
+        rows under one hold: `RuleBook.underwrite_many`)."""
         return self._fire_bodies((self.encoder.encode(features),))[0]
 
     # -- from any thread ------------------------------------------------------------------------
@@ -122,12 +132,12 @@ class DurableRuleset:
         return self.engine.call(self._fire_bodies, (body,))[0]
 
     def fire_many(self, rows: Sequence[Mapping[str, Any]]) -> list[set[str]]:
-        """Like :meth:`fire` for many rows, in one trip to the engine thread."""
+        """Like :meth:`fire` for many rows, under one hold of the engine lock."""
         bodies = [self.encoder.encode(r) for r in rows]
         return self.engine.call(self._fire_bodies, bodies)
 
     def unregister(self) -> None:
-        """Delete the durable rulesets (queued on the engine thread; returns at once)."""
+        """Delete the durable rulesets (errors logged, never raised to the caller)."""
         self.engine.submit(self._unregister)
 
     def _unregister(self) -> None:

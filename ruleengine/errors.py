@@ -36,7 +36,7 @@ class FactError(RuleEngineError, ValueError):
 
 
 class EngineError(RuleEngineError):
-    """durable-rules returned an error code or the engine thread failed."""
+    """durable-rules returned an error code."""
 
 
 class ReloadError(RuleEngineError):

@@ -72,8 +72,8 @@ class RuleBook:
     ``catalog`` maps feature names to their definitions (``dtype``, ``categories``): the rule
     files are checked and compiled against it, and the caller supplies it (the platform
     passes the feature store's), so the engine depends on no other part of the platform.
-    Thread-safe: evaluate from any number of threads; durable work is serialised on the
-    process's engine thread.
+    Thread-safe: evaluate from any number of threads; durable work is serialised by the
+    process's engine lock.
     """
 
     def __init__(
@@ -227,8 +227,8 @@ class RuleBook:
         self, rows: Sequence[Mapping[str, Any]], ruleset: str = "underwriting",
         *, executor: str = "durable",
     ) -> list[Evaluation]:
-        """:meth:`evaluate` for several rows, by the ``durable`` executor (one trip to the
-        engine thread) or the ``vector`` one (one frame): the same answers either way."""
+        """:meth:`evaluate` for several rows, by the ``durable`` executor (one hold of the
+        engine lock) or the ``vector`` one (one frame): the same answers either way."""
         loaded = self._acquire(ruleset)
         try:
             runners: dict[str, Executor] = {"durable": loaded.durable,
@@ -266,10 +266,9 @@ class RuleBook:
     ) -> list[tuple[Evaluation, list[ProductMatch] | None]]:
         """For each row, :meth:`evaluate` of ``underwriting`` and — when ``products`` and
         the row is not declined — :meth:`match_products` of ``catalog`` (None otherwise),
-        all in **one** trip to the engine thread. A decision's two rulesets, or a re-apply
-        search's candidates, cost one hand-off between threads rather than one per ruleset
-        and row: on a busy machine each hand-off waits for the scheduler, and that wait, not
-        the ~0.1 ms of durable work, was most of the time. Same answers as the two calls."""
+        all under **one** hold of the engine lock: a decision's two rulesets, or a re-apply
+        search's candidates, wait for the lock once rather than once per ruleset and row.
+        Same answers as the two calls."""
         uw = self._acquire(underwriting)
         pr = None
         try:

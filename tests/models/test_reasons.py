@@ -75,3 +75,25 @@ def test_tables_cover_numeric_missing_types_and_categorical_splits():
     fast = np.array([ts.contributions(x) for x in Xt])
     exact = booster.predict(Xt, pred_contrib=True)[:, :-1]
     np.testing.assert_allclose(fast, exact, atol=1e-9)
+
+
+def test_single_row_fast_path_is_lightgbms_own_prediction(model, frame):
+    """The single-row margin (LightGBM's fast C path, one config per thread) is the very float
+    ``booster.predict`` gives, missing values and unseen categories included, in any thread."""
+    import threading
+
+    X = _rows(model, frame, n=600)
+    booster_engine = getattr(model.engine, "parts", (model.engine,))[0]
+    want = model.booster.predict(X, raw_score=True, num_threads=1)
+    got: dict[int, list[float]] = {}
+
+    def run(k: int) -> None:
+        got[k] = [booster_engine.margin_one(x[None, :]) for x in X]
+
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for k in range(3):
+        assert got[k] == list(want)
