@@ -54,7 +54,7 @@ def entity_visible(e: pd.DataFrame, index: FactIndex, source: str) -> Visible:
 
 def with_fact_codes(e: pd.DataFrame, index: FactIndex) -> None:
     """Look the entity customers up in the fact index once, for every `_visible` join."""
-    e["_cust_code"] = index.customer_codes(e["customer_id"].to_numpy(dtype=object).astype(str))
+    e["_cust_code"] = index.customer_codes(e["customer_id"].to_numpy(dtype=object))
     e["_as_of_us"] = micros(e["as_of"])
 
 
