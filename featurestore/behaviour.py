@@ -206,9 +206,9 @@ def repayment_columns(e: pd.DataFrame, m: InstallmentRows) -> dict[str, np.ndarr
     paid = ~m.unpaid
     # DPD 30 days ago, on the installments already due then and unpaid then
     then = as_of - 30 * US_PER_DAY
-    was_due = due < then
-    unpaid_then = (settled == NAT) | (settled > then)
-    late_then = np.where(was_due & unpaid_then, np.maximum(then - due, 0) // US_PER_DAY, 0)
+    late_then = np.zeros(len(due), np.int64)
+    open_then = np.flatnonzero((due < then) & ((settled == NAT) | (settled > then)))
+    late_then[open_then] = np.maximum(then[open_then] - due[open_then], 0) // US_PER_DAY
     dpd_then = m.max_per_row(late_then)
     on_time = paid & (settled <= due + US_PER_DAY)
     due_count = m.count_per_row()
