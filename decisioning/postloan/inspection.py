@@ -192,11 +192,13 @@ def delinquency(
 ) -> pd.DataFrame:
     """DPD (days since the oldest due date < as_of with principal/interest unpaid) and bucket."""
     day = np.datetime64(as_of, "D")
-    due = _days(inst["due_date"])
     unpaid = (inst["unpaid_principal"].to_numpy() + inst["unpaid_interest"].to_numpy()) > 0
-    late = unpaid & (due < day)
+    line = np.flatnonzero(unpaid)  # (the day conversion on those lines only)
+    due = _days(inst["due_date"].iloc[line])
+    late = due < day
     oldest = (
-        pd.Series(due[late], index=inst["loan_id"].to_numpy()[late]).groupby(level=0).min()
+        pd.Series(due[late], index=inst["loan_id"].to_numpy()[line][late])
+        .groupby(level=0).min()
     )
     first = oldest.reindex(loans["loan_id"].to_numpy()).to_numpy(dtype="datetime64[D]")
     dpd = np.where(np.isnat(first), 0, (day - first).astype(np.int64))
@@ -214,7 +216,10 @@ def postloan_features(part: Partition, as_of: date) -> pd.DataFrame:
     loans = part.loans
     when = pd.Timestamp(as_of, tz="UTC")
     inst = part.installments
-    due = _days(inst["due_date"]) < np.datetime64(as_of, "D")
+    # (before the night's midnight ⟺ due on an earlier day: no day conversion needed)
+    due = inst["due_date"].to_numpy(dtype="datetime64[ns]") < np.datetime64(as_of, "D")
+    if due.all():  # a night's read hands over only those: every column as it is, no copy
+        due = slice(None)
     if pd.api.types.is_integer_dtype(loans["loan_id"].dtype):
         keys = pd.Series(loans["loan_id"].to_numpy(dtype=np.int64))
         inst_keys = inst["loan_id"].to_numpy(dtype=np.int64)[due]
@@ -269,7 +274,7 @@ def inspect_partition(part: Partition, as_of: date, resources: Resources) -> Par
     dlq = delinquency(loans, part.installments, as_of, resources.buckets)
     feats = postloan_features(part, as_of)
     scores = score(part, _model(resources.model_root), resources.threads)
-    frame = feats.copy()
+    frame = feats  # (a local frame: completed in place, not copied)
     frame["days_past_due"] = dlq["dpd"].to_numpy(dtype="float64")  # the ledger is authoritative
     frame["worst_dpd"] = np.fmax(frame["worst_dpd"].to_numpy(dtype="float64"),
                                  frame["days_past_due"].to_numpy())
