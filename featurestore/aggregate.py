@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -33,9 +34,10 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """Integer codes (-1 for missing) and the distinct values they index: a categorical's own
     codes (the store's facts are categoricals, `normalise_facts`; hashing millions of them
     again was a tenth of the nightly features), else `pd.factorize`."""
-    if isinstance(values.dtype, pd.CategoricalDtype):
-        return (values.cat.codes.to_numpy().astype(np.int32),
-                pd.Index(values.cat.categories, dtype=object))
+    if isinstance(values.dtype, pd.CategoricalDtype):  # (the categories as they are: a
+        # night's inquiry digests are ~150k strings, not worth an object copy per partition)
+        return (values.cat.codes.to_numpy().astype(np.int32, copy=False),
+                pd.Index(values.cat.categories))
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     return codes.astype(np.int32), pd.Index(uniques, dtype=object)
 
@@ -66,12 +68,18 @@ class FactIndex:
                                   else facts["customer_id"])
         kind, kind_names = _codes(facts["kind"])
         key, key_names = _codes(facts["key"])
-        # one int64 key (source, customer) and one stable sort: a lexsort of the two was twice
-        # the work, for the same order
-        order = np.argsort((src.astype(np.int64) + 1) * (len(cust_names) + 1) + (cust + 1),
-                           kind="stable")
+        # one integer key (source, customer) and one stable sort: a lexsort of the two was
+        # twice the work, for the same order (int32 when it fits, built in place)
+        span = len(cust_names) + 1
+        wide = (len(src_names) + 1) * span >= np.iinfo(np.int32).max
+        order = src.astype(np.int64 if wide else np.int32)
+        order += 1
+        order *= span
+        order += cust
+        order += 1
+        order = np.argsort(order, kind="stable")
         return cls(
-            source_names=src_names, customer_names=pd.Index(cust_names.astype(str)),
+            source_names=src_names, customer_names=pd.Index(cust_names.astype(str, copy=False)),
             kind_names=kind_names, key_names=key_names,
             source=src[order], customer=cust[order], kind=kind[order],
             event_us=micros(facts["event_time"])[order],
@@ -91,10 +99,19 @@ class FactIndex:
 
     def customer_codes(self, customers: np.ndarray) -> np.ndarray:
         """Codes of entity customers (-1 for a customer without any fact)."""
-        return self.customer_names.get_indexer(pd.Index(customers).astype(str))
+        keys = pd.Index(customers)
+        if keys.dtype != self.customer_names.dtype and keys.inferred_type != "string":
+            keys = keys.astype(str)  # (text already is looked up as it is: no copy)
+        return self.customer_names.get_indexer(keys)
 
     def kind_codes(self, *kinds: str) -> np.ndarray:
-        return self.kind_names.get_indexer(list(kinds))
+        return np.array([self._kind_code.get(k, -1) for k in kinds], np.intp)
+
+    @cached_property
+    def _kind_code(self) -> dict[str, int]:
+        """Kind name → code (a few dozen kinds; an `Index.get_indexer` per question built a
+        text array each time)."""
+        return {k: i for i, k in enumerate(self.kind_names)}
 
 
 NAT = np.iinfo(np.int64).min
@@ -165,21 +182,40 @@ class Visible:
         """``codes``: `index.customer_codes(customers)` when the caller already has them
         (one lookup per entity frame instead of one per source)."""
         sl = index.source_slice(source)
-        cust = index.customer[sl]
+        cust = index.customer[sl].astype(np.intp) + 1  # -1 (no customer) → 0
         wanted = index.customer_codes(customers) if codes is None else codes
-        # the slice is sorted by customer code (-1 first): each customer's facts start after
-        # the facts of the codes below it — a bincount of small integers, not two binary
-        # searches of every entity in millions of facts
-        per_code = np.bincount(cust.astype(np.intp) + 1, minlength=len(index.customer_names) + 1)
-        first = np.cumsum(per_code) - per_code
-        lo = first[wanted + 1]
-        counts = np.where(wanted >= 0, per_code[wanted + 1], 0)
-        row = np.repeat(np.arange(len(customers)), counts)
-        # positions lo[r] .. lo[r]+counts[r]-1 for each row, without a Python loop
-        starts = np.repeat(lo - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
-        pos = sl.start + starts + np.arange(counts.sum())
-        as_of = as_of_us[row]
-        event, uploaded = index.event_us[pos], index.uploaded_us[pos]
+        known = np.flatnonzero(wanted >= 0)
+        if (wanted[known[1:]] > wanted[known[:-1]]).all():
+            # each customer once, in code order (a night's partition): the pairs in entity
+            # order are the slice's facts of those customers in slice order — one lookup per
+            # fact, no ranges to expand
+            of_code = np.full(len(index.customer_names) + 1, -1, np.intp)
+            of_code[wanted[known] + 1] = known
+            row = of_code[cust]
+            picked = row >= 0
+            if picked.all():
+                pos = np.arange(sl.start, sl.stop)
+                event, uploaded = index.event_us[sl], index.uploaded_us[sl]
+            else:
+                take = np.flatnonzero(picked)
+                row, pos = row[take], sl.start + take
+                event, uploaded = index.event_us[pos], index.uploaded_us[pos]
+        else:
+            # the slice is sorted by customer code (-1 first): each customer's facts start
+            # after the facts of the codes below it — a bincount of small integers, not two
+            # binary searches of every entity in millions of facts
+            per_code = np.bincount(cust, minlength=len(index.customer_names) + 1)
+            first = np.cumsum(per_code) - per_code
+            lo = first[wanted + 1]
+            counts = np.where(wanted >= 0, per_code[wanted + 1], 0)
+            row = np.repeat(np.arange(len(customers)), counts)
+            # positions lo[r] .. lo[r]+counts[r]-1 for each row, without a Python loop
+            starts = np.repeat(lo - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
+            pos = sl.start + starts + np.arange(counts.sum())
+            event, uploaded = index.event_us[pos], index.uploaded_us[pos]
+        # one as-of for every row (the night): compared as a scalar, not gathered per pair
+        one = len(as_of_us) > 0 and bool((as_of_us == as_of_us[0]).all())
+        as_of = as_of_us[0] if one else as_of_us[row]
         ok = (event <= as_of) & (uploaded <= as_of)
         if ok.all():  # a night's read: every fact read is before the night
             return cls(index, len(customers), row, pos, as_of_us,
@@ -198,8 +234,12 @@ class Visible:
                        {**self._columns, "key": key}, self._parent, self._custom | {"key"})
 
     def of_kind(self, *kinds: str) -> Visible:
-        return self._memoised(("kind", kinds), lambda: self.subset(
-            np.isin(self.kind, self.index.kind_codes(*kinds))))
+        def make() -> Visible:
+            codes = self.index.kind_codes(*kinds)
+            return self.subset(self.kind == codes[0] if len(codes) == 1
+                               else np.isin(self.kind, codes))
+
+        return self._memoised(("kind", kinds), make)
 
     def within_days(self, days: float) -> Visible:
         return self._memoised(("within", days), lambda: self.subset(self.age_days < days))
@@ -211,7 +251,8 @@ class Visible:
 
     # ---- reductions: one value per entity row -------------------------------------------
     def count(self) -> np.ndarray:
-        return np.bincount(self.row, minlength=self.n_rows).astype("float64")
+        return self._memoised(("count",), lambda: np.bincount(
+            self.row, minlength=self.n_rows).astype("float64")).copy()
 
     def has_any(self) -> np.ndarray:
         return self.count() > 0

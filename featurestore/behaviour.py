@@ -54,7 +54,7 @@ def entity_visible(e: pd.DataFrame, index: FactIndex, source: str) -> Visible:
 
 def with_fact_codes(e: pd.DataFrame, index: FactIndex) -> None:
     """Look the entity customers up in the fact index once, for every `_visible` join."""
-    e["_cust_code"] = index.customer_codes(e["customer_id"].to_numpy(dtype=object).astype(str))
+    e["_cust_code"] = index.customer_codes(e["customer_id"].to_numpy(dtype=object))
     e["_as_of_us"] = micros(e["as_of"])
 
 
@@ -206,9 +206,9 @@ def repayment_columns(e: pd.DataFrame, m: InstallmentRows) -> dict[str, np.ndarr
     paid = ~m.unpaid
     # DPD 30 days ago, on the installments already due then and unpaid then
     then = as_of - 30 * US_PER_DAY
-    was_due = due < then
-    unpaid_then = (settled == NAT) | (settled > then)
-    late_then = np.where(was_due & unpaid_then, np.maximum(then - due, 0) // US_PER_DAY, 0)
+    late_then = np.zeros(len(due), np.int64)
+    open_then = np.flatnonzero((due < then) & ((settled == NAT) | (settled > then)))
+    late_then[open_then] = np.maximum(then[open_then] - due[open_then], 0) // US_PER_DAY
     dpd_then = m.max_per_row(late_then)
     on_time = paid & (settled <= due + US_PER_DAY)
     due_count = m.count_per_row()

@@ -114,6 +114,15 @@ def exposure_cents(loans: pd.DataFrame, installments: pd.DataFrame) -> np.ndarra
     ``exposure_cents`` when it summed the whole schedule, else from `installments`."""
     if "exposure_cents" in loans.columns:
         return loans["exposure_cents"].to_numpy(np.int64)
+    ids = pd.Index(loans["loan_id"].to_numpy())
+    principal = installments["unpaid_principal"]
+    if ids.is_unique and pd.api.types.is_integer_dtype(principal.dtype):
+        # integer sums by each line's loan row: a groupby hashed and sorted every line
+        pos = ids.get_indexer(installments["loan_id"].to_numpy())
+        hit = pos >= 0
+        out = np.zeros(len(ids), np.int64)
+        np.add.at(out, pos[hit], principal.to_numpy(np.int64)[hit])
+        return out
     owed = installments.groupby("loan_id")["unpaid_principal"].sum()
     return owed.reindex(loans["loan_id"].to_numpy(), fill_value=0).to_numpy(np.int64)
 

@@ -129,21 +129,26 @@ def _days(values: pd.Series) -> np.ndarray:
 def accrue_penalties(
     loans: pd.DataFrame, inst: pd.DataFrame, as_of: date
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Vectorised `accrue_to(state, as_of)` for every installment (see module docstring)."""
+    """Vectorised `accrue_to(state, as_of)` for every installment (see module docstring).
+
+    Only lines with principal or interest unpaid can accrue — a few percent of a book's
+    lines — so the rest of the work runs on those lines alone."""
     day = np.datetime64(as_of, "D")
-    pos = pd.Index(loans["loan_id"]).get_indexer(inst["loan_id"])  # loan row of each line
-    due = _days(inst["due_date"])
-    through = _days(inst["penalty_through"])
-    start = np.where(np.isnat(through), due, through) + np.timedelta64(1, "D")
     principal = inst["unpaid_principal"].to_numpy(np.int64)
     interest = inst["unpaid_interest"].to_numpy(np.int64)
+    line = np.flatnonzero(principal + interest > 0)  # inst row of each candidate
+    principal, interest = principal[line], interest[line]
+    pos = pd.Index(loans["loan_id"]).get_indexer(inst["loan_id"].to_numpy()[line])  # loan row
+    due = _days(inst["due_date"].iloc[line])
+    through = _days(inst["penalty_through"].iloc[line])
+    start = np.where(np.isnat(through), due, through) + np.timedelta64(1, "D")
     grace = loans["penalty_grace_days"].to_numpy(np.int64)[pos]
     late = (day - due).astype(np.int64)
-    eligible = (principal + interest > 0) & (late > grace) & (start <= day)
+    eligible = (late > grace) & (start <= day)
     include = loans["penalty_include_interest"].to_numpy(bool)[pos]
     base = principal + np.where(include, interest, 0)
     rates = loans["rate_ppm"].to_numpy(np.int64)[pos]
-    daily = np.zeros(len(inst), np.int64)
+    daily = np.zeros(len(line), np.int64)
     keys = loans["penalty_multiplier"].astype(str) + "|" + loans["penalty_day_basis"].astype(str)
     codes, uniques = pd.factorize(keys)
     codes = codes[pos]
@@ -156,9 +161,10 @@ def accrue_penalties(
         daily[rows] = daily_penalty_cents(base[rows], rates[rows], pol)
     n_days = np.where(eligible, (day - start).astype(np.int64) + 1, 0)
     idx = np.flatnonzero(eligible)
+    loan_ids, numbers = inst["loan_id"].to_numpy()[line], inst["number"].to_numpy()[line]
     charged = pd.DataFrame({
-        "loan_id": inst["loan_id"].to_numpy()[idx],
-        "number": inst["number"].to_numpy()[idx],
+        "loan_id": loan_ids[idx],
+        "number": numbers[idx],
         "penalty_cents": daily[idx] * n_days[idx],
     })
     paying = idx[daily[idx] > 0]
@@ -166,8 +172,8 @@ def accrue_penalties(
     rows = np.repeat(paying, reps)
     offsets = np.arange(rows.size) - np.repeat(np.cumsum(reps) - reps, reps)
     accruals = pd.DataFrame({
-        "loan_id": inst["loan_id"].to_numpy()[rows],
-        "installment_no": inst["number"].to_numpy()[rows],
+        "loan_id": loan_ids[rows],
+        "installment_no": numbers[rows],
         "accrual_date": (start[rows] + offsets.astype("timedelta64[D]")).astype("datetime64[ns]"),
         "base": base[rows],
         "amount": daily[rows],
@@ -186,11 +192,13 @@ def delinquency(
 ) -> pd.DataFrame:
     """DPD (days since the oldest due date < as_of with principal/interest unpaid) and bucket."""
     day = np.datetime64(as_of, "D")
-    due = _days(inst["due_date"])
     unpaid = (inst["unpaid_principal"].to_numpy() + inst["unpaid_interest"].to_numpy()) > 0
-    late = unpaid & (due < day)
+    line = np.flatnonzero(unpaid)  # (the day conversion on those lines only)
+    due = _days(inst["due_date"].iloc[line])
+    late = due < day
     oldest = (
-        pd.Series(due[late], index=inst["loan_id"].to_numpy()[late]).groupby(level=0).min()
+        pd.Series(due[late], index=inst["loan_id"].to_numpy()[line][late])
+        .groupby(level=0).min()
     )
     first = oldest.reindex(loans["loan_id"].to_numpy()).to_numpy(dtype="datetime64[D]")
     dpd = np.where(np.isnat(first), 0, (day - first).astype(np.int64))
@@ -208,7 +216,10 @@ def postloan_features(part: Partition, as_of: date) -> pd.DataFrame:
     loans = part.loans
     when = pd.Timestamp(as_of, tz="UTC")
     inst = part.installments
-    due = _days(inst["due_date"]) < np.datetime64(as_of, "D")
+    # (before the night's midnight ⟺ due on an earlier day: no day conversion needed)
+    due = inst["due_date"].to_numpy(dtype="datetime64[ns]") < np.datetime64(as_of, "D")
+    if due.all():  # a night's read hands over only those: every column as it is, no copy
+        due = slice(None)
     if pd.api.types.is_integer_dtype(loans["loan_id"].dtype):
         keys = pd.Series(loans["loan_id"].to_numpy(dtype=np.int64))
         inst_keys = inst["loan_id"].to_numpy(dtype=np.int64)[due]
@@ -263,7 +274,7 @@ def inspect_partition(part: Partition, as_of: date, resources: Resources) -> Par
     dlq = delinquency(loans, part.installments, as_of, resources.buckets)
     feats = postloan_features(part, as_of)
     scores = score(part, _model(resources.model_root), resources.threads)
-    frame = feats.copy()
+    frame = feats  # (a local frame: completed in place, not copied)
     frame["days_past_due"] = dlq["dpd"].to_numpy(dtype="float64")  # the ledger is authoritative
     frame["worst_dpd"] = np.fmax(frame["worst_dpd"].to_numpy(dtype="float64"),
                                  frame["days_past_due"].to_numpy())
