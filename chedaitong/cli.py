@@ -175,7 +175,8 @@ def db_current() -> None:
 
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535),
+              help="0: any free port (the address served is printed)")
 def serve(host: str, port: int) -> None:
     """Serve the API and pages with the development server (gunicorn in production).
 

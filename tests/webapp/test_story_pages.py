@@ -54,12 +54,18 @@ def test_admin_onboards_suspends_and_invites_through_the_pages(api, staff):
                                      "action": "activate"}).status_code == 403
 
 
-def test_payouts_and_the_collectors_case_through_the_pages(api, staff, engine, sandbox):
+def _to_a_missed_payment(api, staff, engine, sandbox) -> Story:
+    """The story from onboarding through a booked loan's first missed payment."""
     story = Story(api.test_client(), staff, engine, sandbox)
     for step in (story.onboard, story.customer_prepares, story.consultant_files,
                  story.plan_contract_liveness, story.review_and_pay, story.pickup_and_documents,
                  story.repayments_and_missed_payment):
         step()
+    return story
+
+
+def test_payouts_and_the_collectors_case_through_the_pages(api, staff, engine, sandbox):
+    story = _to_a_missed_payment(api, staff, engine, sandbox)
     ad = signed_in(api, staff, "ad")
     page = ad.get("/pages/payouts").get_data(as_text=True)
     assert story.seen["payout"]["ref"] in page and "paid 1" in page
@@ -127,11 +133,7 @@ def test_an_id_in_a_page_form_beyond_the_databases_range_is_an_error_not_a_500(a
 def test_a_promised_amount_the_page_cannot_store_is_named(api, staff, engine, sandbox):
     """The collector's page passed the typed amount straight on: NaN raised in the
     comparison (500), 1e20 overflowed the column on PostgreSQL, 0.001 was rounded away."""
-    story = Story(api.test_client(), staff, engine, sandbox)
-    for step in (story.onboard, story.customer_prepares, story.consultant_files,
-                 story.plan_contract_liveness, story.review_and_pay, story.pickup_and_documents,
-                 story.repayments_and_missed_payment):
-        step()
+    story = _to_a_missed_payment(api, staff, engine, sandbox)
     co = signed_in(api, staff, "co")
     case_url = f"/pages/collections/{story.seen['loan_id']}"
     promised = (lender_today() + timedelta(days=2)).isoformat()
