@@ -20,7 +20,8 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from flask import Flask, Response, current_app, request
+from flask import Flask, Response, current_app, g, request
+from flask import session as flask_session
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -39,6 +40,17 @@ def bearer_or_ip() -> str:
     if header.lower().startswith("bearer ") and header[7:].strip():
         return "t:" + hashlib.sha256(header[7:].strip().encode()).hexdigest()[:24]
     return "ip:" + client_ip()
+
+
+def page_user_or_ip() -> str:
+    """One signed-in page user (the signed session's user id: no database read), else IP."""
+    uid = flask_session.get("uid")
+    return f"page:{uid}" if uid is not None else "ip:" + client_ip()
+
+
+def page_voucher_mismatch(_response: Response) -> bool:
+    """A page's voucher check that did not match (the page says so; `webapp.pages.vouchers`)."""
+    return bool(g.get("voucher_mismatch"))
 
 
 def failed(response: Response) -> bool:
@@ -69,6 +81,9 @@ LIMITS: dict[str, Rule] = {
     "applications.liveness": Rule("20 per hour", bearer_or_ip),
     "backoffice.verify_voucher": Rule("10 per 15 minutes", bearer_or_ip, not_valid),
     "pages.login": Rule("10 per 15 minutes", client_ip, failed, ("POST",)),
+    # the page checks the same 8-digit codes as POST /vouchers/verify: the same budget
+    "pages.voucher_lookup": Rule("10 per 15 minutes", page_user_or_ip, page_voucher_mismatch,
+                                 ("POST",)),
 }
 TOKEN_FAILURES = "30 per minute"
 

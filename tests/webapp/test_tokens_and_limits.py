@@ -195,3 +195,27 @@ def test_page_sign_in_guessing_is_throttled(limited, staff):
     _throttled(rs[10])
     late = login(client, "ad", staff.tokens["ad"])
     assert late.status_code == 429  # the right token waits too
+
+
+def test_voucher_guessing_on_the_page_is_throttled_like_the_api(limited, staff, monkeypatch):
+    """The back-office voucher page checks the same 8-digit codes as POST /vouchers/verify:
+    ten wrong codes in 15 minutes, then 429 before the check (it had no limit at all)."""
+    import re
+
+    from decisioning.origination import vouchers
+
+    calls = []
+    real = vouchers.verify
+    monkeypatch.setattr(vouchers, "verify",
+                        lambda **kw: (calls.append(kw["code"]), real(**kw))[1])
+    client = limited.test_client()
+    assert login(client, "r1", staff.tokens["r1"]).status_code == 302
+    page = client.get("/pages/vouchers?number=V0000001").get_data(as_text=True)
+    token = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    form = {"csrf": token, "number": "V0000001", "verification_code": "00000000"}
+    rs = _exhaust(lambda: client.post("/pages/vouchers", data=form), 10)
+    assert {r.status_code for r in rs[:10]} == {200}
+    _throttled(rs[10], 15 * 60)
+    assert len(calls) == 10  # the 11th guess never reached the voucher check
+    # looking vouchers up is not guessing: GETs are not counted
+    assert client.get("/pages/vouchers?number=V0000001").status_code == 200

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from flask import render_template, request
+from flask import g, render_template, request
 
 from decisioning.origination import vouchers
 from webapp import database
@@ -22,6 +22,7 @@ def voucher_lookup():
         code = request.form.get("verification_code", "").strip()[:32]
         checked = vouchers.verify(session=session, number=number, code=code,
                                   user=page_user()) is not None
+        g.voucher_mismatch = not checked  # counted by the page's limit (`webapp.limits`)
     info = vouchers.lookup_view(session=session, voucher=voucher) if voucher else None
     return render_template("pages/vouchers.html", number=number, info=info, checked=checked,
                            searched=bool(number))
