@@ -9,8 +9,6 @@ not readable UTF-8 CSV is refused whole, at its first unreadable line.
 
 from __future__ import annotations
 
-import csv
-import io
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal, InvalidOperation
@@ -19,6 +17,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from chedaitong.csvtext import UnreadableCsv, decoded, read_rows
 from chedaitong.db.servicing import Loan
 from servicing.booking import ServicingError, post_repayment
 
@@ -61,26 +60,9 @@ def _parse(row: dict[str, str]) -> tuple[str, Decimal, date, str]:
     return ref, amount, paid_on, txn
 
 
-class _Unreadable(Exception):
-    def __init__(self, line: int, reason: str):
-        super().__init__(reason)
-        self.line, self.reason = line, reason
-
-
 def _read(path: Path) -> tuple[list[str], list[tuple[dict[str, str], int]]]:
-    """The header and every (row, line number), read whole before anything posts: a file
-    that is not UTF-8 CSV is refused at its first bad line, not half imported."""
-    raw = path.read_bytes()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise _Unreadable(raw.count(b"\n", 0, exc.start) + 1,
-                          f"not UTF-8 (byte {exc.start})") from None
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    try:
-        return reader.fieldnames or [], [(row, reader.line_num) for row in reader]
-    except csv.Error as exc:
-        raise _Unreadable(reader.line_num + 1, f"not readable CSV: {exc}") from None
+    """The header and every (row, line number), read whole before anything posts."""
+    return read_rows(decoded(path.read_bytes()))
 
 
 def import_bank_file(
@@ -89,7 +71,7 @@ def import_bank_file(
     report = ImportReport()
     try:
         fieldnames, rows = _read(Path(path))
-    except _Unreadable as exc:
+    except UnreadableCsv as exc:
         report.errors.append((exc.line, exc.reason))
         return report
     missing = [c for c in REQUIRED if c not in fieldnames]

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from chedaitong.clock import lender_today
 from chedaitong.crypto import DataCipher
+from chedaitong.csvtext import UnreadableCsv, read_rows
 from chedaitong.db import Application, Dealer
 from chedaitong.db.origination import Voucher
 from chedaitong.db.partners import DealerPayout
@@ -157,12 +158,10 @@ def reconcile(*, session: Session, content: str) -> Reconciliation:
     report = Reconciliation()
     if "\x00" in content:  # no text column stores it (PostgreSQL refuses it)
         raise Invalid("file", "the status file contains a NUL character (\\u0000)")
-    reader = csv.DictReader(io.StringIO(content.lstrip("\ufeff")))
     try:  # read whole before applying any: a malformed line refuses the file, not half of it
-        fieldnames, rows = reader.fieldnames or [], [(row, reader.line_num) for row in reader]
-    except csv.Error as exc:
-        raise Invalid("file", f"line {reader.line_num + 1} is not readable CSV: {exc}") \
-            from None
+        fieldnames, rows = read_rows(content)
+    except UnreadableCsv as exc:
+        raise Invalid("file", str(exc)) from None
     missing = [c for c in STATUS_HEADER[:2] if c not in fieldnames]
     if missing:
         raise Invalid("file", f"the status file lacks column(s) {', '.join(missing)}")
