@@ -68,24 +68,25 @@ def plan(amount: str = "100000.00", rate: str = "0.08", term: int = 36,
             "recommended": True}
 
 
-@pytest.fixture
-def world(engine, store) -> dict:
+def load_sample(engine, store: FeatureStore) -> dict:
+    """The sample world's first 30 customers, with their facts, in `engine`'s database."""
     with Session(engine) as session:
         ids = load_world(session, store, WORLD, customers=30)
         session.commit()
     return ids
 
 
-@pytest.fixture
-def portfolio(engine, world) -> list[int]:
-    """30 booked loans with on-time, stopped and recently-missed repayment histories."""
+def book_portfolio(engine, world: dict) -> list[int]:
+    """One loan per customer of `world`: a third paid on time, a third stopped after two
+    installments, a third missed only the latest one (deterministic: two databases built
+    this way hold the same book)."""
+    from chedaitong.db import Application
+
     loan_ids = []
     with Session(engine) as session:
         seen = set()
         apps = []
         for _ref, app_id in sorted(world["applications"].items()):
-            from chedaitong.db import Application
-
             app = session.get(Application, app_id)
             if app.customer_id not in seen:
                 seen.add(app.customer_id)
@@ -104,6 +105,17 @@ def portfolio(engine, world) -> list[int]:
             loan_ids.append(loan.id)
         session.commit()
     return loan_ids
+
+
+@pytest.fixture
+def world(engine, store) -> dict:
+    return load_sample(engine, store)
+
+
+@pytest.fixture
+def portfolio(engine, world) -> list[int]:
+    """30 booked loans with on-time, stopped and recently-missed repayment histories."""
+    return book_portfolio(engine, world)
 
 
 @pytest.fixture(scope="session")
