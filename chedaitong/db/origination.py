@@ -25,9 +25,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from chedaitong.db.base import Base, utcnow
+from chedaitong.db.base import Base, as_utc, utcnow
 
 EFFECTIVE_CONSENT = text("revoked_at IS NULL AND superseded_at IS NULL")
+#: the consent purpose the nightly bureau refresh needs (recorded when the contract is signed)
+POST_LOAN_MONITORING = "post_loan_monitoring"
 
 
 class ApiToken(Base):
@@ -226,6 +228,15 @@ class CreditConsent(Base):
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
     superseded_at: Mapped[datetime | None]
+
+    def live_at(self, at: datetime) -> bool:
+        """Neither revoked nor superseded, and unexpired at ``at``."""
+        return (self.revoked_at is None and self.superseded_at is None
+                and as_utc(self.expires_at) > as_utc(at))
+
+    def covers(self, bureau: str, at: datetime) -> bool:
+        """Live at ``at`` and naming ``bureau``: what a query of that bureau needs."""
+        return self.live_at(at) and bureau in (self.bureaus or [])
 
 
 class IdentityEvent(Base):

@@ -17,7 +17,7 @@ from chedaitong.db.origination import StoredDocument
 from decisioning.origination import state_machine
 from webapp.conflicts import FIELD_NAMES, _unique_columns, conflict_for
 
-from .conftest import JPEG, file, id_number, new_application, register_customer
+from .conftest import APPLICATION, JPEG, file, id_number, new_application, register_customer
 
 N = 6
 
@@ -203,3 +203,22 @@ def test_the_last_checklist_document_uploaded_at_once_completes_the_file_once(ap
 
 def PDF_OF(n: int) -> bytes:  # noqa: N802 - reads as a constant maker
     return b"%PDF-1.4\n% document " + str(n).encode() + b"\n"
+
+
+def test_six_concurrent_consents_store_one(api, pg, staff, engine):
+    """Six POST …/consent at once stored six consents of one purpose; now one, and every
+    answer is that one."""
+    from chedaitong.db.origination import CreditConsent
+
+    client = api.test_client()
+    token, idn = register_customer(client, "sixfold", 160)
+    app_id = client.post("/applications", headers=staff.h("c1"),
+                         json={**APPLICATION, "id_number": idn}).json["id"]
+    rs = concurrently(api, [lambda c: c.post(
+        f"/applications/{app_id}/consent", json={"text_version": "v1"},
+        headers={"Authorization": f"Bearer {token}"})] * N)
+    assert [r.status_code for r in rs] == [201] * N, [(r.status_code, r.json) for r in rs]
+    assert len({r.json["id"] for r in rs}) == 1
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(CreditConsent).where(
+            CreditConsent.application_id == app_id)) == 1
