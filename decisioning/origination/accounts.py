@@ -108,9 +108,10 @@ def create_staff(*, session: Session, username: str, display_name: str, role: Ro
 
 def same_hands(a: User | None, b: User | None) -> bool:
     """Whether ``a`` and ``b`` may be one person as far as a four-eyes check can tell: the
-    same user, or one created the other in the app (the creator was handed its first token,
-    so "another person" is not shown). Accounts made from the command line count as their
-    own people."""
+    same user, one created the other in the app, or one admin created both — the creator is
+    handed each first token, so nothing shows another person holds it. Accounts made outside
+    the app (deployment, command line) count as their own people."""
     if a is None or b is None:
         return False
-    return a.id == b.id or a.created_by == b.id or b.created_by == a.id
+    return (a.id == b.id or a.created_by == b.id or b.created_by == a.id
+            or (a.created_by is not None and a.created_by == b.created_by))

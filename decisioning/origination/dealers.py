@@ -241,8 +241,8 @@ def decide_account_change(*, session: Session, cipher: DataCipher, actor: User,
     if outcome == APPROVED and accounts.same_hands(actor, requester):
         raise NotPermitted("four eyes: another admin must approve the payout account "
                            + ("you requested" if actor.id == requester.id else
-                              f"{requester.username} requested (you created that account "
-                              "or it created yours)"))
+                              f"{requester.username} requested (one of your accounts "
+                              "created the other, or one admin created both)"))
     now = datetime.now(UTC)
     won = session.execute(update_rows(DealerAccountChange).where(
         DealerAccountChange.id == change.id, DealerAccountChange.status == PENDING)

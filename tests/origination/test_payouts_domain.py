@@ -42,6 +42,14 @@ FIRST = {"agreement_ref": "AGR-DA", "effective_from": date(2026, 1, 1), "bank_na
 
 
 def _approved(people, services):
+    app = _at_disbursement_review(people, services)
+    _, voucher = flows.review(session=people.session, application=app,
+                              reviewer=people.reviewer, decision="approve", notes="ok")
+    assert app.state == state_machine.DISBURSED
+    return app, voucher
+
+
+def _at_disbursement_review(people, services):
     s = people.session
     app = _submitted(people, services)
     flows.choose_plan(session=s, application=app, customer_user=people.customer_user,
@@ -55,10 +63,8 @@ def _approved(people, services):
                                       customer_user=people.customer_user,
                                       selfie=b"\xff\xd8\xff\xe0" + bytes([attempt]) * 32).passed:
             break
-    _, voucher = flows.review(session=s, application=app, reviewer=people.reviewer,
-                              decision="approve", notes="ok")
-    assert app.state == state_machine.DISBURSED
-    return app, voucher
+    assert app.state == state_machine.DISBURSEMENT_REVIEW
+    return app
 
 
 def test_a_failed_payout_is_paid_on_retry_and_the_voucher_stays_one(people, services):
@@ -270,3 +276,27 @@ def test_two_admins_deciding_one_account_change_at_once_decide_it_once(people, s
     with pytest.raises(IntegrityError):
         s.commit()
     s.rollback()
+
+
+def test_an_admin_cannot_approve_a_disbursement_filed_by_their_own_consultant(people,
+                                                                             services):
+    """An admin who invited a dealer's consultant could create a reviewer account (its token
+    handed to them) and approve, as that reviewer, the disbursement of an application the
+    consultant filed: one person filing and releasing the money."""
+    s = people.session
+    (admin,) = _admins(s, "boss")
+    people.consultant.created_by = admin.id  # boss invited the consultant
+    s.commit()
+    puppet, _ = accounts.create_staff(session=s, username="boss-rev", display_name="r",
+                                      role=Role.REVIEWER, dealer_code=None,
+                                      created_by=admin.id)
+    app = _at_disbursement_review(people, services)
+    with pytest.raises(NotPermitted, match="separation of duties"):
+        flows.review(session=s, application=app, reviewer=puppet, decision="approve",
+                     notes="ok")
+    s.rollback()
+    assert app.state == state_machine.DISBURSEMENT_REVIEW and payouts.of_application(
+        s, app.id) is None
+    _, voucher = flows.review(session=s, application=app, reviewer=people.reviewer,
+                              decision="approve", notes="ok")
+    assert voucher is not None and app.state == state_machine.DISBURSED
