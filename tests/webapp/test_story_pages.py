@@ -112,6 +112,7 @@ def test_a_payout_account_changed_on_the_page_waits_for_another_admin(api, staff
     page = ad.get(url).get_data(as_text=True)
     assert 'id="pending-account"' in page and "No payout leaves before approval" in page
     assert "6222000011112222" not in page and "2222" in page
+    assert "account to approve" in ad.get("/pages/dealers").get_data(as_text=True)
     change_id = re.search(r'name="change_id" value="(\d+)"', page).group(1)
     decide = {"change_id": change_id, "action": "account_approve"}
     ad.post(url, data={**decide, "csrf": csrf(ad, url)})
@@ -122,6 +123,7 @@ def test_a_payout_account_changed_on_the_page_waits_for_another_admin(api, staff
     page = ad2.get(url).get_data(as_text=True)
     assert 'id="pending-account"' not in page and ": approved" in page
     assert "dealer.account_approved" in page and "6222000011112222" not in page
+    assert "account to approve" not in ad.get("/pages/dealers").get_data(as_text=True)
 
 
 def test_the_dealer_pages_refuse_a_payout_account_in_full_width_digits(api, staff):
