@@ -10,6 +10,7 @@ from webapp import database
 from webapp.auth import BEARER, current_user, roles_required
 from webapp.idempotency import idempotent
 from webapp.partner_schemas import (
+    AccountChangeArgs,
     AccountChangeOut,
     AccountDecisionIn,
     AuditArgs,
@@ -88,6 +89,19 @@ def update_dealer(body, dealer_id: int):
     dealer = dealers.update(session=session, cipher=_cipher(), actor=current_user(),
                             dealer=dealers.get(session, dealer_id), data=body)
     return dealers.view(session, dealer)
+
+
+@blp.route("/admin/dealers/account-changes")
+@roles_required(Role.ADMIN)
+@blp.arguments(AccountChangeArgs, location="query")
+@blp.response(200, AccountChangeOut(many=True))
+@blp.doc(security=[BEARER])
+def account_changes(args):
+    """Requested payout accounts, oldest first: by default the pending ones a second admin
+    approves or rejects (masked; never the full number)."""
+    session = database.session()
+    return [dealers.change_view(session, c)
+            for c in dealers.account_changes(session, args["status"])]
 
 
 @blp.route("/admin/dealers/<int:dealer_id>/account-changes/<int:change_id>/decision",

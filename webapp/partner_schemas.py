@@ -70,8 +70,14 @@ class ConsultantBrief(Schema):
     active = fields.Boolean()
 
 
+class AccountChangeArgs(Strict):
+    status = fields.String(load_default="pending",
+                           validate=validate.OneOf(["pending", "approved", "rejected"]))
+
+
 class AccountChangeOut(Schema):
     id = fields.Integer()
+    dealer_id = fields.Integer()
     kind = fields.String(metadata={"description": "first (a new dealer's) | change"})
     status = fields.String(metadata={"description": "pending | approved | rejected"})
     bank_name = fields.String()

@@ -327,13 +327,23 @@ def view(session: Session, dealer: Dealer) -> dict[str, Any]:
 def change_view(session: Session, change: DealerAccountChange) -> dict[str, Any]:
     """A requested payout account as staff see it: masked, never the clear number."""
     requester = session.get(User, change.requested_by)
-    return {"id": change.id, "kind": change.kind, "status": change.status,
+    return {"id": change.id, "dealer_id": change.dealer_id, "kind": change.kind,
+            "status": change.status,
             "bank_name": change.bank_name, "account_name": change.account_name,
             "account_masked": change.account_masked, "reason": change.reason,
             "requested_by": change.requested_by,
             "requested_by_username": requester.username if requester else None,
             "requested_at": change.requested_at, "decided_by": change.decided_by,
             "decided_at": change.decided_at}
+
+
+def account_changes(session: Session, status: str | None = PENDING,
+                    limit: int = 200) -> list[DealerAccountChange]:
+    """Requested payout accounts, oldest first (the checker's worklist when pending)."""
+    query = select(DealerAccountChange)
+    if status:
+        query = query.where(DealerAccountChange.status == status)
+    return list(session.scalars(query.order_by(DealerAccountChange.id).limit(limit)))
 
 
 def listing(session: Session) -> list[Dealer]:

@@ -100,6 +100,9 @@ class Story:
         assert dealer["status"] == "active" and dealer["account_masked"] is None
         assert change["kind"] == "first" and change["account_masked"].endswith("5678")
         assert DEALER["account_number"] not in r.get_data(as_text=True)
+        worklist = c.get("/admin/dealers/account-changes", headers=self.h("ad")).json
+        assert [(w["id"], w["dealer_id"]) for w in worklist] == [(change["id"], dealer["id"])]
+        assert DEALER["account_number"] not in str(worklist)
         decide = f"/admin/dealers/{dealer['id']}/account-changes/{change['id']}/decision"
         r = c.post(decide, headers=self.h("ad"), json={"decision": "approve"})
         assert r.status_code == 403 and "four eyes" in r.json["message"], r.json
