@@ -205,7 +205,7 @@ def record_postloan_monitoring(*, session: Session, application: Application, gr
     now = now or datetime.now(UTC)
     earlier = effective(session=session, application_id=application.id,
                         purpose=POST_LOAN_MONITORING)
-    if earlier is not None:  # one granted before signing was refused since; the contract's rules
+    if earlier is not None:  # granted before signing (the API took that once): replaced
         earlier.superseded_at = now
         session.flush()
     clause = f"{POSTLOAN_MONITORING_TEXT}:{application.ref}"
