@@ -43,3 +43,43 @@ def _triggers(engine) -> set[str]:
              "WHERE NOT t.tgisinternal AND n.nspname = current_schema()")
     with engine.connect() as conn:
         return set(conn.scalars(text(query)))
+
+
+def test_0019_keeps_the_newest_of_duplicate_consents_effective(database_url):
+    """Concurrent grants had stored several effective consents of one purpose; the unique
+    index of 0019 could not be built over them. The migration supersedes all but the newest
+    of each application and purpose (revoked ones stay as they were)."""
+    import pytest
+    from sqlalchemy.exc import IntegrityError
+
+    engine = make_engine(database_url)
+    migrations.upgrade(engine, "0018_i17_night_writes")
+    pg = engine.dialect.name == "postgresql"
+    rows = [(1, 1, "loan_application", None), (2, 1, "loan_application", None),
+            (3, 1, "loan_application", "2026-01-02 00:00:00"), (4, 1, "loan_application", None),
+            (5, 1, "post_loan_monitoring", None), (6, 2, "loan_application", None)]
+    with engine.begin() as conn:  # bare rows: the tables they point to stay empty
+        conn.execute(text("SET session_replication_role = replica" if pg
+                          else "PRAGMA foreign_keys=OFF"))
+        for id_, app, purpose, revoked in rows:
+            conn.execute(text(
+                "INSERT INTO credit_consents (id, application_id, customer_id, granted_by, "
+                "purpose, bureaus, text_version, document_sha256, granted_at, expires_at, "
+                "revoked_at) VALUES (:id, :app, 1, 1, :purpose, '[\"pboc\"]', 'v1', 'x', "
+                "'2026-01-01 00:00:00', '2027-01-01 00:00:00', :revoked)"),
+                {"id": id_, "app": app, "purpose": purpose, "revoked": revoked})
+        if pg:
+            conn.execute(text("SET session_replication_role = DEFAULT"))
+    migrations.upgrade(engine)
+    with engine.connect() as conn:
+        effective = set(conn.scalars(text(
+            "SELECT id FROM credit_consents WHERE revoked_at IS NULL "
+            "AND superseded_at IS NULL")))
+        revoked = set(conn.scalars(text(
+            "SELECT id FROM credit_consents WHERE revoked_at IS NOT NULL "
+            "AND superseded_at IS NULL")))
+    assert effective == {4, 5, 6} and revoked == {3}
+    with pytest.raises(IntegrityError), engine.begin() as conn:  # and it holds from now on
+        conn.execute(text("UPDATE credit_consents SET superseded_at = NULL WHERE id = 2"))
+    migrations.downgrade(engine, "base")
+    engine.dispose()

@@ -82,7 +82,8 @@ def create_staff(body):
     user, token = accounts.create_staff(session=database.session(), username=body["username"],
                                         display_name=body["display_name"],
                                         role=Role(body["role"]),
-                                        dealer_code=body["dealer_code"])
+                                        dealer_code=body["dealer_code"],
+                                        created_by=current_user().id)
     return {"user_id": user.id, "role": user.role.value, "token": token}
 
 

@@ -10,6 +10,9 @@ from webapp import database
 from webapp.auth import BEARER, current_user, roles_required
 from webapp.idempotency import idempotent
 from webapp.partner_schemas import (
+    AccountChangeArgs,
+    AccountChangeOut,
+    AccountDecisionIn,
     AuditArgs,
     AuditOut,
     ConsultantActiveIn,
@@ -79,11 +82,46 @@ def get_dealer(dealer_id: int):
 @blp.doc(security=[BEARER])
 def update_dealer(body, dealer_id: int):
     """Suspend or reactivate (a suspended dealer's consultants cannot file), change the
-    agreement's dates or the payout account (audited)."""
+    agreement's dates (applied at once), or request a new payout account — bank, account name
+    or number: a pending change (``pending_account_change``) that another admin approves;
+    payouts keep going to the approved account until then (audited)."""
     session = database.session()
     dealer = dealers.update(session=session, cipher=_cipher(), actor=current_user(),
                             dealer=dealers.get(session, dealer_id), data=body)
     return dealers.view(session, dealer)
+
+
+@blp.route("/admin/dealers/account-changes")
+@roles_required(Role.ADMIN)
+@blp.arguments(AccountChangeArgs, location="query")
+@blp.response(200, AccountChangeOut(many=True))
+@blp.doc(security=[BEARER])
+def account_changes(args):
+    """Requested payout accounts, oldest first: by default the pending ones a second admin
+    approves or rejects (masked; never the full number)."""
+    session = database.session()
+    return [dealers.change_view(session, c)
+            for c in dealers.account_changes(session, args["status"])]
+
+
+@blp.route("/admin/dealers/<int:dealer_id>/account-changes/<int:change_id>/decision",
+           methods=["POST"])
+@roles_required(Role.ADMIN)
+@blp.arguments(AccountDecisionIn)
+@blp.response(200, AccountChangeOut)
+@blp.alt_response(403, description="You requested this account (or created the requester's "
+                                   "account, or it created yours): another admin approves")
+@blp.alt_response(409, description="The change is no longer pending")
+@blp.doc(security=[BEARER])
+def decide_account_change(body, dealer_id: int, change_id: int):
+    """Approve (payouts go to this account from now on) or reject a requested payout account
+    (four eyes: never the requester's own approval; audited)."""
+    session = database.session()
+    change = dealers.decide_account_change(
+        session=session, cipher=_cipher(), actor=current_user(),
+        dealer=dealers.get(session, dealer_id), change_id=change_id,
+        decision=body["decision"], note=body["note"])
+    return dealers.change_view(session, change)
 
 
 @blp.route("/admin/dealers/<int:dealer_id>/consultants", methods=["POST"])

@@ -70,6 +70,32 @@ class ConsultantBrief(Schema):
     active = fields.Boolean()
 
 
+class AccountChangeArgs(Strict):
+    status = fields.String(load_default="pending",
+                           validate=validate.OneOf(["pending", "approved", "rejected"]))
+
+
+class AccountChangeOut(Schema):
+    id = fields.Integer()
+    dealer_id = fields.Integer()
+    kind = fields.String(metadata={"description": "first (a new dealer's) | change"})
+    status = fields.String(metadata={"description": "pending | approved | rejected"})
+    bank_name = fields.String()
+    account_name = fields.String()
+    account_masked = fields.String(metadata={"description": "never the full number"})
+    reason = fields.String()
+    requested_by = fields.Integer()
+    requested_by_username = fields.String(allow_none=True)
+    requested_at = fields.DateTime()
+    decided_by = fields.Integer(allow_none=True)
+    decided_at = fields.DateTime(allow_none=True)
+
+
+class AccountDecisionIn(Strict):
+    decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
+    note = fields.String(load_default="", validate=validate.Length(max=500))
+
+
 class DealerOut(Schema):
     id = fields.Integer()
     code = fields.String()
@@ -84,7 +110,10 @@ class DealerOut(Schema):
     effective_to = fields.Date(allow_none=True)
     bank_name = fields.String(allow_none=True)
     account_name = fields.String(allow_none=True)
-    account_masked = fields.String(allow_none=True)
+    account_masked = fields.String(allow_none=True, metadata={
+        "description": "the approved payout account (null until a second admin approves one)"})
+    pending_account_change = fields.Nested(AccountChangeOut, allow_none=True, metadata={
+        "description": "a requested payout account awaiting another admin's approval"})
     consultants = fields.List(fields.Nested(ConsultantBrief))
 
 

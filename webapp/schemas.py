@@ -117,7 +117,8 @@ class ConsentGrantIn(Strict):
                                  metadata={"description": "the authorisation text shown "
                                            "(required; checked after who may consent)"})
     purpose = fields.String(load_default="loan_application", validate=validate.OneOf(
-        ["loan_application", "post_loan_monitoring"]))
+        ["loan_application", "post_loan_monitoring"]), metadata={
+        "description": "post_loan_monitoring is refused (422): signing the contract records it"})
     bureaus = fields.List(fields.String(validate=validate.OneOf(["pboc", "thirdparty"])),
                           load_default=["pboc", "thirdparty"], validate=validate.Length(1, 2))
 
@@ -132,6 +133,8 @@ class ConsentOut(Schema):
     granted_at = fields.DateTime()
     expires_at = fields.DateTime()
     revoked_at = fields.DateTime(allow_none=True)
+    superseded_at = fields.DateTime(allow_none=True, metadata={
+        "description": "replaced by a newer consent of the same purpose"})
 
 
 class VerificationOut(Schema):

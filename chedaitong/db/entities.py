@@ -64,5 +64,8 @@ class User(TimestampMixin, Base):
     )
     dealer_id: Mapped[int | None] = mapped_column(ForeignKey("dealers.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
+    #: the admin who created this account in the app (and was handed its first token); None
+    #: for accounts made from the command line and self-registered customers
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     dealer: Mapped[Dealer | None] = relationship(back_populates="staff")

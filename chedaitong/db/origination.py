@@ -12,10 +12,24 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, Numeric, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from chedaitong.db.base import Base, utcnow
+from chedaitong.db.base import Base, as_utc, utcnow
+
+EFFECTIVE_CONSENT = text("revoked_at IS NULL AND superseded_at IS NULL")
+#: the consent purpose the nightly bureau refresh needs (recorded when the contract is signed)
+POST_LOAN_MONITORING = "post_loan_monitoring"
 
 
 class ApiToken(Base):
@@ -190,9 +204,17 @@ class Notification(Base):
 class CreditConsent(Base):
     """A customer's credit-inquiry authorisation for one application, granted with their own
     token: what for (purpose, bureaus), which text they agreed to and the hash of the signed
-    document, and how long it holds. A bureau is queried only under a live one."""
+    document, and how long it holds. A bureau is queried only under a live one.
+
+    One *effective* consent per application and purpose (the partial unique index, so six
+    concurrent grants store one): a revoked one, or one ``superseded_at`` by a new grant (an
+    expired one, or one for other bureaus or text), no longer counts."""
 
     __tablename__ = "credit_consents"
+    __table_args__ = (
+        Index("uq_credit_consents_effective", "application_id", "purpose", unique=True,
+              sqlite_where=EFFECTIVE_CONSENT, postgresql_where=EFFECTIVE_CONSENT),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     application_id: Mapped[int] = mapped_column(ForeignKey("applications.id"), index=True)
@@ -205,6 +227,16 @@ class CreditConsent(Base):
     granted_at: Mapped[datetime] = mapped_column(default=utcnow)
     expires_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+    superseded_at: Mapped[datetime | None]
+
+    def live_at(self, at: datetime) -> bool:
+        """Neither revoked nor superseded, and unexpired at ``at``."""
+        return (self.revoked_at is None and self.superseded_at is None
+                and as_utc(self.expires_at) > as_utc(at))
+
+    def covers(self, bureau: str, at: datetime) -> bool:
+        """Live at ``at`` and naming ``bureau``: what a query of that bureau needs."""
+        return self.live_at(at) and bureau in (self.bureaus or [])
 
 
 class IdentityEvent(Base):

@@ -12,7 +12,17 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import JSON, Date, ForeignKey, LargeBinary, Numeric, String, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Date,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    Numeric,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from chedaitong.db.base import Base, TimestampMixin, utcnow
@@ -22,7 +32,9 @@ class DealerAgreement(TimestampMixin, Base):
     """The partnership agreement of one dealer and the account its payouts go to.
 
     Whether the dealer may file is `Dealer.active` (active / suspended) *and* today lying within
-    the agreement's effective dates.
+    the agreement's effective dates. The account columns hold the *approved* account only (four
+    eyes: `DealerAccountChange`); they are empty until a second admin approves the first one,
+    and no payout leaves without them.
     """
 
     __tablename__ = "dealer_agreements"
@@ -32,11 +44,43 @@ class DealerAgreement(TimestampMixin, Base):
     agreement_ref: Mapped[str] = mapped_column(String(64), unique=True)
     effective_from: Mapped[date] = mapped_column(Date)
     effective_to: Mapped[date | None] = mapped_column(Date)
+    bank_name: Mapped[str | None] = mapped_column(String(100))
+    account_name: Mapped[str | None] = mapped_column(String(200))
+    account_masked: Mapped[str | None] = mapped_column(String(32))
+    account_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+PENDING_CHANGE = text("status = 'pending'")
+
+
+class DealerAccountChange(Base):
+    """A requested payout account of one dealer (its first, or a change): pending until an
+    admin other than the requester approves it (then copied into the agreement) or rejects it.
+    At most one pending per dealer (the partial unique index), so a checker approves exactly
+    what they looked at. The number is AES-GCM ciphertext with a masked copy, as in the
+    agreement."""
+
+    __tablename__ = "dealer_account_changes"
+    __table_args__ = (
+        Index("uq_dealer_account_changes_pending", "dealer_id", unique=True,
+              sqlite_where=PENDING_CHANGE, postgresql_where=PENDING_CHANGE),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    dealer_id: Mapped[int] = mapped_column(ForeignKey("dealers.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # first | change
     bank_name: Mapped[str] = mapped_column(String(100))
     account_name: Mapped[str] = mapped_column(String(200))
     account_masked: Mapped[str] = mapped_column(String(32))
     account_enc: Mapped[bytes] = mapped_column(LargeBinary)
-    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    reason: Mapped[str] = mapped_column(String(500), default="")
+    status: Mapped[str] = mapped_column(String(16), default="pending")  # | approved | rejected
+    requested_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[datetime | None]
+    decision_note: Mapped[str] = mapped_column(String(500), default="")
 
 
 class AuditEvent(Base):

@@ -75,9 +75,12 @@ def signed_in_user(*, session: Session, user_id: int, token_id: int) -> User | N
 
 
 def register_user(*, session: Session, username: str, display_name: str,
-                  role: Role = Role.CUSTOMER, dealer_id: int | None = None) -> tuple[User, str]:
-    """A new user with a first token, committed (Conflict when the username is taken)."""
-    user = User(username=username, display_name=display_name, role=role, dealer_id=dealer_id)
+                  role: Role = Role.CUSTOMER, dealer_id: int | None = None,
+                  created_by: int | None = None) -> tuple[User, str]:
+    """A new user with a first token, committed (Conflict when the username is taken).
+    ``created_by``: the admin creating it, who is handed that token."""
+    user = User(username=username, display_name=display_name, role=role, dealer_id=dealer_id,
+                created_by=created_by)
     session.add(user)
     try:
         session.flush()
@@ -90,8 +93,9 @@ def register_user(*, session: Session, username: str, display_name: str,
 
 
 def create_staff(*, session: Session, username: str, display_name: str, role: Role,
-                 dealer_code: str | None) -> tuple[User, str]:
-    """A staff account; a consultant belongs to an existing dealer (Invalid otherwise)."""
+                 dealer_code: str | None, created_by: int | None = None) -> tuple[User, str]:
+    """A staff account; a consultant belongs to an existing dealer (Invalid otherwise).
+    ``created_by``: the admin creating it in the app (None from the command line)."""
     dealer_id = None
     if role is Role.CONSULTANT:
         dealer_id = session.scalar(select(Dealer.id).where(Dealer.code == dealer_code))
@@ -99,4 +103,15 @@ def create_staff(*, session: Session, username: str, display_name: str, role: Ro
             raise Invalid("dealer_code", "no such dealer",
                           message="dealer_code: a consultant needs an existing dealer")
     return register_user(session=session, username=username, display_name=display_name,
-                         role=role, dealer_id=dealer_id)
+                         role=role, dealer_id=dealer_id, created_by=created_by)
+
+
+def same_hands(a: User | None, b: User | None) -> bool:
+    """Whether ``a`` and ``b`` may be one person as far as a four-eyes check can tell: the
+    same user, one created the other in the app, or one admin created both — the creator is
+    handed each first token, so nothing shows another person holds it. Accounts made outside
+    the app (deployment, command line) count as their own people."""
+    if a is None or b is None:
+        return False
+    return (a.id == b.id or a.created_by == b.id or b.created_by == a.id
+            or (a.created_by is not None and a.created_by == b.created_by))

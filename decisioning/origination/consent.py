@@ -15,18 +15,20 @@ from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, Customer, User
 from chedaitong.db.base import as_utc
-from chedaitong.db.origination import CreditConsent
+from chedaitong.db.origination import POST_LOAN_MONITORING, CreditConsent
 from chedaitong.errors import Conflict, Invalid, NotFound
 from decisioning.origination import access, identity, state_machine
 from decisioning.service import ConsentGrant
 
-BUREAUS = ("pboc", "thirdparty")
+BUREAU_PBOC, BUREAU_THIRDPARTY = "pboc", "thirdparty"
+BUREAUS = (BUREAU_PBOC, BUREAU_THIRDPARTY)
 LOAN_APPLICATION = "loan_application"  # the purpose a submission and its decision need
-PURPOSES = (LOAN_APPLICATION, "post_loan_monitoring")
+PURPOSES = (LOAN_APPLICATION, POST_LOAN_MONITORING)
 VALIDITY = timedelta(days=30)
 #: the authorisation texts the user app shows, by version (the lawyers own the wording)
 TEXTS = {
@@ -52,7 +54,10 @@ def grant(*, session: Session, user: User, application_id: int, text_version: st
 
     The application must be filed under the customer's own *verified* ID number (NotFound
     otherwise: another customer's application is not disclosed) and not yet decided; the
-    first consent links it to the customer.
+    first consent links it to the customer. Idempotent and race-safe: the application keeps
+    one effective consent per purpose (the database's unique index), so the same grant again
+    — or six at once — answers with the consent on file; a different one (other bureaus or
+    text, or after expiry) supersedes it.
     """
     customer = identity.require_verified(session=session, user=user)
     application = access.application(session=session, application_id=application_id,
@@ -62,6 +67,9 @@ def grant(*, session: Session, user: User, application_id: int, text_version: st
         raise Invalid("text_version", "required: the version of the text you agreed to")
     if text_version not in TEXTS:
         raise Invalid("text_version", f"unknown text version; one of {', '.join(TEXTS)}")
+    if purpose == POST_LOAN_MONITORING:
+        raise Invalid("purpose", "post-loan monitoring is consented to by signing the loan "
+                                 "contract (its clause), not before: grant loan_application")
     if purpose not in PURPOSES:
         raise Invalid("purpose", f"one of {', '.join(PURPOSES)}")
     if not bureaus or set(bureaus) - set(BUREAUS):
@@ -71,6 +79,11 @@ def grant(*, session: Session, user: User, application_id: int, text_version: st
     if application.customer_id not in (None, customer.id):  # visible implies not, but be sure
         raise NotFound(f"no application {application_id} visible to you")
     now = now or datetime.now(UTC)
+    current = effective(session=session, application_id=application.id, purpose=purpose)
+    if current is not None and _same_grant(current, customer.id, bureaus, text_version, now):
+        return current  # a repeated (or concurrent) grant: the one already on file
+    if current is not None:  # expired, or for other bureaus or text: the new one replaces it
+        current.superseded_at = now
     expires = now + VALIDITY
     text = document_text(application=application, text_version=text_version,
                          purpose=purpose, bureaus=bureaus, expires_at=expires)
@@ -82,8 +95,32 @@ def grant(*, session: Session, user: User, application_id: int, text_version: st
                         document_sha256=hashlib.sha256(signed.encode()).hexdigest(),
                         granted_at=now, expires_at=expires)
     session.add(row)
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:  # a concurrent grant stored its consent first (the unique index)
+        session.rollback()
+        winner = effective(session=session, application_id=application_id, purpose=purpose)
+        if winner is not None and _same_grant(winner, customer.id, bureaus, text_version,
+                                              datetime.now(UTC)):
+            return winner
+        raise Conflict("another consent for this application was granted at the same "
+                       "moment; look at the consents on file and grant again if needed"
+                       ) from None
     return row
+
+
+def effective(*, session: Session, application_id: int, purpose: str) -> CreditConsent | None:
+    """The application's one effective consent for ``purpose`` (neither revoked nor
+    superseded; it may have expired), or None."""
+    return session.scalar(select(CreditConsent).where(
+        CreditConsent.application_id == application_id, CreditConsent.purpose == purpose,
+        CreditConsent.revoked_at.is_(None), CreditConsent.superseded_at.is_(None)))
+
+
+def _same_grant(c: CreditConsent, customer_id: int, bureaus: list[str], text_version: str,
+                at: datetime) -> bool:
+    return (c.customer_id == customer_id and is_live(c, at) and c.text_version == text_version
+            and sorted(c.bureaus) == sorted(bureaus))
 
 
 def revoke(*, session: Session, user: User, application_id: int) -> list[CreditConsent]:
@@ -92,7 +129,8 @@ def revoke(*, session: Session, user: User, application_id: int) -> list[CreditC
     application = access.application(session=session, application_id=application_id,
                                       user=user)
     rows = [c for c in of_application(session=session, application=application)
-            if c.customer_id == customer.id and c.revoked_at is None]
+            if c.customer_id == customer.id and c.revoked_at is None
+            and c.superseded_at is None]
     if not rows:
         raise Conflict("there is no live consent to revoke on this application")
     now = datetime.now(UTC)
@@ -108,7 +146,7 @@ def of_application(*, session: Session, application: Application) -> list[Credit
 
 
 def is_live(c: CreditConsent, at: datetime) -> bool:
-    return c.revoked_at is None and as_utc(c.expires_at) > as_utc(at)
+    return c.live_at(at)
 
 
 def live_consent(*, session: Session, application: Application,
@@ -165,10 +203,15 @@ def record_postloan_monitoring(*, session: Session, application: Application, gr
     for PBOC with purpose ``post_loan_monitoring``, live until a year after the term, under
     which the nightly job may pull refreshed reports (reason ``post_loan_management``)."""
     now = now or datetime.now(UTC)
+    earlier = effective(session=session, application_id=application.id,
+                        purpose=POST_LOAN_MONITORING)
+    if earlier is not None:  # granted before signing (the API took that once): replaced
+        earlier.superseded_at = now
+        session.flush()
     clause = f"{POSTLOAN_MONITORING_TEXT}:{application.ref}"
     row = CreditConsent(
         application_id=application.id, customer_id=application.customer_id,
-        granted_by=granted_by, purpose="post_loan_monitoring", bureaus=["pboc"],
+        granted_by=granted_by, purpose=POST_LOAN_MONITORING, bureaus=[BUREAU_PBOC],
         text_version=POSTLOAN_MONITORING_TEXT,
         document_sha256=document_sha256 or hashlib.sha256(clause.encode()).hexdigest(),
         granted_at=now,

@@ -30,6 +30,7 @@ from chedaitong.db.outbox import OutboxMessage
 from chedaitong.errors import Conflict, Invalid, NotPermitted
 from decisioning.container import Services
 from decisioning.origination import (
+    accounts,
     applications,
     consent,
     dealers,
@@ -275,8 +276,10 @@ def review(*, session: Session, application: Application, reviewer: User, decisi
     `IllegalTransition` and no second voucher.
 
     Only reviewers decide (an admin administers, NotPermitted). With ``separate_duties`` the
-    reviewer who approved the credit referral may not approve its disbursement: the credit
-    approval is committed before the disbursement review exists, so the check cannot race.
+    reviewer who approved the credit referral may not approve its disbursement (the credit
+    approval is committed before the disbursement review exists, so the check cannot race),
+    and no approval comes from the filing consultant's hands (`accounts.same_hands`: e.g. an
+    admin who invited the consultant and created the reviewer account holds both tokens).
     """
     if reviewer.role is not Role.REVIEWER:
         raise NotPermitted(f"role {reviewer.role.value} may not decide reviews; reviewers do")
@@ -287,13 +290,20 @@ def review(*, session: Session, application: Application, reviewer: User, decisi
     else:
         raise state_machine.IllegalTransition(application, f"review ({decision})",
                                               application.state)
+    if separate_duties and decision == "approve" and accounts.same_hands(
+            reviewer, session.get(User, application.consultant_id)):
+        raise NotPermitted("separation of duties: your account and that of the consultant "
+                           "who filed this application were created by one admin (or one "
+                           "created the other); another reviewer must approve it")
     if separate_duties and kind == "disbursement" and decision == "approve":
         credit_approver = session.scalar(select(Review.reviewer_id).where(
             Review.application_id == application.id, Review.kind == "credit",
             Review.decision == "approve").order_by(Review.id.desc()).limit(1))
-        if credit_approver == reviewer.id:
-            raise NotPermitted("separation of duties: you approved this application's credit; "
-                               "another reviewer must approve the disbursement")
+        if credit_approver is not None and accounts.same_hands(
+                reviewer, session.get(User, credit_approver)):
+            raise NotPermitted("separation of duties: you approved this application's credit "
+                               "(or your account and that approver's were created by one "
+                               "admin); another reviewer must approve the disbursement")
     manual = None
     if kind == "credit" and decision == "approve" and not applications.available_offers(
             session=session, application=application):

@@ -39,6 +39,7 @@ STATUSES = (PENDING, EXPORTED, SENT, PAID, FAILED)
 FILE_HEADER = ("payout_ref", "value_date", "amount", "currency", "bank_name", "account_name",
                "account_number", "remark")
 STATUS_HEADER = ("payout_ref", "status", "bank_ref", "reason")
+NO_ACCOUNT = "no approved dealer account (none on file, or awaiting a second admin)"
 
 
 def instruct(*, session: Session, application: Application, voucher: Voucher,
@@ -105,14 +106,14 @@ class ExportedFile:
     count: int
     total: Decimal
     content: str
-    skipped: list[str] = field(default_factory=list)  # payout refs without a dealer account
+    skipped: list[str] = field(default_factory=list)  # refs without an approved dealer account
 
 
 def export_file(*, session: Session, cipher: DataCipher, actor_id: int | None,
                 value_date: date | None = None) -> ExportedFile:
     """Put every pending payout due by ``value_date`` (default today) into one bank transfer
-    file and mark it exported with the batch reference; a payout whose dealer has no account
-    on file stays pending and is listed in ``skipped``."""
+    file and mark it exported with the batch reference; a payout whose dealer has no approved
+    account (`dealers.approved_account`) stays pending and is listed in ``skipped``."""
     value_date = value_date or lender_today()
     batch = f"PB{datetime.now(UTC):%y%m%d%H%M%S}{secrets.token_hex(2).upper()}"
     todo = session.scalars(select(DealerPayout).where(
@@ -123,16 +124,16 @@ def export_file(*, session: Session, cipher: DataCipher, actor_id: int | None,
     writer.writerow(FILE_HEADER)
     total, count, skipped = Decimal("0.00"), 0, []
     for payout in todo:
-        agreement = dealers.agreement_of(session, payout.dealer_id)
-        if agreement is None:
+        account = dealers.approved_account(session, cipher, payout.dealer_id)
+        if account is None:
             skipped.append(payout.ref)
             continue
-        account = dealers.payout_account(session, cipher, payout.dealer_id)
         app_ref = session.scalar(select(Application.ref).where(
             Application.id == payout.application_id))
         writer.writerow((payout.ref, max(payout.value_date, value_date).isoformat(),
-                         f"{payout.amount:.2f}", "CNY", agreement.bank_name,
-                         agreement.account_name, account, f"Chedaitong loan {app_ref}"))
+                         f"{payout.amount:.2f}", "CNY", account.bank_name,
+                         account.account_name, account.account_number,
+                         f"Chedaitong loan {app_ref}"))
         payout.status, payout.batch_ref = EXPORTED, batch
         total += payout.amount
         count += 1
@@ -221,7 +222,8 @@ class VendorRun:
 
 def send(*, session: Session, services: Any, value_date: date | None = None) -> VendorRun:
     """Send every pending payout due by ``value_date`` through the payment vendor (sent); a
-    vendor error leaves it pending for the next run, a dealer without an account is skipped.
+    vendor error leaves it pending for the next run, a dealer without an approved account is
+    skipped.
 
     Each payout is claimed before the vendor is called: its row locked and still pending,
     else skipped — one a concurrent export (or send) holds is theirs, never paid twice."""
@@ -238,16 +240,16 @@ def send(*, session: Session, services: Any, value_date: date | None = None) -> 
             .with_for_update(skip_locked=True))
         if payout is None:
             continue
-        agreement = dealers.agreement_of(session, payout.dealer_id)
-        if agreement is None:
-            run.errors.append({"ref": payout.ref, "reason": "no dealer account on file"})
+        account = dealers.approved_account(session, cipher, payout.dealer_id)
+        if account is None:
+            run.errors.append({"ref": payout.ref, "reason": NO_ACCOUNT})
             session.rollback()  # let go of the claim
             continue
         try:
             t = services.vendor("payments").transfer(TransferRequest(
                 payout_ref=payout.ref, amount_cents=int(payout.amount * 100),
-                bank_name=agreement.bank_name, account_name=agreement.account_name,
-                account_number=dealers.payout_account(session, cipher, payout.dealer_id),
+                bank_name=account.bank_name, account_name=account.account_name,
+                account_number=account.account_number,
                 value_date=max(payout.value_date, value_date).isoformat(),
                 idempotency_key=f"payout-{payout.ref}-{payout.attempts}"))
         except VendorError as exc:

@@ -128,6 +128,18 @@ def staff(engine) -> Staff:
     return out
 
 
+def add_admin(engine, staff: Staff, name: str = "ad2") -> str:
+    """A second admin, made as the command line makes one (no admin in the app created it, so
+    the four-eyes checks count it as another person); its token joins ``staff``."""
+    with Session(engine) as s:
+        u = User(username=name, display_name=name, role=Role.ADMIN)
+        s.add(u)
+        s.flush()
+        staff.users[name], staff.tokens[name] = u.id, issue_token(s, u)
+        s.commit()
+    return name
+
+
 @pytest.fixture
 def deciding_app(api, staff, engine) -> int:
     """An application left in ``deciding`` (no worker will take it: the test decides it)."""

@@ -42,6 +42,8 @@ MATRIX = [
     ("GET", "/admin/dealers", {"r1", "ad"}),
     ("GET", "/admin/dealers/{did}", {"r1", "ad"}),
     ("PATCH", "/admin/dealers/{did}", {"ad"}),
+    ("POST", "/admin/dealers/{did}/account-changes/1/decision", {"ad"}),
+    ("GET", "/admin/dealers/account-changes", {"ad"}),
     ("POST", "/admin/dealers/{did}/consultants", {"ad"}),
     ("PATCH", "/admin/consultants/{uid}", {"ad"}),
     ("GET", "/admin/dealers/{did}/stock", {"c1", "c2", "r1", "ad"}),  # c3: another dealer

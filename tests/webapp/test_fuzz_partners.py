@@ -45,6 +45,8 @@ def test_partner_operations_never_answer_5xx(api, staff, engine):
 NEW_OPERATIONS = {
     ("post", "/admin/dealers"), ("get", "/admin/dealers"), ("get", "/admin/dealers/{dealer_id}"),
     ("patch", "/admin/dealers/{dealer_id}"), ("post", "/admin/dealers/{dealer_id}/consultants"),
+    ("post", "/admin/dealers/{dealer_id}/account-changes/{change_id}/decision"),
+    ("get", "/admin/dealers/account-changes"),
     ("patch", "/admin/consultants/{user_id}"), ("get", "/admin/audit"), ("get", "/payouts"),
     ("get", "/payouts/{payout_id}"), ("post", "/payouts/export"), ("post", "/payouts/reconcile"),
     ("post", "/payouts/{payout_id}/retry"), ("post", "/payouts/send"), ("post", "/payouts/sync"),

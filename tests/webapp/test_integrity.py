@@ -17,6 +17,7 @@ from chedaitong.db.origination import CreditConsent, IdentityEvent, Voucher
 from chedaitong_sim.sandbox.server import running_sandbox
 from chedaitong_sim.sandbox.world import World
 from chedaitong_sim.testing import fast_vendors
+from decisioning.origination.consent import record_postloan_monitoring
 from decisioning.service import DecisionService
 from ruleengine.rulebook import RuleBook
 from webapp.services import EXTENSION
@@ -35,6 +36,10 @@ from .conftest import (
 )
 
 BUREAUS = ("pboc", "third_party")
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
 
 
 @pytest.fixture(scope="module")
@@ -150,25 +155,57 @@ def test_pulls_happen_only_under_the_customers_live_consent(pulling, staff, sand
 
 
 def test_a_consent_for_post_loan_monitoring_does_not_cover_the_application(pulling, staff,
-                                                                           sandbox):
-    """The purpose was recorded but not checked: a consent "for post-loan monitoring" (the
-    API accepts that purpose) let the application be submitted and its bureaus be queried
-    for the credit decision."""
+                                                                           sandbox, engine):
+    """The purpose was recorded but not checked: a consent "for post-loan monitoring" let
+    the application be submitted and its bureaus be queried for the credit decision. And a
+    draft accepted that purpose at all: it is given by signing the contract, never before."""
     client = pulling.test_client()
     token, idn = register_customer(client, "monitoring", 45)
     app_id = client.post("/applications", headers=staff.h("c1"),
                          json={**APPLICATION, "id_number": idn}).json["id"]
-    grant_consent(client, token, app_id, purpose="post_loan_monitoring")
+    r = client.post(f"/applications/{app_id}/consent", headers=bearer(token),
+                    json={"text_version": "v1", "purpose": "post_loan_monitoring"})
+    assert r.status_code == 422 and "signing" in r.json["errors"]["json"]["purpose"][0], r.json
+    assert client.get(f"/applications/{app_id}/consent", headers=bearer(token)).json == []
+    loan_consent = grant_consent(client, token, app_id)
+    with Session(engine) as s:  # a monitoring consent on file (as signing records it) ...
+        row = s.get(CreditConsent, loan_consent["id"])
+        row.revoked_at = datetime.now(UTC)
+        record_postloan_monitoring(session=s, application=s.get(Application, app_id),
+                                   granted_by=row.granted_by)
+        s.commit()
     client.post(f"/applications/{app_id}/authorization", headers=staff.h("c1"),
                 data={"file": file()}, content_type="multipart/form-data")
     httpx.delete(f"{sandbox.base_url}/_admin/calls")
     r = client.post(f"/applications/{app_id}/submit?wait=20", headers=staff.h("c1"))
-    assert r.status_code == 409 and "consent" in r.json["message"], r.json
+    assert r.status_code == 409 and "consent" in r.json["message"], r.json  # ... covers not
     assert bureau_calls(sandbox) == []
     grant_consent(client, token, app_id)  # for the loan application: now it goes
     r = client.post(f"/applications/{app_id}/submit?wait=20", headers=staff.h("c1"))
     assert r.status_code == 200 and {c["vendor"] for c in bureau_calls(sandbox)} == set(
         BUREAUS)
+
+
+def test_a_repeated_consent_is_the_one_on_file_and_a_new_one_replaces_it(api, staff, engine):
+    """Each POST stored one more consent: the application piled up "effective" consents of
+    one purpose. The same grant again answers with the one on file; another (other bureaus)
+    supersedes it — one effective consent per purpose, the database enforcing it."""
+    client = api.test_client()
+    token, idn = register_customer(client, "again", 47)
+    app_id = new_application(client, staff, "c1", idn, submit=False)["id"]
+    first = grant_consent(client, token, app_id)
+    assert grant_consent(client, token, app_id)["id"] == first["id"]
+    narrower = grant_consent(client, token, app_id, bureaus=["pboc"])
+    assert narrower["id"] != first["id"] and narrower["bureaus"] == ["pboc"]
+    with Session(engine) as s:
+        rows = s.scalars(select(CreditConsent).where(CreditConsent.application_id == app_id)
+                         .order_by(CreditConsent.id)).all()
+        assert [(r.id, r.superseded_at is not None) for r in rows] == [
+            (first["id"], True), (narrower["id"], False)]
+        rows[1].expires_at = datetime.now(UTC) - timedelta(minutes=1)  # lapsed: a new one
+        s.commit()
+    renewed = grant_consent(client, token, app_id, bureaus=["pboc"])
+    assert renewed["id"] not in (first["id"], narrower["id"])
 
 
 def test_consent_revoked_between_submit_and_decision_means_no_pull_and_refer(

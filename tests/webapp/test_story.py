@@ -26,7 +26,7 @@ from chedaitong.db import Customer, FeatureFact, Role, User
 from chedaitong.db.origination import Voucher
 from decisioning.origination.applications import CHECKLIST
 
-from .conftest import APPLICATION, JPEG, PDF, file, id_number
+from .conftest import APPLICATION, JPEG, PDF, add_admin, file, id_number
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 DEALER = {"code": "BJ4S01", "name": "北京望京奔驰4S店", "city": "北京", "province": "北京",
@@ -95,8 +95,22 @@ class Story:
         r = c.post("/admin/dealers", headers=self.h("ad"), json=DEALER)
         assert r.status_code == 201, r.json
         dealer = r.json
-        assert dealer["status"] == "active" and dealer["account_masked"].endswith("5678")
+        # the first payout account waits for a second admin: none is approved yet
+        change = dealer["pending_account_change"]
+        assert dealer["status"] == "active" and dealer["account_masked"] is None
+        assert change["kind"] == "first" and change["account_masked"].endswith("5678")
         assert DEALER["account_number"] not in r.get_data(as_text=True)
+        worklist = c.get("/admin/dealers/account-changes", headers=self.h("ad")).json
+        assert [(w["id"], w["dealer_id"]) for w in worklist] == [(change["id"], dealer["id"])]
+        assert DEALER["account_number"] not in str(worklist)
+        decide = f"/admin/dealers/{dealer['id']}/account-changes/{change['id']}/decision"
+        r = c.post(decide, headers=self.h("ad"), json={"decision": "approve"})
+        assert r.status_code == 403 and "four eyes" in r.json["message"], r.json
+        r = c.post(decide, headers=self.h(add_admin(self.engine, self.staff)),
+                   json={"decision": "approve", "note": "agreement checked"})
+        assert r.status_code == 200 and r.json["status"] == "approved", r.json
+        dealer = c.get(f"/admin/dealers/{dealer['id']}", headers=self.h("ad")).json
+        assert dealer["account_masked"].endswith("5678") and not dealer["pending_account_change"]
         r = c.post(f"/admin/dealers/{dealer['id']}/consultants", headers=self.h("ad"),
                    json={"username": "wangfang", "display_name": "王芳"})
         assert r.status_code == 201, r.json

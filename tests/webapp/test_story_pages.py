@@ -10,6 +10,7 @@ from datetime import timedelta
 
 from chedaitong.clock import lender_today
 
+from .conftest import add_admin
 from .test_story import DEALER, Story
 
 
@@ -99,6 +100,30 @@ def test_payouts_and_the_collectors_case_through_the_pages(api, staff, engine, s
     page = co.get(case_url).get_data(as_text=True)
     assert f"承诺 {promised}: open" in page
     assert signed_in(api, staff, "r1").get(case_url).status_code == 403
+
+
+def test_a_payout_account_changed_on_the_page_waits_for_another_admin(api, staff, engine):
+    """The agreement form changed the payout account at once; now it files a pending change
+    the page shows masked, which its requester cannot approve and a second admin can."""
+    ad, url = signed_in(api, staff, "ad"), f"/pages/dealers/{staff.dealers['DA']}"
+    form = {"action": "agreement", "agreement_ref": "AGR-DA", "effective_from": "2026-01-01",
+            "bank_name": "工商银行", "account_name": "4S DA", "account_number": "6222000011112222"}
+    ad.post(url, data={**form, "csrf": csrf(ad, url)})
+    page = ad.get(url).get_data(as_text=True)
+    assert 'id="pending-account"' in page and "No payout leaves before approval" in page
+    assert "6222000011112222" not in page and "2222" in page
+    assert "account to approve" in ad.get("/pages/dealers").get_data(as_text=True)
+    change_id = re.search(r'name="change_id" value="(\d+)"', page).group(1)
+    decide = {"change_id": change_id, "action": "account_approve"}
+    ad.post(url, data={**decide, "csrf": csrf(ad, url)})
+    page = ad.get(url).get_data(as_text=True)
+    assert "four eyes" in page and 'id="pending-account"' in page
+    ad2 = signed_in(api, staff, add_admin(engine, staff))
+    ad2.post(url, data={**decide, "csrf": csrf(ad2, url)})
+    page = ad2.get(url).get_data(as_text=True)
+    assert 'id="pending-account"' not in page and ": approved" in page
+    assert "dealer.account_approved" in page and "6222000011112222" not in page
+    assert "account to approve" not in ad.get("/pages/dealers").get_data(as_text=True)
 
 
 def test_the_dealer_pages_refuse_a_payout_account_in_full_width_digits(api, staff):

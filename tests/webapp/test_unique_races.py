@@ -17,7 +17,7 @@ from chedaitong.db.origination import StoredDocument
 from decisioning.origination import state_machine
 from webapp.conflicts import FIELD_NAMES, _unique_columns, conflict_for
 
-from .conftest import JPEG, file, id_number, new_application, register_customer
+from .conftest import APPLICATION, JPEG, file, id_number, new_application, register_customer
 
 N = 6
 
@@ -203,3 +203,58 @@ def test_the_last_checklist_document_uploaded_at_once_completes_the_file_once(ap
 
 def PDF_OF(n: int) -> bytes:  # noqa: N802 - reads as a constant maker
     return b"%PDF-1.4\n% document " + str(n).encode() + b"\n"
+
+
+def test_six_concurrent_consents_store_one(api, pg, staff, engine):
+    """Six POST …/consent at once stored six consents of one purpose; now one, and every
+    answer is that one."""
+    from chedaitong.db.origination import CreditConsent
+
+    client = api.test_client()
+    token, idn = register_customer(client, "sixfold", 160)
+    app_id = client.post("/applications", headers=staff.h("c1"),
+                         json={**APPLICATION, "id_number": idn}).json["id"]
+    rs = concurrently(api, [lambda c: c.post(
+        f"/applications/{app_id}/consent", json={"text_version": "v1"},
+        headers={"Authorization": f"Bearer {token}"})] * N)
+    assert [r.status_code for r in rs] == [201] * N, [(r.status_code, r.json) for r in rs]
+    assert len({r.json["id"] for r in rs}) == 1
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(CreditConsent).where(
+            CreditConsent.application_id == app_id)) == 1
+
+
+def test_concurrent_payout_account_requests_and_approvals_decide_once(api, pg, staff, engine):
+    """Six admins' PATCHes of one dealer's payout account at once file one pending change (the
+    others 409, never a 500); two checkers approving it at once: one approval, one 409."""
+    from .conftest import add_admin
+
+    did, client = staff.dealers["DA"], api.test_client()
+    makers = [add_admin(engine, staff, f"maker{i}") for i in range(N)]
+    checkers = [add_admin(engine, staff, f"checker{i}") for i in range(2)]
+    r = client.patch(f"/admin/dealers/{did}", headers=staff.h("ad"), json={
+        "agreement_ref": "AGR-RACE", "effective_from": "2026-01-01", "bank_name": "工商银行",
+        "account_name": "4S DA", "account_number": "6222000011112222"})
+    first = r.json["pending_account_change"]["id"]
+    assert client.post(f"/admin/dealers/{did}/account-changes/{first}/decision",
+                       headers=staff.h(checkers[0]),
+                       json={"decision": "approve"}).status_code == 200
+    rs = concurrently(api, [functools.partial(
+        lambda c, who, i: c.patch(f"/admin/dealers/{did}", headers=staff.h(who), json={
+            "account_number": f"62220000333300{i:02d}"}), who=who, i=i)
+        for i, who in enumerate(makers)])
+    codes = sorted(r.status_code for r in rs)
+    assert codes.count(200) >= 1 and set(codes) <= {200, 409}, codes
+    pending = [r.json["pending_account_change"] for r in rs if r.status_code == 200]
+    assert len({p["id"] for p in pending}) == 1, pending
+    change = pending[0]
+    url = f"/admin/dealers/{did}/account-changes/{change['id']}/decision"
+    rs = concurrently(api, [functools.partial(
+        lambda c, who: c.post(url, headers=staff.h(who), json={"decision": "approve"}),
+        who=who) for who in checkers])
+    assert sorted(r.status_code for r in rs) == [200, 409], [r.json for r in rs]
+    with Session(engine) as s:
+        from chedaitong.db.partners import AuditEvent
+
+        assert s.scalar(select(func.count()).select_from(AuditEvent).where(
+            AuditEvent.action == "dealer.account_approved")) == 2  # the first, and this

@@ -115,7 +115,16 @@ def dealer_detail(dealer_id: int):
                     data["agreement_ref"] = _text("agreement_ref", 64)
                 dealers.update(session=session, cipher=services().store.cipher,
                                actor=page_user(), dealer=dealer, data=data)
-                flash("协议已保存 Agreement saved", "ok")
+                flash("协议已保存 Agreement saved" + (
+                    "; 收款账户待另一位管理员复核 the payout account awaits another admin's "
+                    "approval" if dealers.pending_change(session, dealer.id) else ""), "ok")
+            elif action in ("account_approve", "account_reject"):
+                change = dealers.decide_account_change(
+                    session=session, cipher=services().store.cipher, actor=page_user(),
+                    dealer=dealer, change_id=_form_id("change_id"),
+                    decision=action.removeprefix("account_"),
+                    note=(request.form.get("note") or "")[:500])
+                flash(f"收款账户 Payout account {change.account_masked}: {change.status}", "ok")
             elif action == "invite":  # the token is shown in this answer, never flashed:
                 _, first_token = dealers.invite_consultant(  # flashes ride in the cookie
                     session=session, actor=page_user(), dealer=dealer,
