@@ -254,8 +254,10 @@ def sign_contract(*, session: Session, services: Services, application: Applicat
 
 def application_liveness(*, session: Session, services: Services, application: Application,
                          customer_user: User, selfie: bytes) -> Verification:
-    """Liveness before disbursement; a pass queues the back-office disbursement review."""
-    state_machine.check(application, "pass_liveness")
+    """Liveness before disbursement; a pass queues the back-office disbursement review. One
+    check at a time per application (`state_machine.hold`): a second upload while the vendor
+    answers the first is refused without a vendor call."""
+    state_machine.hold(session, application, "pass_liveness")
     customer = session.get(Customer, application.customer_id)
     v = check_liveness(session=session, services=services, customer=customer, selfie=selfie,
                        application_id=application.id)

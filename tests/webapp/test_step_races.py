@@ -1,0 +1,108 @@
+"""Second attack round: steps raced by the same caller (a double tap in the app, a retrying
+client) — a step that asks a vendor is asked once, a profile and a submission are one after
+the other."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+import time
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from chedaitong.db import Application
+from chedaitong.db.origination import Verification
+from vendors.interfaces import LivenessResult
+from webapp.services import EXTENSION
+
+from .conftest import CUSTOMER_TOKENS, JPEG, file, new_application, register_customer
+
+
+class SlowLiveness:
+    """A liveness vendor that passes every selfie after ``delay`` seconds and counts calls
+    (each one is charged by the real vendor)."""
+
+    def __init__(self, delay: float):
+        self.delay, self.calls = delay, 0
+        self._lock = threading.Lock()
+
+    def compare(self, request):
+        with self._lock:
+            self.calls += 1
+            n = self.calls
+        time.sleep(self.delay)
+        return LivenessResult(request_id=f"lv-{n}", passed=True, score=0.97, threshold=0.8,
+                              code="PASS", message="ok")
+
+
+def _use(api, liveness) -> None:
+    svc = api.extensions[EXTENSION]
+    svc.vendors = dataclasses.replace(svc.vendors, liveness=liveness)
+
+
+def _signed_application(api, staff, engine, seq: int) -> tuple[int, dict]:
+    client = api.test_client()
+    _, idn = register_customer(client, f"race-live-{seq}", seq)
+    app_id = new_application(client, staff, "c1", idn)["id"]
+    with Session(engine) as s:  # fast-forward plan → contract → signature (journey walks it)
+        s.execute(update(Application).where(Application.id == app_id)
+                  .values(state="contract_signed"))
+        s.commit()
+    return app_id, {"Authorization": f"Bearer {CUSTOMER_TOKENS[idn]}"}
+
+
+def test_two_liveness_uploads_at_once_reach_the_vendor_once(api, staff, engine):
+    """The app sends the selfie twice (a double tap): both passed the state check and both
+    were charged by the liveness vendor; the loser's check was then rolled back with its 409.
+    Now one upload holds the application while the vendor answers; the other is refused
+    without a vendor call, and the one check made is the one stored."""
+    app_id, me = _signed_application(api, staff, engine, 61)
+    vendor = SlowLiveness(delay=0.5)
+    _use(api, vendor)
+    barrier = threading.Barrier(2)
+    answers: list = []
+
+    def upload(n: int) -> None:
+        client = api.test_client()
+        barrier.wait()
+        r = client.post(f"/applications/{app_id}/liveness", headers=me,
+                        content_type="multipart/form-data",
+                        data={"selfie": file(JPEG + bytes([n]), "me.jpg")})
+        answers.append((r.status_code, r.json))
+
+    threads = [threading.Thread(target=upload, args=(n,)) for n in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    codes = sorted(code for code, _ in answers)
+    assert codes == [201, 409], answers
+    assert vendor.calls == 1
+    with Session(engine) as s:
+        kept = s.scalars(select(Verification).where(
+            Verification.application_id == app_id, Verification.kind == "liveness")).all()
+        assert [v.vendor_request_id for v in kept] == ["lv-1"]
+        assert s.get(Application, app_id).state == "disbursement_review"
+    loser = next(body for code, body in answers if code == 409)
+    assert loser["current_state"] in ("contract_signed", "disbursement_review"), loser
+
+
+def test_liveness_after_the_pass_is_409_without_a_vendor_call(api, staff, engine):
+    app_id, me = _signed_application(api, staff, engine, 62)
+    vendor = SlowLiveness(delay=0)
+    _use(api, vendor)
+    client = api.test_client()
+    first = client.post(f"/applications/{app_id}/liveness", headers=me,
+                        content_type="multipart/form-data",
+                        data={"selfie": file(JPEG, "me.jpg")})
+    assert first.status_code == 201 and first.json["passed"]
+    again = client.post(f"/applications/{app_id}/liveness", headers=me,
+                        content_type="multipart/form-data",
+                        data={"selfie": file(JPEG, "me.jpg")})
+    assert again.status_code == 409 and again.json["current_state"] == "disbursement_review"
+    assert vendor.calls == 1
+    with Session(engine) as s:
+        assert s.scalar(select(func.count()).select_from(Verification).where(
+            Verification.application_id == app_id)) == 1
+
