@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, Customer, Dealer, Role, User
+from chedaitong.db.locks import hold_row
 from chedaitong.db.origination import (
     LoanContract,
     PlanChoice,
@@ -74,6 +75,9 @@ def submit(*, session: Session, services: Services, application: Application,
     state_machine.check(application, "submit")
     dealers.check_dealer_active(session, application.dealer_id)
     consent.require_live(session=session, application=application)
+    # one at a time with a profile update (`profile.update` holds the same row): the decision
+    # reads the profile as it stands at the submission, and no update is applied after it
+    hold_row(session, Customer, application.customer_id)
     auth = applications.authorization_of(session=session, application=application)
     if auth is None:
         raise Conflict("upload the credit-inquiry authorisation document before submitting")

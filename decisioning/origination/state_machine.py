@@ -11,11 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from chedaitong.db import Application
+from chedaitong.db.locks import RowBusy, hold_row
 from chedaitong.db.origination import StateTransition
 from chedaitong.errors import Conflict
 
@@ -94,28 +94,18 @@ def hold(session: Session, application: Application, action: str) -> str:
     after reading the state again under the hold: a caller that comes after the step was
     taken gets `IllegalTransition`, its stored outcome.
 
-    The hold lasts until the caller commits or rolls back, and dies with its connection (a
-    crashed process leaves nothing to clean up). PostgreSQL locks the row NOWAIT: a second
-    caller is refused at once (Conflict, in progress). SQLite has no row locks: a no-op
-    UPDATE takes its one write lock and a second caller waits for the first's commit.
+    The hold lasts until the caller commits or rolls back (`chedaitong.db.locks`). On
+    PostgreSQL a second caller is refused at once (Conflict, in progress); on SQLite it
+    waits for the first's commit and then sees the state it left.
     """
-    row = select(Application.state).where(Application.id == application.id)
-    if session.get_bind().dialect.name == "postgresql":
-        try:
-            state = session.execute(row.with_for_update(nowait=True)).scalar_one()
-        except OperationalError as exc:
-            if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
-                raise
-            session.rollback()
-            raise Conflict(f"another {action} request for this application is in progress; "
-                           "ask again once it is answered",
-                           details={"current_state": application.state,
-                                    "application_id": application.id}) from None
-    else:
-        session.execute(update(Application).where(Application.id == application.id)
-                        .values(state=Application.state)
-                        .execution_options(synchronize_session=False))
-        state = session.execute(row).scalar_one()
+    try:
+        hold_row(session, Application, application.id, nowait=True)
+    except RowBusy:
+        raise Conflict(f"another {action} request for this application is in progress; "
+                       "ask again once it is answered",
+                       details={"current_state": application.state,
+                                "application_id": application.id}) from None
+    state = session.scalar(select(Application.state).where(Application.id == application.id))
     set_committed_value(application, "state", state)
     return check(application, action)
 

@@ -11,7 +11,7 @@ import time
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from chedaitong.db import Application
+from chedaitong.db import Application, Customer
 from chedaitong.db.origination import Verification
 from vendors.interfaces import LivenessResult
 from webapp.services import EXTENSION
@@ -106,3 +106,62 @@ def test_liveness_after_the_pass_is_409_without_a_vendor_call(api, staff, engine
         assert s.scalar(select(func.count()).select_from(Verification).where(
             Verification.application_id == app_id)) == 1
 
+
+
+def test_a_profile_update_racing_the_submission_is_before_it_or_refused(api, staff, engine,
+                                                                          monkeypatch):
+    """The customer changes their income while the consultant submits. The update had
+    checked "nothing is being decided" and then written the new income after the submission
+    and its decision: 200 for an update the decision never saw. Now the submission waits for
+    the update holding the customer (or the update waits and is refused): the decision sees
+    the profile as it stands afterwards."""
+    from decisioning.origination import profile
+
+    client = api.test_client()
+    token, idn = register_customer(client, "race-profile", 63)
+    app_id = new_application(client, staff, "c1", idn, submit=False)["id"]
+    svc = api.extensions[EXTENSION]
+    seen: list[float | None] = []
+    decide = svc.decisions.decide
+
+    def decide_and_note(session, application, **kw):
+        customer = session.get(Customer, application.customer_id)
+        seen.append(svc.store.profile(customer).monthly_income)
+        return decide(session, application, **kw)
+
+    monkeypatch.setattr(svc.decisions, "decide", decide_and_note)
+    checked, go = threading.Event(), threading.Event()
+    original = profile.check_can_update
+
+    def check_then_pause(session, customer):
+        original(session, customer)
+        checked.set()
+        go.wait(10)
+
+    monkeypatch.setattr(profile, "check_can_update", check_then_pause)
+    answers: dict[str, object] = {}
+
+    def update_income() -> None:
+        r = api.test_client().patch("/customers/me/profile",
+                                    headers={"Authorization": f"Bearer {token}"},
+                                    json={"monthly_income": 30000})
+        answers["update"] = r.status_code
+
+    def submit() -> None:
+        r = api.test_client().post(f"/applications/{app_id}/submit?wait=20",
+                                   headers=staff.h("c1"))
+        answers["submit"] = r.status_code
+
+    updater = threading.Thread(target=update_income)
+    updater.start()
+    assert checked.wait(10)
+    submitter = threading.Thread(target=submit)
+    submitter.start()
+    submitter.join(1.0)  # the old code submitted and decided here, under the update's feet
+    go.set()
+    updater.join(30)
+    submitter.join(30)
+    assert answers == {"update": 200, "submit": 200}, answers
+    with Session(engine) as s:
+        final = svc.store.profile(s.get(Customer, s.get(Application, app_id).customer_id))
+    assert seen == [30000] and final.monthly_income == 30000
