@@ -234,7 +234,9 @@ def test_referral_needs_a_rate_when_the_machine_offered_none(api, staff):
     token = csrf(client, url)
     r = client.post(url, data={"decision": "approve", "notes": "ok", "csrf": token})
     assert r.status_code == 422 and "annual_rate" in r.get_data(as_text=True)
-    for rate in ("NaN", "sNaN", "Infinity", "0.37"):  # NaN raised in the range check (500)
+    # NaN raised in the range check (500); full-width digits were read as 0.1 and a fifth
+    # decimal was rounded away (half-even) into the plan
+    for rate in ("NaN", "sNaN", "Infinity", "0.37", "０.１", "0.10005", "1e-1"):
         r = client.post(url, data={"decision": "approve", "notes": "ok", "annual_rate": rate,
                                    "csrf": token})
         assert r.status_code == 422 and "between 0 and 0.36" in r.get_data(as_text=True), rate
