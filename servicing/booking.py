@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chedaitong.clock import lender_today
 from chedaitong.db import Application
 from chedaitong.db.servicing import Loan, LoanRepayment, ScheduledInstallment
 from servicing.ledger import installments_of, load_state, store_state
@@ -31,6 +32,11 @@ class ServicingError(ValueError):
 
 class BackDatedPayment(ServicingError):
     """The payment date is before the day penalty was already accrued through."""
+
+
+class FutureDatedPayment(ServicingError):
+    """The payment date is after the lender's today: no one has paid it yet. Posted, it would
+    accrue the loan's penalty through that date and refuse every real payment before it."""
 
 
 def book_loan(
@@ -114,6 +120,8 @@ def post_repayment(
             raise ServicingError(f"reference {external_ref} was already used for another "
                                  f"payment (a different loan, amount or date)")
         return existing, False
+    if paid_on > lender_today():
+        raise FutureDatedPayment("paid_on is in the future")
     loan = session.get(Loan, loan_id, with_for_update=True)
     if loan is None:
         raise ServicingError(f"no loan {loan_id}")
