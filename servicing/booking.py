@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from chedaitong.clock import lender_today
 from chedaitong.db import Application
+from chedaitong.db.locks import hold_row
 from chedaitong.db.servicing import Loan, LoanRepayment, ScheduledInstallment
 from servicing.ledger import installments_of, load_state, store_state
 from servicing.loan import apply_payment
@@ -114,6 +115,10 @@ def post_repayment(
     the same loan, amount and date returns the stored repayment and False (a retry); with any
     of them different it is another payment under a reused reference: ServicingError, since
     answering "already posted" would drop it unposted."""
+    # one payment on a loan at a time, looked up under the hold: a twin of this one (a
+    # channel's retry, the same bank file imported twice at once) that got there first has
+    # committed by then and is found, instead of both inserting and one failing on the key
+    hold_row(session, Loan, loan_id)
     existing = find_repayment(session, source, external_ref)
     if existing is not None:
         if (existing.loan_id, existing.amount, existing.paid_on) != (loan_id, amount, paid_on):
