@@ -225,11 +225,15 @@ def _contract_at_vendor(session: Session, services: Services, application: Appli
 
 def sign_contract(*, session: Session, services: Services, application: Application,
                   customer_user: User, verification_code: str) -> LoanContract:
-    """The customer signs with the code the e-signature vendor sent; the signed copy is kept."""
+    """The customer signs with the code the e-signature vendor sent; the signed copy is kept.
+    One signing at a time per application (`state_machine.hold`, after the contract is at
+    the vendor): a second request while the vendor signs the first is refused without a
+    vendor call."""
     state_machine.check(application, "sign_contract")
     contract = session.scalar(select(LoanContract).where(
         LoanContract.application_id == application.id))
     _contract_at_vendor(session, services, application, contract)
+    state_machine.hold(session, application, "sign_contract")
     p = services.store.profile(session.get(Customer, application.customer_id))
     esign = services.vendor("esign")
     try:

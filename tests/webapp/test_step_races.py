@@ -165,3 +165,55 @@ def test_a_profile_update_racing_the_submission_is_before_it_or_refused(api, sta
     with Session(engine) as s:
         final = svc.store.profile(s.get(Customer, s.get(Application, app_id).customer_id))
     assert seen == [30000] and final.monthly_income == 30000
+
+
+class CountingEsign:
+    """The sandbox e-signature adapter, counting (and slowing) each signing call."""
+
+    def __init__(self, inner, delay: float):
+        self.inner, self.delay, self.signs = inner, delay, 0
+        self._lock = threading.Lock()
+
+    def sign(self, request):
+        with self._lock:
+            self.signs += 1
+        time.sleep(self.delay)
+        return self.inner.sign(request)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_two_signatures_at_once_reach_the_e_signature_vendor_once(api, staff, engine):
+    """A double tap on "sign": both requests passed the state check and both asked the
+    e-signature vendor to sign (each signing is charged, and the loser's 409 came after its
+    signature); now the second is refused before any vendor call."""
+    client = api.test_client()
+    _, idn = register_customer(client, "race-sign", 64)
+    me = {"Authorization": f"Bearer {CUSTOMER_TOKENS[idn]}"}
+    app_id = new_application(client, staff, "c1", idn)["id"]
+    assert client.post(f"/applications/{app_id}/plan", headers=me, json={}).status_code == 200
+    assert client.post(f"/applications/{app_id}/contract",
+                       headers=staff.h("c1")).status_code == 201
+    svc = api.extensions[EXTENSION]
+    esign = CountingEsign(svc.vendors.esign, delay=0.5)
+    svc.vendors = dataclasses.replace(svc.vendors, esign=esign)
+    barrier = threading.Barrier(2)
+    answers: list = []
+
+    def sign() -> None:
+        c = api.test_client()
+        barrier.wait()
+        r = c.post(f"/applications/{app_id}/contract/sign", headers=me,
+                   json={"verification_code": "123456"})
+        answers.append((r.status_code, r.json))
+
+    threads = [threading.Thread(target=sign) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(code for code, _ in answers) == [200, 409], answers
+    assert esign.signs == 1
+    with Session(engine) as s:
+        assert s.get(Application, app_id).state == "contract_signed"
