@@ -19,8 +19,8 @@ from typing import Any
 
 from marshmallow import ValidationError, fields
 
-_INTEGER = re.compile(r"-?[0-9]{1,15}")
-_FLOAT = re.compile(r"-?[0-9]{1,15}(\.[0-9]{1,15})?")
+_INTEGER = re.compile(r"-?[0-9]+")
+_FLOAT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
 
 class AsciiInteger(fields.Integer):

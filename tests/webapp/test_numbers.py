@@ -65,3 +65,10 @@ def test_a_review_rate_with_a_fifth_decimal_is_refused_not_rounded(api, staff):
                                      "annual_rate": "0.08995"})
     assert r.status_code == 422
     assert "at most 4 decimal places" in r.json["errors"]["json"]["annual_rate"][0]
+
+
+def test_a_long_page_number_is_out_of_range_not_called_non_ascii(api, staff):
+    r = api.test_client().get("/applications?page=99999999999999999999",
+                              headers=staff.h("c1"))
+    assert r.status_code == 422
+    assert "less than or equal to 100000" in r.json["errors"]["query"]["page"][0]
