@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from chedaitong.clock import lender_today
 from chedaitong.db import Customer, User
 from chedaitong.db.servicing import Loan
 from chedaitong.errors import Invalid
@@ -42,9 +41,6 @@ def post_repayments(*, session: Session, channel: User,
         loan_id = session.scalar(select(Loan.id).where(Loan.ref == n["loan_ref"]))
         if loan_id is None:
             results.append({**out, "status": "rejected", "reason": "unknown loan"})
-            continue
-        if n["paid_on"] > lender_today():
-            results.append({**out, "status": "rejected", "reason": "paid_on is in the future"})
             continue
         try:
             repayment, created = post_repayment(session, loan_id, Decimal(n["amount"]),

@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from scipy import stats
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -33,6 +32,7 @@ from chedaitong.db.base import as_utc
 from chedaitong.db.monitoring import SegmentMonitorRun
 from chedaitong.db.origination import Review
 from decisioning.arms import _early_delinquency, proportion
+from ruleengine.yaml_lines import LineDict, LineList, load_yaml
 
 log = logging.getLogger(__name__)
 DIMENSIONS = ("channel", "dealer", "province", "lease_type", "age_band")
@@ -71,28 +71,60 @@ class Thresholds:
 
 
 def load_thresholds(path: Path | str | None = None) -> Thresholds:
-    """The thresholds file, checked (unknown metric or operator → ValueError naming it)."""
+    """The thresholds file, checked: any problem (YAML syntax, an unknown metric or operator,
+    a missing or non-numeric field) is ValueError ``file:line: message``."""
     path = Path(path) if path is not None else default_thresholds_path()
-    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    rules = []
-    for i, a in enumerate(raw.get("alerts", [])):
-        if a.get("metric") not in METRICS:
-            raise ValueError(f"{path}: alert {i} metric must be one of {METRICS}")
-        if a.get("op") not in OPS:
-            raise ValueError(f"{path}: alert {i} op must be one of {tuple(OPS)}")
-        rules.append(AlertRule(id=str(a["id"]), metric=a["metric"], op=a["op"],
-                               value=float(a["value"]), message_en=a.get("message_en", ""),
-                               message_zh=a.get("message_zh", ""),
-                               min_loans=int(a.get("min_loans", 0)),
-                               min_decisions=a.get("min_decisions"),
-                               significance=a.get("significance")))
+    raw, issues = load_yaml(path.read_text(encoding="utf-8"), str(path))
+    if issues:
+        raise ValueError(str(issues[0]))
+    if raw is None:
+        raw = LineDict()
+    if not isinstance(raw, LineDict):
+        raise ValueError(f"{path}:1: expected a mapping of version, window_days, "
+                         "min_decisions and alerts")
+    alerts = raw.get("alerts", LineList())
+    if not isinstance(alerts, LineList):
+        raise ValueError(f"{path}:{raw.line_of('alerts')}: alerts must be a list")
+    rules = [_alert(path, i, a, alerts.line_of(i)) for i, a in enumerate(alerts)]
     if raw.get("monitor_gender"):
-        raise ValueError(f"{path}: gender monitoring needs the lawful-basis review and a "
-                         "gender source; neither is configured")
+        raise ValueError(f"{path}:{raw.line_of('monitor_gender')}: gender monitoring needs the "
+                         "lawful-basis review and a gender source; neither is configured")
     return Thresholds(version=str(raw.get("version", "unversioned")),
-                      window_days=int(raw.get("window_days", 30)),
-                      min_decisions=int(raw.get("min_decisions", 20)),
+                      window_days=_number(path, raw, "window_days", int, 30),
+                      min_decisions=_number(path, raw, "min_decisions", int, 20),
                       monitor_gender=False, alerts=tuple(rules))
+
+
+def _number(path: Path, doc: LineDict, key: str, kind: type, default: Any = None) -> Any:
+    """``doc[key]`` as ``kind`` (``default`` when absent); ValueError with its line when it
+    is not a number."""
+    if key not in doc:
+        return default
+    value = doc[key]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{path}:{doc.line_of(key)}: {key} must be a number, got {value!r}")
+    return kind(value)
+
+
+def _alert(path: Path, i: int, a: Any, line: int) -> AlertRule:
+    if not isinstance(a, LineDict):
+        raise ValueError(f"{path}:{line}: alert {i} must be a mapping of id, metric, op, value")
+    for key in ("id", "value"):
+        if key not in a:
+            raise ValueError(f"{path}:{a.line}: alert {i} needs {key}")
+    if a.get("metric") not in METRICS:
+        raise ValueError(f"{path}:{a.line_of('metric')}: alert {i} metric must be one of "
+                         f"{METRICS}")
+    if a.get("op") not in OPS:
+        raise ValueError(f"{path}:{a.line_of('op')}: alert {i} op must be one of "
+                         f"{tuple(OPS)}")
+    return AlertRule(id=str(a["id"]), metric=a["metric"], op=a["op"],
+                     value=_number(path, a, "value", float),
+                     message_en=str(a.get("message_en", "")),
+                     message_zh=str(a.get("message_zh", "")),
+                     min_loans=_number(path, a, "min_loans", int, 0),
+                     min_decisions=_number(path, a, "min_decisions", int),
+                     significance=_number(path, a, "significance", float))
 
 
 def age_band(age: Any) -> str:

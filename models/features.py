@@ -280,6 +280,10 @@ def _replace(spec: FeatureSpec, **changes: Any) -> FeatureSpec:
     return FeatureSpec(**{**asdict(spec), **changes})
 
 
+#: the largest magnitude the estimators can hold (they fit in float32)
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def coerce_column(values: pd.Series, spec: FeatureSpec) -> pd.Series:
     """``values`` converted to the spec's dtype (float with NaN, or Categorical).
 
@@ -322,6 +326,14 @@ def coerce_column(values: pd.Series, spec: FeatureSpec) -> pd.Series:
         raise BadColumnError(
             f"column {col!r}: {sorted(set(values[bad].astype(str).head(50)))[:3]} are not "
             f"numbers ({spec.name} is {spec.dtype})"
+        )
+    # 'inf' (or 1e39) reads as a number but no estimator takes it: sklearn and LightGBM work
+    # in float32 and raised a traceback from deep in the fit
+    huge = out.abs() > FLOAT32_MAX
+    if huge.any():
+        raise BadColumnError(
+            f"column {col!r}: {sorted(set(values[huge].astype(str).head(50)))[:3]} are not "
+            f"finite numbers within ±{FLOAT32_MAX:.1e} ({spec.name} is {spec.dtype})"
         )
     if spec.dtype == "bool":
         flags = out.dropna()

@@ -94,6 +94,20 @@ def _rate(mask: np.ndarray) -> float:
     return float(mask.mean()) if mask.size else 0.0
 
 
+def _bad_labels(data: pd.DataFrame) -> np.ndarray:
+    """``bad_12m`` as booleans, refused unless every row is 0 or 1: read as text, one
+    'maybe' made every "0" a non-empty string, true — a 100 % bad rate in the report — and a
+    missing label counted as bad (NaN is true)."""
+    labels = pd.to_numeric(data["bad_12m"], errors="coerce")
+    wrong = ~labels.isin([0, 1]).to_numpy()
+    if wrong.any():
+        rows = [int(i) + 1 for i in np.flatnonzero(wrong)[:3]]
+        found = sorted({str(v) for v in data["bad_12m"][wrong]})[:3]
+        raise BacktestError(f"column bad_12m must be 0 or 1 (1 = bad) on every row; found "
+                            f"{found} at row(s) {rows} (counted from 1 after the header)")
+    return labels.to_numpy(dtype=bool)
+
+
 def _bad_rate(bad: np.ndarray, mask: np.ndarray) -> float | None:
     return float(bad[mask].mean()) if mask.any() else None
 
@@ -152,7 +166,7 @@ def run_backtest(
             raise BacktestError(f"{name} has no ruleset {ruleset!r}")
         if side[ruleset].kind != DECISION:
             raise BacktestError(f"ruleset {ruleset!r} is not a decline/refer/pass ruleset")
-    bad = data["bad_12m"].astype(bool).to_numpy()
+    bad = _bad_labels(data)
     true_pd = data["true_pd"].to_numpy(dtype=float) if "true_pd" in data else None
     base = _side(labels[0], baseline[ruleset], data, catalog)
     cand = _side(labels[1], candidate[ruleset], data, catalog)

@@ -16,7 +16,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from chedaitong.clock import lender_today
 from chedaitong.db import Application
+from chedaitong.db.locks import hold_row
 from chedaitong.db.servicing import Loan, LoanRepayment, ScheduledInstallment
 from servicing.ledger import installments_of, load_state, store_state
 from servicing.loan import apply_payment
@@ -31,6 +33,11 @@ class ServicingError(ValueError):
 
 class BackDatedPayment(ServicingError):
     """The payment date is before the day penalty was already accrued through."""
+
+
+class FutureDatedPayment(ServicingError):
+    """The payment date is after the lender's today: no one has paid it yet. Posted, it would
+    accrue the loan's penalty through that date and refuse every real payment before it."""
 
 
 def book_loan(
@@ -108,12 +115,18 @@ def post_repayment(
     the same loan, amount and date returns the stored repayment and False (a retry); with any
     of them different it is another payment under a reused reference: ServicingError, since
     answering "already posted" would drop it unposted."""
+    # one payment on a loan at a time, looked up under the hold: a twin of this one (a
+    # channel's retry, the same bank file imported twice at once) that got there first has
+    # committed by then and is found, instead of both inserting and one failing on the key
+    hold_row(session, Loan, loan_id)
     existing = find_repayment(session, source, external_ref)
     if existing is not None:
         if (existing.loan_id, existing.amount, existing.paid_on) != (loan_id, amount, paid_on):
             raise ServicingError(f"reference {external_ref} was already used for another "
                                  f"payment (a different loan, amount or date)")
         return existing, False
+    if paid_on > lender_today():
+        raise FutureDatedPayment("paid_on is in the future")
     loan = session.get(Loan, loan_id, with_for_update=True)
     if loan is None:
         raise ServicingError(f"no loan {loan_id}")

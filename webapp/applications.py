@@ -6,13 +6,14 @@ from contextlib import nullcontext
 
 from flask import url_for
 from flask_smorest import Blueprint
-from marshmallow import fields, validate
+from marshmallow import validate
 
 from chedaitong.db import Role
 from decisioning.origination import access, applications, consent, deciding, flows, state_machine
 from webapp import database, longpoll
 from webapp.auth import BEARER, current_user, roles_required
 from webapp.idempotency import idempotent
+from webapp.numbers import AsciiFloat
 from webapp.schemas import (
     ApplicationDetail,
     ApplicationIn,
@@ -61,7 +62,7 @@ def _detail(app, parties=None) -> dict:
 class WaitArgs(Strict):
     """``?wait=`` seconds to hold the answer for a decision still being taken (bounded)."""
 
-    wait = fields.Float(load_default=0.0, validate=validate.Range(0, 30),
+    wait = AsciiFloat(load_default=0.0, validate=validate.Range(0, 30),
                         metadata={"description": "seconds to wait for the decision (0-30)"})
 
 

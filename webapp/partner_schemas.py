@@ -10,6 +10,7 @@ from marshmallow.exceptions import ValidationError
 from chedaitong.db.base import MAX_ID
 from decisioning import collections
 from decisioning.origination import payouts
+from webapp.numbers import AsciiDecimal, AsciiFloat, AsciiInteger
 from webapp.schemas import MONEY, PHONE, VEHICLE_PRICE, RegisterIn, Strict
 
 CODE = validate.Regexp(r"^[A-Z0-9][A-Z0-9_-]{1,31}$", error="2-32 capitals, digits, _ or -")
@@ -29,9 +30,9 @@ class DealerIn(Strict):
     name = fields.String(required=True, validate=validate.Length(1, 200))
     city = fields.String(required=True, validate=validate.Length(1, 64))
     province = fields.String(required=True, validate=validate.Length(1, 64))
-    lat = fields.Float(load_default=None, allow_none=True, allow_nan=False,
+    lat = AsciiFloat(load_default=None, allow_none=True, allow_nan=False,
                        validate=validate.Range(-90, 90))
-    lon = fields.Float(load_default=None, allow_none=True, allow_nan=False,
+    lon = AsciiFloat(load_default=None, allow_none=True, allow_nan=False,
                        validate=validate.Range(-180, 180))
     agreement_ref = fields.String(required=True, validate=validate.Length(3, 64))
     effective_from = fields.Date(required=True)
@@ -120,7 +121,7 @@ class DealerOut(Schema):
 class StockVehicleIn(Strict):
     vehicle_brand = fields.String(required=True, validate=validate.Length(1, 64))
     vehicle_model = fields.String(required=True, validate=validate.Length(1, 64))
-    price = fields.Decimal(required=True, validate=VEHICLE_PRICE,
+    price = AsciiDecimal(required=True, validate=VEHICLE_PRICE,
                            metadata={"description": "list price, CNY, whole cents"}, **MONEY)
     active = fields.Boolean(load_default=True,
                             metadata={"description": "false = taken off sale"})
@@ -156,7 +157,7 @@ class ConsultantOut(ConsultantBrief):
 class AuditArgs(Strict):
     target_kind = fields.String(validate=validate.OneOf(["dealer", "user", "payout",
                                                          "payout_batch"]))
-    target_id = fields.Integer(validate=validate.Range(1, MAX_ID))
+    target_id = AsciiInteger(validate=validate.Range(1, MAX_ID))
 
 
 class AuditOut(Schema):
@@ -246,11 +247,11 @@ class EmergencyContact(Strict):
 
 class ProfilePatch(Strict):
     phone = fields.String(validate=PHONE)
-    home_lat = fields.Float(allow_nan=False, validate=validate.Range(-90, 90))
-    home_lon = fields.Float(allow_nan=False, validate=validate.Range(-180, 180))
+    home_lat = AsciiFloat(allow_nan=False, validate=validate.Range(-90, 90))
+    home_lon = AsciiFloat(allow_nan=False, validate=validate.Range(-180, 180))
     home_city = fields.String(validate=validate.Length(max=64))
     home_province = fields.String(validate=validate.Length(max=64))
-    monthly_income = fields.Float(allow_none=True, allow_nan=False,
+    monthly_income = AsciiFloat(allow_none=True, allow_nan=False,
                                   validate=validate.Range(0, 10_000_000))
     emergency_contacts = fields.List(fields.Nested(EmergencyContact),
                                      validate=validate.Length(1, 5))
@@ -368,7 +369,7 @@ class OutcomeIn(Strict):
     outcome = fields.String(required=True, validate=validate.OneOf(collections.OUTCOMES))
     note = fields.String(load_default="", validate=validate.Length(max=500))
     promise_date = fields.Date(load_default=None, allow_none=True)
-    promise_amount = fields.Decimal(load_default=None, allow_none=True, places=2,
+    promise_amount = AsciiDecimal(load_default=None, allow_none=True, places=2,
                                     allow_nan=False, as_string=True,
                                     validate=validate.Range(0, collections.PROMISE_MAX_AMOUNT,
                                                             min_inclusive=False))
@@ -379,7 +380,7 @@ class RepaymentNotice(Strict):
     reference = fields.String(required=True, validate=validate.Regexp(
         r"^[A-Za-z0-9_.:-]{1,64}$", error="1-64 letters, digits, _ . : -"))
     loan_ref = fields.String(required=True, validate=validate.Length(1, 32))
-    amount = fields.Decimal(required=True, places=None, allow_nan=False, as_string=True,
+    amount = AsciiDecimal(required=True, places=None, allow_nan=False, as_string=True,
                             validate=validate.Range(0, 100_000_000, min_inclusive=False))
     paid_on = fields.Date(required=True)
 

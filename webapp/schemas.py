@@ -10,6 +10,7 @@ from chedaitong import idnumber
 from chedaitong.clock import lender_today
 from decisioning.guidance import customer_view
 from decisioning.origination import applications, state_machine
+from webapp.numbers import AsciiDecimal, AsciiFloat, AsciiInteger
 
 MONEY = {"as_string": True, "places": 2, "allow_nan": False}
 #: what an application may finance a car at, and so what a dealer's stock may list
@@ -70,11 +71,11 @@ class ProfileIn(Strict):
     id_number = fields.String(required=True, validate=ID_NUMBER)
     phone = fields.String(required=True, validate=PHONE)
     birth_date = fields.Date(required=True)
-    home_lat = fields.Float(required=True, allow_nan=False, validate=validate.Range(-90, 90))
-    home_lon = fields.Float(required=True, allow_nan=False, validate=validate.Range(-180, 180))
+    home_lat = AsciiFloat(required=True, allow_nan=False, validate=validate.Range(-90, 90))
+    home_lon = AsciiFloat(required=True, allow_nan=False, validate=validate.Range(-180, 180))
     home_city = fields.String(load_default="", validate=validate.Length(max=64))
     home_province = fields.String(load_default="", validate=validate.Length(max=64))
-    monthly_income = fields.Float(load_default=None, allow_none=True, allow_nan=False,
+    monthly_income = AsciiFloat(load_default=None, allow_none=True, allow_nan=False,
                                   validate=validate.Range(0, 10_000_000))
     device_id = fields.String(load_default=None, allow_none=True,
                               validate=validate.Length(1, 64))
@@ -162,14 +163,14 @@ class ApplicationIn(Strict):
                               metadata={"description": "finds the registered customer"})
     vehicle_brand = fields.String(required=True, validate=validate.Length(1, 64))
     vehicle_model = fields.String(required=True, validate=validate.Length(1, 64))
-    vehicle_price = fields.Decimal(required=True, validate=VEHICLE_PRICE,
+    vehicle_price = AsciiDecimal(required=True, validate=VEHICLE_PRICE,
                                    **MONEY)
     lease_type = fields.String(
         required=True, validate=validate.OneOf(["direct_lease", "leaseback", "direct"]),
         metadata={"description": "direct_lease or leaseback (the products' lease types); "
                                  "'direct' is accepted as direct_lease"})
-    down_payment = fields.Decimal(required=True, validate=validate.Range(0, 5_000_000), **MONEY)
-    loan_amount = fields.Decimal(required=True, validate=validate.Range(1_000, 5_000_000),
+    down_payment = AsciiDecimal(required=True, validate=validate.Range(0, 5_000_000), **MONEY)
+    loan_amount = AsciiDecimal(required=True, validate=validate.Range(1_000, 5_000_000),
                                  **MONEY)
     term_months = fields.Integer(required=True, strict=True,
                                  validate=validate.OneOf([12, 18, 24, 36, 48, 60]))
@@ -187,9 +188,9 @@ class ApplicationIn(Strict):
 class ReapplyIn(Strict):
     vehicle_brand = fields.String(validate=validate.Length(1, 64))  # a guidance option's car
     vehicle_model = fields.String(validate=validate.Length(1, 64))
-    vehicle_price = fields.Decimal(validate=VEHICLE_PRICE, **MONEY)
-    down_payment = fields.Decimal(validate=validate.Range(0, 5_000_000), **MONEY)
-    loan_amount = fields.Decimal(validate=validate.Range(1_000, 5_000_000), **MONEY)
+    vehicle_price = AsciiDecimal(validate=VEHICLE_PRICE, **MONEY)
+    down_payment = AsciiDecimal(validate=validate.Range(0, 5_000_000), **MONEY)
+    loan_amount = AsciiDecimal(validate=validate.Range(1_000, 5_000_000), **MONEY)
     term_months = fields.Integer(strict=True, validate=validate.OneOf([12, 18, 24, 36, 48, 60]))
     consent_text_version = fields.String(validate=validate.Length(1, 32), metadata={
         "description": "the credit-inquiry consent for the new application (required)"})
@@ -197,8 +198,8 @@ class ReapplyIn(Strict):
 
 class ListArgs(Strict):
     state = fields.String(validate=validate.OneOf(state_machine.STATES))
-    page = fields.Integer(load_default=1, validate=validate.Range(1, 100_000))
-    page_size = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    page = AsciiInteger(load_default=1, validate=validate.Range(1, 100_000))
+    page_size = AsciiInteger(load_default=20, validate=validate.Range(1, 100))
 
 
 class ReasonOut(Schema):
@@ -320,7 +321,7 @@ class SignIn(Strict):
 class ReviewIn(Strict):
     decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]))
     notes = fields.String(required=True, validate=validate.Length(1, 2000))
-    annual_rate = fields.Decimal(validate=validate.Range(0, 0.36), places=4, as_string=True,
+    annual_rate = AsciiDecimal(validate=validate.Range(0, 0.36), places=4, as_string=True,
                                  metadata={"description": "a manual plan for a referral "
                                            "the machine found no product for"})
     repayment_method = fields.String(validate=validate.OneOf(

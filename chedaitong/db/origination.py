@@ -47,6 +47,19 @@ class ApiToken(Base):
     last_used_at: Mapped[datetime | None]  # updated at most once a minute
 
 
+class PageSession(Base):
+    """A back-office page session. The signed cookie names it, so signing out ends it here,
+    on the server: a copy of the cookie taken before stops working too."""
+
+    __tablename__ = "page_sessions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    token_id: Mapped[int] = mapped_column(ForeignKey("api_tokens.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    ended_at: Mapped[datetime | None]
+
+
 class IdempotencyRecord(Base):
     """The first response to a creating POST, replayed when the same key comes again.
 

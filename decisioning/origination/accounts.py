@@ -10,12 +10,12 @@ import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Dealer, Role, User
-from chedaitong.db.origination import ApiToken
+from chedaitong.db.origination import ApiToken, PageSession
 from chedaitong.errors import Conflict, Invalid
 
 #: how long a token works unless rotated sooner (`decisioning.origination.tokens`)
@@ -65,12 +65,34 @@ def sign_in(*, session: Session, username: str, token: str) -> tuple[User, int] 
     return found[0], found[1]
 
 
-def signed_in_user(*, session: Session, user_id: int, token_id: int) -> User | None:
-    """The active user of a page session, while the token it signed in with is live (not
-    revoked, not expired): a page session ends with its token."""
+def open_page_session(*, session: Session, user: User, token_id: int) -> int:
+    """A new page session signed in with ``token_id`` (committed): its id goes into the
+    signed cookie, and the session lasts while its row is open and its token live."""
+    row = PageSession(user_id=user.id, token_id=token_id)
+    session.add(row)
+    session.commit()
+    return row.id
+
+
+def end_page_session(*, session: Session, page_session_id: int | None) -> None:
+    """Sign out: the page session ends on the server (committed), so a copy of its cookie
+    signs in no more."""
+    if page_session_id is not None:
+        session.execute(update(PageSession).where(PageSession.id == page_session_id,
+                                                  PageSession.ended_at.is_(None))
+                        .values(ended_at=datetime.now(UTC)))
+        session.commit()
+
+
+def signed_in_user(*, session: Session, user_id: int, token_id: int,
+                   page_session_id: int) -> User | None:
+    """The active user of a page session, while the session is not signed out and the token
+    it signed in with is live (not revoked, not expired): a page session ends with either."""
     user = session.scalar(
-        select(User).join(ApiToken, ApiToken.user_id == User.id)
-        .where(User.id == user_id, ApiToken.id == token_id, live()))
+        select(User).join(PageSession, PageSession.user_id == User.id)
+        .join(ApiToken, ApiToken.id == PageSession.token_id)
+        .where(PageSession.id == page_session_id, PageSession.ended_at.is_(None),
+               User.id == user_id, ApiToken.id == token_id, live()))
     return user if user is not None and user.active else None
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, Customer, Dealer, Role, User
+from chedaitong.db.locks import hold_row
 from chedaitong.db.origination import (
     LoanContract,
     PlanChoice,
@@ -75,6 +76,9 @@ def submit(*, session: Session, services: Services, application: Application,
     state_machine.check(application, "submit")
     dealers.check_dealer_active(session, application.dealer_id)
     consent.require_live(session=session, application=application)
+    # one at a time with a profile update (`profile.update` holds the same row): the decision
+    # reads the profile as it stands at the submission, and no update is applied after it
+    hold_row(session, Customer, application.customer_id)
     auth = applications.authorization_of(session=session, application=application)
     if auth is None:
         raise Conflict("upload the credit-inquiry authorisation document before submitting")
@@ -222,11 +226,15 @@ def _contract_at_vendor(session: Session, services: Services, application: Appli
 
 def sign_contract(*, session: Session, services: Services, application: Application,
                   customer_user: User, verification_code: str) -> LoanContract:
-    """The customer signs with the code the e-signature vendor sent; the signed copy is kept."""
+    """The customer signs with the code the e-signature vendor sent; the signed copy is kept.
+    One signing at a time per application (`state_machine.hold`, after the contract is at
+    the vendor): a second request while the vendor signs the first is refused without a
+    vendor call."""
     state_machine.check(application, "sign_contract")
     contract = session.scalar(select(LoanContract).where(
         LoanContract.application_id == application.id))
     _contract_at_vendor(session, services, application, contract)
+    state_machine.hold(session, application, "sign_contract")
     p = services.store.profile(session.get(Customer, application.customer_id))
     esign = services.vendor("esign")
     try:
@@ -255,8 +263,10 @@ def sign_contract(*, session: Session, services: Services, application: Applicat
 
 def application_liveness(*, session: Session, services: Services, application: Application,
                          customer_user: User, selfie: bytes) -> Verification:
-    """Liveness before disbursement; a pass queues the back-office disbursement review."""
-    state_machine.check(application, "pass_liveness")
+    """Liveness before disbursement; a pass queues the back-office disbursement review. One
+    check at a time per application (`state_machine.hold`): a second upload while the vendor
+    answers the first is refused without a vendor call."""
+    state_machine.hold(session, application, "pass_liveness")
     customer = session.get(Customer, application.customer_id)
     v = check_liveness(session=session, services=services, customer=customer, selfie=selfie,
                        application_id=application.id)

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from chedaitong.crypto import mask_phone
 from chedaitong.db import Application, Customer, User
+from chedaitong.db.locks import hold_row
 from chedaitong.db.partners import ProfileChange
 from chedaitong.errors import Conflict
 from decisioning.origination import state_machine as sm
@@ -51,9 +52,12 @@ def check_can_update(session: Session, customer: Customer) -> None:
 def update(*, session: Session, store: FeatureStore, customer: Customer, actor: User,
            changes: dict[str, Any]) -> list[str]:
     """Apply ``changes`` (a subset of `UPDATABLE` and `CONTACTS`); returns the fields that
-    changed (none: no history row). The customer's row is locked first: the profile is one
-    encrypted value rewritten whole, so two updates at once would each drop the other's."""
-    session.refresh(customer, with_for_update=True)  # and re-read: what committed before us
+    changed (none: no history row). The customer's row is held first (`hold_row`), through
+    the check and the write: the profile is one encrypted value rewritten whole, so two
+    updates at once would each drop the other's, and a submission (which holds the same row)
+    cannot slip between the check and the write to be decided on the profile replaced here."""
+    hold_row(session, Customer, customer.id)
+    session.refresh(customer)  # what committed before the hold
     check_can_update(session, customer)
     current = store.profile(customer)
     values = {name: changes[name] for name in UPDATABLE if name in changes}

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from chedaitong.db import Application
+from chedaitong.db.locks import RowBusy, hold_row
 from chedaitong.db.origination import StateTransition
 from chedaitong.errors import Conflict
 
@@ -84,6 +85,29 @@ def check(application: Application, action: str) -> str:
     if target is None:
         raise IllegalTransition(application, action, application.state)
     return target
+
+
+def hold(session: Session, application: Application, action: str) -> str:
+    """Hold the application for a step that asks a vendor before it can advance (liveness):
+    one caller at a time per application, enforced by the database, so a second request
+    never reaches the vendor (each call is charged). Returns the target state like `check`,
+    after reading the state again under the hold: a caller that comes after the step was
+    taken gets `IllegalTransition`, its stored outcome.
+
+    The hold lasts until the caller commits or rolls back (`chedaitong.db.locks`). On
+    PostgreSQL a second caller is refused at once (Conflict, in progress); on SQLite it
+    waits for the first's commit and then sees the state it left.
+    """
+    try:
+        hold_row(session, Application, application.id, nowait=True)
+    except RowBusy:
+        raise Conflict(f"another {action} request for this application is in progress; "
+                       "ask again once it is answered",
+                       details={"current_state": application.state,
+                                "application_id": application.id}) from None
+    state = session.scalar(select(Application.state).where(Application.id == application.id))
+    set_committed_value(application, "state", state)
+    return check(application, action)
 
 
 def start(session: Session, application: Application, actor_id: int | None,

@@ -46,11 +46,16 @@ def _broken(frame, case):
         df["tp_score"] = df["tp_score"].astype(object)
         df.loc[3, "tp_score"] = "high"
         return df, {}, BadColumnError
+    if case in ("infinite_in_numeric", "beyond_float32"):  # reads as a number; fit raised
+        df["tp_score"] = df["tp_score"].astype(float)
+        df.loc[3, "tp_score"] = float("inf") if case == "infinite_in_numeric" else 1e39
+        return df, {}, BadColumnError
     raise AssertionError(case)
 
 
 CASES = ["missing_target", "constant_target", "unknown_feature", "too_few_rows",
-         "non_binary_target", "missing_feature_column", "unknown_category", "text_in_numeric"]
+         "non_binary_target", "missing_feature_column", "unknown_category", "text_in_numeric",
+         "infinite_in_numeric", "beyond_float32"]
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -63,7 +68,7 @@ def test_bad_tables_raise_typed_errors_and_register_nothing(frame, tmp_path, cas
 
 
 @pytest.mark.parametrize("case", ["missing_target", "constant_target", "unknown_feature",
-                                  "too_few_rows"])
+                                  "too_few_rows", "infinite_in_numeric"])
 def test_cli_refuses_with_one_line(frame, tmp_path, case):
     df, kwargs, _ = _broken(frame, case)
     path = tmp_path / "table.csv"

@@ -206,3 +206,22 @@ def test_backtest_cli_rejects_data_without_outcomes(sides, frame, tmp_path):
     )
     assert result.exit_code == 1
     assert result.stderr.strip().endswith("lacks column(s) bad_12m")
+
+
+@pytest.mark.parametrize(("label", "shown"), [("maybe", "['maybe']"), ("", "['nan']")])
+def test_backtest_cli_refuses_a_label_that_is_not_0_or_1(sides, frame, tmp_path, label, shown):
+    """Read from a CSV, one 'maybe' made the column text: every "0" was a non-empty string,
+    true, and the report said 100 % bad; a missing label (NaN, true) counted as a bad."""
+    base, cand = sides
+    data = tmp_path / "apps.csv"
+    labelled = frame.assign(bad_12m=frame["bad_12m"].astype(int).astype(object))
+    labelled.loc[3, "bad_12m"] = label
+    labelled.to_csv(data, index=False)
+    result = CliRunner().invoke(rules_cli, ["backtest", "--candidate", str(cand), "--baseline",
+                                            str(base), "--data", str(data), "--out",
+                                            str(tmp_path / "o")])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.strip() == (
+        f"error: column bad_12m must be 0 or 1 (1 = bad) on every row; found {shown} at "
+        "row(s) [4] (counted from 1 after the header)")
+    assert not (tmp_path / "o" / "report.md").exists()

@@ -281,3 +281,33 @@ def test_cli_validate_repository_rules():
     assert result.exit_code == 0, result.output
     assert "ok: 3 rule file(s) valid" in result.output
     assert "underwriting" in result.output
+
+
+GOOD = '{feature: age_at_application, op: "<", value: 22}'
+
+
+@pytest.mark.parametrize(("broken", "message"), [
+    # a raw NUL (a file saved by a broken editor): PyYAML's reader raised before the loader
+    # existed, a 50-line traceback
+    (HEADER + rule(GOOD).replace("english", "eng\x00lish"),
+     "u.yaml:8: character #x0000 is not allowed in YAML (a control character)"),
+    # 200 nested conditions: RecursionError, a 2,000-line traceback
+    (HEADER + rule("{all: [" * 200 + GOOD + "]}" * 200),
+     "u.yaml:11: nested deeper than 64 levels"),
+    # "error: Exceeds the limit (4300 digits) …" — with no file, no line
+    (HEADER + rule('{feature: age_at_application, op: "<", value: ' + "9" * 5000 + "}"),
+     "u.yaml:11: integer 99999999999999999999… is too long"),
+    # escapes YAML reads into text that PostgreSQL refuses in the decision recording the
+    # reason: the files validated ("ok") and every decision firing the rule would fail
+    (HEADER + rule(GOOD).replace("english", '"eng\\0lish"'),
+     "u.yaml:8: text contains a NUL character"),
+    (HEADER + rule(GOOD).replace("english", '"eng\\ud800lish"'),
+     "u.yaml:8: text contains a lone surrogate (invalid Unicode)"),
+], ids=["raw NUL", "deep nesting", "huge integer", "NUL escape", "lone surrogate escape"])
+def test_cli_validate_names_file_and_line_of_hostile_bytes(write_rules, broken, message):
+    d = write_rules({"u.yaml": broken})
+    for verb in ("validate", "test"):
+        result = CliRunner().invoke(rules_cli, [verb, str(d)])
+        assert result.exit_code == 1, result.output
+        assert isinstance(result.exception, SystemExit), result.exception  # no traceback
+        assert result.stderr.splitlines()[0].endswith(message), result.stderr

@@ -112,3 +112,29 @@ def test_a_txn_id_or_source_longer_than_stored_is_refused_not_a_traceback(
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
     result = CliRunner().invoke(servicing, ["import-bank-file", str(path), "--source", "s" * 33])
     assert result.exit_code == 2 and "--source" in result.output, result.output
+
+
+def test_a_future_dated_line_is_refused_and_does_not_block_the_real_payments(engine, world,
+                                                                              tmp_path):
+    """A line dated 2099 (a typo for 2029, or a hostile file) was posted: it accrued the loan's
+    penalty through 2099, and every real payment after it was refused as back-dated."""
+    path = _setup(engine, world, tmp_path)
+    factory = make_session_factory(engine)
+    path.write_text("loan_ref,amount,paid_on,txn_id\nBK1,100.00,2099-02-15,F1\n")
+    report = import_bank_file(factory, path)
+    assert report.posted == 0 and report.errors == [(2, "paid_on is in the future")]
+    path.write_text("loan_ref,amount,paid_on,txn_id\nBK1,3133.64,2025-02-15,T1\n")
+    assert import_bank_file(factory, path).posted == 1
+
+
+def test_amounts_are_ascii_digits_and_never_a_traceback(engine, world, tmp_path):
+    """Decimal() reads full-width digits and exponents: '１.00' and '1e2' were posted as
+    1.00 and 100.00; 5,000 nines raised InvalidOperation out of the import (a traceback)."""
+    path = _setup(engine, world, tmp_path)
+    path.write_text("loan_ref,amount,paid_on,txn_id\n"
+                    "BK1,１.00,2025-02-15,W1\nBK1,1e2,2025-02-15,W2\n"
+                    f"BK1,{'9' * 5000},2025-02-15,W3\n")
+    report = import_bank_file(make_session_factory(engine), path)
+    assert report.posted == 0 and [line for line, _ in report.errors] == [2, 3, 4]
+    assert all("malformed amount" in reason for _, reason in report.errors), report.errors
+    assert _count(engine) == 0

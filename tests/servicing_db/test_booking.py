@@ -96,3 +96,54 @@ def test_overpayment_is_kept_as_unapplied_and_back_dated_is_refused(engine, worl
         assert session.get(Loan, loan.id).unapplied == rep.unapplied
         with pytest.raises(BackDatedPayment):
             post_repayment(session, loan.id, D("10.00"), date(2025, 2, 1), "api", "old")
+
+
+def test_the_same_payment_posted_twice_at_once_is_posted_once_and_found_by_the_other(
+        engine, world, monkeypatch):
+    """A channel that retries on a timeout sends the notification again while the first is
+    being posted (or two imports of the same bank file run at once). Both looked for the
+    reference, found none, and the second's insert hit the unique key: an IntegrityError out
+    of post_repayment — a 409 for the channel's whole batch, a traceback in the bank-file
+    import. Now the second waits for the loan and then finds the first's repayment."""
+    import contextlib
+    import threading
+
+    from servicing import booking
+
+    with Session(engine) as session:
+        loan = book_loan(session, application_id=_app_id(world), plan=plan(),
+                         disbursed_on=date(2025, 1, 15), loan_ref="TWICE")
+        session.commit()
+        loan_id = loan.id
+    both = threading.Barrier(2, timeout=10)
+    find = booking.find_repayment
+
+    def meet_then_find(session, source, ref):  # the old code: both look before either posts
+        # the new code: the second is still waiting for the loan (the barrier breaks)
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both.wait(timeout=2)
+        return find(session, source, ref)
+
+    monkeypatch.setattr(booking, "find_repayment", meet_then_find)
+    results: dict[str, object] = {}
+
+    def post(name: str) -> None:
+        with Session(engine) as session:
+            try:
+                rep, created = post_repayment(session, loan_id, D("3133.64"),
+                                              date(2025, 2, 15), "api", "dup-1")
+                session.commit()
+                results[name] = created
+            except Exception as exc:  # noqa: BLE001 - the old failure, reported below
+                results[name] = exc
+
+    threads = [threading.Thread(target=post, args=(n,), name=f"post-{n}") for n in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert sorted(map(str, results.values())) == ["False", "True"], results
+    with Session(engine) as session:
+        rows = session.scalars(select(LoanRepayment).where(LoanRepayment.loan_id == loan_id))
+        assert [r.external_ref for r in rows] == ["dup-1"]
+        assert _rows(session, loan_id)[0].settled_on == date(2025, 2, 15)

@@ -234,7 +234,9 @@ def test_referral_needs_a_rate_when_the_machine_offered_none(api, staff):
     token = csrf(client, url)
     r = client.post(url, data={"decision": "approve", "notes": "ok", "csrf": token})
     assert r.status_code == 422 and "annual_rate" in r.get_data(as_text=True)
-    for rate in ("NaN", "sNaN", "Infinity", "0.37"):  # NaN raised in the range check (500)
+    # NaN raised in the range check (500); full-width digits were read as 0.1 and a fifth
+    # decimal was rounded away (half-even) into the plan
+    for rate in ("NaN", "sNaN", "Infinity", "0.37", "０.１", "0.10005", "1e-1"):
         r = client.post(url, data={"decision": "approve", "notes": "ok", "annual_rate": rate,
                                    "csrf": token})
         assert r.status_code == 422 and "between 0 and 0.36" in r.get_data(as_text=True), rate
@@ -319,3 +321,25 @@ def test_an_unknown_application_is_an_html_404_page(api, staff):
     r = client.get("/pages/reviews/999999")
     assert r.status_code == 404 and r.mimetype == "text/html"
     assert "no application 999999" in r.get_data(as_text=True)
+
+
+def test_a_page_session_ends_at_logout_even_for_a_copy_of_its_cookie(api, staff):
+    """The session is a signed cookie: logout cleared the browser's copy, but a copy taken
+    before (a shared back-office PC's profile, a proxy log) went on opening the review
+    pages for the cookie's 8 hours — logout ended nothing the server could check."""
+    client = api.test_client()
+    login(client, "r1", staff.tokens["r1"])
+    assert client.get("/pages/reviews").status_code == 200
+    copy = client.get_cookie("cdt_session").value
+    token = csrf(client, "/pages/reviews")
+    assert client.post("/pages/logout", data={"csrf": token}).status_code == 302
+    client.set_cookie("cdt_session", copy)
+    r = client.get("/pages/reviews")
+    assert r.status_code == 302 and "/pages/login" in r.location
+    # signing in again opens a new session; a second browser's session is its own
+    other = api.test_client()
+    login(other, "r1", staff.tokens["r1"])
+    login(client, "r1", staff.tokens["r1"])
+    assert client.post("/pages/logout", data={"csrf": csrf(client, "/pages/reviews")}
+                       ).status_code == 302
+    assert other.get("/pages/reviews").status_code == 200

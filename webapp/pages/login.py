@@ -3,13 +3,13 @@ seed` or issued by an admin); the token itself never goes into the cookie."""
 
 from __future__ import annotations
 
-from flask import abort, redirect, render_template, request, session, url_for
+from flask import abort, redirect, render_template, request, url_for
 
 from decisioning.origination import accounts
 from webapp import database
 from webapp.pages import bp
 from webapp.pages.errors import nav_for
-from webapp.pages.session import check_csrf, page_user, safe_next, sign_in
+from webapp.pages.session import check_csrf, page_user, safe_next, sign_in, sign_out
 
 
 @bp.before_request
@@ -46,5 +46,5 @@ def login():
 
 @bp.route("/logout", methods=["POST"])
 def logout():
-    session.clear()
+    sign_out()
     return redirect(url_for("pages.login"))

@@ -4,7 +4,6 @@ the collector's worklist — over the same domain functions as the API, audited 
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal, InvalidOperation
 
 from flask import Response, abort, flash, redirect, render_template, request, url_for
 
@@ -14,6 +13,7 @@ from chedaitong.errors import DomainError
 from decisioning import collections
 from decisioning.origination import dealers, payouts
 from webapp import database
+from webapp.numbers import decimal_text
 from webapp.pages import bp
 from webapp.pages.session import REVIEWS, check_csrf, page_user, roles
 from webapp.partner_schemas import ACCOUNT
@@ -219,9 +219,9 @@ def collection_case(loan_id: int):
             else:
                 amount = (request.form.get("promise_amount") or "").strip()
                 try:
-                    promised = Decimal(amount) if amount else None
-                except InvalidOperation:
-                    raise DomainError("promise_amount: a number is required") from None
+                    promised = decimal_text(amount, 2) if amount else None
+                except ValueError as exc:
+                    raise DomainError(f"promise_amount: {exc}") from None
                 collections.record_outcome(
                     session=session, loan=loan, collector=page_user(),
                     outcome=request.form.get("outcome", ""),

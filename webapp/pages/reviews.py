@@ -3,7 +3,7 @@ same `flows.review` as ``POST /reviews/{id}`` so the state machine and the singl
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from flask import flash, redirect, render_template, request, url_for
 
@@ -11,6 +11,7 @@ from chedaitong.db import Application
 from chedaitong.errors import DomainError
 from decisioning.origination import access, applications, audiences, flows
 from webapp import database
+from webapp.numbers import decimal_text
 from webapp.pages import bp
 from webapp.pages.present import model_summary, safe_features
 from webapp.pages.session import REVIEWS, page_user, roles
@@ -62,11 +63,11 @@ def _submit(app: Application):
         return None
     offer = None
     if rate_text:
-        try:
-            rate = Decimal(rate_text)
-        except InvalidOperation:
+        try:  # ASCII digits, at most 4 places: nothing rounded away on the way in
+            rate = decimal_text(rate_text, 4)
+        except ValueError:
             rate = Decimal(-1)
-        if not rate.is_finite() or not Decimal(0) <= rate <= Decimal("0.36"):  # NaN: no order
+        if not Decimal(0) <= rate <= Decimal("0.36"):
             flash("年利率须在 0 与 0.36 之间 / Annual rate must be between 0 and 0.36", "error")
             return None
         offer = {"annual_rate": str(rate.quantize(Decimal("0.0001"))),

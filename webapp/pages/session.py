@@ -36,22 +36,32 @@ def check_csrf() -> None:
 
 
 def sign_in(user: User, token_id: int) -> None:
-    """A fresh session (no fixation): user, the token that signed in, a new CSRF token."""
+    """A fresh session (no fixation): user, the token that signed in, the server-side page
+    session (`accounts.open_page_session`: what signing out ends), a new CSRF token."""
     session.clear()
     session.permanent = True
     session["uid"], session["tid"] = user.id, token_id
+    session["sid"] = accounts.open_page_session(session=database.session(), user=user,
+                                                token_id=token_id)
     csrf_token()
 
 
+def sign_out() -> None:
+    """End the page session on the server, then forget the cookie."""
+    accounts.end_page_session(session=database.session(), page_session_id=session.get("sid"))
+    session.clear()
+
+
 def page_user() -> User | None:
-    """The signed-in user, or None; signing out happens when the token is revoked or the
-    user deactivated, since the session is re-checked on every request."""
+    """The signed-in user, or None; the session ends when the user signs out, the token is
+    revoked or the user deactivated, since it is re-checked on every request."""
     if "page_user" in g:
         return g.page_user
-    uid, tid = session.get("uid"), session.get("tid")
+    uid, tid, sid = session.get("uid"), session.get("tid"), session.get("sid")
     user = None
-    if uid is not None and tid is not None:
-        user = accounts.signed_in_user(session=database.session(), user_id=uid, token_id=tid)
+    if uid is not None and tid is not None and sid is not None:
+        user = accounts.signed_in_user(session=database.session(), user_id=uid, token_id=tid,
+                                       page_session_id=sid)
     g.page_user = user
     return user
 

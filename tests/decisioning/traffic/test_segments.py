@@ -98,6 +98,23 @@ def test_thresholds_file_refuses_unknown_metrics_and_gender_without_a_basis(tmp_
         load_thresholds(bad)
 
 
+@pytest.mark.parametrize(("text", "message"), [
+    ("alerts: [unclosed\n", "t.yaml:2: YAML syntax error"),  # yaml.YAMLError: a traceback
+    ("- a\n", "t.yaml:1: expected a mapping"),  # AttributeError: 'list' has no 'get'
+    ("alerts:\n  - {metric: approval_rate, op: '<', value: 0.1}\n",
+     "t.yaml:2: alert 0 needs id"),  # KeyError: 'id'
+    ("alerts:\n  - 5\n", "t.yaml:2: alert 0 must be a mapping"),  # AttributeError
+    ("alerts:\n  - id: A\n    metric: approval_rate\n    op: '<'\n    value: abc\n",
+     "t.yaml:5: value must be a number, got 'abc'"),  # a ValueError with no file or line
+])
+def test_a_broken_thresholds_file_is_one_line_with_file_and_line(tmp_path, text, message):
+    bad = tmp_path / "t.yaml"
+    bad.write_text(text)
+    with pytest.raises(ValueError) as refused:
+        load_thresholds(bad)
+    assert str(refused.value).startswith(f"{tmp_path}/{message}"), refused.value
+
+
 def test_the_segments_page_shows_the_alert_and_trend_charts(monitored, tmp_path):
     from webapp import create_app
 
