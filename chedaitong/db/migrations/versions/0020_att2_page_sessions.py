@@ -3,15 +3,15 @@ ends it on the server (a copy of the cookie stopped working only when its 8 hour
 
 Page sessions signed in before this have no row and end: their users sign in again.
 
-Revision ID: 0019_att2_page_sessions
-Revises: 0018_i17_night_writes
+Revision ID: 0020_att2_page_sessions
+Revises: 0019_duties_four_eyes
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0019_att2_page_sessions"
-down_revision = "0018_i17_night_writes"
+revision = "0020_att2_page_sessions"
+down_revision = "0019_duties_four_eyes"
 branch_labels = None
 depends_on = None
 
