@@ -62,6 +62,8 @@ def main() -> None:
                         help="print the statements of the last decision")
     parser.add_argument("--timer", choices=("wall", "cpu"), default="wall",
                         help="cProfile clock: wall time, or this thread's CPU time")
+    parser.add_argument("--dump", metavar="FILE",
+                        help="also write the cProfile stats to FILE (pstats, for snakeviz etc.)")
     args = parser.parse_args()
     from sqlalchemy import event
     from sqlalchemy.orm import Session
@@ -158,6 +160,8 @@ def main() -> None:
             print(f"  service step {step:10} p50 {statistics.median(xs):7.2f} ms  "
                   f"p99 {pct(xs, 99)} ms")
     if not args.no_profile:
+        if args.dump:
+            profile.dump_stats(args.dump)
         stats = pstats.Stats(profile).sort_stats("cumulative")
         stats.print_stats(r"(decisioning|featurestore|models|ruleengine|vendors|chedaitong)/",
                           args.top)
