@@ -118,9 +118,32 @@ def pct(xs: list[float], q: float) -> float | None:
     return round(xs[min(len(xs) - 1, int(round(q / 100 * (len(xs) - 1))))], 1)
 
 
+def quantile_ci(xs: list[float], q: float = 0.99, level: float = 0.95
+                ) -> tuple[float | None, float | None]:
+    """A distribution-free confidence interval for the ``q`` quantile: the order statistics
+    x₍ₗ₎, x₍ᵤ₎ with P(l ≤ B < u) ≥ ``level``, B ~ Binomial(n, q) the samples below the true
+    quantile. None for a bound the samples cannot give: with 80 samples the p99's upper bound
+    lies past the largest one, so such a p99 says little (the reason runs have hundreds)."""
+    n = len(xs)
+    if not n:
+        return None, None
+    xs = sorted(xs)
+    tail = (1 - level) / 2
+    cdf, below = [], 0.0  # cdf[k] = P(B < k)
+    for k in range(n + 1):
+        cdf.append(below)
+        below += math.exp(math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+                          + k * math.log(q) + (n - k) * math.log1p(-q))
+    cdf.append(1.0)
+    lo = max((k for k in range(1, n + 1) if cdf[k] <= tail), default=None)
+    hi = min((k for k in range(1, n + 1) if cdf[k] >= 1 - tail), default=None)
+    return (round(xs[lo - 1], 1) if lo else None, round(xs[hi - 1], 1) if hi else None)
+
+
 def stats(xs: list[float]) -> dict:
+    """p50, p99 with its 95 % interval (`quantile_ci`), and the sample count."""
     return {"p50": round(statistics.median(xs), 1) if xs else None, "p99": pct(xs, 99),
-            "n": len(xs)}
+            "p99_ci95": list(quantile_ci(xs)), "n": len(xs)}
 
 
 def decision_vendor_p99_ms() -> float:
@@ -564,6 +587,12 @@ def run_database(label: str, database_url: str, args) -> list[dict]:
                         s2d = [(d - a).total_seconds() * 1e3 for a, d, _ in rows if d]
                         span = (max(d for _, d, _ in rows if d) - min(a for a, _, _ in rows)
                                 ).total_seconds() if s2d else None
+                        done = sorted(d for _, d, _ in rows if d)
+                        # the steady state: decisions between the run's first and last tenth
+                        # (the clients' start together, and the tail with fewer than all busy)
+                        cut = len(done) // 10
+                        steady = ((len(done) - 2 * cut - 1) / (done[-cut - 1] - done[cut])
+                                  .total_seconds()) if cut and done[-cut - 1] > done[cut] else None
                         outcomes: dict[str, int] = {}
                         for _, _, o in rows:
                             outcomes[str(o)] = outcomes.get(str(o), 0) + 1
@@ -572,6 +601,8 @@ def run_database(label: str, database_url: str, args) -> list[dict]:
                             "workers": workers, "submit_answer_ms": stats(out["submit_ms"]),
                             "submit_to_decision_ms": stats(s2d),
                             "decisions_per_s": round(len(s2d) / span, 1) if span else None,
+                            "steady_decisions_per_s": round(steady, 1) if steady else None,
+                            "customers_reused": max(0, len(ids) - len(world.id_numbers)),
                             "other_get_ms": stats(out["other_ms"]),
                             "floor_ms": floors[clients], "statuses": out["statuses"],
                             "outcomes": outcomes, "evidence_gaps": world.last_gaps,
@@ -618,8 +649,12 @@ def run_database(label: str, database_url: str, args) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--customers", type=int, default=500)
-    parser.add_argument("--submits", type=int, default=10, help="applications per client")
+    parser.add_argument("--customers", type=int, default=700,
+                        help="distinct customers (a run of more applications than this reuses "
+                             "customers, whose second decision finds fresh bureau reports)")
+    parser.add_argument("--submits", type=int, default=40,
+                        help="applications per client and run: 16 × 40 = 640 gives the p99 "
+                             "a bounded 95 %% interval (`quantile_ci`; 80 do not)")
     parser.add_argument("--worker-threads", type=int, default=16)
     parser.add_argument("--latency", default="0,realistic")
     parser.add_argument("--clients", default="1,16")
@@ -662,6 +697,14 @@ def main() -> None:
               f"  errors {r['errors']}"
               + (f"  s→d p99 / (vendor p99 + 100 = {r['decision_budget_ms']}) "
                  f"{r['s2d_p99_over_budget']}" if "decision_budget_ms" in r else ""))
+    print("\n95 % intervals of the p99s (None: past the largest sample, too few for a verdict)")
+    for r in results:
+        s, d, f = r["submit_answer_ms"], r["submit_to_decision_ms"], r["floor_ms"]
+        print(f"{r['database']:10} {r['latency']:9} {r['clients']:>3} {r['workers']:>3} "
+              f"submit p99 {s['p99']} {s['p99_ci95']} n={s['n']}  floor p99 {f['p99']} "
+              f"{f['p99_ci95']} n={f['n']}  s→d p99 {d['p99']} {d['p99_ci95']} n={d['n']}  "
+              f"steady dec/s {r['steady_decisions_per_s']}"
+              + (f"  customers reused {r['customers_reused']}" if r["customers_reused"] else ""))
     print(f"\nCPU ms per decision by process (web/worker/PostgreSQL/Redis: the platform; "
           f"PostgreSQL server and Redis are shared with the machine's other users); cores "
           f"the platform's parts would need for {TARGET_RATE} decisions/s")

@@ -14,8 +14,10 @@ so a message delivered twice — a requeue after a worker died, a sweep — chan
 from __future__ import annotations
 
 import logging
+import queue as queues
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -40,10 +42,15 @@ HEARTBEAT_TIMEOUT_MS = 15_000
 MAINTENANCE_CHANCE = 20_000
 #: an idle worker polls Redis this often (ms): the most a new message waits for pickup
 POLL_MS = 50
-#: an outbox message whose first delivery (in the deciding thread) failed waits this long
+#: an outbox message whose first delivery (the batch thread's) failed waits this long
 RETRY_DELAY_MS = 1_000
 #: an application still deciding, or a message still pending, this long is sent again
 SWEEP_AFTER = timedelta(seconds=30)
+#: the decision SMS of the decisions a process commits within this window go out in one
+#: vendor call (`outbox.deliver_batch`): at most this much later, never holding a decision
+BATCH_WINDOW_S = 0.2
+#: messages in one batch delivery (one vendor call each `vendors.interfaces.SMS_BATCH_MAX`)
+BATCH_MOST = 100
 
 
 @dataclass
@@ -70,6 +77,7 @@ class DecisionQueue:
         self._sweeper: threading.Thread | None = None
         self._stopping = threading.Event()
         self._lock = threading.Lock()
+        self._batcher = _Batcher(self._deliver_batch, BATCH_WINDOW_S, BATCH_MOST)
         #: failed tries at one decision before it is referred (`deciding.refer_failed`)
         self.max_attempts = deciding.MAX_ATTEMPTS
         self._decide = dramatiq.actor(
@@ -115,36 +123,31 @@ class DecisionQueue:
                                              max_attempts=self.max_attempts)
             if done.record is not None:  # committed: whoever waits for it reads it now
                 self.decided.notify(application_id)
-            left = self._deliver_here(session, done.deliver)
+        # the SMS it owes: first tried with the other decisions' of the next moment, in one
+        # vendor call, by this process's batch thread (the decision is committed whatever
+        # happens to it, and this thread takes the next message at once)
+        self._batcher.add(done.deliver)
+
+    def _deliver_batch(self, message_ids: list[int]) -> None:
+        """First try at a batch of committed messages (the batch thread); what the vendor
+        failed goes to the outbox queue (its retries and backoff), what cannot be queued to
+        the sweep."""
+        with self.runtime.sessions() as session:
+            left = outbox.deliver_batch(session=session, services=self.runtime.services,
+                                        message_ids=message_ids)
         try:
-            for message_id in left:  # the vendor failed: retried by the outbox actor
+            for message_id in left:
                 self._deliver.send_with_options(args=(message_id,), delay=RETRY_DELAY_MS)
         except Exception:  # noqa: BLE001 - the sweep delivers what could not be queued
             log.exception("could not queue outbox %s; the sweep will", left)
 
-    def _deliver_here(self, session: Session, message_ids: list[int]) -> list[int]:
-        """First try at the decision's SMS in the deciding thread, after its commit: the
-        rows are in this session already and there is no queue hop; what fails is returned
-        for the outbox queue (its retries and backoff). The decision is committed whatever
-        happens here."""
-        left = []
-        for message_id in message_ids:
-            try:
-                outbox.deliver(session=session, services=self.runtime.services,
-                               message_id=message_id)
-            except outbox.DeliveryFailed as exc:
-                log.warning("outbox delivery deferred: %s", exc)
-                left.append(message_id)
-            except Exception:  # noqa: BLE001 - any failure: the queue tries again
-                log.exception("outbox %s could not be delivered; queued", message_id)
-                session.rollback()
-                left.append(message_id)
-        return left
-
     def _run_deliver(self, message_id: int) -> None:
+        """A retry of one message: through the batch call as its first try was (the vendor
+        knows its idempotency key there), raising for the queue's backoff while it fails."""
         with self.runtime.sessions() as session:
-            outbox.deliver(session=session, services=self.runtime.services,
-                           message_id=message_id)
+            if outbox.deliver_batch(session=session, services=self.runtime.services,
+                                    message_ids=[message_id]):
+                raise outbox.DeliveryFailed(f"outbox {message_id}: the vendor failed it")
 
     # ---- consuming -----------------------------------------------------------------------
     def start_workers(self, threads: int = 4, sweep: bool = True) -> None:
@@ -196,8 +199,11 @@ class DecisionQueue:
     def join(self, timeout_ms: int = 10_000) -> None:
         """Wait until both queues are empty (the embedded broker; for tests and scripts)."""
         if isinstance(self.broker, StubBroker):
-            for name in (DECISIONS, OUTBOX):
-                self.broker.join(name, timeout=timeout_ms, fail_fast=False)
+            self.broker.join(DECISIONS, timeout=timeout_ms, fail_fast=False)
+            self._batcher.flush(timeout_ms / 1000)
+            self.broker.join(OUTBOX, timeout=timeout_ms, fail_fast=False)
+        else:
+            self._batcher.flush(timeout_ms / 1000)
         if self._worker is not None:
             self._worker.join()
 
@@ -208,7 +214,72 @@ class DecisionQueue:
             worker, self._worker = self._worker, None
         if worker is not None:
             worker.stop(timeout=10_000)
+        self._batcher.stop(timeout_s=10)  # what it holds is sent (or left to the sweep)
         self.broker.close()
+
+
+class _Batcher:
+    """Message ids collected for `BATCH_WINDOW_S` after the first (or until `BATCH_MOST`),
+    then handed together to ``deliver`` on this object's own thread (started with the first
+    id). Ids it never delivers — the process ended — are still pending in the outbox, which
+    the sweep resends."""
+
+    def __init__(self, deliver: Callable[[list[int]], None], window_s: float,
+                 most: int) -> None:
+        self._deliver = deliver
+        self.window_s, self.most = window_s, most
+        self._ids: queues.SimpleQueue[int | None] = queues.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Condition()
+        self._outstanding = 0  # added, not yet through ``deliver``
+
+    def add(self, ids: list[int]) -> None:
+        if not ids:
+            return
+        with self._lock:
+            self._outstanding += len(ids)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, daemon=True,
+                                                name="outbox-batch")
+                self._thread.start()
+        for message_id in ids:
+            self._ids.put(message_id)
+
+    def flush(self, timeout_s: float) -> bool:
+        """Wait until everything added has been through ``deliver`` (tests, scripts)."""
+        with self._lock:
+            return self._lock.wait_for(lambda: self._outstanding == 0, timeout_s)
+
+    def stop(self, timeout_s: float) -> None:
+        with self._lock:
+            thread = self._thread
+        if thread is not None:
+            self._ids.put(None)
+            thread.join(timeout_s)
+
+    def _loop(self) -> None:
+        ending = False
+        while not ending:
+            first = self._ids.get()
+            if first is None:
+                return
+            batch, deadline = [first], time.monotonic() + self.window_s
+            while len(batch) < self.most:
+                try:
+                    more = self._ids.get(timeout=max(0.0, deadline - time.monotonic()))
+                except queues.Empty:
+                    break
+                if more is None:
+                    ending = True
+                    break
+                batch.append(more)
+            try:
+                self._deliver(batch)
+            except Exception:  # noqa: BLE001 - still pending in the outbox: the sweep resends
+                log.exception("outbox batch %s could not be delivered; the sweep will", batch)
+            with self._lock:
+                self._outstanding -= len(batch)
+                self._lock.notify_all()
 
 
 def make_broker(queue_url: str | None, *, namespace: str = "chedaitong",

@@ -292,11 +292,13 @@ def _submitted_not_decided(api, staff, sandbox, settings, engine, name: str, seq
     return r, DecisionQueue(make_broker(None), Runtime(svc, make_session_factory(engine)))
 
 
-def test_a_decision_is_one_transaction_and_its_sms_goes_out_without_reading_back(
+def test_a_decision_is_one_transaction_and_its_sms_goes_out_after_it(
         api, staff, sandbox, settings, engine):
     """The worker's task for one submission: the attempt counted on its own, then the bureau
-    evidence, the one record, the state step and the SMS it owes in one commit, and the SMS
-    delivered after it with nothing read back from the database."""
+    evidence, the one record, the state step and the SMS it owes in one commit — and nothing
+    more in the deciding thread: the SMS goes out after it, from the process's batch thread."""
+    import threading
+
     from sqlalchemy import event
 
     from chedaitong.db import RawEvent
@@ -304,18 +306,21 @@ def test_a_decision_is_one_transaction_and_its_sms_goes_out_without_reading_back
     r, task = _submitted_not_decided(api, staff, sandbox, settings, engine,
                                      "roundtrips", 43)
     draft = r.json
+    here = threading.get_ident()
     sent: list[str] = []
-    event.listen(engine, "before_cursor_execute",
-                 lambda _c, _k, statement, *_: sent.append(statement.split()[0:3]))
-    event.listen(engine, "commit", lambda _c: sent.append(["COMMIT"]))
+    event.listen(engine, "before_cursor_execute", lambda _c, _k, statement, *_: sent.append(
+        statement.split()[0:3]) if threading.get_ident() == here else None)
+    event.listen(engine, "commit", lambda _c: sent.append(["COMMIT"])
+                 if threading.get_ident() == here else None)
     task._run_decide(draft["id"])  # noqa: SLF001 - what a worker thread runs per message
     commits = [i for i, s in enumerate(sent) if s == ["COMMIT"]]
-    assert len(commits) == 3, sent  # the attempt; the decision; the SMS marked delivered
+    assert len(commits) == 2, sent  # the attempt; the decision (the SMS it owes with it)
+    assert commits[-1] == len(sent) - 1, sent[commits[-1]:]  # no vendor send waited for here
     decision = sent[commits[0] + 1:commits[1]]
     inserts = [s[2] for s in decision if s[0] == "INSERT"]
-    assert inserts.count("decision_records") == 1
+    assert inserts.count("decision_records") == 1 and inserts.count("outbox") == 1
     assert inserts.count("raw_events") >= 1  # the bureau reports, with the record
-    assert not [s for s in sent[commits[1]:] if s[0] == "SELECT"], sent[commits[1]:]
+    assert task._batcher.flush(10)  # noqa: SLF001 - the batch thread has sent it
     with Session(engine) as s:
         record = s.scalar(select(DecisionRecord).where(
             DecisionRecord.application_id == draft["id"]))
@@ -330,25 +335,90 @@ def test_a_decision_is_one_transaction_and_its_sms_goes_out_without_reading_back
         assert s.get(Notification, message.payload["notification_id"]).status == "accepted"
     assert [m for m in sandbox.records("messages") if m.get("template") == "DECISION_READY"
             and m["params"]["ref"] == r.json["ref"]]
+    task.stop()
 
 
-def test_a_decision_task_checks_out_one_connection_for_its_three_commits(
+def test_a_decision_task_checks_out_one_connection_for_its_two_commits(
         api, staff, sandbox, settings, engine):
-    """The worker's task keeps one pooled connection for the attempt, the decision and the
-    SMS's delivery (a worker pre-pings each checkout: one round trip, not three), and decides
-    as before: one record, the state step, the SMS delivered."""
+    """The worker's task keeps one pooled connection for the attempt and the decision (a
+    worker pre-pings each checkout: one round trip, not two), and decides as before: one
+    record, the state step, the SMS delivered (by the batch thread, on its own)."""
+    import threading
+
     from sqlalchemy import event
 
     r, task = _submitted_not_decided(api, staff, sandbox, settings, engine,
                                      "one-checkout", 44)
     draft = r.json
+    here = threading.get_ident()
     checkouts, commits = [], []
-    event.listen(engine, "checkout", lambda *_: checkouts.append(1))
-    event.listen(engine, "commit", lambda _c: commits.append(1))
+    event.listen(engine, "checkout", lambda *_: checkouts.append(1)
+                 if threading.get_ident() == here else None)
+    event.listen(engine, "commit", lambda _c: commits.append(1)
+                 if threading.get_ident() == here else None)
     task._run_decide(draft["id"])  # noqa: SLF001 - what a worker thread runs per message
-    assert len(commits) == 3 and len(checkouts) == 1, (commits, checkouts)
+    assert len(commits) == 2 and len(checkouts) == 1, (commits, checkouts)
     state, records, sms = _counts(engine, draft["id"])
     assert state in ("approved", "declined", "referred") and records == 1 and sms == 1
+    assert task._batcher.flush(10)  # noqa: SLF001
     with Session(engine) as s:
         assert s.scalar(select(OutboxMessage.status).where(
             OutboxMessage.application_id == draft["id"])) == "delivered"
+    task.stop()
+
+
+def test_the_sms_of_decisions_taken_together_go_out_in_one_vendor_call(
+        api, staff, sandbox, settings, engine):
+    """Three decisions taken within the batch window: their three SMS reach the gateway in
+    one request (a request each before), each delivered with its own vendor message id and
+    to its own customer; a message the gateway refuses for now stays pending and goes out
+    on its retry."""
+    from decisioning.origination import outbox
+
+    tasks = [_submitted_not_decided(api, staff, sandbox, settings, engine, f"batch-{i}",
+                                    47 + i) for i in range(3)]
+    task = tasks[0][1]
+    task._batcher.window_s = 30  # noqa: SLF001 - all three inside one window
+    task._batcher.most = 3  # noqa: SLF001 - sent once the third is in
+    before = len(sandbox.calls("sms"))
+    for r, _ in tasks:
+        task._run_decide(r.json["id"])  # noqa: SLF001
+    assert task._batcher.flush(20)  # noqa: SLF001
+    calls = sandbox.calls("sms")[before:]
+    assert len(calls) == 1, calls
+    with Session(engine) as s:
+        notes = []
+        for r, _ in tasks:
+            message = s.scalar(select(OutboxMessage).where(
+                OutboxMessage.application_id == r.json["id"]))
+            assert message.status == "delivered" and message.attempts == 1
+            notes.append(s.get(Notification, message.payload["notification_id"]))
+        assert all(n.status == "accepted" for n in notes)
+        assert len({n.vendor_message_id for n in notes}) == 3
+    sent = {m["params"]["ref"]: m for m in sandbox.records("messages")
+            if m.get("template") == "DECISION_READY"}
+    assert {r.json["ref"] for r, _ in tasks} <= set(sent)
+    assert len({sent[r.json["ref"]]["phone"] for r, _ in tasks}) == 3
+    task.stop()
+    # a temporary refusal of the item: pending with its error, delivered on the retry
+    r, task = _submitted_not_decided(api, staff, sandbox, settings, engine, "batch-refused", 50)
+    task._batcher.window_s = 0  # noqa: SLF001
+    sandbox.configure("sms", item_error_rate=1.0)
+    try:
+        task._run_decide(r.json["id"])  # noqa: SLF001
+        assert task._batcher.flush(20)  # noqa: SLF001
+        with Session(engine) as s:
+            message = s.scalar(select(OutboxMessage).where(
+                OutboxMessage.application_id == r.json["id"]))
+            assert message.status == "pending" and "TEMPORARY_FAILURE" in message.last_error
+    finally:
+        sandbox.configure("sms", item_error_rate=0.0)
+    with Session(engine) as s:
+        assert outbox.deliver_batch(session=s, services=api.extensions[EXTENSION],
+                                    message_ids=[message.id]) == []
+    with Session(engine) as s:
+        message = s.get(OutboxMessage, message.id)
+        assert message.status == "delivered" and message.attempts == 2
+        assert s.get(Notification, message.payload["notification_id"]).status == "accepted"
+    task.stop()
+
