@@ -10,7 +10,9 @@ joined to the bench's snapshots, on the same out-of-time split:
 
 - **latent oracle**: a small LightGBM on what a perfect monitor could know at the snapshot —
   the application's true PD, months on book, in a stress window or not and for how long —
-  never on the future (default day, window end). The ceiling for any behaviour score.
+  never on the future (default day, window end). The ceiling for any behaviour score; with
+  the stress's kind as well (deepening or a hardship that passes: which traces it leaves,
+  `worldgen/postloan.py`), the ceiling for a score that reads every trace perfectly.
 - **visibility of the stress**: how well each feature family tells a stressed loan from a
   calm one at the snapshot (AUC for the latent "in stress" flag), and the share of the
   current bads that were warned at all;
@@ -96,6 +98,10 @@ def main() -> None:
     out: dict = {"rows": {k: int(m.sum()) for k, m in masks.items()},
                  "bads": {k: int(y[m].sum()) for k, m in masks.items()}}
     out["latent_oracle"] = fit_auc(latent, y, train, masks)
+    if "stress_deepens" in t.columns:  # the stress's kind drives which traces it leaves
+        deep = in_stress & t["stress_deepens"].to_numpy(bool)
+        out["latent_oracle_with_kind"] = fit_auc(latent.assign(deepens=deep * 1.0), y, train,
+                                                 masks)
     out["latent_oracle_without_stress"] = fit_auc(latent[["true_pd", "months_on_book"]], y,
                                                   train, masks)
     cur_bad = masks["current"] & (y == 1)

@@ -33,7 +33,8 @@ BEHAVIOUR_COLUMNS = (
     "vehicle_gps_offline_change_30d", "vehicle_out_of_province_change_30d",
     "app_last_upload_days", "sms_collection_since_loan", "sms_collection_30d_on_book",
     "sms_collection_90d_on_book", "bureau_new_open_loans", "bureau_new_overdue",
-    "bureau_inquiries_30d_on_book", "bureau_inquiries_90d_on_book", "application_score",
+    "bureau_inquiries_30d_on_book", "bureau_inquiries_90d_on_book",
+    "bureau_loans_opened_on_book", "bureau_loans_opened_90d_on_book", "application_score",
 )
 
 
@@ -353,6 +354,14 @@ def fact_columns(e: pd.DataFrame, index: FactIndex, joins: Joins | None = None
     for days in (30, 90):
         out[f"bureau_inquiries_{days}d_on_book"] = np.where(
             has_refresh, inquiries.within_days(days).count_distinct_keys(), np.nan)
+    # new loans at other lenders since booking, each once: the open-loan count's change above
+    # nets them against loans that matured meanwhile; recent ones are the stacking signal
+    opened = refreshed.of_kind("loan_opened")
+    opened = opened.subset(opened.event_us > disbursed[opened.row])
+    out["bureau_loans_opened_on_book"] = np.where(has_refresh, opened.count_distinct_keys(),
+                                                  np.nan)
+    out["bureau_loans_opened_90d_on_book"] = np.where(
+        has_refresh, opened.within_days(90).count_distinct_keys(), np.nan)
     return out
 
 

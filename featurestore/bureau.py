@@ -19,6 +19,8 @@ from featurestore.extract import Digest, concat_facts, digest_all, facts_frame
 from featurestore.facts import to_utc
 
 LENDER_INQUIRY_REASONS = ("loan_approval", "credit_card_approval")
+#: Days before a report within which an opened loan becomes a `loan_opened` fact.
+LOAN_OPENED_WINDOW_DAYS = 180
 REPORT_TIMEZONE = "Asia/Shanghai"  # dates inside reports are China Standard Time
 
 _ACCOUNT = {
@@ -87,6 +89,7 @@ def _accounts(table: pa.Table, column: str) -> pd.DataFrame:
         {name: flat.field(name).to_pandas() for name in flat.type.names if name != "opened_on"}
     )
     frame["opened"] = _local_dates(flat.field("opened_on"))
+    frame["opened_on"] = flat.field("opened_on").to_pandas()
     frame["report"] = parent
     return frame
 
@@ -160,6 +163,25 @@ def pboc_facts(raw: pd.DataFrame, digest: Digest) -> pd.DataFrame:
             inq["when"].to_numpy(),
             at[inq["report"]],
             key=key.to_numpy(dtype=object),
+        )
+    )
+    # Loans at other lenders by their opening date, for the behaviour score's "new loans since
+    # booking": like an inquiry the same loan reappears in every refresh and its digest counts
+    # it once. Only those opened in the half year before the report (a monthly refresh has
+    # listed anything older already; an application report needs none of them).
+    reported = to_utc(pd.Series(at)).iloc[loans["report"].to_numpy()].reset_index(drop=True)
+    since = reported - pd.Timedelta(days=LOAN_OPENED_WINDOW_DAYS)
+    recent = loans[(loans["opened"].reset_index(drop=True) >= since).to_numpy()]
+    opened_key = digest_all(recent["institution"].fillna("") + "|" + recent["opened_on"],
+                            digest)
+    parts.append(
+        facts_frame(
+            cust[recent["report"]],
+            "pboc",
+            "loan_opened",
+            recent["opened"].to_numpy(),
+            at[recent["report"]],
+            key=opened_key.to_numpy(dtype=object),
         )
     )
     return concat_facts(parts)

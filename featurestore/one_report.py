@@ -21,7 +21,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from featurestore.bureau import LENDER_INQUIRY_REASONS, REPORT_TIMEZONE, BureauReportError
+from featurestore.bureau import (
+    LENDER_INQUIRY_REASONS,
+    LOAN_OPENED_WINDOW_DAYS,
+    REPORT_TIMEZONE,
+    BureauReportError,
+)
 from featurestore.extract import Digest
 
 BUREAU_SOURCES = ("pboc", "thirdparty")
@@ -133,6 +138,12 @@ def pboc_report_facts(report_json: str, reported_at: datetime, digest: Digest) -
         if reason in LENDER_INQUIRY_REASONS and when is not None:
             out.append(Fact("pboc", "inquiry", when, reported_at,
                             key=digest(f"{institution or ''}|{date_text}")))
+    since = _utc(reported_at) - timedelta(days=LOAN_OPENED_WINDOW_DAYS)
+    for acc in loans:
+        when = _local_date(acc.get("opened_on"))
+        if when is not None and when >= since:
+            out.append(Fact("pboc", "loan_opened", when, reported_at,
+                            key=digest(f"{acc.get('institution') or ''}|{acc['opened_on']}")))
     return out
 
 

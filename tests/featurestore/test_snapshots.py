@@ -194,3 +194,41 @@ def test_a_part_payment_counts_from_when_it_was_made_until_the_line_is_settled()
     no_amounts = compute.loan_features(e, empty_facts(), inst.drop(
         columns=["amount_due", "part_paid", "part_paid_at"]))
     assert no_amounts["payment_to_due_ratio_3m"].isna().all()
+
+
+def test_a_new_loan_elsewhere_counts_once_even_when_an_old_one_matured_meanwhile():
+    """Stacking seen in refreshed PBOC reports: the open-loan count nets a new loan against
+    ones that matured (0 new), the opened-since-booking count sees it, once across refreshes,
+    and in the last 90 days only while it is recent; our own loan and older ones do not count."""
+    from featurestore import compute
+    from featurestore.bureau import pboc_facts
+
+    def loan(inst, opened, status="open"):
+        return {"institution": inst, "opened_on": opened, "status": status,
+                "overdue_amount": 0, "balance": 1000, "repayment_24m": "N" * 24}
+
+    old, old2 = loan("某银行", "2023-01-05"), loan("另一银行", "2023-06-05")
+    ours = loan("车贷通融资租赁有限公司", "2024-12-10")
+    new = loan("某网贷平台", "2025-02-03")
+    closed = [{**old, "status": "closed"}, {**old2, "status": "closed"}]
+    docs = [  # at booking, then two monthly refreshes
+        {"report_id": "R0", "loans": [old, old2], "cards": [], "inquiries": []},
+        {"report_id": "R1", "loans": [*closed, ours, new], "cards": [], "inquiries": []},
+        {"report_id": "R2", "loans": [*closed, ours, new], "cards": [], "inquiries": []},
+    ]
+    import json as _json
+
+    raw = pd.DataFrame({"customer_id": "C1",
+                        "reported_at": pd.to_datetime(["2024-12-09", "2025-03-10",
+                                                       "2025-04-10"], utc=True),
+                        "report_json": [_json.dumps(d, ensure_ascii=False) for d in docs]})
+    facts = pboc_facts(raw, lambda s: "k:" + s)
+    loans, inst = _loan(["2025-01-09", "2025-02-09", "2025-03-09", "2025-04-09", "2025-05-09",
+                         "2025-06-09"])
+    e = pd.DataFrame({"entity_id": "L1", "customer_id": "C1",
+                      "as_of": pd.to_datetime(["2025-04-20", "2025-06-20"], utc=True),
+                      "disbursed_at": loans["disbursed_at"].iloc[0]})
+    f = compute.loan_features(e, facts, inst)
+    assert list(f["bureau_new_open_loans"]) == [0, 0]  # 2 open at booking, ours + new now
+    assert list(f["bureau_loans_opened_on_book"]) == [1, 1]
+    assert list(f["bureau_loans_opened_90d_on_book"]) == [1, 0]  # Feb 3: 76 / 137 days ago

@@ -23,9 +23,22 @@ How the traces precede default (lead times, as lenders see them):
   half of what a behaviour score must foresee on current loans was unforeseeable by
   construction (`bench/behaviour_signal.py`, 20k world: 30% of current bads were in stress at
   the snapshot, 64% with the run-up; a latent-state oracle's AUC on current loans 0.72 → 0.85).
-  10% of the other good loans live through a 2–5 month hardship with the same traces (peaking
-  mid-way, then easing off) and no default or long delinquency after it, so a trace is
-  evidence, not a label.
+  10% of the other good loans live through a 2–5 month hardship (peaking mid-way, then easing
+  off) and no default or long delinquency after it, so a trace is evidence, not a label.
+- **How the traces combine (a hardship that passes against the road to default)**: given the
+  stress, the traces are not independent of its kind, as in real books. A borrower in a
+  passing hardship (illness, a late salary) pays late and in part like one heading for
+  default, and other lenders chase both, but keeps the car at home and the tracker in sight
+  (no extra trips or gaps, `_stress_trips`), keeps the app (`app_lifecycle`: an ordinary
+  removal waits for the hardship's end) and takes no new credit (banks refuse a late payer;
+  one who will recover cuts back). One whose stress deepens travels and drops out of sight as
+  before and borrows from online platforms to pay the installments (以贷养贷, `new_credit`:
+  ~0.5 new platform loans a month, in refreshed reports from the next month, each after a hard
+  inquiry). Outside any stress every borrower opens new bank cards and loans now and then,
+  the creditworthy more (`new_credit`). So a new loan elsewhere, a trip or a tracker gap says
+  little about a borrower paying on time and much about one paying late: evidence that
+  matters more for a loan already slipping, which a scorecard adding up each feature's bins
+  cannot fit and a tree model can.
 - **Weeks ahead**: the tracker is removed 0–40 days before the default day (55%, 85% in rings)
   or the car moved to another province 0–60 days before (45% of the rest); other lenders chase
   from 30 days before; new inquiries cluster towards the default.
@@ -40,11 +53,18 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from chedaitong_sim.worldgen import device, geo
+from chedaitong_sim.worldgen import bureau, device, geo
 from chedaitong_sim.worldgen.customers import Customers
 from chedaitong_sim.worldgen.events import expand, rank_within
 from chedaitong_sim.worldgen.outcomes import Loans, Repayments, Stress
-from chedaitong_sim.worldgen.timeutil import DAY, HOUR, WORLD_END, add_months_days, sec
+from chedaitong_sim.worldgen.timeutil import (
+    DAY,
+    HOUR,
+    WORLD_END,
+    add_months_days,
+    month_index,
+    sec,
+)
 
 END = sec(WORLD_END)
 INF = np.iinfo(np.int64).max // 4
@@ -59,8 +79,13 @@ def app_lifecycle(
     last_applied: np.ndarray,
     loan_of_cust: np.ndarray,
     L: Loans,
+    S: Stress | None = None,
 ) -> tuple[dict, np.ndarray, np.ndarray]:
     """Install at registration, maybe uninstall, maybe reinstall.
+
+    With the stress windows ``S``: a borrower in a hardship that passes keeps the app through
+    it (it is how they pay part and talk to us) — an ordinary removal that would fall inside
+    the window waits for its end.
 
     Returns (event rows, uninstall time, reinstall time) per customer (INF when none)."""
     n = c.n
@@ -76,6 +101,11 @@ def app_lifecycle(
     t_bad = L.default_day[li] * DAY + rng.normal(-5 * DAY, 15 * DAY, len(li)).astype(np.int64)
     t_good = disb + (rng.random(len(li)) * np.maximum(END - disb, DAY)).astype(np.int64)
     drop = np.where(bad, u < np.where(ring, 0.9, 0.65), u < 0.12)
+    if S is not None:
+        deepens = L.bad if S.deepens is None else S.deepens
+        on, off = S.onset[li] * DAY, S.end[li] * DAY
+        inside = (S.onset[li] >= 0) & ~deepens[li] & (t_good >= on) & (t_good < off)
+        t_good = np.where(inside, off + (t_good - on), t_good)
     t_un = np.maximum(np.where(bad, t_bad, t_good), disb + DAY)
     back = rng.random(len(li)) < np.where(bad, 0.15, 0.5)
     gap = np.where(bad, rng.integers(10, 61, len(li)), rng.integers(1, 31, len(li))) * DAY
@@ -235,6 +265,92 @@ def _stress_sms(rng: np.random.Generator, S: Stress, c: Customers, L: Loans,
     return sms
 
 
+#: New loans a month at online lending platforms while a stress deepens: borrowing from one
+#: lender to pay another (以贷养贷), as the platforms approve almost anyone.
+STACKING_PER_MONTH = 0.5
+#: Ordinary new credit elsewhere (bank cards and consumer loans) a year for a borrower outside
+#: a stress, at observed risk 0; scaled by exp(-0.5 × observed risk): banks approve those who pay.
+NEW_CREDIT_PER_YEAR = 0.3
+
+
+def new_credit(
+    rng: np.random.Generator, L: Loans, S: Stress, z_obs: np.ndarray
+) -> tuple[bureau.Accounts, bureau.Inquiries]:
+    """Tradelines other lenders open for our borrowers after booking, each with the hard
+    inquiry that preceded it (1–10 days before).
+
+    Outside any stress window, and before a default: bank cards and consumer loans now and
+    then (`NEW_CREDIT_PER_YEAR`), more for the creditworthy. In a stress that deepens: small
+    platform loans (`STACKING_PER_MONTH`, more as it deepens; they go delinquent with the
+    borrower's other accounts, `world.py`). In a hardship that passes: none — banks refuse a
+    borrower paying late, and one who will recover cuts back rather than borrow. So a new loan
+    elsewhere says little about a borrower paying on time and much about one paying late."""
+    end = END
+    disb = L.disbursed_at
+    # ordinary new credit
+    yrs = np.maximum(end - disb, 0) / (365 * DAY)
+    own = expand(rng.poisson(NEW_CREDIT_PER_YEAR * np.exp(-0.5 * z_obs[L.cust]) * yrs))
+    t = disb[own] + (rng.random(len(own)) * (end - disb[own])).astype(np.int64)
+    day = t // DAY
+    calm = ~S.covers(own, day) & ~(L.bad[own] & (day >= L.default_day[own]))
+    own, t = own[calm], t[calm]
+    card = rng.random(len(own)) < 0.5
+    inst_o = rng.integers(0, bureau.N_BANKS, len(own))
+    amount_o = np.where(card, rng.choice([10_000, 20_000, 30_000, 50_000], len(own)),
+                        np.exp(rng.normal(np.log(30_000), 0.7, len(own))))
+    term_o = np.where(card, 0, rng.choice([12, 24, 36], len(own)))
+    # stacking in a deepening stress
+    deepens = L.bad if S.deepens is None else S.deepens
+    sl = np.flatnonzero(deepens & (S.onset >= 0))
+    span = (S.end[sl] - S.onset[sl]) * DAY
+    k = expand(rng.poisson(STACKING_PER_MONTH * span / (30 * DAY)))
+    stack = sl[k]
+    ts = S.onset[stack] * DAY + ((rng.random(len(k)) ** 0.7) * span[k]).astype(np.int64)
+    inst_s = bureau.N_BANKS + rng.integers(0, len(bureau.INSTITUTIONS) - bureau.N_BANKS - 1,
+                                           len(k))
+    amount_s = np.exp(rng.normal(np.log(8_000), 0.6, len(k)))
+    term_s = rng.choice([6, 12], len(k))
+
+    loan = np.concatenate([own, stack])
+    open_sec = np.concatenate([t, ts]) + rng.integers(9, 20, len(loan)) * HOUR
+    is_card = np.concatenate([card, np.zeros(len(k), bool)])
+    term = np.concatenate([term_o, term_s])
+    amount = np.round(np.concatenate([amount_o, amount_s]), -3).clip(1_000, None)
+    amount = amount.astype(np.int64)
+    rate = 0.12 / 12
+    payment = np.where(is_card, 0, amount * rate / (1 - (1 + rate) ** -np.maximum(term, 1)))
+    open_m = month_index(open_sec)
+    m = len(loan)
+    cust = L.cust[loan]
+    z = z_obs[cust]
+    # a bad borrower's accounts go delinquent from the trouble's start, as the older ones do
+    # (`world.py`): the stress onset, else two months before the default
+    trouble = np.where(S.onset[loan] >= 0, month_index(S.onset[loan] * DAY),
+                       month_index(np.maximum(L.default_day[loan], 0) * DAY) - 2)
+    cols = np.arange(bureau.W)[None, :] + bureau.T0
+    mult = np.where(L.bad[loan][:, None] & (cols >= trouble[:, None]), 6.0, 1.0)
+    acc = bureau.Accounts(
+        cust=cust,
+        kind=np.where(is_card, bureau.CARD, bureau.LOAN).astype(np.int8),
+        ltype=np.where(is_card, -1, 2),
+        inst=np.concatenate([inst_o, inst_s]),
+        open_sec=open_sec,
+        open_m=open_m,
+        close_m=np.where(is_card, 10**6, open_m + term),
+        amount=amount,
+        payment=payment.round().astype(np.int64),
+        util=rng.beta(2.0, 3.0, m),
+        level=bureau.simulate_levels(rng, bureau._sigmoid(-5.6 + 1.2 * z),
+                                     np.clip(open_m - bureau.T0, 0, bureau.W),
+                                     np.zeros(m, np.int8), bureau._sigmoid(z), mult),
+        noise=rng.normal(0, 0.07, (m, bureau.W)).astype(np.float32),
+    )
+    inq = bureau.Inquiries(
+        cust, open_sec - rng.integers(1, 11, m) * DAY, np.where(is_card, 1, 0), acc.inst
+    )
+    return acc, inq
+
+
 def refresh_reports(rng: np.random.Generator, L: Loans) -> tuple[np.ndarray, np.ndarray]:
     """(loan, report time) of the monthly bureau refresh of every loan: at 02:00 on each monthly
     anniversary, until maturity, charge-off or the cut-off."""
@@ -350,9 +466,11 @@ def vehicle_gps_chunks(
 
 
 def _stress_trips(rng, S: Stress, idx, first, ndays, mark, city, offline, c, L) -> None:
-    """Trips out of the province and tracker gaps inside each loan's stress window."""
+    """Trips out of the province and tracker gaps inside each loan's stress window when it
+    deepens; in a hardship that passes the borrower keeps the car at home and in sight."""
     prov = geo.CITY_PROVINCE_IDX
-    sl = np.flatnonzero(S.onset[idx] >= 0)
+    deepens = L.bad if S.deepens is None else S.deepens
+    sl = np.flatnonzero((S.onset[idx] >= 0) & deepens[idx])
     start = S.onset[idx][sl] - first[sl]
     span = np.maximum(S.end[idx][sl] - S.onset[idx][sl], 0)
     k = expand(rng.poisson(1.5 * span / 30))

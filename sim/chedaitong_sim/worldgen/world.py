@@ -233,6 +233,10 @@ def build(n_customers: int, seed: int) -> World:
         )
         cols = np.arange(bureau.W)[None, :] >= sc[:, None]
         acc.level[aff] = np.where(cols, new, acc.level[aff])
+    # new credit elsewhere after booking, own stream (every draw above and below as before)
+    new_acc, new_inq = postloan.new_credit(stream(seed, "new_credit"), L, S, z_obs)
+    acc = acc.append(new_acc).sorted()
+    inq = inq.append(new_inq)
     gl = np.flatnonzero(~L.bad)
     yrs = (END - L.disbursed_at[gl]) / (365 * DAY)
     inq = inq.append(
@@ -280,7 +284,8 @@ def build(n_customers: int, seed: int) -> World:
     rng_u = stream(seed, "uploads")
     last_applied = np.zeros(n, np.int64)
     np.maximum.at(last_applied, apps.cust, apps.applied_at)
-    app_rows, uninst, reinst = postloan.app_lifecycle(rng_u, c, last_applied, loan_of_cust, L)
+    app_rows, uninst, reinst = postloan.app_lifecycle(rng_u, c, last_applied, loan_of_cust, L,
+                                                      S)
     gps_post, sms_post = postloan.continuing_uploads(
         rng_u, c, d, L, R, loan_of_cust, uninst, reinst, ev, apps.installment_cents,
         stress=(stream(seed, "stress_sms"), S),
@@ -356,7 +361,8 @@ def build(n_customers: int, seed: int) -> World:
     w.tables["loans"] = _loans_table(L, apps, loan_ids, app_id_of, c)
     w.loan_truth = {"bad": L.bad.copy(), "cured": L.cured.copy(),
                     "default_day": L.default_day.copy(), "stress_onset": S.onset.copy(),
-                    "stress_end": S.end.copy()}
+                    "stress_end": S.end.copy(),
+                    "stress_deepens": (L.bad if S.deepens is None else S.deepens).copy()}
     w.tables["repayments"] = _repayments_table(R, loan_ids)
     w.tables["vehicle_gps"] = _vehicle_stream(stream(seed, "vehicle"), c, L, loan_ids,
                                               (stream(seed, "stress_gps"), S))
