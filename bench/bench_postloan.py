@@ -13,7 +13,10 @@ fixes on ~35 % of the last 60 days, ~5 % of them out of the province; an SMS upl
 ~1 other-lender collection notice a month for 15 % of borrowers; the app install at booking and
 an uninstall for 5 %; the bureau report at booking and the latest monthly refresh, with 0–3
 inquiries since booking): about 30 facts a loan, only in the windows the
-features look at (older GPS history would cost the read, not this computation). ``--no-facts``
+features look at (older GPS history would cost the read, not this computation). The partition
+is a night's, not a tidy one: ~10 % of its customers hold two or three of its loans, customer
+ids do not follow loan ids, and the facts come as the store hands them over (in arrival order,
+customer ids as text, so their codes are text-sorted). ``--no-facts``
 runs without any (fact features missing, NaN — a tracker that never reported is unknown, not 30
 days dark, so no `gps_alert` may fire; the run checks it). The application model is a champion
 trained on a synthetic application frame, and each loan carries decision-time features resampled
@@ -60,6 +63,17 @@ AS_OF = date(2027, 6, 30)
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def customers_of(n: int, first_id: int, rng: np.random.Generator) -> np.ndarray:
+    """The customer id of each of ``n`` loans, as a night's partition holds them: ~10 % of
+    its customers hold two or three of its loans, and customer ids do not follow loan ids
+    (a repeat loan is booked years after the customer's first)."""
+    held = rng.choice([1, 2, 3], size=n, p=[0.90, 0.08, 0.02])
+    held = held[:np.searchsorted(np.cumsum(held), n) + 1]
+    held[-1] -= held.sum() - n  # exactly n loans
+    customer = first_id + rng.permutation(len(held))  # unique across partitions
+    return rng.permutation(np.repeat(customer, held)).astype(np.int64)
+
+
 def portfolio(n: int, first_id: int, rng: np.random.Generator, pool: pd.DataFrame,
               with_facts: bool = True) -> Partition:
     ids = np.arange(first_id, first_id + n, dtype=np.int64)
@@ -70,7 +84,8 @@ def portfolio(n: int, first_id: int, rng: np.random.Generator, pool: pd.DataFram
     disbursed = pd.to_datetime(pd.DataFrame({"year": months // 12, "month": months % 12 + 1,
                                              "day": day}))
     loans = pd.DataFrame({
-        "loan_id": ids, "customer_id": ids, "disbursed_on": disbursed,
+        "loan_id": ids, "customer_id": customers_of(n, first_id, rng),
+        "disbursed_on": disbursed,
         "rate_ppm": rng.choice([60_000, 80_000, 96_000, 120_000], n),
         "penalty_multiplier": "1.5", "penalty_grace_days": 0,
         "penalty_include_interest": True, "penalty_day_basis": 360,
@@ -142,12 +157,16 @@ def post_loan_facts(loans: pd.DataFrame, rng: np.random.Generator) -> pd.DataFra
         key=np.char.add("inq-", np.arange(len(row)).astype(str)).astype(object))
     row, source, kind, at, value, key = (np.concatenate([p[i] for p in parts]) for i in range(6))
     at = np.minimum(at, as_of - hour)
-    ids = loans["customer_id"].astype(str).to_numpy()
+    # as `FeatureStore.facts` hands them over: in the table's order (as they arrived), the
+    # customer id as text — so `normalise_facts` makes text-sorted categories ("10" < "9"),
+    # whose codes follow neither the loans nor the customer ids
+    order = np.argsort(at, kind="stable")
+    row, source, kind, at, value, key = (a[order] for a in (row, source, kind, at, value, key))
     time = pd.to_datetime(at, unit="us", utc=True)
     return normalise_facts(pd.DataFrame({
-        "customer_id": pd.Categorical.from_codes(row, ids), "source": source, "kind": kind,
-        "event_time": time, "uploaded_at": time + pd.Timedelta(minutes=5), "value": value,
-        "key": key}))
+        "customer_id": loans["customer_id"].astype(str).to_numpy()[row], "source": source,
+        "kind": kind, "event_time": time, "uploaded_at": time + pd.Timedelta(minutes=5),
+        "value": value, "key": key}))
 
 
 def champions(root: str) -> pd.DataFrame:

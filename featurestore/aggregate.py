@@ -119,8 +119,8 @@ NAT = np.iinfo(np.int64).min
 
 def _row_max(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
     """For each pair, the largest of ``values`` over the pairs of its entity row. ``rows``
-    is non-decreasing (a `Visible` join emits its pairs in entity order and every subset
-    keeps it), so one `reduceat` over the runs, no sort and no scattered `maximum.at`."""
+    comes grouped (a `Visible` join emits each row's pairs together and every subset keeps
+    it), so one `reduceat` over the runs, no sort and no scattered `maximum.at`."""
     if not len(rows):
         return values.copy()
     starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
@@ -180,39 +180,43 @@ class Visible:
     def join(cls, index: FactIndex, source: str, customers: np.ndarray,
              as_of_us: np.ndarray, codes: np.ndarray | None = None) -> Visible:
         """``codes``: `index.customer_codes(customers)` when the caller already has them
-        (one lookup per entity frame instead of one per source)."""
+        (one lookup per entity frame instead of one per source).
+
+        The pairs come grouped by entity row, each row's facts in index order — not in row
+        order: a customer who holds one loan (most of a night) is one lookup per fact, the
+        slice's facts in their own order (the store's codes are text-sorted, so they never
+        follow the loans); the rows of customers who hold several loans are expanded after."""
         sl = index.source_slice(source)
-        cust = index.customer[sl].astype(np.intp) + 1  # -1 (no customer) → 0
+        cust = index.customer[sl]  # sorted codes, -1 (no customer) first
         wanted = index.customer_codes(customers) if codes is None else codes
         known = np.flatnonzero(wanted >= 0)
-        if (wanted[known[1:]] > wanted[known[:-1]]).all():
-            # each customer once, in code order (a night's partition): the pairs in entity
-            # order are the slice's facts of those customers in slice order — one lookup per
-            # fact, no ranges to expand
-            of_code = np.full(len(index.customer_names) + 1, -1, np.intp)
-            of_code[wanted[known] + 1] = known
-            row = of_code[cust]
-            picked = row >= 0
-            if picked.all():
-                pos = np.arange(sl.start, sl.stop)
-                event, uploaded = index.event_us[sl], index.uploaded_us[sl]
-            else:
-                take = np.flatnonzero(picked)
-                row, pos = row[take], sl.start + take
-                event, uploaded = index.event_us[pos], index.uploaded_us[pos]
+        n_codes = len(index.customer_names)
+        rows_of = np.bincount(wanted[known], minlength=n_codes)  # entity rows per code
+        alone = known[rows_of[wanted[known]] == 1]
+        # code → its one entity row (-1: none or several); the extra last cell answers -1
+        # for a fact without a customer, so the int32 codes index it as they are
+        of_code = np.full(n_codes + 1, -1, np.intp)
+        of_code[wanted[alone]] = alone
+        row = of_code[cust]
+        picked = row >= 0
+        if picked.all():
+            pos = np.arange(sl.start, sl.stop)
+            event, uploaded = index.event_us[sl], index.uploaded_us[sl]
         else:
-            # the slice is sorted by customer code (-1 first): each customer's facts start
-            # after the facts of the codes below it — a bincount of small integers, not two
-            # binary searches of every entity in millions of facts
-            per_code = np.bincount(cust, minlength=len(index.customer_names) + 1)
-            first = np.cumsum(per_code) - per_code
-            lo = first[wanted + 1]
-            counts = np.where(wanted >= 0, per_code[wanted + 1], 0)
-            row = np.repeat(np.arange(len(customers)), counts)
+            take = np.flatnonzero(picked)
+            row, pos = row[take], sl.start + take
+            event, uploaded = index.event_us[pos], index.uploaded_us[pos]
+        if len(alone) < len(known):  # rows sharing a customer: each its code's range
+            many = known[rows_of[wanted[known]] > 1]
+            lo = np.searchsorted(cust, wanted[many].astype(cust.dtype), "left")
+            counts = np.searchsorted(cust, wanted[many].astype(cust.dtype), "right") - lo
+            more_row = np.repeat(many, counts)
             # positions lo[r] .. lo[r]+counts[r]-1 for each row, without a Python loop
             starts = np.repeat(lo - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
-            pos = sl.start + starts + np.arange(counts.sum())
-            event, uploaded = index.event_us[pos], index.uploaded_us[pos]
+            more_pos = sl.start + starts + np.arange(counts.sum())
+            row, pos = np.concatenate([row, more_row]), np.concatenate([pos, more_pos])
+            event = np.concatenate([event, index.event_us[more_pos]])
+            uploaded = np.concatenate([uploaded, index.uploaded_us[more_pos]])
         # one as-of for every row (the night): compared as a scalar, not gathered per pair
         one = len(as_of_us) > 0 and bool((as_of_us == as_of_us[0]).all())
         as_of = as_of_us[0] if one else as_of_us[row]
