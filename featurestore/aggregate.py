@@ -197,34 +197,42 @@ class Visible:
         (one lookup per entity frame instead of one per source).
 
         The pairs come grouped by entity row, each row's facts in index order — not in row
-        order: a customer who holds one loan (most of a night) is one lookup per fact, the
-        slice's facts in their own order (the store's codes are text-sorted, so they never
-        follow the loans); the rows of customers who hold several loans are expanded after."""
+        order: each customer's first row is one lookup per fact, the slice's facts in their
+        own order (the store's codes are text-sorted, so they never follow the loans); the
+        further rows of customers who hold several loans are expanded after."""
         sl = index.source_slice(source)
         cust = index.customer[sl]  # sorted codes, -1 (no customer) first
         wanted = index.customer_codes(customers) if codes is None else codes
         known = np.flatnonzero(wanted >= 0)
         n_codes = len(index.customer_names)
         rows_of = np.bincount(wanted[known], minlength=n_codes)  # entity rows per code
-        alone = known[rows_of[wanted[known]] == 1]
-        # code → its one entity row (-1: none or several); the extra last cell answers -1
-        # for a fact without a customer, so the int32 codes index it as they are
+        shared = rows_of[wanted[known]] > 1
+        # code → the first entity row of its customer (-1: none); the extra last cell
+        # answers -1 for a fact without a customer, so the int32 codes index it as they are
         of_code = np.full(n_codes + 1, -1, np.intp)
+        alone = known[~shared]
         of_code[wanted[alone]] = alone
+        extra = alone[:0]
+        if len(alone) < len(known):  # customers holding several loans: first rows here,
+            many = known[shared]     # the other rows expanded below
+            many = many[np.argsort(wanted[many], kind="stable")]
+            first = np.r_[True, wanted[many][1:] != wanted[many][:-1]]
+            of_code[wanted[many[first]]] = many[first]
+            extra = many[~first]
         row = of_code[cust]
         picked = row >= 0
-        if picked.all():
+        if picked.all():  # a night's facts are all of its loans' customers: the slice as is
             pos = np.arange(sl.start, sl.stop)
             event, uploaded = index.event_us[sl], index.uploaded_us[sl]
         else:
             take = np.flatnonzero(picked)
             row, pos = row[take], sl.start + take
             event, uploaded = index.event_us[pos], index.uploaded_us[pos]
-        if len(alone) < len(known):  # rows sharing a customer: each its code's range
-            many = known[rows_of[wanted[known]] > 1]
-            lo = np.searchsorted(cust, wanted[many].astype(cust.dtype), "left")
-            counts = np.searchsorted(cust, wanted[many].astype(cust.dtype), "right") - lo
-            more_row = np.repeat(many, counts)
+        if len(extra):  # each further row of a customer: its code's range of the slice
+            code = wanted[extra].astype(cust.dtype)
+            lo = np.searchsorted(cust, code, "left")
+            counts = np.searchsorted(cust, code, "right") - lo
+            more_row = np.repeat(extra, counts)
             # positions lo[r] .. lo[r]+counts[r]-1 for each row, without a Python loop
             starts = np.repeat(lo - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
             more_pos = sl.start + starts + np.arange(counts.sum())
