@@ -42,6 +42,20 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return codes.astype(np.int32), pd.Index(uniques, dtype=object)
 
 
+def stable_order(key: np.ndarray) -> np.ndarray:
+    """`np.argsort(key, kind="stable")` of non-negative integer keys: below 2**32 as two
+    16-bit radix passes (numpy sorts 16-bit integers by radix, in linear time), where the
+    merge sort of 32-bit keys was a third of building a night's index — its facts come in
+    arrival order, not grouped by customer."""
+    top = int(key.max()) if len(key) else 0
+    if top >= 1 << 32:
+        return np.argsort(key, kind="stable")
+    order = np.argsort(key.astype(np.uint16), kind="stable")  # (the low 16 bits)
+    if top < 1 << 16:
+        return order
+    return order[np.argsort((key >> 16).astype(np.uint16)[order], kind="stable")]
+
+
 @dataclass(frozen=True)
 class FactIndex:
     """Facts as integer codes sorted by (source, customer), so each entity's facts of one
@@ -77,7 +91,7 @@ class FactIndex:
         order *= span
         order += cust
         order += 1
-        order = np.argsort(order, kind="stable")
+        order = stable_order(order)
         return cls(
             source_names=src_names, customer_names=pd.Index(cust_names.astype(str, copy=False)),
             kind_names=kind_names, key_names=key_names,
@@ -119,8 +133,8 @@ NAT = np.iinfo(np.int64).min
 
 def _row_max(rows: np.ndarray, values: np.ndarray) -> np.ndarray:
     """For each pair, the largest of ``values`` over the pairs of its entity row. ``rows``
-    is non-decreasing (a `Visible` join emits its pairs in entity order and every subset
-    keeps it), so one `reduceat` over the runs, no sort and no scattered `maximum.at`."""
+    comes grouped (a `Visible` join emits each row's pairs together and every subset keeps
+    it), so one `reduceat` over the runs, no sort and no scattered `maximum.at`."""
     if not len(rows):
         return values.copy()
     starts = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
@@ -180,39 +194,51 @@ class Visible:
     def join(cls, index: FactIndex, source: str, customers: np.ndarray,
              as_of_us: np.ndarray, codes: np.ndarray | None = None) -> Visible:
         """``codes``: `index.customer_codes(customers)` when the caller already has them
-        (one lookup per entity frame instead of one per source)."""
+        (one lookup per entity frame instead of one per source).
+
+        The pairs come grouped by entity row, each row's facts in index order — not in row
+        order: each customer's first row is one lookup per fact, the slice's facts in their
+        own order (the store's codes are text-sorted, so they never follow the loans); the
+        further rows of customers who hold several loans are expanded after."""
         sl = index.source_slice(source)
-        cust = index.customer[sl].astype(np.intp) + 1  # -1 (no customer) → 0
+        cust = index.customer[sl]  # sorted codes, -1 (no customer) first
         wanted = index.customer_codes(customers) if codes is None else codes
         known = np.flatnonzero(wanted >= 0)
-        if (wanted[known[1:]] > wanted[known[:-1]]).all():
-            # each customer once, in code order (a night's partition): the pairs in entity
-            # order are the slice's facts of those customers in slice order — one lookup per
-            # fact, no ranges to expand
-            of_code = np.full(len(index.customer_names) + 1, -1, np.intp)
-            of_code[wanted[known] + 1] = known
-            row = of_code[cust]
-            picked = row >= 0
-            if picked.all():
-                pos = np.arange(sl.start, sl.stop)
-                event, uploaded = index.event_us[sl], index.uploaded_us[sl]
-            else:
-                take = np.flatnonzero(picked)
-                row, pos = row[take], sl.start + take
-                event, uploaded = index.event_us[pos], index.uploaded_us[pos]
+        n_codes = len(index.customer_names)
+        rows_of = np.bincount(wanted[known], minlength=n_codes)  # entity rows per code
+        shared = rows_of[wanted[known]] > 1
+        # code → the first entity row of its customer (-1: none); the extra last cell
+        # answers -1 for a fact without a customer, so the int32 codes index it as they are
+        of_code = np.full(n_codes + 1, -1, np.intp)
+        alone = known[~shared]
+        of_code[wanted[alone]] = alone
+        extra = alone[:0]
+        if len(alone) < len(known):  # customers holding several loans: first rows here,
+            many = known[shared]     # the other rows expanded below
+            many = many[np.argsort(wanted[many], kind="stable")]
+            first = np.r_[True, wanted[many][1:] != wanted[many][:-1]]
+            of_code[wanted[many[first]]] = many[first]
+            extra = many[~first]
+        row = of_code[cust]
+        picked = row >= 0
+        if picked.all():  # a night's facts are all of its loans' customers: the slice as is
+            pos = np.arange(sl.start, sl.stop)
+            event, uploaded = index.event_us[sl], index.uploaded_us[sl]
         else:
-            # the slice is sorted by customer code (-1 first): each customer's facts start
-            # after the facts of the codes below it — a bincount of small integers, not two
-            # binary searches of every entity in millions of facts
-            per_code = np.bincount(cust, minlength=len(index.customer_names) + 1)
-            first = np.cumsum(per_code) - per_code
-            lo = first[wanted + 1]
-            counts = np.where(wanted >= 0, per_code[wanted + 1], 0)
-            row = np.repeat(np.arange(len(customers)), counts)
+            take = np.flatnonzero(picked)
+            row, pos = row[take], sl.start + take
+            event, uploaded = index.event_us[pos], index.uploaded_us[pos]
+        if len(extra):  # each further row of a customer: its code's range of the slice
+            code = wanted[extra].astype(cust.dtype)
+            lo = np.searchsorted(cust, code, "left")
+            counts = np.searchsorted(cust, code, "right") - lo
+            more_row = np.repeat(extra, counts)
             # positions lo[r] .. lo[r]+counts[r]-1 for each row, without a Python loop
             starts = np.repeat(lo - np.concatenate([[0], np.cumsum(counts)[:-1]]), counts)
-            pos = sl.start + starts + np.arange(counts.sum())
-            event, uploaded = index.event_us[pos], index.uploaded_us[pos]
+            more_pos = sl.start + starts + np.arange(counts.sum())
+            row, pos = np.concatenate([row, more_row]), np.concatenate([pos, more_pos])
+            event = np.concatenate([event, index.event_us[more_pos]])
+            uploaded = np.concatenate([uploaded, index.uploaded_us[more_pos]])
         # one as-of for every row (the night): compared as a scalar, not gathered per pair
         one = len(as_of_us) > 0 and bool((as_of_us == as_of_us[0]).all())
         as_of = as_of_us[0] if one else as_of_us[row]
@@ -270,19 +296,30 @@ class Visible:
 
     def count_distinct_keys(self) -> np.ndarray:
         """Distinct non-negative key codes per row (digests, or any integer key)."""
-        has_key = self.key >= 0
-        rows = self.row[has_key].astype(np.int64, copy=False)
-        keys = self.key[has_key].astype(np.int64, copy=False)
+        rows, keys = self.row, self.key
+        has_key = keys >= 0
+        if not has_key.all():
+            rows, keys = rows[has_key], keys[has_key]
         if not len(rows):
             return np.zeros(self.n_rows)
+        # the pairs come grouped by row; when each row's keys are in order too (a night's
+        # fix days: the store lists facts as they arrived) the distinct keys are the starts
+        # of the (row, key) runs — a few linear passes, no bitmap and no sort
+        step = rows[1:] != rows[:-1]
+        if ((keys[1:] >= keys[:-1]) | step).all():
+            first = np.r_[True, step | (keys[1:] != keys[:-1])]
+            return np.bincount(rows[first], minlength=self.n_rows).astype("float64")
+        rows, keys = rows.astype(np.int64, copy=False), keys.astype(np.int64, copy=False)
         lo = int(keys.min())
         span = int(keys.max()) - lo + 1
         if self.n_rows * span <= BITMAP_CELLS:
-            # narrow key ranges (one night's fix days: ~30 values): a (row, key) bitmap is
-            # linear, where hashing millions of pairs cost a third of the nightly features
+            # narrow key ranges (fix days: ~30 values): a (row, key) bitmap is linear, where
+            # hashing millions of pairs cost a third of the nightly features; its set cells
+            # counted per row by position (a sum over the bitmap's short rows was slower)
             seen = np.zeros(self.n_rows * span, bool)
             seen[rows * span + (keys - lo)] = True
-            return seen.reshape(self.n_rows, span).sum(axis=1).astype("float64")
+            return np.bincount(np.flatnonzero(seen) // span,
+                               minlength=self.n_rows).astype("float64")
         # wide ranges (inquiry digests): sort the (row, key) pairs and count the first of
         # each run: 7 ms for 300k pairs where `np.unique` (hashing, numpy 2.4) took 360 ms
         pairs = np.sort(rows * span + (keys - lo))

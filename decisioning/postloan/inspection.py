@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from decisioning import behaviour_routing
-from decisioning.postloan import behaviour
+from decisioning.postloan import allocator, behaviour
 from featurestore.compute import loan_features
 from featurestore.facts import empty_facts
 from servicing.batch import daily_penalty_cents
@@ -111,7 +111,9 @@ def warm(resources: Resources) -> Any:
     """Load what every partition uses — the application champion, the behaviour champion and
     challenger with their batch reason tables, the compiled post-loan rules — once per
     process before the first partition, so no partition (nor a Dask worker's first task)
-    pays seconds of model parsing. Returns the application champion."""
+    pays seconds of model parsing; and keep the partitions' big arrays in the heap
+    (`allocator`). Returns the application champion."""
+    allocator.keep_big_blocks()
     model = _model(resources.model_root)
     champ = behaviour.champion(resources.model_root)
     if champ is not None:

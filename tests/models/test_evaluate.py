@@ -98,7 +98,8 @@ def test_woe_transform_matches_optbinning(frame):
     cats = [j for j, s in enumerate(specs) if s.dtype == "category"]
     E[1::11, cats] = 999  # a category code the bins never saw
     batch = woe.woe(E)
-    assert len(E) > SMALL_BATCH  # the per-feature path
+    assert len(E) > SMALL_BATCH  # the per-feature path (on contiguous columns)
+    assert batch.flags.c_contiguous  # row-major, as the margins' product has always had it
     rows = np.vstack([woe.woe(E[i:i + 1]) for i in range(len(E))])
     np.testing.assert_array_equal(rows, batch)
     # a few rows (a re-apply grid) are looked up all features at once: the same WoE
