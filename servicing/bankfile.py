@@ -9,7 +9,6 @@ not readable UTF-8 CSV is refused whole, at its first unreadable line.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -20,13 +19,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from chedaitong.csvtext import UnreadableCsv, decoded, read_rows
 from chedaitong.db.servicing import Loan
+from chedaitong.numbers import decimal_text
 from servicing.booking import ServicingError, post_repayment
 
 REQUIRED = ("loan_ref", "amount", "paid_on", "txn_id")
 #: what `LoanRepayment` stores of a line's txn_id (external_ref) and of the file's source
 TXN_ID_MAX, SOURCE_MAX = 64, 32
-#: an amount as the bank writes it: yuan in ASCII digits (whole cents checked after)
-AMOUNT = re.compile(r"-?[0-9]{1,13}(\.[0-9]{1,15})?")
 
 
 @dataclass
@@ -51,11 +49,11 @@ def _parse(row: dict[str, str]) -> tuple[str, Decimal, date, str]:
     if len(txn) > TXN_ID_MAX:
         raise ValueError(f"txn_id is longer than {TXN_ID_MAX} characters")
     text = (row.get("amount") or "").strip()
-    # ASCII digits only: Decimal() also reads '１.00', '1e2' and 5,000 digits (which then
-    # failed to round: a traceback)
-    if not AMOUNT.fullmatch(text):
-        raise ValueError(f"malformed amount {row.get('amount')!r} (yuan in ASCII digits)")
-    amount = Decimal(text)
+    try:  # yuan in ASCII digits (whole cents checked next): not '１.00', '1e2', 5,000 digits
+        amount = decimal_text(text, None)
+    except ValueError:
+        raise ValueError(f"malformed amount {row.get('amount')!r} (yuan in ASCII digits)"
+                         ) from None
     if amount <= 0 or amount != amount.quantize(Decimal("0.01")):
         raise ValueError(f"amount must be positive whole cents, got {row.get('amount')!r}")
     try:

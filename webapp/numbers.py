@@ -19,6 +19,8 @@ from typing import Any
 
 from marshmallow import ValidationError, fields
 
+from chedaitong.numbers import decimal_form
+
 _INTEGER = re.compile(r"-?[0-9]+")
 _FLOAT = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 
@@ -45,23 +47,6 @@ class AsciiFloat(fields.Float):
         return super()._deserialize(value, attr, data, **kwargs)
 
 
-def _decimal_form(places: int | None) -> tuple[re.Pattern[str], str]:
-    decimals = "+" if places is None else f"{{1,{places}}}"
-    example = '"0.0899"' if places == 4 else '"150000.00"'
-    most = "" if places is None else f", at most {places} decimal places"
-    return (re.compile(rf"-?[0-9]{{1,13}}(\.[0-9]{decimals})?"),
-            f"must be a decimal string of ASCII digits{most} (e.g. {example})")
-
-
-def decimal_text(text: str, places: int | None) -> Decimal:
-    """``text`` as a Decimal when it is ASCII digits with at most ``places`` decimals, else
-    ValueError saying the form (the pages' form fields; the API's are `AsciiDecimal`)."""
-    pattern, form = _decimal_form(places)
-    if not pattern.fullmatch(text):
-        raise ValueError(form)
-    return Decimal(text)
-
-
 class AsciiDecimal(fields.Decimal):
     """A decimal given as text of ASCII digits with at most ``places`` decimals (or a JSON
     integer): kept exactly, never rounded; a JSON number with a decimal point is refused
@@ -71,7 +56,7 @@ class AsciiDecimal(fields.Decimal):
         kwargs.setdefault("as_string", True)
         kwargs.setdefault("allow_nan", False)
         super().__init__(places=places, **kwargs)
-        self._pattern, self._form = _decimal_form(places)
+        self._pattern, self._form = decimal_form(places)
 
     def _deserialize(self, value: Any, attr, data, **kwargs) -> Decimal:
         if isinstance(value, float):

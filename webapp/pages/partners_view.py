@@ -10,10 +10,10 @@ from flask import Response, abort, flash, redirect, render_template, request, ur
 from chedaitong.db import Role
 from chedaitong.db.base import MAX_ID
 from chedaitong.errors import DomainError
+from chedaitong.numbers import decimal_text
 from decisioning import collections
 from decisioning.origination import dealers, payouts
 from webapp import database
-from webapp.numbers import decimal_text
 from webapp.pages import bp
 from webapp.pages.session import REVIEWS, check_csrf, page_user, roles
 from webapp.partner_schemas import ACCOUNT

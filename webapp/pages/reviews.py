@@ -9,9 +9,9 @@ from flask import flash, redirect, render_template, request, url_for
 
 from chedaitong.db import Application
 from chedaitong.errors import DomainError
+from chedaitong.numbers import decimal_text
 from decisioning.origination import access, applications, audiences, flows
 from webapp import database
-from webapp.numbers import decimal_text
 from webapp.pages import bp
 from webapp.pages.present import model_summary, safe_features
 from webapp.pages.session import REVIEWS, page_user, roles
