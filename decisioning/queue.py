@@ -7,8 +7,9 @@ Why Dramatiq on Redis: a maintained queue with acknowledgements (a message is re
 once its task returned; a worker process that dies leaves its unacknowledged messages to be
 requeued when its heartbeat stops), retries with backoff, and workers that are plain
 processes, so a lender adds capacity by starting workers on more machines against the same
-PostgreSQL and Redis. The tasks are idempotent (`deciding.decide_submitted`, `outbox.deliver`),
-so a message delivered twice — a requeue after a worker died, a sweep — changes nothing twice.
+PostgreSQL and Redis. The tasks are idempotent (`deciding.decide_submitted`,
+`outbox.deliver_batch`), so a message delivered twice — a requeue after a worker died, a
+sweep — changes nothing twice.
 """
 
 from __future__ import annotations

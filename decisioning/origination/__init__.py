@@ -17,6 +17,6 @@ and cron).
 | `flows` | steps with side effects: submit + decide, plan, contract, liveness, review, booking |
 | `vouchers` | the disbursement voucher: issue, verify |
 | `documents` | contract and voucher text from `templates/` |
-| `notifications` | messages to the customer |
+| `outbox` | vendor sends owed by a step, written in its transaction, delivered after |
 | `files` | content-addressed storage of uploaded files |
 """

@@ -2,11 +2,16 @@
 
 A step that changes state adds the messages it owes — the decision SMS, the contract sent
 for e-signature — to the same transaction with `add`; once it commits, a worker calls
-`deliver` for each (the queue's delivery task, or `deliver_now` where no queue runs). A
+`deliver_batch` (the queue's delivery tasks, or `deliver_now` where no queue runs). A
 vendor that is down fails the delivery, not the step: the row keeps its attempts and last
 error and is retried with backoff until it goes through or `MAX_ATTEMPTS` mark it dead. The
 vendor call carries the row's idempotency key, so a delivery retried after a crash between
 sending and marking is not sent twice.
+
+Why one way to send an SMS: a vendor keeps idempotency keys per endpoint (the sandbox's
+single send and batch items are two namespaces, as at Aliyun), so a message first tried
+through one endpoint and retried through the other would reach the customer twice. Every
+SMS goes through the batch endpoint, first try and retries alike, whoever delivers it.
 """
 
 from __future__ import annotations
@@ -64,20 +69,6 @@ def add_decision_sms(session: Session, *, application: Application,
                ), note
 
 
-def _send_sms(session: Session, services: Any, message: OutboxMessage) -> None:
-    note = session.get(Notification, message.payload["notification_id"])
-    if services.vendors is None:  # no SMS vendor configured (a bare demo): nothing to send
-        note.status = "skipped"
-        return
-    # the phone is decrypted here, at delivery, so the outbox row holds no identifier
-    phone = services.store.profile(session.get(Customer, note.customer_id)).phone
-    receipt = services.vendors.sms.send(SmsMessage(
-        phone=phone, template=message.payload["template"],
-        params=tuple(tuple(p) for p in message.payload["params"]),
-        idempotency_key=message.idempotency_key))
-    note.status, note.vendor_message_id, note.error = "accepted", receipt.message_id, None
-
-
 def _sms_failed(session: Session, message: OutboxMessage, error: str, final: bool) -> None:
     note = session.get(Notification, message.payload["notification_id"])
     note.error = error
@@ -110,11 +101,12 @@ def _contract_failed(session: Session, message: OutboxMessage, error: str, final
         session.get(LoanContract, message.payload["contract_id"]).status = CONTRACT_SEND_FAILED
 
 
-#: kind → (send, on_failure); send makes the vendor call and records its result on the session
-DELIVERERS: dict[str, tuple[Callable[..., None], Callable[..., None]]] = {
-    SMS: (_send_sms, _sms_failed),
-    ESIGN_CONTRACT: (_send_contract, _contract_failed),
-}
+#: kind → send, for the kinds delivered one by one (the SMS go in batches: `deliver_batch`);
+#: send makes the vendor call and records its result on the session
+_ONE_BY_ONE: dict[str, Callable[..., None]] = {ESIGN_CONTRACT: _send_contract}
+#: kind → on_failure(session, message, reason, final): what a failed attempt marks
+_ON_FAILURE: dict[str, Callable[..., None]] = {SMS: _sms_failed,
+                                               ESIGN_CONTRACT: _contract_failed}
 
 
 def backoff(attempts: int) -> timedelta:
@@ -122,15 +114,15 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(300, 2 ** max(0, attempts - 1)))
 
 
-def deliver(*, session: Session, services: Any, message_id: int) -> str:
-    """Deliver one pending message and commit; returns its status (``delivered``, ``dead``,
-    or the status it already had). Raises `DeliveryFailed` when the vendor failed and the
-    message will be tried again."""
+def _deliver_one(*, session: Session, services: Any, message_id: int) -> str:
+    """Deliver one pending message of a one-by-one kind and commit; returns its status
+    (``delivered``, ``dead``, or the status it already had). Raises `DeliveryFailed` when the
+    vendor failed and the message will be tried again."""
     message = session.get(OutboxMessage, message_id)
     if message is None or message.status != PENDING:
         session.rollback()
         return message.status if message else "missing"
-    send, _ = DELIVERERS[message.kind]
+    send = _ONE_BY_ONE[message.kind]
     session.commit()  # end the read: no database lock is held across the vendor call
     try:
         send(session, services, message)
@@ -154,7 +146,7 @@ def _failed(session: Session, message: OutboxMessage, reason: str, error: str) -
     final = message.attempts >= MAX_ATTEMPTS
     message.status = DEAD if final else PENDING
     message.next_attempt_at = datetime.now(UTC) + backoff(message.attempts)
-    DELIVERERS[message.kind][1](session, message, reason, final)
+    _ON_FAILURE[message.kind](session, message, reason, final)
     if final:
         log.error("outbox %s %s dead after %s attempts", message.kind, message.id,
                   message.attempts)
@@ -168,9 +160,9 @@ def _delivered(message: OutboxMessage) -> None:
 
 def deliver_batch(*, session: Session, services: Any, message_ids: list[int]) -> list[int]:
     """Deliver pending messages and commit: the SMS ones in one vendor call per
-    `SMS_BATCH_MAX` (each item with its message's idempotency key, as a single send), the
-    others one by one (`deliver`). Returns the ids the vendor failed this time, still pending
-    (the caller queues their retries).
+    `SMS_BATCH_MAX` (each item with its message's idempotency key; the only way an SMS is
+    sent, see the module's docstring), the others one by one. Returns the ids the vendor
+    failed this time, still pending (the caller queues their retries).
 
     Why: a decision worker sends one SMS per decision; one call for the SMS of the decisions
     taken within a short window costs one request, three reads and one commit however many
@@ -183,7 +175,7 @@ def deliver_batch(*, session: Session, services: Any, message_ids: list[int]) ->
     for message in messages:
         if message.kind != SMS:
             try:
-                deliver(session=session, services=services, message_id=message.id)
+                _deliver_one(session=session, services=services, message_id=message.id)
             except DeliveryFailed as exc:
                 log.warning("outbox delivery deferred: %s", exc)
                 retry.append(message.id)
@@ -233,12 +225,11 @@ def deliver_batch(*, session: Session, services: Any, message_ids: list[int]) ->
 
 
 def deliver_now(*, session: Session, services: Any, message_ids: list[int]) -> None:
-    """Deliver in this thread (no queue configured); a failure stays pending for a worker."""
-    for message_id in message_ids:
-        try:
-            deliver(session=session, services=services, message_id=message_id)
-        except DeliveryFailed as exc:
-            log.warning("outbox delivery deferred: %s", exc)
+    """Deliver in this thread (no queue configured), through the same batch call a worker
+    makes; a failure stays pending for a worker or the next try."""
+    left = deliver_batch(session=session, services=services, message_ids=message_ids)
+    if left:
+        log.warning("outbox delivery deferred: %s", left)
 
 
 def due(session: Session, *, older_than: timedelta = timedelta(seconds=0),
