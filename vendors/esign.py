@@ -42,14 +42,14 @@ class HttpESign:
         return self._contract(data, "create_contract")
 
     def sign(self, request: SignRequest) -> Contract:
-        # Signing the same contract twice by the same signer is a no-op at the vendor, so a
-        # fresh key per call is enough to make the retries safe.
+        # Signing the same contract twice by the same signer is a no-op at the vendor; the
+        # caller's key (one per intent) also makes a taken-over signing one charged call.
         data = self.http.post_json(
             f"{self._path(request.contract_id)}/sign",
             {"signer_id_number": request.signer_id_number,
              "verification_code": request.verification_code},
             op="sign", subject=f"{request.contract_id} {mask(request.signer_id_number)}",
-            idempotency_key=new_key(),
+            idempotency_key=request.idempotency_key or new_key(),
         )
         return self._contract(data, "sign")
 

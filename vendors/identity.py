@@ -1,7 +1,8 @@
 """HTTP adapters for the identity vendors: ID card check, liveness, bank-card four elements.
 
-Lookups with no side effect; each call still sends a fresh idempotency key (reused by its
-retries) because vendors bill per query and a retried lookup should not be billed twice."""
+Lookups with no side effect; each call still sends an idempotency key (the caller's, one per
+intent, else a fresh one; reused by its retries) because vendors bill per query and a retried
+lookup should not be billed twice."""
 
 from __future__ import annotations
 
@@ -39,7 +40,8 @@ class HttpIdCheck:
             body["back_b64"] = base64.b64encode(request.back_image).decode()
         data = self.http.post_json(
             wire.ID_CHECK, body,
-            op="verify", subject=mask(request.id_number, "id_number"), idempotency_key=new_key(),
+            op="verify", subject=mask(request.id_number, "id_number"),
+            idempotency_key=request.idempotency_key or new_key(),
         )
         r = wire.Reader(data, self.http.vendor, "verify")
         return IdCheckResult(r.string("request_id"), _verdict(r), r.string("code"),
@@ -58,7 +60,7 @@ class HttpLiveness:
         }
         data = self.http.post_json(wire.LIVENESS, body, op="compare",
                                    subject=mask(request.id_number, "id_number"),
-                                   idempotency_key=new_key())
+                                   idempotency_key=request.idempotency_key or new_key())
         r = wire.Reader(data, self.http.vendor, "compare")
         return LivenessResult(r.string("request_id"), r.flag("passed"), r.number("score"),
                               r.number("threshold"), r.string("code"), r.string("message"))
@@ -77,7 +79,7 @@ class HttpFourElement:
         }
         subject = f"{mask(request.id_number, 'id_number')} card={mask(request.card_number, 'card')}"
         data = self.http.post_json(wire.FOUR_ELEMENT, body, op="verify", subject=subject,
-                                   idempotency_key=new_key())
+                                   idempotency_key=request.idempotency_key or new_key())
         r = wire.Reader(data, self.http.vendor, "verify")
         return FourElementResult(r.string("request_id"), _verdict(r), r.string("code"),
                                  r.string("message"))

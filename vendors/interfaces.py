@@ -32,6 +32,8 @@ class IdCheckRequest:
     #: genuine card carrying this name and number
     front_image: bytes | None = field(default=None, repr=False)
     back_image: bytes | None = field(default=None, repr=False)
+    #: one per intent (`chedaitong.db.claims`): a retried or taken-over check is billed once
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,7 @@ class LivenessRequest:
     name: str = field(repr=False)
     id_number: str = field(repr=False)
     selfie: bytes = field(repr=False)  # the captured face image (JPEG bytes in production)
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,7 @@ class FourElementRequest:
     id_number: str = field(repr=False)
     card_number: str = field(repr=False)
     phone: str = field(repr=False)
+    idempotency_key: str | None = None
 
 
 FourElementResult = VerificationResult
@@ -195,6 +199,7 @@ class SignRequest:
     contract_id: str
     signer_id_number: str = field(repr=False)
     verification_code: str = field(repr=False)  # the OTP the signer received by SMS
+    idempotency_key: str | None = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from chedaitong.db import (  # noqa: F401  (register their tables)
     behaviour,
+    claims,
     collection,
     monitoring,
     origination,

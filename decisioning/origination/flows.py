@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from chedaitong.db import Application, Customer, Dealer, Role, User
+from chedaitong.db import Application, Customer, Dealer, Role, User, claims
 from chedaitong.db.locks import hold_row
 from chedaitong.db.origination import (
     LoanContract,
@@ -43,7 +43,7 @@ from decisioning.origination import (
     vouchers,
 )
 from decisioning.origination.consent import record_postloan_monitoring
-from decisioning.origination.identity import check_liveness, vendor_failed
+from decisioning.origination.identity import ask_liveness, record_liveness, vendor_failed
 from servicing.booking import book_loan
 from vendors.errors import VendorError, VendorRejected
 from vendors.interfaces import SignRequest
@@ -227,31 +227,40 @@ def _contract_at_vendor(session: Session, services: Services, application: Appli
 def sign_contract(*, session: Session, services: Services, application: Application,
                   customer_user: User, verification_code: str) -> LoanContract:
     """The customer signs with the code the e-signature vendor sent; the signed copy is kept.
-    One signing at a time per application (`state_machine.hold`, after the contract is at
+    One signing at a time per application (`state_machine.once`, after the contract is at
     the vendor): a second request while the vendor signs the first is refused without a
-    vendor call."""
+    vendor call, and nothing is held in the database meanwhile."""
     state_machine.check(application, "sign_contract")
     contract = session.scalar(select(LoanContract).where(
         LoanContract.application_id == application.id))
     _contract_at_vendor(session, services, application, contract)
-    state_machine.hold(session, application, "sign_contract")
     p = services.store.profile(session.get(Customer, application.customer_id))
     esign = services.vendor("esign")
-    try:
-        signed = esign.sign(SignRequest(contract_id=contract.vendor_contract_id,
-                                        signer_id_number=p.id_number,
-                                        verification_code=verification_code))
-        if signed.status.value == "signed":
-            doc = esign.signed_document(contract.vendor_contract_id)
-            contract.signed_sha256 = doc.sha256
+
+    def ask(key: str):
+        try:
+            signed = esign.sign(SignRequest(contract_id=contract.vendor_contract_id,
+                                            signer_id_number=p.id_number,
+                                            verification_code=verification_code,
+                                            idempotency_key=key))
+            doc = (esign.signed_document(contract.vendor_contract_id)
+                   if signed.status.value == "signed" else None)
+        except VendorRejected as exc:
+            raise Invalid("verification_code", f"rejected by e-signature: {exc}") from None
+        except VendorError as exc:
+            raise vendor_failed("esign", exc) from None
+        if doc is not None:
             files.save(services.upload_dir, files.StoredFile(
                 doc.sha256, len(doc.content), doc.media_type, "contract.txt", doc.content))
-    except VendorRejected as exc:
-        raise Invalid("verification_code", f"rejected by e-signature: {exc}") from None
-    except VendorError as exc:
-        raise vendor_failed("esign", exc) from None
+        return signed, doc
+
+    claimed, (signed, doc) = state_machine.once(
+        session, application, "sign_contract", ask,
+        digest=claims.fingerprint(contract.vendor_contract_id, verification_code))
+    claims.finish(session, claimed)
     contract.status = signed.status.value
-    if signed.status.value == "signed":
+    if doc is not None:
+        contract.signed_sha256 = doc.sha256
         contract.signed_at = signed.signed_at or datetime.now(UTC)
         record_postloan_monitoring(session=session, application=application,
                                    granted_by=customer_user.id,
@@ -264,12 +273,17 @@ def sign_contract(*, session: Session, services: Services, application: Applicat
 def application_liveness(*, session: Session, services: Services, application: Application,
                          customer_user: User, selfie: bytes) -> Verification:
     """Liveness before disbursement; a pass queues the back-office disbursement review. One
-    check at a time per application (`state_machine.hold`): a second upload while the vendor
-    answers the first is refused without a vendor call."""
-    state_machine.hold(session, application, "pass_liveness")
+    check at a time per application (`state_machine.once`): a second upload while the vendor
+    answers the first is refused without a vendor call, and nothing is held in the database
+    meanwhile (other writes of the customer, the store and everyone else go on)."""
+    state_machine.check(application, "pass_liveness")
     customer = session.get(Customer, application.customer_id)
-    v = check_liveness(session=session, services=services, customer=customer, selfie=selfie,
-                       application_id=application.id)
+    claimed, r = state_machine.once(
+        session, application, "pass_liveness",
+        lambda key: ask_liveness(services, customer, selfie, key),
+        digest=claims.fingerprint(selfie))
+    claims.finish(session, claimed)
+    v = record_liveness(session, services, customer, r, application_id=application.id)
     if v.passed:
         state_machine.advance(session, application, "pass_liveness", customer_user.id)
         state_machine.advance(session, application, "queue_disbursement", None)

@@ -12,13 +12,13 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from chedaitong.db import Customer
+from chedaitong.db import Customer, claims
 from chedaitong.db.origination import Verification
 from chedaitong.db.partners import IdCardImage
 from chedaitong.errors import Invalid, NotFound
 from decisioning.container import Services, UploadDir
 from decisioning.origination import files
-from decisioning.origination.identity import _record, bind_if_confirmed, vendor_failed
+from decisioning.origination.identity import _record, bind_if_confirmed, claim_check, vendor_failed
 from vendors.errors import VendorError, VendorRejected
 from vendors.interfaces import IdCheckRequest
 
@@ -71,15 +71,23 @@ def verify_photos(*, session: Session, services: Services, customer: Customer) -
         raise NotFound("upload the front and back of the ID card first")
     upload_dir = services.upload_dir
     p = services.store.profile(customer)
-    try:
-        r = services.vendor("id_check").verify(IdCheckRequest(
-            name=p.name, id_number=p.id_number,
-            front_image=read_image(upload_dir=upload_dir, image=images["front"]),
-            back_image=read_image(upload_dir=upload_dir, image=images["back"])))
-    except VendorRejected as exc:
-        raise Invalid("front", f"rejected by the ID-card service: {exc}") from None
-    except VendorError as exc:
-        raise vendor_failed("id_check", exc) from None
+
+    def ask(key: str):
+        try:
+            return services.vendor("id_check").verify(IdCheckRequest(
+                name=p.name, id_number=p.id_number,
+                front_image=read_image(upload_dir=upload_dir, image=images["front"]),
+                back_image=read_image(upload_dir=upload_dir, image=images["back"]),
+                idempotency_key=key))
+        except VendorRejected as exc:
+            raise Invalid("front", f"rejected by the ID-card service: {exc}") from None
+        except VendorError as exc:
+            raise vendor_failed("id_check", exc) from None
+
+    # one ID check per customer at a time, the photo check and the plain one alike
+    claimed, r = claim_check(session, "id_card", customer, ask, digest=claims.fingerprint(
+        p.name, p.id_number, images["front"].sha256, images["back"].sha256))
+    claims.finish(session, claimed)
     v = _record(session, services, customer, kind="id_card", passed=r.passed, score=None,
                 request_id=r.request_id, detail=f"{r.verdict.value} photo {r.code}")
     session.commit()

@@ -20,12 +20,17 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from chedaitong.crypto import mask_account
-from chedaitong.db import Customer, User
+from chedaitong.db import Customer, User, claims
 from chedaitong.db.origination import IdentityEvent, Verification
 from chedaitong.errors import Conflict, Invalid, VendorFailed
 from decisioning.container import Services
 from vendors.errors import VendorError, VendorRejected
-from vendors.interfaces import FourElementRequest, IdCheckRequest, LivenessRequest
+from vendors.interfaces import (
+    FourElementRequest,
+    IdCheckRequest,
+    LivenessRequest,
+    LivenessResult,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,15 +53,30 @@ def _record(session: Session, services: Services, customer: Customer, *, kind: s
     return v
 
 
+def claim_check(session: Session, kind: str, customer: Customer, call, *, digest: str):
+    """One vendor call per check and customer at a time (`chedaitong.db.claims`): a double
+    tap's second request is refused before the vendor is asked (each check is charged)."""
+    return claims.once(session, f"{kind}:customer:{customer.id}", call, digest=digest,
+                       busy=f"another {kind} check of yours is in progress; ask again once "
+                            "it is answered",
+                       details={"check": kind})
+
+
 def verify_id_card(*, session: Session, services: Services,
                    customer: Customer) -> Verification:
     """The ID card is genuine (the person exists), checked with the ID-check vendor."""
     p = services.store.profile(customer)
-    try:
-        r = services.vendor("id_check").verify(IdCheckRequest(name=p.name,
-                                                              id_number=p.id_number))
-    except VendorError as exc:
-        raise vendor_failed("id_check", exc) from None
+
+    def ask(key: str):
+        try:
+            return services.vendor("id_check").verify(IdCheckRequest(
+                name=p.name, id_number=p.id_number, idempotency_key=key))
+        except VendorError as exc:
+            raise vendor_failed("id_check", exc) from None
+
+    claimed, r = claim_check(session, "id_card", customer, ask,
+                       digest=claims.fingerprint(p.name, p.id_number))
+    claims.finish(session, claimed)
     v = _record(session, services, customer, kind="id_card", passed=r.passed, score=None,
                 request_id=r.request_id, detail=r.verdict.value)
     session.commit()
@@ -68,13 +88,20 @@ def verify_four_elements(*, session: Session, services: Services, customer: Cust
                          card_number: str, phone: str) -> Verification:
     """Name + ID + bank card + reserved phone agree; only the card's last four are kept."""
     p = services.store.profile(customer)
-    try:
-        r = services.vendor("four_element").verify(FourElementRequest(
-            name=p.name, id_number=p.id_number, card_number=card_number, phone=phone))
-    except VendorRejected as exc:
-        raise Invalid("card_number", f"rejected by the verifier: {exc}") from None
-    except VendorError as exc:
-        raise vendor_failed("four_element", exc) from None
+
+    def ask(key: str):
+        try:
+            return services.vendor("four_element").verify(FourElementRequest(
+                name=p.name, id_number=p.id_number, card_number=card_number, phone=phone,
+                idempotency_key=key))
+        except VendorRejected as exc:
+            raise Invalid("card_number", f"rejected by the verifier: {exc}") from None
+        except VendorError as exc:
+            raise vendor_failed("four_element", exc) from None
+
+    claimed, r = claim_check(session, "four_element", customer, ask,
+                       digest=claims.fingerprint(p.name, p.id_number, card_number, phone))
+    claims.finish(session, claimed)
     v = _record(session, services, customer, kind="four_element", passed=r.passed,
                 score=None, request_id=r.request_id,
                 detail=f"{r.verdict.value} card {mask_account(card_number)}")
@@ -82,15 +109,21 @@ def verify_four_elements(*, session: Session, services: Services, customer: Cust
     return v
 
 
-def check_liveness(*, session: Session, services: Services, customer: Customer,
-                   selfie: bytes, application_id: int | None = None) -> Verification:
-    """Liveness / face comparison against the ID photo (flushed; the caller commits)."""
+def ask_liveness(services: Services, customer: Customer, selfie: bytes,
+                 idempotency_key: str) -> LivenessResult:
+    """Liveness / face comparison against the ID photo: the vendor call alone (VendorFailed)."""
     p = services.store.profile(customer)
     try:
-        r = services.vendor("liveness").compare(
-            LivenessRequest(name=p.name, id_number=p.id_number, selfie=selfie))
+        return services.vendor("liveness").compare(LivenessRequest(
+            name=p.name, id_number=p.id_number, selfie=selfie,
+            idempotency_key=idempotency_key))
     except VendorError as exc:
         raise vendor_failed("liveness", exc) from None
+
+
+def record_liveness(session: Session, services: Services, customer: Customer,
+                    r: LivenessResult, application_id: int | None = None) -> Verification:
+    """The liveness answer as the customer's check (flushed; the caller commits)."""
     return _record(session, services, customer, kind="liveness", passed=r.passed,
                    score=r.score, request_id=r.request_id, detail=r.code,
                    application_id=application_id)
@@ -99,7 +132,11 @@ def check_liveness(*, session: Session, services: Services, customer: Customer,
 def registration_liveness(*, session: Session, services: Services, customer: Customer,
                           selfie: bytes) -> Verification:
     """Liveness at registration (the applicant is that person), committed."""
-    v = check_liveness(session=session, services=services, customer=customer, selfie=selfie)
+    claimed, r = claim_check(session, "liveness", customer,
+                       lambda key: ask_liveness(services, customer, selfie, key),
+                       digest=claims.fingerprint(selfie))
+    claims.finish(session, claimed)
+    v = record_liveness(session, services, customer, r)
     session.commit()
     bind_if_confirmed(session=session, customer=customer)
     return v

@@ -8,16 +8,19 @@ it.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
-from chedaitong.db import Application
-from chedaitong.db.locks import RowBusy, hold_row
+from chedaitong.db import Application, claims
+from chedaitong.db.claims import Claim
 from chedaitong.db.origination import StateTransition
 from chedaitong.errors import Conflict
+
+T = TypeVar("T")
 
 DRAFT = "draft"
 SUBMITTED = "submitted"  # before decisions were queued; still decidable
@@ -87,27 +90,32 @@ def check(application: Application, action: str) -> str:
     return target
 
 
-def hold(session: Session, application: Application, action: str) -> str:
-    """Hold the application for a step that asks a vendor before it can advance (liveness):
-    one caller at a time per application, enforced by the database, so a second request
-    never reaches the vendor (each call is charged). Returns the target state like `check`,
-    after reading the state again under the hold: a caller that comes after the step was
-    taken gets `IllegalTransition`, its stored outcome.
+def once(session: Session, application: Application, action: str,
+         call: Callable[[str], T], *, digest: str = "") -> tuple[Claim, T]:
+    """Ask a vendor once for a step that needs its answer before it can advance (liveness, a
+    signature): one caller at a time per application, so a second request never reaches the
+    vendor (each call is charged), and no database lock held while the vendor answers
+    (`chedaitong.db.claims`: on SQLite a held row is every writer's wait).
 
-    The hold lasts until the caller commits or rolls back (`chedaitong.db.locks`). On
-    PostgreSQL a second caller is refused at once (Conflict, in progress); on SQLite it
-    waits for the first's commit and then sees the state it left.
+    The step is claimed in a short committed transaction; the state is then read again, so a
+    caller that comes after the step was taken gets `IllegalTransition` (its stored outcome);
+    a caller that comes while another's call is in flight gets Conflict (in progress) at once.
+    ``call(idempotency_key)``'s answer is returned with the claim, which the caller
+    `claims.finish`-es in the transaction that records the answer and advances the state.
     """
-    try:
-        hold_row(session, Application, application.id, nowait=True)
-    except RowBusy:
-        raise Conflict(f"another {action} request for this application is in progress; "
-                       "ask again once it is answered",
-                       details={"current_state": application.state,
-                                "application_id": application.id}) from None
-    state = session.scalar(select(Application.state).where(Application.id == application.id))
-    set_committed_value(application, "state", state)
-    return check(application, action)
+
+    def still_allowed() -> None:
+        state = session.scalar(select(Application.state)
+                               .where(Application.id == application.id))
+        set_committed_value(application, "state", state)
+        check(application, action)
+
+    return claims.once(
+        session, f"{action}:application:{application.id}", call, digest=digest,
+        check=still_allowed,
+        busy=f"another {action} request for this application is in progress; "
+             "ask again once it is answered",
+        details={"current_state": application.state, "application_id": application.id})
 
 
 def start(session: Session, application: Application, actor_id: int | None,
