@@ -12,15 +12,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.engine import make_url
 
 from chedaitong.config import Settings
+from chedaitong.crypto import DataCipher
 from chedaitong.db import make_engine
 from chedaitong.db import migrate as migrations
+from featurestore import offline
 
 ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_WORLD = ROOT / "data" / "sample"
 PG_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
@@ -65,11 +69,43 @@ def settings(database_url, tmp_path) -> Settings:
     )
 
 
-@pytest.fixture
-def engine(settings) -> Iterator[Engine]:
-    """A migrated database."""
-    eng = make_engine(settings.database_url)
+def copy_sqlite(source: str | Path, target: str | Path) -> None:
+    """A consistent copy of a SQLite database file, WAL included (a file copy would miss what
+    is still in the write-ahead log)."""
+    import sqlite3
+
+    src = sqlite3.connect(str(source))
+    dst = sqlite3.connect(str(target))
+    try:
+        src.backup(dst)
+    finally:
+        dst.close()
+        src.close()
+
+
+@pytest.fixture(scope="session")
+def migrated_sqlite(tmp_path_factory) -> Path:
+    """A SQLite file migrated to head once per test process. Running the migrations took
+    ~0.4 s for each of the ~340 SQLite tests that need a schema; copying this file takes a
+    few milliseconds and gives the same database (tests/test_migrations.py proves that the
+    migrations themselves build the models' schema, from empty, on every backend)."""
+    path = tmp_path_factory.mktemp("migrated") / "head.db"
+    eng = make_engine(f"sqlite:///{path}")
     migrations.upgrade(eng)
+    eng.dispose()
+    return path
+
+
+@pytest.fixture
+def engine(settings, request) -> Iterator[Engine]:
+    """A migrated database (on SQLite a copy of the process's migrated file)."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        copy_sqlite(request.getfixturevalue("migrated_sqlite"), url.database)
+        eng = make_engine(settings.database_url)
+    else:
+        eng = make_engine(settings.database_url)
+        migrations.upgrade(eng)
     yield eng
     eng.dispose()
 
@@ -92,17 +128,29 @@ def client(app):
     return app.test_client()
 
 
+_SAMPLE_FACTS: dict[str, pd.DataFrame] = {}
+
+
+def sample_world_facts(cipher: DataCipher) -> pd.DataFrame:
+    """`offline.world_facts` of the sample world under `cipher`'s blind index, computed once
+    per test process and key (~8 s each: every upload of every sample customer is extracted,
+    which loading even 30 of them into a database used to repeat in each test). Callers
+    select from the frame; none may change it."""
+    key = cipher.blind_index("sample world facts")  # names the key without exposing it
+    if key not in _SAMPLE_FACTS:
+        _SAMPLE_FACTS[key] = offline.world_facts(SAMPLE_WORLD, cipher.blind_index)
+    return _SAMPLE_FACTS[key]
+
+
 @pytest.fixture(scope="session")
 def sample_champion_root(tmp_path_factory) -> Path:
     """A champion trained and promoted on the sample world's point-in-time frame, the way
     `make demo` builds one (once per test process)."""
-    from chedaitong.crypto import DataCipher
-    from featurestore import offline
     from models.registry import Registry
     from models.train import train_and_register
 
-    world = ROOT / "data" / "sample"
-    facts = offline.world_facts(world, DataCipher(bytes(32)).blind_index)
+    world = SAMPLE_WORLD
+    facts = sample_world_facts(DataCipher(bytes(32)))
     frame = offline.historical_applications(Path("-"), offline.application_entities(world),
                                             facts=facts)
     root = tmp_path_factory.mktemp("sample-models")

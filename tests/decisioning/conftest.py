@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 from chedaitong.crypto import DataCipher
 from chedaitong_sim.worldload.origination import load_world
 from decisioning.service import DecisionService
-from featurestore import offline
 from featurestore.store import FeatureStore
 from models.scoring import load_champion
+from tests.conftest import sample_world_facts
 
 ROOT = Path(__file__).resolve().parents[2]
 WORLD = ROOT / "data" / "sample"
@@ -21,7 +21,7 @@ CIPHER = DataCipher(bytes(range(32)))
 
 @pytest.fixture(scope="session")
 def world_facts():
-    return offline.world_facts(WORLD, CIPHER.blind_index)
+    return sample_world_facts(CIPHER)
 
 
 @pytest.fixture(scope="session")

@@ -16,6 +16,7 @@ from featurestore import compute, offline
 from featurestore.definitions import catalog
 from featurestore.facts import empty_facts
 from featurestore.store import ApplicationInput, FeatureStore, vector_from_row
+from tests.conftest import sample_world_facts
 
 ROOT = Path(__file__).resolve().parents[2]
 WORLD = ROOT / "data" / "sample"
@@ -24,7 +25,7 @@ CIPHER = DataCipher(bytes(range(32)))
 
 @pytest.fixture(scope="module")
 def world_facts() -> pd.DataFrame:
-    return offline.world_facts(WORLD, CIPHER.blind_index)
+    return sample_world_facts(CIPHER)
 
 
 @pytest.fixture(scope="module")

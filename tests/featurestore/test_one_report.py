@@ -16,6 +16,7 @@ from featurestore import compute, offline, one_report
 from featurestore.bureau import BureauReportError, pboc_facts, thirdparty_facts
 from featurestore.definitions import catalog
 from featurestore.store import vector_from_row
+from tests.conftest import sample_world_facts
 
 WORLD = Path(__file__).resolve().parents[2] / "data" / "sample"
 DIGEST = DataCipher(bytes(range(32))).blind_index
@@ -127,7 +128,7 @@ def test_a_pulled_report_updates_the_vector_as_the_batch_materialisation_would(e
     pboc, tp = _reports("bureau_pboc"), _reports("bureau_thirdparty")
     refs = list(pboc["customer_id"].drop_duplicates().head(12))
     with Session(engine) as s:
-        ids = store.import_world(s, WORLD, refs)
+        ids = store.import_world(s, WORLD, refs, facts=sample_world_facts(store.cipher))
         later = pboc["reported_at"].max().to_pydatetime() + pd.Timedelta(days=3).to_pytimedelta()
         for i, ref in enumerate(refs):
             cid = ids[ref]

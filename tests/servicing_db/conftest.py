@@ -25,6 +25,7 @@ from featurestore.store import FeatureStore
 from models.registry import Registry
 from models.train import TrainConfig, train_and_register
 from servicing.booking import book_loan, post_repayment
+from tests.conftest import sample_world_facts
 
 ROOT = Path(__file__).resolve().parents[2]
 WORLD = ROOT / "data" / "sample"
@@ -71,7 +72,8 @@ def plan(amount: str = "100000.00", rate: str = "0.08", term: int = 36,
 def load_sample(engine, store: FeatureStore) -> dict:
     """The sample world's first 30 customers, with their facts, in `engine`'s database."""
     with Session(engine) as session:
-        ids = load_world(session, store, WORLD, customers=30)
+        ids = load_world(session, store, WORLD, customers=30,
+                         facts=sample_world_facts(store.cipher))
         session.commit()
     return ids
 
@@ -137,17 +139,3 @@ def vendors(sandbox):
 
 
 ZERO = Decimal("0.00")
-
-
-def copy_sqlite(database_url: str, target) -> None:
-    """A consistent copy of a SQLite database, WAL included (a file copy would miss what is
-    still in the write-ahead log)."""
-    import sqlite3
-
-    src = sqlite3.connect(database_url.removeprefix("sqlite:///"))
-    dst = sqlite3.connect(str(target))
-    try:
-        src.backup(dst)
-    finally:
-        dst.close()
-        src.close()

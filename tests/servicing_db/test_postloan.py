@@ -27,7 +27,8 @@ from decisioning.postloan.lock import LockHeld, acquire
 from servicing.booking import post_repayment
 from servicing.ledger import installments_of, load_state
 from servicing.loan import Repayment, state_at
-from tests.servicing_db.conftest import AS_OF, ROOT, copy_sqlite
+from tests.conftest import copy_sqlite
+from tests.servicing_db.conftest import AS_OF, ROOT
 
 DAY = timedelta(days=1)
 
@@ -172,7 +173,7 @@ def test_kill_9_halfway_then_rerun_equals_one_clean_run(engine, portfolio, pl_se
 
     engine.dispose()  # no pooled connection of ours is open while the file is copied
     clean_db = tmp_path / "clean.db"
-    copy_sqlite(pl_settings.database_url, clean_db)
+    copy_sqlite(pl_settings.database_url.removeprefix("sqlite:///"), clean_db)
     args = ["--as-of", AS_OF.isoformat(), "--chunk-size", "7", "--no-send"]
     crashed = _cli(pl_settings, args, hook=f"2:{signal.SIGKILL}")
     assert crashed.returncode == -9, crashed.stderr
@@ -205,7 +206,7 @@ def test_sigterm_mid_run_is_interrupted_lock_free_and_rerun_equals_clean(
 
     engine.dispose()
     clean_db = tmp_path / "clean.db"
-    copy_sqlite(pl_settings.database_url, clean_db)
+    copy_sqlite(pl_settings.database_url.removeprefix("sqlite:///"), clean_db)
     args = ["--as-of", AS_OF.isoformat(), "--chunk-size", "7", "--no-send"]
     stopped = _cli(pl_settings, args, hook=f"2:{signal.SIGTERM}")
     assert stopped.returncode == 143, stopped.stderr

@@ -27,6 +27,7 @@ from featurestore import offline
 from featurestore.store import FeatureStore
 from models.scoring import load_champion
 from servicing.schedule import offer_summary
+from tests.conftest import sample_world_facts
 from webapp.services import EXTENSION
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -250,7 +251,7 @@ def app_cipher() -> DataCipher:
 
 @pytest.fixture(scope="session")
 def world_facts(app_cipher):
-    return offline.world_facts(WORLD, app_cipher.blind_index)
+    return sample_world_facts(app_cipher)
 
 
 @pytest.fixture(scope="session")
