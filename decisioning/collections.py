@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from chedaitong.clock import lender_today
 from chedaitong.crypto import mask_phone
-from chedaitong.db import Customer, DecisionRecord, FeatureFact, User
+from chedaitong.db import Customer, DecisionRecord, FeatureFact, User, claims
 from chedaitong.db.partners import CollectionContact
 from chedaitong.db.servicing import (
     DelinquencySnapshot,
@@ -299,19 +299,33 @@ def record_outcome(*, session: Session, loan: Loan, collector: User, outcome: st
 
 def place_call(*, session: Session, services: Services, loan: Loan, collector: User | None,
                script: str = "collector_bridge", key: str | None = None) -> CollectionContact:
-    """Ring the borrower through the outbound-call vendor and log the call's result."""
+    """Ring the borrower through the outbound-call vendor and log the call's result.
+
+    One call per loan at a time (`chedaitong.db.claims`): a collector's double click, two
+    collectors on one case, or the nightly phone task while a collector calls — the second
+    is refused (Conflict) before anybody's phone rings, and nothing is held meanwhile. ``key``:
+    the caller's idempotency key (a phone task's loan and day); else the claim's, one per
+    call."""
     customer = session.get(Customer, loan.customer_id)
     phone = services.store.profile(customer).phone
-    n = session.scalar(select(func.count()).where(CollectionContact.loan_id == loan.id))
-    try:
-        result = services.vendor("outbound_call").place(CallRequest(
-            case_ref=loan.ref, phone=phone, script=script,
-            idempotency_key=key or f"call-{loan.ref}-{n + 1}"))
-    except VendorError as exc:
-        raise vendor_failed("outbound_call", exc) from None
+
+    def ring(claim_key: str):
+        try:
+            return services.vendor("outbound_call").place(CallRequest(
+                case_ref=loan.ref, phone=phone, script=script,
+                idempotency_key=key or claim_key))
+        except VendorError as exc:
+            raise vendor_failed("outbound_call", exc) from None
+
+    claimed, result = claims.once(
+        session, f"call:loan:{loan.id}", ring, digest=claims.fingerprint(script, key or ""),
+        busy="a call to this borrower is in progress; record its outcome or try again once "
+             "it has ended", details={"loan_id": loan.id})
+    claims.finish(session, claimed)
     existing = session.scalar(select(CollectionContact).where(
         CollectionContact.vendor_ref == result.call_id))
     if existing is not None:  # a replayed request: the vendor answered with the same call
+        session.commit()
         return existing
     contact = CollectionContact(
         loan_id=loan.id, collector_id=collector.id if collector else None,

@@ -11,6 +11,7 @@ honoured.
 from __future__ import annotations
 
 import io
+import threading
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -522,3 +523,60 @@ def test_an_outbound_call_outage_fails_the_task_and_the_next_run_rings(story, ap
                 break
         s.refresh(task)
         assert task.status == "sent" and task.vendor_ref
+
+
+class GatedCalls:
+    """The sandbox outbound-call adapter, counting its calls and holding each until
+    ``release`` (a ringing phone takes a while to answer)."""
+
+    def __init__(self, inner):
+        self.inner, self.places = inner, 0
+        self.ringing, self.release = threading.Event(), threading.Event()
+        self._lock = threading.Lock()
+
+    def place(self, request):
+        with self._lock:
+            self.places += 1
+        self.ringing.set()
+        self.release.wait(8)
+        return self.inner.place(request)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def test_one_case_called_twice_at_once_rings_the_borrower_once(story, api):
+    """A collector's double click (or two collectors on one case): both requests counted the
+    loan's contacts, so both asked the call vendor — two calls to the borrower, the second's
+    key either a replay or a second ring. Now the loan's call is claimed first: the second
+    request is refused (409) while the first rings, and one contact is logged."""
+    import dataclasses
+
+    from chedaitong.db.partners import CollectionContact
+    from webapp.services import EXTENSION
+
+    loan_id = story.seen["loan_id"]
+    svc = api.extensions[EXTENSION]
+    calls = GatedCalls(svc.vendors.outbound_call)
+    svc.vendors = dataclasses.replace(svc.vendors, outbound_call=calls)
+    with Session(story.engine) as s:
+        before = len(s.scalars(select(CollectionContact).where(
+            CollectionContact.loan_id == loan_id)).all())
+    first: dict = {}
+    caller = threading.Thread(target=lambda: first.update(r=api.test_client().post(
+        f"/collections/cases/{loan_id}/call", headers=story.h("co"))))
+    caller.start()
+    try:
+        assert calls.ringing.wait(10)
+        second = story.client.post(f"/collections/cases/{loan_id}/call", headers=story.h("ad"))
+    finally:
+        calls.release.set()
+        caller.join(30)
+    assert second.status_code == 409 and "in progress" in second.json["message"], second.json
+    assert first["r"].status_code == 201, first["r"].json
+    assert calls.places == 1
+    with Session(story.engine) as s:
+        assert len(s.scalars(select(CollectionContact).where(
+            CollectionContact.loan_id == loan_id)).all()) == before + 1
+    again = story.client.post(f"/collections/cases/{loan_id}/call", headers=story.h("co"))
+    assert again.status_code == 201 and calls.places == 2  # the next call is a new one

@@ -15,7 +15,6 @@ from sqlalchemy.orm import Session
 from chedaitong.db.base import utcnow
 from chedaitong.db.claims import VendorClaim, claim, fingerprint
 from chedaitong.db.origination import Verification
-from decisioning.origination.identity import ask_liveness
 from vendors.interfaces import LivenessResult
 from webapp.services import EXTENSION
 
@@ -104,6 +103,7 @@ def test_a_check_whose_caller_died_is_taken_over_with_the_same_key(api, staff, e
     selfie = JPEG + b"crash"
     with Session(engine) as s:  # the dead caller: claimed, asked the vendor, never finished
         from chedaitong.db import Application, Customer
+        from decisioning.origination.identity import ask_liveness
         app = s.get(Application, app_id)
         customer = s.get(Customer, app.customer_id)
         dead = claim(s, f"pass_liveness:application:{app_id}", digest=fingerprint(selfie))
@@ -122,3 +122,61 @@ def test_a_check_whose_caller_died_is_taken_over_with_the_same_key(api, staff, e
     with Session(engine) as s:
         assert len(s.scalars(select(Verification).where(
             Verification.application_id == app_id)).all()) == 1
+
+
+class Gated:
+    """Wraps a sandbox adapter: counts ``verify`` calls and holds each until ``release``."""
+
+    def __init__(self, inner):
+        self.inner, self.calls = inner, 0
+        self.waiting, self.release = threading.Event(), threading.Event()
+        self._lock = threading.Lock()
+
+    def verify(self, request):
+        with self._lock:
+            self.calls += 1
+        self.waiting.set()
+        self.release.wait(8)
+        return self.inner.verify(request)
+
+
+def _double_tap(api, vendor_name: str, path: str, token: str, **kw):
+    svc = api.extensions[EXTENSION]
+    gated = Gated(getattr(svc.vendors, vendor_name))
+    svc.vendors = dataclasses.replace(svc.vendors, **{vendor_name: gated})
+    h = {"Authorization": f"Bearer {token}"}
+    first: dict = {}
+    t = threading.Thread(target=lambda: first.update(
+        r=api.test_client().post(path, headers=h, **kw)))
+    t.start()
+    try:
+        assert gated.waiting.wait(10)
+        second = api.test_client().post(path, headers=h, **kw)
+    finally:
+        gated.release.set()
+        t.join(30)
+    return gated, first["r"], second
+
+
+def test_a_double_id_check_asks_the_id_vendor_once(api, engine):
+    """Two ID checks sent at once both reached the (charged) ID vendor; now the second is
+    refused while the first is answered, and one check is recorded."""
+    token, _ = register_customer(api.test_client(), "claims-id", 74, verify=False)
+    gated, first, second = _double_tap(api, "id_check", "/customers/me/id-check", token)
+    assert first.status_code == 201 and second.status_code == 409, (first.json, second.json)
+    assert gated.calls == 1
+    again = api.test_client().post("/customers/me/id-check",
+                                   headers={"Authorization": f"Bearer {token}"})
+    assert again.status_code == 201 and gated.calls == 2  # asked again on purpose: a new check
+
+
+def test_a_double_four_element_check_asks_the_vendor_once(api, engine):
+    token, idn = register_customer(api.test_client(), "claims-4e", 75)
+    body = {"card_number": "6222020200112233445", "phone": "13800138075"}
+    gated, first, second = _double_tap(api, "four_element", "/customers/me/four-element",
+                                       token, json=body)
+    assert first.status_code == 201 and second.status_code == 409, (first.json, second.json)
+    assert gated.calls == 1
+    with Session(engine) as s:
+        assert len(s.scalars(select(Verification).where(
+            Verification.kind == "four_element")).all()) == 1
