@@ -43,7 +43,6 @@ def dump(code: Path, out: Path, loans: int, partition: int) -> None:
 
     from decisioning.postloan.inspection import (  # noqa: PLC0415
         Resources,
-        _model,
         inspect_partition,
         postloan_features,
         warm,
@@ -54,12 +53,11 @@ def dump(code: Path, out: Path, loans: int, partition: int) -> None:
     results: dict[str, list[pd.DataFrame]] = {}
     inputs: list[pd.DataFrame] = []
     with tempfile.TemporaryDirectory() as tmp:
-        frame = bench.champions(tmp)
+        bench.champions(tmp)
         resources = Resources(tmp, str(code / "rules"))
         warm(resources)  # as the job and the benchmark do (it builds the batch reason tables)
-        pool = frame.reindex(columns=list(_model(tmp).feature_names))
         for start in range(0, loans, partition):
-            part = bench.portfolio(min(partition, loans - start), start + 1, rng, pool)
+            part = bench.portfolio(min(partition, loans - start), start + 1, rng)
             inputs += [part.loans, part.installments, part.facts]
             r = inspect_partition(part, bench.AS_OF, resources)
             for name, f in (("accruals", r.accruals), ("charged", r.charged),

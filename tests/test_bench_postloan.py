@@ -18,8 +18,7 @@ import bench_postloan as bench  # noqa: E402
 
 
 def _night(n: int = 3000):
-    pool = pd.DataFrame({"x": np.arange(50.0)})
-    return bench.portfolio(n, 1, np.random.default_rng(5), pool)
+    return bench.portfolio(n, 1, np.random.default_rng(5))
 
 
 def test_the_benchmark_partition_is_a_night_not_a_tidy_one():

@@ -55,8 +55,8 @@ def plan_ranges(engine: Engine, as_of: date, size: int, *, slots: int = 1
 
 
 def warm() -> None:
-    """Load this worker's engine, feature store and model now (at cluster start, not in the
-    night's first task)."""
+    """Load this worker's engine and feature store now (at cluster start, not in the night's
+    first task; the models: `warm_models`)."""
     _worker_services()
 
 
@@ -74,18 +74,16 @@ def _fingerprint(url: Any) -> str:
 
 
 @lru_cache(maxsize=1)
-def _worker_services() -> tuple[Engine, Any, list[str]]:
-    """This worker process's engine, feature store and model features (made once)."""
+def _worker_services() -> tuple[Engine, Any]:
+    """This worker process's engine and feature store (made once)."""
     from chedaitong.config import Settings
     from chedaitong.crypto import DataCipher
     from chedaitong.db import make_engine
     from featurestore.store import FeatureStore
-    from models.scoring import load_model
 
     settings = Settings.from_env()
     engine = make_engine(settings.database_url)
-    names = list(load_model("champion", settings.model_dir).feature_names)
-    return engine, FeatureStore(DataCipher(settings.data_key)), names
+    return engine, FeatureStore(DataCipher(settings.data_key))
 
 
 def close_range(lo: int, hi: int, as_of: date, resources: Resources, database: str
@@ -103,7 +101,7 @@ def close_range(lo: int, hi: int, as_of: date, resources: Resources, database: s
     from decisioning.postloan import run
 
     cpu0, t0 = time.process_time(), time.perf_counter()
-    engine, store, names = _worker_services()
+    engine, store = _worker_services()
     if _fingerprint(engine.url) != database:
         raise RuntimeError(f"worker database {_fingerprint(engine.url)} is not the driver's "
                            f"{database}: configure the workers like the job")
@@ -115,7 +113,7 @@ def close_range(lo: int, hi: int, as_of: date, resources: Resources, database: s
             .where(Loan.id.between(lo, hi), Loan.status == "active",
                    Loan.last_closed_date < as_of, Loan.disbursed_on < as_of)
             .order_by(Loan.id)))  # locked and checked again by each group's read
-    night_read = run.night_read(store, names, as_of)
+    night_read = run.night_read(store, as_of)
 
     def read(session: Session, group: list[int]) -> Any:
         t = time.perf_counter()

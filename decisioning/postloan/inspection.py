@@ -1,7 +1,7 @@
 """The nightly post-loan inspection of one partition of loans, as pure pandas/numpy.
 
 `inspect_partition(part, as_of, resources)` closes one business day for a partition: 罚息 per
-overdue installment day, days past due and bucket, post-loan features, champion score, post-loan
+overdue installment day, days past due and bucket, post-loan features, behaviour score, post-loan
 rules → actions. No database, no vendors, no clock: the same function runs in the pandas engine,
 on Dask workers and in the benchmark, and its output is what the caller persists.
 
@@ -13,10 +13,12 @@ those days (a payment always accrues first, so the base is constant between paym
 days are not stored, as in `penalty.accrue`. A loan several days behind (a new loan, a skipped
 night) catches up in one call; its DPD snapshot is only taken for `as_of`.
 
-Scoring: the application champion still scores the loan's recorded decision features
-(`model_score`, kept in the DPD snapshot for comparison), and the behaviour champion scores
-tonight's post-loan features (`behaviour.py`): the rules read `behaviour_pd` / `_score` /
-`_grade`, missing (so not firing) when no behaviour champion is set.
+Scoring: the behaviour champion scores tonight's post-loan features (`behaviour.py`): the rules
+read `behaviour_pd` / `_score` / `_grade`, missing (so not firing) when no behaviour champion is
+set. The DPD snapshot's `model_score` / `model_pd` are the application score at booking as the
+decision recorded it (``loans.application_score`` / ``application_pd``, read with the loans;
+missing when the decision was not scored or the loan has none): the application model is not
+run at night — same model, same decision features, the score could never move.
 """
 
 from __future__ import annotations
@@ -55,7 +57,8 @@ class Partition:
     """One partition's inputs. Dates are datetime64[ns] (midnight), money int64 cents.
 
     loans: LOAN_COLUMNS, one row per loan. installments: INSTALLMENT_COLUMNS, every schedule
-    line of those loans. decision: model feature columns indexed by loan_id (may be empty).
+    line of those loans; ``loans.application_score`` / ``application_pd`` (optional, float,
+    NaN when unscored): the score and PD the loan's decision recorded.
     facts: feature-store facts of the loans' customers (`customer_id` as str).
     A night's read (`run.load_partition` with `as_of`) hands over only the lines due before
     the night, with each loan's outstanding principal in ``loans.exposure_cents``; `closed`:
@@ -64,7 +67,6 @@ class Partition:
 
     loans: pd.DataFrame
     installments: pd.DataFrame
-    decision: pd.DataFrame
     facts: pd.DataFrame
     closed: bool = False
 
@@ -90,13 +92,6 @@ class Resources:
 
 
 @lru_cache(maxsize=4)
-def _model(model_root: str | None) -> Any:
-    from models.scoring import load_champion
-
-    return load_champion(model_root, warm=False)
-
-
-@lru_cache(maxsize=4)
 def _rules(rules_dir: str) -> tuple[Any, dict[str, str]]:
     from featurestore import catalog
     from ruleengine.compiler import compile_ruleset
@@ -108,20 +103,20 @@ def _rules(rules_dir: str) -> tuple[Any, dict[str, str]]:
 
 
 def warm(resources: Resources) -> Any:
-    """Load what every partition uses — the application champion, the behaviour champion and
-    challenger with their batch reason tables, the compiled post-loan rules — once per
-    process before the first partition, so no partition (nor a Dask worker's first task)
-    pays seconds of model parsing; and keep the partitions' big arrays in the heap
-    (`allocator`). Returns the application champion."""
+    """Load what every partition uses — the behaviour champion and challenger with their batch
+    reason tables, the compiled post-loan rules — once per process before the first
+    partition, so no partition (nor a Dask worker's first task) pays seconds of model
+    parsing; and keep the partitions' big arrays in the heap (`allocator`). No application
+    model: the night reads its recorded score. Returns the behaviour champion (None
+    without one)."""
     allocator.keep_big_blocks()
-    model = _model(resources.model_root)
     champ = behaviour.champion(resources.model_root)
     if champ is not None:
         for m in (champ, behaviour.challenger(resources.model_root)):
             if m is not None:
                 m.warm_batch()
     _rules(resources.rules_dir)
-    return model
+    return champ
 
 
 def _days(values: pd.Series) -> np.ndarray:
@@ -261,11 +256,12 @@ def postloan_features(part: Partition, as_of: date) -> pd.DataFrame:
     return out
 
 
-def score(part: Partition, model: Any, threads: int = 2) -> pd.DataFrame:
-    names = list(model.feature_names)
-    frame = part.decision.reindex(index=part.loans["loan_id"].to_numpy(), columns=names)
-    frame.index = part.loans.index
-    return model.score_frame(frame, num_threads=threads)[["model_pd", "model_score"]]
+def recorded_scores(loans: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(application score, PD) per loan as its decision recorded them, float, NaN where the
+    loan has no scored decision (or the read carried none)."""
+    missing = np.full(len(loans), np.nan)
+    return tuple(loans[c].to_numpy(dtype="float64") if c in loans.columns else missing
+                 for c in ("application_score", "application_pd"))
 
 
 def inspect_partition(part: Partition, as_of: date, resources: Resources) -> PartitionResult:
@@ -275,13 +271,11 @@ def inspect_partition(part: Partition, as_of: date, resources: Resources) -> Par
     accruals, charged = accrue_penalties(loans, part.installments, as_of)
     dlq = delinquency(loans, part.installments, as_of, resources.buckets)
     feats = postloan_features(part, as_of)
-    scores = score(part, _model(resources.model_root), resources.threads)
+    app_score, app_pd = recorded_scores(loans)
     frame = feats  # (a local frame: completed in place, not copied)
     frame["days_past_due"] = dlq["dpd"].to_numpy(dtype="float64")  # the ledger is authoritative
     frame["worst_dpd"] = np.fmax(frame["worst_dpd"].to_numpy(dtype="float64"),
                                  frame["days_past_due"].to_numpy())
-    frame["model_pd"] = scores["model_pd"].to_numpy()
-    frame["model_score"] = scores["model_score"].to_numpy(dtype="float64")
     beh, routed = behaviour_routing.score(frame, loans["loan_id"], resources.model_root,
                                            resources.threads)
     frame = pd.concat([frame, beh.drop(columns=["behaviour_reasons", "behaviour_version",
@@ -292,8 +286,8 @@ def inspect_partition(part: Partition, as_of: date, resources: Resources) -> Par
     beh["behaviour_reasons"] = behaviour_routing.reasons(frame, routed, acted,
                                                         resources.threads)
     out = dlq.assign(
-        model_pd=scores["model_pd"].to_numpy(),
-        model_score=scores["model_score"].to_numpy(),
+        model_pd=app_pd,
+        model_score=app_score,
         fired_rules=verdict["fired_rules"].to_numpy(),
         actions=verdict["actions"].to_numpy(),
         exposure_cents=behaviour.exposure_cents(loans, part.installments),

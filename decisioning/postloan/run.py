@@ -140,7 +140,7 @@ def _future_principal_by_copy(session: Session, loan_ids: list[int], as_of: date
 
 
 def load_partition(
-    session: Session, loan_ids: list[int], store: Any, feature_names: list[str],
+    session: Session, loan_ids: list[int], store: Any,
     *, bulk: bool | None = None, as_of: date | None = None,
 ) -> Partition:
     """Everything `inspect_partition` needs for these loans (rows locked on PostgreSQL).
@@ -157,7 +157,11 @@ def load_partition(
     locking SELECT and a closing UPDATE, and as before the marker commits with the chunk.
     The night's read takes only the loans still behind `as_of` (checked once their rows are
     locked): a second reader of the same loans — a Dask task retried while the first still
-    ran — finds them closed and reads nothing, where it would have closed them again."""
+    ran — finds them closed and reads nothing, where it would have closed them again.
+
+    Each loan's decision gives only its recorded application score and PD
+    (``loans.application_score`` / ``application_pd``, NaN unscored or undecided): the night
+    never re-scores the application model."""
     if bulk is None:
         bulk = session.bind.dialect.name == "postgresql"
     closed = bulk and as_of is not None
@@ -176,16 +180,13 @@ def load_partition(
         if as_of is not None:
             lf["exposure_cents"] = exposure_cents(lf, inst)
             inst = inst[inst["due_date"] < pd.Timestamp(as_of)].reset_index(drop=True)
-    decided, app_score = _decisions(session, sorted(set(apps.values())), feature_names,
-                                    bulk=bulk)
-    lf["application_score"] = app_score.reindex(
-        [apps.get(i) for i in lf["loan_id"].tolist()]).to_numpy(np.float64)
-    linked = [(lid, a) for lid, a in apps.items() if a in decided.index]
-    decision = decided.reindex([a for _, a in linked])
-    decision.index = pd.Index([lid for lid, _ in linked], dtype=np.int64)
+    recorded = _decisions(session, sorted(set(apps.values())), bulk=bulk).reindex(
+        [apps.get(i) for i in lf["loan_id"].tolist()])
+    lf["application_score"] = recorded["score"].to_numpy(np.float64)
+    lf["application_pd"] = recorded["pd"].to_numpy(np.float64)
     customers = sorted(set(lf["customer_id"].tolist()))
     facts = store.facts(session, customers, bulk=bulk) if store else None
-    return Partition(lf, inst, decision, facts, closed=closed)
+    return Partition(lf, inst, facts, closed=closed)
 
 
 def _loans(session: Session, loan_ids: list[int], behind: date | None = None
@@ -250,59 +251,47 @@ def _loans_by_copy(session: Session, loan_ids: list[int], close: date | None = N
     return lf, apps
 
 
-def _decisions(session: Session, app_ids: list[int], feature_names: list[str], *,
-               bulk: bool) -> tuple[pd.DataFrame, pd.Series]:
-    """Each application's decision (one: `decision_records.application_id` is unique): its
-    recorded values of `feature_names` (columns, missing where the record lacks one) and its
-    model score (NaN unscored), both indexed by application id."""
-    if bulk and feature_names and all(len(n.encode()) <= PG_NAME_BYTES for n in feature_names):
-        return _decisions_by_copy(session, app_ids, feature_names)
+def _decisions(session: Session, app_ids: list[int], *, bulk: bool) -> pd.DataFrame:
+    """Each application's recorded model score and PD (`decision_records.model`; one record
+    per application), float columns ``score`` and ``pd`` (NaN where the decision was not
+    scored), indexed by application id. On PostgreSQL (`bulk`) the database picks the two
+    numbers out of the JSON and COPY streams them; elsewhere the rows' JSON is read."""
+    if bulk and app_ids:
+        from chedaitong.db.bulk import in_id_range, read_frame
+
+        frame = read_frame(session.connection(), f"""
+            SELECT application_id, (model ->> 'score')::float8 AS score,
+                   (model ->> 'pd')::float8 AS pd
+            FROM {DecisionRecord.__tablename__}
+            WHERE {in_id_range("application_id", app_ids)}""")
+        return pd.DataFrame({"score": frame["score"].to_numpy(np.float64),
+                             "pd": frame["pd"].to_numpy(np.float64)},
+                            index=pd.Index(frame["application_id"].to_numpy(np.int64)))
     rows = session.execute(
-        select(DecisionRecord.application_id, DecisionRecord.features, DecisionRecord.model)
+        select(DecisionRecord.application_id, DecisionRecord.model)
         .where(in_ids(DecisionRecord.application_id, app_ids))).all() if app_ids else []
-    index = pd.Index([r.application_id for r in rows], dtype=np.int64)
-    scores = [(r.model or {}).get("score") for r in rows]
-    features = pd.DataFrame([r.features for r in rows], index=index, columns=feature_names)
-    return _missing_as_float(features), pd.Series(
-        [np.nan if v is None else float(v) for v in scores], index=index, dtype=np.float64)
+    models = [r.model if isinstance(r.model, dict) else {} for r in rows]
+    return pd.DataFrame({k: [_number(m.get(k)) for m in models] for k in ("score", "pd")},
+                        index=pd.Index([r.application_id for r in rows], dtype=np.int64),
+                        dtype=np.float64)
 
 
-#: PostgreSQL truncates longer identifiers (NAMEDATALEN - 1): such a feature cannot be a
-#: column of `_decisions_by_copy`'s record type, and is read by rows instead
-PG_NAME_BYTES = 63
+def _number(value: Any) -> float:
+    """A recorded JSON number as float; anything else (missing, null) NaN."""
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else np.nan
 
 
-def _decisions_by_copy(session: Session, app_ids: list[int], feature_names: list[str]
-                       ) -> tuple[pd.DataFrame, pd.Series]:
-    """`_decisions` by COPY: the database picks the night's features out of each record
-    (``json_to_record``: one parse per record, on the database's core, which the read runs
-    beside the compute) and streams only their values, parsed by pandas' C reader — not
-    every record's whole JSON decoded into Python dicts and a frame built from them. Values
-    are text in SQL (a JSON number or string as written), so the frame is typed as the row
-    read's; only an empty field is missing (a text value ``NA`` stays text)."""
-    from chedaitong.db.bulk import in_id_range, read_frame
-
-    columns = ", ".join(_quoted(n) + " text" for n in feature_names)
-    frame = read_frame(session.connection(), f"""
-        SELECT d.application_id AS "_application", (d.model ->> 'score')::float8 AS "_score",
-               {", ".join("f." + _quoted(n) for n in feature_names)}
-        FROM {DecisionRecord.__tablename__} AS d, json_to_record(d.features) AS f({columns})
-        WHERE {in_id_range("d.application_id", app_ids)}""", exact_text=True)
-    index = pd.Index(frame["_application"].to_numpy(np.int64))
-    features = frame.reindex(columns=feature_names).set_axis(index)
-    return _missing_as_float(features), pd.Series(
-        frame["_score"].to_numpy(np.float64), index=index)
+def _nullable(values: pd.Series, cast: Callable[[float], Any]) -> pd.Series:
+    """Column values for an insert, NaN as None (NULL) and the others `cast`, in an object
+    column: a frame would make [612, None] float (NaN, and "612.0", which COPY refuses for an
+    integer column; executemany would send NaN)."""
+    return pd.Series([None if v != v else cast(v) for v in values.to_numpy(np.float64).tolist()],
+                     dtype=object)
 
 
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _missing_as_float(frame: pd.DataFrame) -> pd.DataFrame:
-    """A feature column with no value at all as float NaN (the text reader's type for it;
-    a frame built from records makes it object): the two reads give one frame."""
-    empty = [c for c in frame.columns if frame[c].isna().all() and frame[c].dtype == object]
-    return frame.astype(dict.fromkeys(empty, np.float64)) if empty else frame
+def _pd6(value: float) -> float:
+    return round(value, 6)
 
 
 # ---- writing a partition ------------------------------------------------------------------
@@ -346,8 +335,8 @@ def persist(session: Session, part: Partition, result: PartitionResult, as_of: d
     insert_rows(conn, DelinquencySnapshot.__table__, bulk=pg, frame=pd.DataFrame({
         "loan_id": loans["loan_id"].astype(np.int64).tolist(), "as_of": as_of,
         "dpd": loans["dpd"].astype(np.int64).tolist(), "bucket": loans["bucket"].tolist(),
-        "model_score": loans["model_score"].astype(np.int64).tolist(),
-        "model_pd": [round(float(x), 6) for x in loans["model_pd"]]}))
+        "model_score": _nullable(loans["model_score"], int),
+        "model_pd": _nullable(loans["model_pd"], _pd6)}))
     scores = postloan_behaviour.frame(loans, as_of)
     if len(scores):
         insert_rows(conn, BehaviourScore.__table__, scores, bulk=pg)
@@ -410,7 +399,6 @@ def close_day(
     *,
     resources: Resources,
     store: Any,
-    feature_names: list[str],
     holder: str,
     chunk_size: int = 5_000,
     progress: Progress | None = None,
@@ -431,16 +419,15 @@ def close_day(
         shutdown.check()  # SIGTERM/SIGINT: stop here, this chunk is committed
 
     close_groups(engine, list(chunks(ids, chunk_size)), as_of, resources=resources,
-                 read=night_read(store, feature_names, as_of), committed=committed)
+                 read=night_read(store, as_of), committed=committed)
     return done, n_chunks
 
 
-def night_read(store: Any, feature_names: list[str], as_of: date
-               ) -> Callable[[Session, list[int]], Partition]:
+def night_read(store: Any, as_of: date) -> Callable[[Session, list[int]], Partition]:
     """The night's read of a group of loans (`load_partition` with `as_of`)."""
 
     def read(session: Session, group: list[int]) -> Partition:
-        return load_partition(session, group, store, feature_names, as_of=as_of)
+        return load_partition(session, group, store, as_of=as_of)
 
     return read
 
@@ -622,7 +609,8 @@ def build_report(engine: Engine, as_of: date) -> dict[str, Any]:
     by_action: dict[str, dict[str, int]] = {}
     for action, status, n in acts:
         by_action.setdefault(action, {})[status] = n
-    scores = pd.Series(np.repeat(snap["model_score"].to_numpy(float), snap["n"].to_numpy()))
+    scored = snap[snap["model_score"].notna()]  # a loan without a recorded score: not counted
+    scores = pd.Series(np.repeat(scored["model_score"].to_numpy(float), scored["n"].to_numpy()))
     bands = _bands(scores)
     report: dict[str, Any] = {
         "as_of": as_of.isoformat(),
@@ -732,11 +720,11 @@ def _run_started(engine: Engine, run: PostloanRun, as_of: date, *, resources: Re
                                            policy=bureau_policy)
     # a finished day with no loan behind it (a rerun) loads no model and plans nothing
     behind = run.status != "finished" or _any_behind(engine, as_of)
-    # models and rules loaded once, before the first chunk (not inside a chunk's compute)
-    feature_names = list(warm(resources).feature_names) if behind else []
+    if behind:  # models and rules loaded once, before the first chunk (not inside its compute)
+        warm(resources)
     loans, n_chunks = (closer or close_day)(
-        engine, as_of, resources=resources, store=store, feature_names=feature_names,
-        holder=holder, chunk_size=chunk_size, progress=progress,
+        engine, as_of, resources=resources, store=store, holder=holder, chunk_size=chunk_size,
+        progress=progress,
     ) if behind else (0, 0)
     if loans:
         analyze_night(engine)

@@ -167,7 +167,7 @@ def test_nightly_features_equal_the_historical_snapshot_rows(store):
                                    "amount_due": inst["amount_due"].to_numpy(),
                                    "unpaid_principal": owed.to_numpy(),
                                    "unpaid_interest": np.zeros(len(inst), np.int64)}),
-        decision=pd.DataFrame(), facts=facts,
+        facts=facts,
     )
     nightly = postloan_features(part, date.fromisoformat(str(as_of.date())))
     names = [f.name for f in catalog().for_entity("loan") if f.name != "application_score"]

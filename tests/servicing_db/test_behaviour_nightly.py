@@ -149,7 +149,7 @@ def test_unchanged_evidence_keeps_the_score_and_the_report_shows_the_spread(
         ids = sorted(stored)
         # the loans were closed for as_of: reload their inputs as they stood that night
         session.execute(Loan.__table__.update().values(last_closed_date=as_of - DAY))
-        part = postloan.load_partition(session, ids, store, [])
+        part = postloan.load_partition(session, ids, store)
         session.rollback()
     again = inspect_partition(part, as_of, beh_resources).loans
     assert dict(zip(again["loan_id"], again["behaviour_score"].astype(int), strict=True)) \

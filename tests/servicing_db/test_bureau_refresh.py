@@ -93,7 +93,7 @@ def test_consented_loans_get_a_refreshed_report_bounded_per_night(
             FeatureFact, FeatureFact.customer_id == Loan.customer_id).where(
             FeatureFact.source == "pboc",
             FeatureFact.uploaded_at >= night_time(AS_OF).replace(tzinfo=None))))
-        part = postloan.load_partition(session, sorted(refreshed), store, [])
+        part = postloan.load_partition(session, sorted(refreshed), store)
         session.rollback()
     assert refreshed and refreshed <= set(consented)
     feats = postloan_features(part, nxt)

@@ -32,7 +32,7 @@ def _partition() -> Partition:
                          pd.NaT if unpaid else d, pd.NaT if unpaid else d))
     inst = pd.DataFrame(rows, columns=["loan_id", "number", "due_date", "unpaid_principal",
                                        "unpaid_interest", "penalty_through", "settled_on"])
-    return Partition(loans, inst, pd.DataFrame(index=ids), empty_facts())
+    return Partition(loans, inst, empty_facts())
 
 
 def test_never_reported_tracker_is_missing_and_fires_no_gps_alert(model_root, resources):

@@ -37,7 +37,7 @@ def _partition() -> Partition:
         "value": [float((date(2025, 7, 12) - EPOCH).days),
                   float((date(2025, 7, 8) - EPOCH).days)],
         "key": [None, None]}))
-    return Partition(loans, inst, pd.DataFrame(index=ids), facts)
+    return Partition(loans, inst, facts)
 
 
 def test_an_open_promise_holds_the_phone_task_until_its_day(resources):
@@ -54,7 +54,7 @@ def test_a_promise_made_after_the_run_is_not_seen(resources):
     part = _partition()
     late = part.facts.assign(event_time=pd.Timestamp("2025-07-10T09:00:00Z"),
                              uploaded_at=pd.Timestamp("2025-07-10T09:00:00Z"))
-    part = Partition(part.loans, part.installments, part.decision, normalise_facts(late))
+    part = Partition(part.loans, part.installments, normalise_facts(late))
     assert postloan_features(part, AS_OF)["promise_to_pay_open"].tolist() == [0.0, 0.0, 0.0]
 
 

@@ -18,8 +18,9 @@ from tests.servicing_db.test_behaviour_nightly import (  # noqa: F401 (fixtures)
 from tests.servicing_db.test_postloan import run
 
 
-def _decide(engine, names: list[str]) -> None:
-    """Decisions for a few of the portfolio's applications (one of them without a score)."""
+def _decide(engine) -> None:
+    """Decisions for a few of the portfolio's applications (one of them not scored, one
+    with a score and no PD)."""
     from datetime import UTC, datetime
 
     from chedaitong.db import DecisionRecord
@@ -29,15 +30,14 @@ def _decide(engine, names: list[str]) -> None:
         apps = sorted(s.scalars(Loan.__table__.select().with_only_columns(
             Loan.application_id).where(Loan.application_id.is_not(None))))[:5]
         now = datetime(2025, 1, 1, tzinfo=UTC)
-        for k, app in enumerate(apps):  # numbers, text, a null, and a decision without score
-            features = {n: k + 0.5 for n in names[:3]}  # (and text "NA": text, not missing)
-            features.update({names[3]: "NA" if k == 1 else "本科", names[4]: None,
-                             "not_a_model_feature": k})
+        for k, app in enumerate(apps):
+            model = {"score": 600 + k, "pd": 0.0123456 * k, "grade": "B"} if k else None
+            if k == 4:
+                model.pop("pd")
             s.add(DecisionRecord(
                 application_id=app, decided_at=now, as_of=now, outcome="approve",
-                rules_version="t", features=features, fired_rules=[], offers=[],
-                reasons=[], evidence_gaps=[], timings_ms={},
-                model={"score": 600 + k} if k else None))
+                rules_version="t", features={"age": k, "education": "本科"}, fired_rules=[],
+                offers=[], reasons=[], evidence_gaps=[], timings_ms={}, model=model))
         s.commit()
 
 
@@ -55,25 +55,24 @@ def test_copy_read_equals_row_read(engine, portfolio, resources, store):
 
 
 def _frames(part):
-    return {"loans": part.loans, "installments": part.installments,
-            "decision": part.decision, "facts": part.facts}
+    return {"loans": part.loans, "installments": part.installments, "facts": part.facts}
 
 
 def test_copy_partition_equals_row_partition(engine, portfolio, resources, store):
-    """Loans, schedules, decision features and facts: the COPY read is the row read."""
+    """Loans (with their recorded application score and PD), schedules and facts: the COPY
+    read is the row read."""
     if engine.dialect.name != "postgresql":
         pytest.skip("COPY is PostgreSQL's")
     from decisioning.postloan.run import load_partition
-    from models.scoring import load_model
 
-    names = list(load_model("champion", resources.model_root).feature_names)
-    _decide(engine, names)
+    _decide(engine)
     with Session(engine) as s:
-        want = _frames(load_partition(s, portfolio, store, names, bulk=False))
-        got = _frames(load_partition(s, portfolio, store, names, bulk=True))
-    assert len(want["facts"]) > 100 and len(want["decision"]) == 5
-    assert want["loans"]["application_score"].notna().sum() == 4
-    assert sorted(want["decision"][names[3]]) == ["NA", "本科", "本科", "本科", "本科"]
+        want = _frames(load_partition(s, portfolio, store, bulk=False))
+        got = _frames(load_partition(s, portfolio, store, bulk=True))
+    assert len(want["facts"]) > 100
+    assert sorted(want["loans"]["application_score"].dropna()) == [601, 602, 603, 604]
+    assert sorted(want["loans"]["application_pd"].dropna()) == [0.0123456 * k
+                                                                 for k in (1, 2, 3)]
     dates = {c: "datetime64[ns]" for c in ("due_date", "penalty_through", "settled_on")}
     pd.testing.assert_frame_equal(got.pop("installments").astype(dates),
                                   want.pop("installments").astype(dates))
@@ -96,9 +95,8 @@ def test_copy_writes_equal_row_writes(engine, portfolio, beh_resources, store): 
 
     from decisioning.postloan.inspection import inspect_partition
     from decisioning.postloan.run import load_partition, persist
-    from models.scoring import load_model
 
-    names = list(load_model("champion", beh_resources.model_root).feature_names)
+    _decide(engine)  # snapshots with a score and PD, a score alone and NULLs
     queries = {
         "accruals": "SELECT loan_id, installment_no, accrual_date, base, amount "
                     "FROM penalty_accruals ORDER BY 1, 2, 3",
@@ -114,11 +112,12 @@ def test_copy_writes_equal_row_writes(engine, portfolio, beh_resources, store): 
     seen = {}
     for bulk in (False, True):
         with Session(engine) as s:
-            part = load_partition(s, portfolio, store, names)
+            part = load_partition(s, portfolio, store)
             persist(s, part, inspect_partition(part, AS_OF, beh_resources), AS_OF, bulk=bulk)
             seen[bulk] = {k: s.execute(text(q)).all() for k, q in queries.items()}
             s.rollback()
     assert seen[False]["accruals"] and seen[False]["actions"] and seen[False]["scores"]
+    assert {r[4] for r in seen[False]["snapshots"]} == {None, 601, 602, 603, 604}
     assert {r[1] for r in seen[False]["loans"]} == {AS_OF}
     assert seen[True] == seen[False]
 
@@ -133,14 +132,12 @@ def test_night_read_equals_row_read_and_closes_on_postgresql(engine, portfolio, 
     from sqlalchemy import text
 
     from decisioning.postloan.run import load_partition
-    from models.scoring import load_model
 
-    names = list(load_model("champion", resources.model_root).feature_names)
     with Session(engine) as s:
-        full = load_partition(s, portfolio, store, names, bulk=False)
-        want = load_partition(s, portfolio, store, names, bulk=False, as_of=AS_OF)
+        full = load_partition(s, portfolio, store, bulk=False)
+        want = load_partition(s, portfolio, store, bulk=False, as_of=AS_OF)
         assert not want.closed
-        got = load_partition(s, portfolio, store, names, bulk=True, as_of=AS_OF)
+        got = load_partition(s, portfolio, store, bulk=True, as_of=AS_OF)
         closed = s.execute(text("SELECT DISTINCT last_closed_date FROM loans WHERE id = "
                                 "ANY(:ids)"), {"ids": portfolio}).scalars().all()
         s.rollback()
@@ -163,17 +160,14 @@ def test_a_nights_read_skips_loans_already_closed_for_it(engine, portfolio, reso
     """A second reader of a night's loans (a Dask task retried beside the first, which
     closed part of its range) reads only the loans still behind: nothing is closed twice."""
     from decisioning.postloan.run import load_partition
-    from models.scoring import load_model
 
-    names = list(load_model("champion", resources.model_root).feature_names)
     half = portfolio[: len(portfolio) // 2]
     run(engine, AS_OF, resources, store)  # every loan closed for AS_OF
     with Session(engine) as s:
         s.execute(Loan.__table__.update().where(Loan.id.in_(half)).values(
             last_closed_date=AS_OF - timedelta(days=1)))  # half of them behind again
         for bulk in {False, engine.dialect.name == "postgresql"}:
-            part = load_partition(s, portfolio, store, names, bulk=bulk, as_of=AS_OF)
+            part = load_partition(s, portfolio, store, bulk=bulk, as_of=AS_OF)
             assert part.loans["loan_id"].tolist() == half
             assert set(part.installments["loan_id"]) <= set(half)
-            assert set(part.decision.index) <= set(half)
         s.rollback()

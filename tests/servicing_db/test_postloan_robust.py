@@ -133,9 +133,9 @@ def test_a_close_stopped_after_two_chunks_leaves_every_later_chunk_behind_and_un
             raise Stop
 
     acquire(engine, postloan.LOCK_NAME, "test")
-    names = list(warm(resources).feature_names)
+    warm(resources)
     with pytest.raises(Stop):
-        postloan.close_day(engine, AS_OF, resources=resources, store=store, feature_names=names,
+        postloan.close_day(engine, AS_OF, resources=resources, store=store,
                            holder="test", chunk_size=size, progress=progress)
     with Session(engine) as s:
         assert s.scalar(select(func.count()).select_from(Loan)
@@ -145,5 +145,5 @@ def test_a_close_stopped_after_two_chunks_leaves_every_later_chunk_behind_and_un
                 portfolio)
             s.rollback()
     done, _ = postloan.close_day(engine, AS_OF, resources=resources, store=store,
-                                 feature_names=names, holder="test", chunk_size=size)
+                                 holder="test", chunk_size=size)
     assert done == len(portfolio) - 2 * size
