@@ -54,9 +54,9 @@ def _visible_with_parties(application_id: int):
                                           application_id=application_id, user=current_user())
 
 
-def _detail(app, parties=None) -> dict:
+def _detail(app, parties=None, documents=None) -> dict:
     return applications.detail(session=database.session(), application=app,
-                               user=current_user(), parties=parties)
+                               user=current_user(), parties=parties, documents=documents)
 
 
 class WaitArgs(Strict):
@@ -211,7 +211,7 @@ def submit(args, application_id: int):
     # transaction (no second one after its commit); with ?wait, after the wait
     body = flows.submit(session=database.session(), services=services(), application=app,
                         actor=current_user(),
-                        answer=None if args["wait"] else lambda: _detail(app, parties))
+                        answer=None if args["wait"] else lambda docs: _detail(app, parties, docs))
     if body is None:
         return _decided_or_202(app, args["wait"], parties=parties)
     return body, 202, {"Location": url_for("applications.get_application",

@@ -227,11 +227,13 @@ def history_view(*, session: Session, application: Application,
 
 
 def detail(*, session: Session, application: Application, user: User | None = None,
-           parties: Row | None = None) -> dict[str, Any]:
+           parties: Row | None = None, documents: list[Row] | None = None) -> dict[str, Any]:
     """What the apps show: masked parties, the decision as ``user``'s audience may see it
     (`audiences.decision_view`) and offers — never features, raw device data or full
     identifiers. Reads through the prebuilt statements above (plain rows); ``parties``: the
-    row `access.application_and_parties` read with the application (else read here)."""
+    row `access.application_and_parties` read with the application (else read here);
+    ``documents``: the application's `documents_of`, when the caller has read them in this
+    transaction (submit, for its authorisation check)."""
     params = {"application_id": application.id}
     if parties is None:
         parties = session.execute(_PARTIES, {"customer_id": application.customer_id,
@@ -243,7 +245,8 @@ def detail(*, session: Session, application: Application, user: User | None = No
     record: Row | None = None if undecided else session.execute(_DECISION_VIEW,
                                                                 params).first()
     after: Row | None = None if before_plan else session.execute(_AFTER_PLAN, params).one()
-    docs = documents_of(session=session, application=application)
+    docs = documents_of(session=session, application=application) if documents is None \
+        else documents
     return {
         **_summary(application, parties.id_number_masked),
         "dealer_code": parties.code, "dealer_name": parties.name,

@@ -51,8 +51,8 @@ class Decided:
 
     record: DecisionRecord | None
     deliver: list[int] = field(default_factory=list)
-    #: the rows delivering them reads (message, notification, customer), kept referenced so
-    #: they stay in the session and a delivery right after the commit reads nothing back
+    #: rows delivering them reads (the message, the customer), kept referenced so they stay
+    #: in the session for a delivery right after the commit
     held: list[Any] = field(default_factory=list, repr=False)
 
 
@@ -93,13 +93,13 @@ def decide_submitted(*, session: Session, services: Any, application_id: int,
             session, application, consent=consent.as_grant(live), platform_features=books)
         state_machine.advance(session, application, OUTCOME_ACTION[record.outcome], None,
                               note=f"decision {record.id}")
-        sms, note = outbox.add_decision_sms(session, application=application, record=record)
+        sms, _ = outbox.add_decision_sms(session, application=application, record=record)
         session.commit()
     except (IntegrityError, state_machine.IllegalTransition):
         session.rollback()  # another worker decided it first: its decision stands
         log.info("application %s was decided by another worker", application_id)
         return Decided(None)
-    return Decided(record, [sms.id], held=[sms, note, customer])
+    return Decided(record, [sms.id], held=[sms, customer])
 
 
 def refer_failed(*, session: Session, services: Any, application: Application,

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import Row, select
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, Customer, Dealer, Role, User, claims
@@ -57,12 +57,14 @@ OUTCOME_ACTION = deciding.OUTCOME_ACTION
 
 # ---- decision -----------------------------------------------------------------------------
 def submit(*, session: Session, services: Services, application: Application,
-           actor: User, answer: Callable[[], T] | None = None) -> T | None:
+           actor: User, answer: Callable[[list[Row]], T] | None = None) -> T | None:
     """Record the submission (state ``deciding``) and queue its decision.
 
     ``answer``: what the caller will answer with (the API's application detail), read in the
     submission's own transaction, after the state step and before the commit — the
-    application as submitted, without a second transaction after the commit. Returned when
+    application as submitted, without a second transaction after the commit — given the
+    application's documents (`applications.documents_of`, read once: the authorisation check
+    and the answer). Returned when
     the decision was queued; None when it was taken here (no queue), so the caller reads the
     decided application itself.
 
@@ -79,13 +81,13 @@ def submit(*, session: Session, services: Services, application: Application,
     # one at a time with a profile update (`profile.update` holds the same row): the decision
     # reads the profile as it stands at the submission, and no update is applied after it
     hold_row(session, Customer, application.customer_id)
-    auth = applications.authorization_of(session=session, application=application)
-    if auth is None:
+    docs = applications.documents_of(session=session, application=application)
+    if not any(d.kind == applications.AUTHORIZATION_DOC for d in docs):
         raise Conflict("upload the credit-inquiry authorisation document before submitting")
     state_machine.advance(session, application, "submit", actor.id,
                           values={"submitted_at": datetime.now(UTC)})
     queue = getattr(services, "queue", None)
-    answered = answer() if answer is not None and queue is not None else None
+    answered = answer(docs) if answer is not None and queue is not None else None
     session.commit()  # the submission stands whatever happens to its decision
     if queue is not None:
         queue.decide(application.id)

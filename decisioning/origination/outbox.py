@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from chedaitong.db import Application, Customer, DecisionRecord
@@ -54,19 +54,24 @@ def add(session: Session, *, kind: str, key: str, payload: dict[str, Any],
     return message
 
 
+#: the decision SMS's notification row, inserted as a plain row (`add_decision_sms`)
+_NOTE_INSERT = insert(Notification)
+
+
 def add_decision_sms(session: Session, *, application: Application,
-                     record: DecisionRecord) -> tuple[OutboxMessage, Notification]:
+                     record: DecisionRecord) -> tuple[OutboxMessage, int]:
     """The "your result is ready" SMS (the outcome only; details are in the app), pending:
-    the outbox message and the notification it delivers."""
-    note = Notification(application_id=application.id, customer_id=application.customer_id,
-                        template="DECISION_READY", status="pending")
-    session.add(note)
-    session.flush()
+    the outbox message and the id of the notification it delivers. The notification is one
+    plain INSERT (its id back from it): nothing reads it in this transaction, so only the
+    outbox message goes through the unit of work — one flush, not one for each."""
+    [note_id] = session.connection().execute(_NOTE_INSERT, {
+        "application_id": application.id, "customer_id": application.customer_id,
+        "template": "DECISION_READY", "status": "pending"}).inserted_primary_key
     return add(session, kind=SMS, key=f"sms:decision:{application.ref}:{record.id}",
                application_id=application.id,
-               payload={"notification_id": note.id, "template": "DECISION_READY",
+               payload={"notification_id": note_id, "template": "DECISION_READY",
                         "params": [["ref", application.ref], ["outcome", record.outcome]]}
-               ), note
+               ), note_id
 
 
 def _sms_failed(session: Session, message: OutboxMessage, error: str, final: bool) -> None:

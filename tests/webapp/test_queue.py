@@ -422,3 +422,38 @@ def test_the_sms_of_decisions_taken_together_go_out_in_one_vendor_call(
         assert s.get(Notification, message.payload["notification_id"]).status == "accepted"
     task.stop()
 
+
+
+def test_the_decision_sms_costs_the_decision_one_flush(api, staff, sandbox, settings, engine):
+    """The decision's transaction flushes the unit of work three times — the bureau
+    reports, the state step's transition, the outbox message (the notification it delivers
+    is one plain INSERT) — four on the old code (a flush for the notification, then one for
+    the message); the notification is still written with the message, and delivered."""
+    import threading
+
+    from sqlalchemy import event
+
+    r, task = _submitted_not_decided(api, staff, sandbox, settings, engine, "one-flush", 44)
+    here = threading.get_ident()
+    flushes: list[list[str]] = []
+
+    def flushed(session, _context, _instances):
+        if threading.get_ident() == here:
+            flushes.append(sorted(type(o).__name__ for o in session.new))
+
+    event.listen(Session, "before_flush", flushed)
+    try:
+        task._run_decide(r.json["id"])  # noqa: SLF001 - what a worker thread runs per message
+    finally:
+        event.remove(Session, "before_flush", flushed)
+    writing = [f for f in flushes if f]
+    assert writing == [["RawEvent"], ["StateTransition"], ["OutboxMessage"]], flushes
+    assert task._batcher.flush(10)  # noqa: SLF001 - the batch thread has sent it
+    with Session(engine) as s:
+        message = s.scalar(select(OutboxMessage).where(
+            OutboxMessage.application_id == r.json["id"]))
+        note = s.get(Notification, message.payload["notification_id"])
+        assert (note.application_id, note.template, note.channel, note.status) == (
+            r.json["id"], "DECISION_READY", "sms", "accepted")
+        assert note.customer_id is not None and note.at is not None
+    task.stop()

@@ -115,3 +115,39 @@ def test_a_get_reads_the_parties_with_the_application_and_shows_what_it_showed(a
     other, _ = register_customer(client, "parties-other", 46)
     assert client.get(f"/applications/{draft['id']}",
                       headers={"Authorization": f"Bearer {other}"}).status_code == 404
+
+
+def test_submit_reads_the_documents_once_and_answers_them(api, staff):
+    """A submit reads ``stored_documents`` once — the authorisation check and the 202's
+    documents from the same read (twice on the old code: the authorisation as an ORM row,
+    then the detail's list) — 7 statements in all (8 on the old code)."""
+    from decisioning.origination import applications
+    from webapp.database import EXTENSION as DATABASE
+
+    client, _, draft = _held_draft(api, staff, "docs-once", 47)
+    sent: list[str] = []
+    event.listen(api.extensions[DATABASE]["engine"], "before_cursor_execute",
+                 lambda _c, _k, s, *_: sent.append(" ".join(s.split()).upper()))
+    r = client.post(f"/applications/{draft['id']}/submit", headers=staff.h("c1"))
+    assert r.status_code == 202 and r.json["state"] == "deciding", r.json
+    reads = [s for s in sent if s.startswith("SELECT") and "FROM STORED_DOCUMENTS" in s]
+    assert len(reads) == 1, reads
+    assert len(sent) == 7, sent
+    assert applications.AUTHORIZATION_DOC in [d["kind"] for d in r.json["documents"]]
+    assert r.json == client.get(f"/applications/{draft['id']}", headers=staff.h("c1")).json
+
+
+def test_submit_without_the_authorisation_is_refused_and_changes_nothing(api, staff, engine):
+    """The authorisation check on the documents' rows still refuses (409), writing nothing."""
+    from sqlalchemy import delete
+
+    from chedaitong.db.origination import StoredDocument
+
+    client, _, draft = _held_draft(api, staff, "no-auth", 48)
+    with Session(engine) as s:
+        s.execute(delete(StoredDocument).where(StoredDocument.application_id == draft["id"]))
+        s.commit()
+    r = client.post(f"/applications/{draft['id']}/submit", headers=staff.h("c1"))
+    assert r.status_code == 409 and "authorisation" in r.json["message"], r.json
+    with Session(engine) as s:
+        assert s.get(Application, draft["id"]).state == "draft"
