@@ -151,3 +151,46 @@ def test_command_line_and_seeded_accounts_need_no_activation(api, staff, engine)
         assert user.active and user.activation is None and token.startswith("cdt_")
     assert api.test_client().get("/me", headers={"Authorization": f"Bearer {token}"}
                                  ).status_code == 200
+
+
+def test_the_staff_page_requests_and_a_second_admin_activates(api, staff, engine):
+    """The back office's staff page: the creator sees no activate button and is refused
+    anyway; another admin activates and is shown the token once (not in the cookie); forms
+    need the CSRF field; a reviewer cannot open the page."""
+    import re
+
+    from tests.webapp.test_story_pages import csrf, signed_in
+
+    ad = signed_in(api, staff, "ad")
+    form = {"action": "request", "username": "page-rev", "display_name": "页面",
+            "role": "reviewer"}
+    assert ad.post("/pages/staff", data={**form, "csrf": "forged"}).status_code == 400
+    assert ad.post("/pages/staff", data={**form, "csrf": csrf(ad, "/pages/staff")}
+                   ).status_code == 302
+    with Session(engine) as s:
+        user_id = s.scalar(select(User.id).where(User.username == "page-rev"))
+    page = ad.get("/pages/staff").get_data(as_text=True)
+    assert "page-rev" in page and 'value="approve"' not in page
+    r = ad.post("/pages/staff", data={"action": "approve", "user_id": str(user_id),
+                                      "csrf": csrf(ad, "/pages/staff")})
+    assert r.status_code == 302
+    assert "four eyes" in ad.get(r.location).get_data(as_text=True)
+    for bad in ("-1", "99999999999999999999", "x"):
+        r = ad.post("/pages/staff", data={"action": "reject", "user_id": bad,
+                                          "csrf": csrf(ad, "/pages/staff")})
+        assert r.status_code == 302, bad
+
+    checker = signed_in(api, staff, add_admin(engine, staff))
+    page = checker.get("/pages/staff").get_data(as_text=True)
+    assert 'value="approve"' in page
+    r = checker.post("/pages/staff", data={"action": "approve", "user_id": str(user_id),
+                                           "csrf": csrf(checker, "/pages/staff")})
+    assert r.status_code == 200 and r.headers["Cache-Control"] == "no-store"
+    token = re.search(r'id="first-token"[^>]*>.*?(cdt_[\w-]+)', r.get_data(as_text=True),
+                      re.S).group(1)
+    kept = api.session_interface.get_signing_serializer(api).loads(
+        checker.get_cookie("cdt_session").value)
+    assert token not in str(kept)
+    assert api.test_client().get("/me", headers={"Authorization": f"Bearer {token}"}
+                                 ).status_code == 200
+    assert signed_in(api, staff, "r1").get("/pages/staff").status_code == 403
