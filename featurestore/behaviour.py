@@ -339,10 +339,14 @@ def fact_columns(e: pd.DataFrame, index: FactIndex, joins: Joins | None = None
     refreshed = pboc.subset(pboc.uploaded_us > disbursed[pboc.row])
     at_booking = pboc.subset(pboc.uploaded_us <= disbursed[pboc.row])
     has_refresh = refreshed.of_kind("report").has_any()
-    now_open = refreshed.latest_upload_only().latest("open_loans")
-    then_open = at_booking.latest_upload_only().latest("open_loans")
-    now_overdue = refreshed.latest_upload_only().latest("overdue_amount")
-    then_overdue = at_booking.latest_upload_only().latest("overdue_amount")
+    # open loans at other lenders: a refreshed report lists our own loan too (reports stored
+    # before `own_open_loans` existed have none of it: 0 own)
+    now = refreshed.latest_upload_only()
+    then = at_booking.latest_upload_only()
+    now_open = now.latest("open_loans") - np.nan_to_num(now.latest("own_open_loans"))
+    then_open = then.latest("open_loans") - np.nan_to_num(then.latest("own_open_loans"))
+    now_overdue = now.latest("overdue_amount")
+    then_overdue = then.latest("overdue_amount")
     out["bureau_new_open_loans"] = np.where(
         has_refresh, np.fmax(now_open - np.nan_to_num(then_open), 0), np.nan)
     out["bureau_new_overdue"] = np.where(

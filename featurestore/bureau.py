@@ -22,6 +22,9 @@ LENDER_INQUIRY_REASONS = ("loan_approval", "credit_card_approval")
 #: Days before a report within which an opened loan becomes a `loan_opened` fact.
 LOAN_OPENED_WINDOW_DAYS = 180
 REPORT_TIMEZONE = "Asia/Shanghai"  # dates inside reports are China Standard Time
+#: The institution name PBOC lists the lender's own loans under: a refreshed report shows our
+#: loan like any other, and "new loans at other lenders since booking" must leave it out.
+OWN_INSTITUTION = "车贷通融资租赁有限公司"
 
 _ACCOUNT = {
     "institution": pa.string(),
@@ -128,6 +131,12 @@ def pboc_facts(raw: pd.DataFrame, digest: Digest) -> pd.DataFrame:
         ),
         "open_loans": _per_report(
             n, (loans["status"] == "open").groupby(loans["report"]).sum(), 0.0
+        ),
+        "own_open_loans": _per_report(
+            n,
+            ((loans["status"] == "open") & (loans["institution"] == OWN_INSTITUTION))
+            .groupby(loans["report"]).sum(),
+            0.0,
         ),
         "oldest_account": _per_report(n, epoch_days.groupby(accounts["report"]).min()),
         "worst_status_24m": np.where(

@@ -43,6 +43,7 @@ FACT_KINDS: dict[str, dict[str, str]] = {
         "card_limit": "total credit-card limit (CNY)",
         "card_balance": "total credit-card balance (CNY)",
         "open_loans": "loans open at report time",
+        "own_open_loans": "of those, the lender's own (institution = bureau.OWN_INSTITUTION)",
         "oldest_account": "opening date of the oldest account (value = days since epoch)",
         "worst_status_24m": "worst monthly status over 24 months (0..7)",
     },

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 from featurestore.bureau import (
     LENDER_INQUIRY_REASONS,
     LOAN_OPENED_WINDOW_DAYS,
+    OWN_INSTITUTION,
     REPORT_TIMEZONE,
     BureauReportError,
 )
@@ -116,6 +117,7 @@ def pboc_report_facts(report_json: str, reported_at: datetime, digest: Digest) -
             "balance": _number(acc.get("balance"), "balance"),
             "limit": _number(acc.get("credit_limit"), "credit_limit") if is_card else NAN,
             "opened": _local_date(acc.get("opened_on")), "status": acc.get("status"),
+            "own": acc.get("institution") == OWN_INSTITUTION,
             "worst": max(map(int, _STATUS.findall(acc.get("repayment_24m") or "")), default=0),
         })
     card_rows = accounts[len(loans):]
@@ -126,6 +128,8 @@ def pboc_report_facts(report_json: str, reported_at: datetime, digest: Digest) -
         "card_limit": _sum(a["limit"] for a in card_rows) if card_rows else NAN,
         "card_balance": _sum(a["balance"] for a in card_rows) if card_rows else NAN,
         "open_loans": float(sum(a["status"] == "open" for a in accounts[:len(loans)])),
+        "own_open_loans": float(sum(a["status"] == "open" and a["own"]
+                                    for a in accounts[:len(loans)])),
         "oldest_account": min(opened) if opened else NAN,
         "worst_status_24m": float(max(a["worst"] for a in accounts)) if accounts else NAN,
     }

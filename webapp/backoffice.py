@@ -5,18 +5,20 @@ from __future__ import annotations
 from flask_smorest import Blueprint
 
 from chedaitong.db import Role
-from decisioning.origination import access, accounts, applications, flows, vouchers
+from decisioning.origination import access, applications, flows, staff, vouchers
 from webapp import database
 from webapp.auth import BEARER, current_user, roles_required
 from webapp.idempotency import idempotent
 from webapp.schemas import (
+    ActivationIn,
+    ActivationOut,
     QueueArgs,
     QueueItem,
     ReviewIn,
     ReviewOut,
     RulesOut,
+    StaffAccountOut,
     StaffIn,
-    TokenOut,
     VoucherCheckIn,
     VoucherCheckOut,
 )
@@ -73,18 +75,48 @@ def verify_voucher(body):
 
 @blp.route("/admin/users", methods=["POST"])
 @roles_required(Role.ADMIN)
-@idempotent(secret_fields=("token",))
+@idempotent
 @blp.arguments(StaffIn)
-@blp.response(201, TokenOut)
+@blp.response(201, StaffAccountOut)
 @blp.doc(security=[BEARER])
 def create_staff(body):
-    """A staff account (consultants name their dealer) with its first token."""
-    user, token = accounts.create_staff(session=database.session(), username=body["username"],
-                                        display_name=body["display_name"],
-                                        role=Role(body["role"]),
-                                        dealer_code=body["dealer_code"],
-                                        created_by=current_user().id)
-    return {"user_id": user.id, "role": user.role.value, "token": token}
+    """Request a staff account (consultants name their dealer): it is *pending* — inactive,
+    no token — until another admin activates it (`POST /admin/users/{id}/activation`), who
+    is handed its first token (audited)."""
+    session = database.session()
+    user = staff.request_account(session=session, actor=current_user(),
+                                 username=body["username"], display_name=body["display_name"],
+                                 role=Role(body["role"]), dealer_code=body["dealer_code"])
+    return staff.view(session, user)
+
+
+@blp.route("/admin/users/pending")
+@roles_required(Role.ADMIN)
+@blp.response(200, StaffAccountOut(many=True))
+@blp.doc(security=[BEARER])
+def pending_staff():
+    """Staff accounts awaiting a second admin's activation, oldest first."""
+    session = database.session()
+    return [staff.view(session, u) for u in staff.pending_accounts(session)]
+
+
+@blp.route("/admin/users/<int:user_id>/activation", methods=["POST"])
+@roles_required(Role.ADMIN)
+@idempotent(secret_fields=("token",))
+@blp.arguments(ActivationIn)
+@blp.response(200, ActivationOut)
+@blp.alt_response(403, description="You created this account (or created the creator's "
+                                   "account, or it created yours): another admin activates")
+@blp.alt_response(409, description="The account is no longer pending")
+@blp.doc(security=[BEARER])
+def decide_activation(body, user_id: int):
+    """Activate a pending staff account — the answer carries its first token, once, for the
+    new user — or reject it (four eyes: never its creator's activation; audited)."""
+    session = database.session()
+    user, token = staff.decide_activation(session=session, actor=current_user(),
+                                          user_id=user_id, decision=body["decision"],
+                                          note=body["note"])
+    return {**staff.view(session, user), "token": token}
 
 
 @blp.route("/admin/rules/versions")

@@ -398,5 +398,36 @@ class StaffIn(Strict):
     dealer_code = fields.String(load_default=None, allow_none=True)
 
 
+class StaffAccountOut(Schema):
+    user_id = fields.Integer()
+    username = fields.String()
+    display_name = fields.String()
+    role = fields.String()
+    dealer_id = fields.Integer(allow_none=True)
+    active = fields.Boolean()
+    activation = fields.String(allow_none=True, metadata={
+        "description": "pending (awaits a second admin) | activated | rejected; null: "
+                       "an account that needed no activation"})
+    created_by = fields.Integer(allow_none=True)
+    created_by_username = fields.String(allow_none=True)
+    created_at = fields.DateTime()
+    activated_by = fields.Integer(allow_none=True)
+    activated_at = fields.DateTime(allow_none=True)
+
+
+class ActivationIn(Strict):
+    decision = fields.String(required=True, validate=validate.OneOf(["approve", "reject"]),
+                             metadata={"description": "approve: activate the account"})
+    note = fields.String(load_default="", validate=validate.Length(max=500))
+
+
+class ActivationOut(StaffAccountOut):
+    token = fields.String(allow_none=True, metadata={
+        "description": "the new user's first token, shown once to the activating admin "
+                       "(null when rejected, and in an idempotent replay)"})
+    secret_note = fields.String(metadata={
+        "description": "in an idempotent replay: the token was issued with the first answer"})
+
+
 class RulesOut(Schema):
     versions = fields.Dict(keys=fields.String(), values=fields.String())

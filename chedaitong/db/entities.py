@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
+from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Enum, ForeignKey, String
+from sqlalchemy import CheckConstraint, DateTime, Enum, ForeignKey, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chedaitong.db.base import Base, TimestampMixin
@@ -64,8 +65,14 @@ class User(TimestampMixin, Base):
     )
     dealer_id: Mapped[int | None] = mapped_column(ForeignKey("dealers.id"), index=True)
     active: Mapped[bool] = mapped_column(default=True)
-    #: the admin who created this account in the app (and was handed its first token); None
-    #: for accounts made from the command line and self-registered customers
+    #: the admin who created this account in the app; None for accounts made from the command
+    #: line and self-registered customers
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    #: ``pending`` for a staff account an admin created in the app, until another admin
+    #: activates (``activated``) or rejects (``rejected``) it; None: no activation needed
+    activation: Mapped[str | None] = mapped_column(String(16))
+    #: the second admin who activated it (and was handed its first token)
+    activated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    activated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     dealer: Mapped[Dealer | None] = relationship(back_populates="staff")

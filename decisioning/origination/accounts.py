@@ -20,6 +20,8 @@ from chedaitong.errors import Conflict, Invalid
 
 #: how long a token works unless rotated sooner (`decisioning.origination.tokens`)
 TOKEN_TTL = timedelta(days=30)
+#: `User.activation` of a staff account created in the app, until a second admin decides
+PENDING, ACTIVATED, REJECTED = "pending", "activated", "rejected"
 
 
 def hash_token(token: str) -> str:
@@ -115,25 +117,44 @@ def register_user(*, session: Session, username: str, display_name: str,
 
 
 def create_staff(*, session: Session, username: str, display_name: str, role: Role,
-                 dealer_code: str | None, created_by: int | None = None) -> tuple[User, str]:
+                 dealer_code: str | None, created_by: int | None = None
+                 ) -> tuple[User, str | None]:
     """A staff account; a consultant belongs to an existing dealer (Invalid otherwise).
-    ``created_by``: the admin creating it in the app (None from the command line)."""
+    ``created_by``: the admin creating it in the app — the account is then *pending*
+    (inactive, no token: `decisioning.origination.staff.decide_activation` by another admin
+    activates it and hands out the first token); None (the command line, operator bootstrap):
+    active at once with its first token."""
     dealer_id = None
     if role is Role.CONSULTANT:
         dealer_id = session.scalar(select(Dealer.id).where(Dealer.code == dealer_code))
         if dealer_id is None:
             raise Invalid("dealer_code", "no such dealer",
                           message="dealer_code: a consultant needs an existing dealer")
-    return register_user(session=session, username=username, display_name=display_name,
-                         role=role, dealer_id=dealer_id, created_by=created_by)
+    if created_by is None:
+        return register_user(session=session, username=username, display_name=display_name,
+                             role=role, dealer_id=dealer_id)
+    user = User(username=username, display_name=display_name, role=role, dealer_id=dealer_id,
+                created_by=created_by, active=False, activation=PENDING)
+    session.add(user)
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(f"username {username!r} is taken") from None
+    return user, None
+
+
+def _hands(user: User) -> set[int]:
+    """The admins who held ``user``'s first token or made the account in the app."""
+    return {h for h in (user.created_by, user.activated_by) if h is not None}
 
 
 def same_hands(a: User | None, b: User | None) -> bool:
     """Whether ``a`` and ``b`` may be one person as far as a four-eyes check can tell: the
-    same user, one created the other in the app, or one admin created both — the creator is
-    handed each first token, so nothing shows another person holds it. Accounts made outside
-    the app (deployment, command line) count as their own people."""
+    same user, one created or activated the other in the app, or one admin created or
+    activated both — the activating admin is handed each first token (the creator before
+    staff accounts needed activation), so nothing shows another person holds it. Accounts
+    made outside the app (deployment, command line) count as their own people."""
     if a is None or b is None:
         return False
-    return (a.id == b.id or a.created_by == b.id or b.created_by == a.id
-            or (a.created_by is not None and a.created_by == b.created_by))
+    return a.id == b.id or a.id in _hands(b) or b.id in _hands(a) or bool(_hands(a) & _hands(b))

@@ -229,6 +229,46 @@ def test_a_new_loan_elsewhere_counts_once_even_when_an_old_one_matured_meanwhile
                       "as_of": pd.to_datetime(["2025-04-20", "2025-06-20"], utc=True),
                       "disbursed_at": loans["disbursed_at"].iloc[0]})
     f = compute.loan_features(e, facts, inst)
-    assert list(f["bureau_new_open_loans"]) == [0, 0]  # 2 open at booking, ours + new now
+    assert list(f["bureau_new_open_loans"]) == [0, 0]  # 2 open at booking, new (+ ours) now
     assert list(f["bureau_loans_opened_on_book"]) == [1, 1]
     assert list(f["bureau_loans_opened_90d_on_book"]) == [1, 0]  # Feb 3: 76 / 137 days ago
+
+
+def test_our_own_loan_in_a_refreshed_report_is_not_a_new_loan_elsewhere():
+    """A refreshed PBOC report lists the lender's own loan with the customer's others: one
+    open loan elsewhere at booking and the same one plus ours after it is no new loan at other
+    lenders (it was +1 for every booked loan); a loan really opened elsewhere still is."""
+    import json as _json
+
+    from chedaitong_sim.worldgen import vocab
+    from featurestore import compute
+    from featurestore.bureau import OWN_INSTITUTION, pboc_facts
+
+    assert OWN_INSTITUTION == vocab.OUR_LENDER  # the name the world's reports list ours under
+
+    def loan(inst, opened):
+        return {"institution": inst, "opened_on": opened, "status": "open",
+                "overdue_amount": 0, "balance": 1000, "repayment_24m": "N" * 24}
+
+    bank, ours = loan("某银行", "2023-01-05"), loan(OWN_INSTITUTION, "2024-12-10")
+    docs = [{"report_id": "R0", "loans": [bank], "cards": [], "inquiries": []},
+            {"report_id": "R1", "loans": [bank, ours], "cards": [], "inquiries": []},
+            {"report_id": "R2", "loans": [bank, ours, loan("某网贷平台", "2025-04-01")],
+             "cards": [], "inquiries": []}]
+    raw = pd.DataFrame({"customer_id": "C1",
+                        "reported_at": pd.to_datetime(["2024-12-09", "2025-03-10",
+                                                       "2025-05-10"], utc=True),
+                        "report_json": [_json.dumps(d, ensure_ascii=False) for d in docs]})
+    facts = pboc_facts(raw, lambda s: "k:" + s)
+    loans, inst = _loan(["2025-01-09", "2025-02-09", "2025-03-09", "2025-04-09", "2025-05-09"])
+    e = pd.DataFrame({"entity_id": "L1", "customer_id": "C1",
+                      "as_of": pd.to_datetime(["2025-03-20", "2025-05-20"], utc=True),
+                      "disbursed_at": loans["disbursed_at"].iloc[0]})
+    f = compute.loan_features(e, facts, inst)
+    assert list(f["bureau_new_open_loans"]) == [0, 1]
+    # the one-report parser (decision path) counts ours the same way
+    from featurestore import one_report
+    own = [x.value for x in one_report.report_facts(
+        "pboc", raw["report_json"][2], raw["reported_at"][2].to_pydatetime(),
+        lambda s: "k:" + s) if x.kind == "own_open_loans"]
+    assert own == [1.0]

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from chedaitong.db import Application
 from chedaitong.db.origination import IdempotencyRecord
 
-from .conftest import APPLICATION, id_number, register_customer
+from .conftest import APPLICATION, add_admin, id_number, register_customer
 from .test_unique_races import concurrently
 
 N = 8
@@ -91,13 +91,17 @@ def test_expired_keys_do_the_work_again(api, staff, engine):
 
 
 def test_a_replayed_token_creation_does_not_show_or_store_the_token(api, staff, engine):
+    """The activation of a requested staff account answers with its first token."""
     client = api.test_client()
-    h = staff.h("ad", **{"Idempotency-Key": "new-admin"})
     body = {"username": "admin2", "display_name": "A2", "role": "admin"}
-    first = client.post("/admin/users", headers=h, json=body)
-    assert first.status_code == 201 and first.json["token"].startswith("cdt_")
-    replay = client.post("/admin/users", headers=h, json=body)
-    assert replay.status_code == 201 and replay.json["token"] is None
+    requested = client.post("/admin/users", headers=staff.h("ad"), json=body)
+    assert requested.status_code == 201 and requested.json["activation"] == "pending"
+    h = staff.h(add_admin(engine, staff), **{"Idempotency-Key": "new-admin"})
+    path = f"/admin/users/{requested.json['user_id']}/activation"
+    first = client.post(path, headers=h, json={"decision": "approve"})
+    assert first.status_code == 200 and first.json["token"].startswith("cdt_")
+    replay = client.post(path, headers=h, json={"decision": "approve"})
+    assert replay.status_code == 200 and replay.json["token"] is None
     assert "already" in replay.json["secret_note"] or "not shown" in replay.json["secret_note"]
     assert replay.json["user_id"] == first.json["user_id"]
     with engine.connect() as conn:

@@ -84,10 +84,18 @@ class Story:
         return bearer(self.tokens[who]) if who in self.tokens else self.staff.h(who)
 
     def partner(self, name: str, role: Role) -> None:
-        """The admin creates the partner's account; its server keeps the token."""
+        """The admin requests the partner's account, a second admin activates it and is
+        handed the token; the partner's server keeps it."""
         r = self.client.post("/admin/users", headers=self.h("ad"), json={
             "username": name, "display_name": name, "role": role.value})
         assert r.status_code == 201 and r.json["role"] == role.value, r.json
+        assert r.json["activation"] == "pending" and "token" not in r.json
+        checker = "ad-checker"
+        if checker not in self.staff.tokens:
+            add_admin(self.engine, self.staff, checker)
+        r = self.client.post(f"/admin/users/{r.json['user_id']}/activation",
+                             headers=self.h(checker), json={"decision": "approve"})
+        assert r.status_code == 200 and r.json["activation"] == "activated", r.json
         self.tokens[name] = r.json["token"]
 
     # ---- admin ----------------------------------------------------------------------------

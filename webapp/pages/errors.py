@@ -22,6 +22,7 @@ NAV = (
     ("pages.dealer_list", "合作商家 Dealers", REVIEWS),
     ("pages.payout_list", "放款划付 Payouts", REVIEWS),
     ("pages.collection_worklist", "催收 Collections", (Role.COLLECTOR, Role.ADMIN)),
+    ("pages.staff_accounts", "员工账户 Staff", (Role.ADMIN,)),
 )
 CSP = ("default-src 'none'; img-src 'self'; style-src 'self'; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")

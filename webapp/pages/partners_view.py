@@ -12,7 +12,7 @@ from chedaitong.db.base import MAX_ID
 from chedaitong.errors import DomainError
 from chedaitong.numbers import decimal_text
 from decisioning import collections
-from decisioning.origination import dealers, payouts
+from decisioning.origination import dealers, payouts, staff
 from webapp import database
 from webapp.pages import bp
 from webapp.pages.session import REVIEWS, check_csrf, page_user, roles
@@ -149,6 +149,51 @@ def dealer_detail(dealer_id: int):
 
 
 # ---- payouts ------------------------------------------------------------------------------
+# ---- staff accounts -----------------------------------------------------------------------
+STAFF_ROLES = ("reviewer", "analyst", "collector", "admin", "consultant", "payment_channel",
+               "vehicle_tracker")
+
+
+@bp.route("/staff", methods=["GET", "POST"])
+@roles(*ADMIN)
+def staff_accounts():
+    """Request staff accounts; activate or reject those another admin requested (the first
+    token is shown in this answer to the activating admin, once — never flashed)."""
+    session = database.session()
+    first_token = None
+    if request.method == "POST":
+        check_csrf()
+        action = request.form.get("action", "")
+        try:
+            if action == "request":
+                role = request.form.get("role", "")
+                if role not in STAFF_ROLES:
+                    raise DomainError("role: not a staff role")
+                user = staff.request_account(
+                    session=session, actor=page_user(), username=_text("username", 64),
+                    display_name=_text("display_name", 100), role=Role(role),
+                    dealer_code=(request.form.get("dealer_code") or "").strip() or None)
+                flash(f"账户 {user.username} 待另一位管理员激活 awaits another admin's "
+                      "activation", "ok")
+            elif action in ("approve", "reject"):
+                user, first_token = staff.decide_activation(
+                    session=session, actor=page_user(), user_id=_form_id("user_id"),
+                    decision=action, note=(request.form.get("note") or "")[:500])
+                if first_token is None:
+                    flash(f"账户 {user.username}: {user.activation}", "ok")
+            else:
+                raise DomainError("unknown action")
+        except DomainError as exc:
+            session.rollback()
+            flash(exc.message, "error")
+        if first_token is None:
+            return redirect(url_for("pages.staff_accounts"))
+    rows = [staff.view(session, u) for u in staff.pending_accounts(session)]
+    page = render_template("pages/staff.html", pending=rows, roles=STAFF_ROLES,
+                           first_token=first_token)
+    return page, 200, {"Cache-Control": "no-store"} if first_token else {}
+
+
 @bp.route("/payouts", methods=["GET", "POST"])
 @roles(*REVIEWS)
 def payout_list():
