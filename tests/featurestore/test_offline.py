@@ -168,18 +168,31 @@ def test_offline_store_and_frames_carry_no_raw_device_data_or_identifiers(tmp_pa
         "融易花",
         "速通贷",
     }
-    dumped = []
-    for path in sorted(store_dir.glob("*.parquet")):
-        frame = pd.read_parquet(path)
-        dumped.append(frame.astype(str).to_csv(index=False))
-    frame = offline.historical_applications(store_dir)
-    dumped.append(frame.astype(str).to_csv(index=False))
-    text = "\n".join(dumped)
+    frames = [pd.read_parquet(path) for path in sorted(store_dir.glob("*.parquet"))]
+    frames.append(offline.historical_applications(store_dir))
+    text = _cells(frames)
     leaked = [s for s in secrets if s and s in text]
     assert leaked == []
     # the raw bytes of the store files do not contain them either
     raw = b"".join(p.read_bytes() for p in store_dir.glob("*.parquet"))
     assert not any(s.encode() in raw for s in list(people["id_number"].head(50)))
+
+
+def _cells(frames: list[pd.DataFrame]) -> str:
+    """Every distinct cell (as text) and column name of `frames`, one a line: what a dump of
+    them could show a reader. Searching ~1,200 secrets in the whole CSV dump (45 MB, mostly
+    467k facts rows repeating the same values) took ~55 s; in the distinct cells, well under
+    one. Timestamp columns are left out once they are checked to be timestamps: a datetime
+    value cannot carry a name, a number or a message."""
+    cells: set[str] = set()
+    for frame in frames:
+        cells.update(map(str, frame.columns))
+        for name in frame.columns:
+            col = frame[name]
+            if isinstance(col.dtype, pd.DatetimeTZDtype) or col.dtype.kind == "M":
+                continue
+            cells.update(map(str, col.astype(str).unique()))
+    return "\n".join(sorted(cells))
 
 
 def test_historical_loans_follow_the_repayment_history():
