@@ -93,6 +93,7 @@ def _edge_rows(frame: pd.DataFrame) -> list[int]:
     return chosen
 
 
+@pytest.mark.slow
 def test_online_vectors_equal_historical_rows_for_200_entities_and_every_edge_case(
         world_facts, entities, tmp_path):
     """The same applications, at the same as-of times: one through the database one at a
@@ -151,6 +152,7 @@ def _same(a, b) -> bool:
     return a == b
 
 
+@pytest.mark.slow
 def test_offline_store_and_frames_carry_no_raw_device_data_or_identifiers(tmp_path):
     store_dir = tmp_path / "offline"
     offline.build_offline_store(WORLD, store_dir, CIPHER.blind_index)
