@@ -29,6 +29,14 @@ PG_URL = os.environ.get("TEST_DATABASE_URL")
 BACKENDS = ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 
 
+def pytest_collection_modifyitems(config, items) -> None:
+    """Modules holding a `slow` test run first (each module kept whole, in its own order):
+    under `pytest -n 2` the wall time is the busiest worker's, and a minute-long test handed
+    out last leaves the other worker idle for that minute."""
+    slow_modules = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_modules)  # stable: order kept within
+
+
 @contextmanager
 def empty_database(kind: str, directory: Path) -> Iterator[str]:
     """The URL of an empty database of `kind`: a SQLite file in `directory`, or a fresh

@@ -158,6 +158,7 @@ def _cli(settings, args, hook: str | None = None, **env):
                           capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_kill_9_halfway_then_rerun_equals_one_clean_run(engine, portfolio, pl_settings,
                                                         tmp_path):
     """Crash after two committed chunks, rerun: the end state equals one clean run.
@@ -194,6 +195,7 @@ def test_kill_9_halfway_then_rerun_equals_one_clean_run(engine, portfolio, pl_se
         assert got[key] == want[key], (key, sorted(extra)[:5], sorted(missing)[:5])
 
 
+@pytest.mark.slow
 def test_sigterm_mid_run_is_interrupted_lock_free_and_rerun_equals_clean(
         engine, portfolio, pl_settings, tmp_path):
     """SIGTERM after the second chunk: that chunk is committed, the run is `interrupted`, the

@@ -51,6 +51,7 @@ def cluster(env: dict[str, str], workers: int = 2):
                 p.kill()
 
 
+@pytest.mark.slow
 def test_scheduler_and_two_worker_processes_equal_pandas(engine, portfolio, pl_settings,
                                                          resources, store, tmp_path):
     """The same book in a second database of the same kind (SQLite file or PostgreSQL
