@@ -74,7 +74,10 @@ class RedisGeneration:
 
 @dataclass(frozen=True)
 class _Entry:
-    user: User  # detached snapshot: merged into each request's session, never attached
+    #: detached snapshot, every column loaded, shared by the requests that use the token:
+    #: read-only (nothing writes to the signed-in user; `dealers.set_consultant_active`
+    #: changes the row it reads itself), never attached to a session
+    user: User
     token_id: int
     expires_at: datetime | None
     last_used_at: datetime | None
@@ -122,8 +125,11 @@ class TokenCache:
         return self._current
 
     def authenticate(self, *, session: Session, token: str) -> tuple[User, int] | None:
-        """(user attached to ``session``, token id) for a live token of an active user;
-        None otherwise. Records the token's use as `tokens.authenticate` does."""
+        """(user, token id) for a live token of an active user; None otherwise. Records the
+        token's use as `tokens.authenticate` does. The user is the cached detached snapshot
+        when trusted from memory (its columns, no session: not merged into ``session`` per
+        request, so a rollback of it expires nothing to read again), else the row
+        `tokens.authenticate` read in ``session``."""
         key = hash_token(token)
         generation = self._generation()  # before any read: a bump after it is seen next time
         entry = self._entries.get(key)
@@ -132,7 +138,7 @@ class TokenCache:
                 and time.monotonic() - entry.verified_at < self.lifetime
                 and (entry.expires_at is None or entry.expires_at > now)):
             self._record_use(session, key, entry, now)
-            return session.merge(entry.user, load=False), entry.token_id
+            return entry.user, entry.token_id
         found = tokens.authenticate(session=session, token=token)
         if found is None:
             self._entries.pop(key, None)

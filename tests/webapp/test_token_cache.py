@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from chedaitong.db import User
+from chedaitong.db import Role, User
 from chedaitong.db.origination import ApiToken
 from decisioning.origination import dealers, tokens
 from decisioning.origination.accounts import hash_token, issue_token
@@ -191,3 +191,22 @@ def test_over_http_a_revoked_token_stops_at_once_and_last_use_is_still_recorded(
                          headers=staff.h("c2")).status_code == 204
     assert client.get("/auth/tokens", headers=staff.h("c2")).status_code == 401
     assert client.get("/auth/tokens", headers=staff.h("c1")).status_code == 200
+
+
+def test_a_trusted_token_puts_nothing_in_the_session_and_its_user_outlives_a_rollback(
+        engine, staff):
+    """From memory the signed-in user is the cached snapshot, not merged into the request's
+    session (on the old code it was, per request: an object in its identity map, expired by
+    a rollback, so reading the user after a failed step read the row again)."""
+    cache = TokenCache(LocalGeneration(), check_every=BOUND)
+    sessions = sessionmaker(engine)
+    token = staff.tokens["c1"]
+    assert _auth(cache, sessions, token) == ("c1", staff.dealers["DA"])  # verified, cached
+    with sessions() as s:
+        statements = _statements(engine)
+        user, _ = cache.authenticate(session=s, token=token)
+        assert not [o for o in s.identity_map.values() if isinstance(o, User)]
+        s.rollback()  # a step that failed
+        assert (user.id, user.username, user.role, user.dealer_id, user.active) == (
+            staff.users["c1"], "c1", Role.CONSULTANT, staff.dealers["DA"], True)
+        assert statements[0] == 0
