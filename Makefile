@@ -7,9 +7,7 @@ PYTHON ?= $(shell for p in python3.11 python3.12 python3; do \
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-# worksteal: a worker that runs out of tests takes pending ones from the other (no long tail
-# behind one slow test); tests/conftest.py hands the slow modules out first.
-PYTEST_ARGS ?= -n 2 --dist worksteal
+PYTEST_ARGS ?= -n 2
 HOST ?= 127.0.0.1
 PORT ?= 5000
 SANDBOX_PORT ?= 5100
