@@ -129,6 +129,12 @@ def pboc_facts(raw: pd.DataFrame, digest: Digest) -> pd.DataFrame:
         "card_balance": np.where(
             has_cards, _per_report(n, cards.groupby("report")["balance"].sum(), 0.0), np.nan
         ),
+        "own_overdue_amount": _per_report(
+            n,
+            accounts["overdue_amount"].where(accounts["institution"] == OWN_INSTITUTION)
+            .groupby(accounts["report"]).sum(),
+            0.0,
+        ),
         "open_loans": _per_report(
             n, (loans["status"] == "open").groupby(loans["report"]).sum(), 0.0
         ),

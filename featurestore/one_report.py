@@ -127,6 +127,7 @@ def pboc_report_facts(report_json: str, reported_at: datetime, digest: Digest) -
         "overdue_amount": _sum(a["overdue"] for a in accounts),
         "card_limit": _sum(a["limit"] for a in card_rows) if card_rows else NAN,
         "card_balance": _sum(a["balance"] for a in card_rows) if card_rows else NAN,
+        "own_overdue_amount": _sum(a["overdue"] for a in accounts if a["own"]),
         "open_loans": float(sum(a["status"] == "open" for a in accounts[:len(loans)])),
         "own_open_loans": float(sum(a["status"] == "open" and a["own"]
                                     for a in accounts[:len(loans)])),

@@ -61,6 +61,7 @@ def test_each_report_gives_the_facts_of_the_bulk_parser(bureau, table, batch):
     assert len(raw) > 1000
     if bureau == "pboc":  # refreshed reports list our own loans: counted apart from others'
         assert (bulk.loc[bulk["kind"] == "own_open_loans", "value"] > 0).any()
+        assert (bulk.loc[bulk["kind"] == "own_overdue_amount", "value"] > 0).any()
 
 
 @pytest.mark.parametrize("text", [
