@@ -323,3 +323,27 @@ def test_our_own_arrears_in_a_refreshed_report_are_no_new_overdue_elsewhere():
     # all accounts' overdue (the application feature) keeps ours; the own part is apart
     assert (values["overdue_amount"], values["own_overdue_amount"]) == (2300.0, 1500.0)
 
+
+def test_a_second_loan_with_us_is_no_loan_opened_at_other_lenders():
+    """A second loan with us, opened after the first one's disbursement, is listed in the
+    refreshed report like any other: it is no loan opened at other lenders since booking (it
+    counted, also in the last 90 days); one opened at another lender still counts. Both
+    parsers leave it out of the `loan_opened` facts."""
+    from featurestore.bureau import OWN_INSTITUTION
+
+    def loan(inst, opened):
+        return {"institution": inst, "opened_on": opened, "status": "open",
+                "overdue_amount": 0, "balance": 1000, "repayment_24m": "N" * 24}
+
+    ours, ours2 = loan(OWN_INSTITUTION, "2024-12-10"), loan(OWN_INSTITUTION, "2025-03-01")
+    docs = [{"report_id": "R0", "loans": [], "cards": [], "inquiries": []},
+            {"report_id": "R1", "loans": [ours, ours2], "cards": [], "inquiries": []},
+            {"report_id": "R2", "loans": [ours, ours2, loan("某网贷平台", "2025-04-01")],
+             "cards": [], "inquiries": []}]
+    f = _pboc_world(docs, ["2024-12-09", "2025-03-10", "2025-05-10"],
+                    ["2025-03-20", "2025-05-20"])
+    assert list(f["bureau_loans_opened_on_book"]) == [0, 1]
+    assert list(f["bureau_loans_opened_90d_on_book"]) == [0, 1]
+    assert list(f["bureau_new_open_loans"]) == [0, 1]
+    opened = [x for x in _one_report_facts(docs[2], "2025-05-10") if x.kind == "loan_opened"]
+    assert [x.key for x in opened] == ["k:某网贷平台|2025-04-01"]
