@@ -339,14 +339,16 @@ def fact_columns(e: pd.DataFrame, index: FactIndex, joins: Joins | None = None
     refreshed = pboc.subset(pboc.uploaded_us > disbursed[pboc.row])
     at_booking = pboc.subset(pboc.uploaded_us <= disbursed[pboc.row])
     has_refresh = refreshed.of_kind("report").has_any()
-    # open loans at other lenders: a refreshed report lists our own loan too (reports stored
-    # before `own_open_loans` existed have none of it: 0 own)
+    # open loans and overdue at other lenders: a refreshed report lists our own loan (and our
+    # own arrears) too (reports stored before `own_open_loans` / `own_overdue_amount` existed
+    # have none of it: 0 own)
     now = refreshed.latest_upload_only()
     then = at_booking.latest_upload_only()
     now_open = now.latest("open_loans") - np.nan_to_num(now.latest("own_open_loans"))
     then_open = then.latest("open_loans") - np.nan_to_num(then.latest("own_open_loans"))
-    now_overdue = now.latest("overdue_amount")
-    then_overdue = then.latest("overdue_amount")
+    now_overdue = now.latest("overdue_amount") - np.nan_to_num(now.latest("own_overdue_amount"))
+    then_overdue = then.latest("overdue_amount") - np.nan_to_num(
+        then.latest("own_overdue_amount"))
     out["bureau_new_open_loans"] = np.where(
         has_refresh, np.fmax(now_open - np.nan_to_num(then_open), 0), np.nan)
     out["bureau_new_overdue"] = np.where(

@@ -19,7 +19,7 @@ from featurestore.extract import Digest, concat_facts, digest_all, facts_frame
 from featurestore.facts import to_utc
 
 LENDER_INQUIRY_REASONS = ("loan_approval", "credit_card_approval")
-#: Days before a report within which an opened loan becomes a `loan_opened` fact.
+#: Days before a report within which a loan opened at another lender becomes a `loan_opened` fact.
 LOAN_OPENED_WINDOW_DAYS = 180
 REPORT_TIMEZONE = "Asia/Shanghai"  # dates inside reports are China Standard Time
 #: The institution name PBOC lists the lender's own loans under: a refreshed report shows our
@@ -129,6 +129,12 @@ def pboc_facts(raw: pd.DataFrame, digest: Digest) -> pd.DataFrame:
         "card_balance": np.where(
             has_cards, _per_report(n, cards.groupby("report")["balance"].sum(), 0.0), np.nan
         ),
+        "own_overdue_amount": _per_report(
+            n,
+            accounts["overdue_amount"].where(accounts["institution"] == OWN_INSTITUTION)
+            .groupby(accounts["report"]).sum(),
+            0.0,
+        ),
         "open_loans": _per_report(
             n, (loans["status"] == "open").groupby(loans["report"]).sum(), 0.0
         ),
@@ -177,10 +183,12 @@ def pboc_facts(raw: pd.DataFrame, digest: Digest) -> pd.DataFrame:
     # Loans at other lenders by their opening date, for the behaviour score's "new loans since
     # booking": like an inquiry the same loan reappears in every refresh and its digest counts
     # it once. Only those opened in the half year before the report (a monthly refresh has
-    # listed anything older already; an application report needs none of them).
+    # listed anything older already; an application report needs none of them). The lender's
+    # own loans are no loans at other lenders: a second loan with us would otherwise count.
     reported = to_utc(pd.Series(at)).iloc[loans["report"].to_numpy()].reset_index(drop=True)
     since = reported - pd.Timedelta(days=LOAN_OPENED_WINDOW_DAYS)
-    recent = loans[(loans["opened"].reset_index(drop=True) >= since).to_numpy()]
+    recent = loans[(loans["opened"].reset_index(drop=True) >= since).to_numpy()
+                   & (loans["institution"] != OWN_INSTITUTION).to_numpy()]
     opened_key = digest_all(recent["institution"].fillna("") + "|" + recent["opened_on"],
                             digest)
     parts.append(

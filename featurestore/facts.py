@@ -40,6 +40,7 @@ FACT_KINDS: dict[str, dict[str, str]] = {
         "report": "a PBOC report was received (value 1)",
         "inquiry": "lender inquiry on its date; key = digest of (institution, date)",
         "overdue_amount": "amount currently overdue at report time (CNY)",
+        "own_overdue_amount": "of that, the lender's own (institution = bureau.OWN_INSTITUTION)",
         "card_limit": "total credit-card limit (CNY)",
         "card_balance": "total credit-card balance (CNY)",
         "open_loans": "loans open at report time",

@@ -127,6 +127,7 @@ def pboc_report_facts(report_json: str, reported_at: datetime, digest: Digest) -
         "overdue_amount": _sum(a["overdue"] for a in accounts),
         "card_limit": _sum(a["limit"] for a in card_rows) if card_rows else NAN,
         "card_balance": _sum(a["balance"] for a in card_rows) if card_rows else NAN,
+        "own_overdue_amount": _sum(a["overdue"] for a in accounts if a["own"]),
         "open_loans": float(sum(a["status"] == "open" for a in accounts[:len(loans)])),
         "own_open_loans": float(sum(a["status"] == "open" and a["own"]
                                     for a in accounts[:len(loans)])),
@@ -143,9 +144,9 @@ def pboc_report_facts(report_json: str, reported_at: datetime, digest: Digest) -
             out.append(Fact("pboc", "inquiry", when, reported_at,
                             key=digest(f"{institution or ''}|{date_text}")))
     since = _utc(reported_at) - timedelta(days=LOAN_OPENED_WINDOW_DAYS)
-    for acc in loans:
+    for acc in loans:  # loans at other lenders only (as bureau.pboc_facts)
         when = _local_date(acc.get("opened_on"))
-        if when is not None and when >= since:
+        if when is not None and when >= since and acc.get("institution") != OWN_INSTITUTION:
             out.append(Fact("pboc", "loan_opened", when, reported_at,
                             key=digest(f"{acc.get('institution') or ''}|{acc['opened_on']}")))
     return out

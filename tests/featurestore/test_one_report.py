@@ -4,6 +4,7 @@ reports and customers, at as-of times around their reports."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -13,7 +14,12 @@ import pytest
 
 from chedaitong.crypto import DataCipher
 from featurestore import compute, offline, one_report
-from featurestore.bureau import BureauReportError, pboc_facts, thirdparty_facts
+from featurestore.bureau import (
+    OWN_INSTITUTION,
+    BureauReportError,
+    pboc_facts,
+    thirdparty_facts,
+)
 from featurestore.definitions import catalog
 from featurestore.store import vector_from_row
 from tests.conftest import sample_world_facts
@@ -61,6 +67,14 @@ def test_each_report_gives_the_facts_of_the_bulk_parser(bureau, table, batch):
     assert len(raw) > 1000
     if bureau == "pboc":  # refreshed reports list our own loans: counted apart from others'
         assert (bulk.loc[bulk["kind"] == "own_open_loans", "value"] > 0).any()
+        assert (bulk.loc[bulk["kind"] == "own_overdue_amount", "value"] > 0).any()
+        # ... and our own loans are no `loan_opened` facts (loans opened at other lenders)
+        own_keys = {DIGEST(f"{OWN_INSTITUTION}|{acc['opened_on']}")
+                    for text in raw["report_json"] for acc in json.loads(text)["loans"]
+                    if acc.get("institution") == OWN_INSTITUTION and acc.get("opened_on")}
+        opened = set(bulk.loc[bulk["kind"] == "loan_opened", "key"])
+        assert own_keys and opened
+        assert len(own_keys & opened) == 0
 
 
 @pytest.mark.parametrize("text", [

@@ -272,3 +272,78 @@ def test_our_own_loan_in_a_refreshed_report_is_not_a_new_loan_elsewhere():
         "pboc", raw["report_json"][2], raw["reported_at"][2].to_pydatetime(),
         lambda s: "k:" + s) if x.kind == "own_open_loans"]
     assert own == [1.0]
+
+
+def _pboc_world(docs: list[dict], reported: list[str], as_of: list[str]) -> pd.DataFrame:
+    """Loan features of one booked loan (L1, customer C1) from PBOC reports ``docs``."""
+    import json as _json
+
+    from featurestore import compute
+    from featurestore.bureau import pboc_facts
+
+    raw = pd.DataFrame({"customer_id": "C1", "reported_at": pd.to_datetime(reported, utc=True),
+                        "report_json": [_json.dumps(d, ensure_ascii=False) for d in docs]})
+    facts = pboc_facts(raw, lambda s: "k:" + s)
+    loans, inst = _loan(["2025-01-09", "2025-02-09", "2025-03-09", "2025-04-09", "2025-05-09"])
+    e = pd.DataFrame({"entity_id": "L1", "customer_id": "C1",
+                      "as_of": pd.to_datetime(as_of, utc=True),
+                      "disbursed_at": loans["disbursed_at"].iloc[0]})
+    return compute.loan_features(e, facts, inst)
+
+
+def _one_report_facts(doc: dict, reported: str) -> list:
+    import json as _json
+
+    from featurestore import one_report
+
+    return one_report.report_facts("pboc", _json.dumps(doc, ensure_ascii=False),
+                                   pd.Timestamp(reported, tz="UTC").to_pydatetime(),
+                                   lambda s: "k:" + s)
+
+
+def test_our_own_arrears_in_a_refreshed_report_are_no_new_overdue_elsewhere():
+    """The customer falls behind on our loan only: the refreshed report lists that overdue
+    with the others, and it is no "more overdue at other lenders since booking" (it was);
+    overdue really appearing at another lender still is. The one-report parser agrees."""
+    from featurestore.bureau import OWN_INSTITUTION
+
+    def loan(inst, opened, overdue=0):
+        return {"institution": inst, "opened_on": opened, "status": "open",
+                "overdue_amount": overdue, "balance": 1000, "repayment_24m": "N" * 24}
+
+    bank, ours = loan("某银行", "2023-01-05"), loan(OWN_INSTITUTION, "2024-12-10", 1500)
+    docs = [{"report_id": "R0", "loans": [bank], "cards": [], "inquiries": []},
+            {"report_id": "R1", "loans": [bank, ours], "cards": [], "inquiries": []},
+            {"report_id": "R2", "loans": [loan("某银行", "2023-01-05", 800), ours],
+             "cards": [], "inquiries": []}]
+    f = _pboc_world(docs, ["2024-12-09", "2025-03-10", "2025-05-10"],
+                    ["2025-03-20", "2025-05-20"])
+    assert list(f["bureau_new_overdue"]) == [0, 1]
+    values = {x.kind: x.value for x in _one_report_facts(docs[2], "2025-05-10")}
+    # all accounts' overdue (the application feature) keeps ours; the own part is apart
+    assert (values["overdue_amount"], values["own_overdue_amount"]) == (2300.0, 1500.0)
+
+
+def test_a_second_loan_with_us_is_no_loan_opened_at_other_lenders():
+    """A second loan with us, opened after the first one's disbursement, is listed in the
+    refreshed report like any other: it is no loan opened at other lenders since booking (it
+    counted, also in the last 90 days); one opened at another lender still counts. Both
+    parsers leave it out of the `loan_opened` facts."""
+    from featurestore.bureau import OWN_INSTITUTION
+
+    def loan(inst, opened):
+        return {"institution": inst, "opened_on": opened, "status": "open",
+                "overdue_amount": 0, "balance": 1000, "repayment_24m": "N" * 24}
+
+    ours, ours2 = loan(OWN_INSTITUTION, "2024-12-10"), loan(OWN_INSTITUTION, "2025-03-01")
+    docs = [{"report_id": "R0", "loans": [], "cards": [], "inquiries": []},
+            {"report_id": "R1", "loans": [ours, ours2], "cards": [], "inquiries": []},
+            {"report_id": "R2", "loans": [ours, ours2, loan("某网贷平台", "2025-04-01")],
+             "cards": [], "inquiries": []}]
+    f = _pboc_world(docs, ["2024-12-09", "2025-03-10", "2025-05-10"],
+                    ["2025-03-20", "2025-05-20"])
+    assert list(f["bureau_loans_opened_on_book"]) == [0, 1]
+    assert list(f["bureau_loans_opened_90d_on_book"]) == [0, 1]
+    assert list(f["bureau_new_open_loans"]) == [0, 1]
+    opened = [x for x in _one_report_facts(docs[2], "2025-05-10") if x.kind == "loan_opened"]
+    assert [x.key for x in opened] == ["k:某网贷平台|2025-04-01"]
