@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import httpx
+import pytest
 
 from chedaitong.db import migrate as migrations
 
@@ -30,6 +31,7 @@ def test_the_makefile_builds_the_demo_with_demo_build():
     assert re.search(r"^demo: .*demo-data", (ROOT / "Makefile").read_text(), re.M)
 
 
+@pytest.mark.slow  # collected first: a long set-up or run handed out last stretches -n 2
 def test_demo_build_into_a_missing_var_dir_then_serve(tmp_path, operator_env, server_process):
     var = tmp_path / "fresh" / "clone" / "var"
     env = operator_env(CHEDAITONG_VAR_DIR=str(var))

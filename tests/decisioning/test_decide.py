@@ -22,6 +22,7 @@ def _decision_times() -> dict[str, pd.Timestamp]:
     return offline.application_entities(WORLD).set_index("application_id")["as_of"].to_dict()
 
 
+@pytest.mark.slow  # collected first: a long set-up or run handed out last stretches -n 2
 def test_decisions_are_recorded_with_versions_plans_and_reasons(engine, service, world_db):
     as_of = _decision_times()
     with Session(engine) as s:

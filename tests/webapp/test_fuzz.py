@@ -30,6 +30,7 @@ EXAMPLES = 15  # per operation; each example is sent once per role
 ROLES = ("c1", "customer", "r1", "an")
 
 
+@pytest.mark.slow  # collected first: a long set-up or run handed out last stretches -n 2
 def test_no_operation_answers_5xx_to_generated_requests(api, staff):
     rulebook = RuleBook(ROOT / "rules", catalog=catalog())  # the stub decision service has none
     api.extensions[EXTENSION].decisions.rules = rulebook
